@@ -1,0 +1,440 @@
+"""What was spent, on what: cost dimensions, ingest runs, line items, usage and the daily rollup."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from attribution.choices import DeploymentState, IngestState, PricingMode, Provider
+
+MONEY = {"max_digits": 24, "decimal_places": 10}
+QUANTITY = {"max_digits": 28, "decimal_places": 10}
+
+# Keys in source settings that would carry a credential. Their values must be references
+# (`env:NAME` or `file:/path`), never the secret itself.
+_SECRET_KEY_PATTERN = re.compile(r"(secret|password|passwd|private_key|access_key|token|credential)", re.I)
+_REFERENCE_PATTERN = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/\S+|ambient)$")
+
+
+def validate_source_settings(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("Source settings must be a JSON object.")
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for key, child in node.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if _SECRET_KEY_PATTERN.search(str(key)) and not (
+                    isinstance(child, str) and _REFERENCE_PATTERN.match(child)
+                ):
+                    raise ValidationError(
+                        f"{child_path} looks like a credential; store a reference such as "
+                        f"'env:VARIABLE', 'file:/path' or 'ambient', never the secret itself."
+                    )
+                walk(child, child_path)
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                walk(child, f"{path}[{index}]")
+
+    walk(value, "")
+
+
+class ScopedQuerySet(models.QuerySet):
+    """Restricts rows to what a user may see, by the team the rows belong to.
+
+    Memberships live in governance, a higher layer; we only follow its reverse relation by name
+    (`team__memberships__user`) so this layer imports nothing from it. Admin and finance roles,
+    and superusers, see everything.
+    """
+
+    team_lookup = "team"
+
+    def restrict(self, user) -> models.QuerySet:
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser or user.groups.filter(name__in=("admin", "finance")).exists():
+            return self
+        lookup = f"{self.team_lookup}__memberships__user" if self.team_lookup else "memberships__user"
+        return self.filter(**{lookup: user}).distinct()
+
+
+class TeamQuerySet(ScopedQuerySet):
+    team_lookup = ""
+
+
+class CloudAccount(models.Model):
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    billing_currency = models.CharField(max_length=3, default="USD")
+    # Where and how to read this account's exports (bucket, prefix, table, scope...). Credentials
+    # appear only as references; see validate_source_settings.
+    source_settings = models.JSONField(default=dict, blank=True, validators=[validate_source_settings])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(provider__in=Provider.values), name="cloudaccount_provider_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_currency__regex=r"^[A-Z]{3}$"), name="cloudaccount_currency_iso"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_provider_display()})"
+
+    def clean(self) -> None:
+        validate_source_settings(self.source_settings)
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    cost_center = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TeamQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ServedModel(models.Model):
+    """A model that is served for inference (e.g. llama-3.1-70b-instruct)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    family = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+        db_table = "attribution_model"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Deployment(models.Model):
+    """One place a model is served: provider × region × accelerator × pricing mode."""
+
+    slug = models.SlugField(max_length=120, unique=True)
+    model = models.ForeignKey(ServedModel, on_delete=models.PROTECT, related_name="deployments")
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.PROTECT, related_name="deployments", null=True, blank=True
+    )
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    region = models.CharField(max_length=64)
+    accelerator = models.CharField(max_length=64, blank=True, help_text="e.g. nvidia-h100-80gb")
+    instance_type = models.CharField(max_length=64, blank=True, help_text="e.g. p5.48xlarge")
+    pricing_mode = models.CharField(max_length=24, choices=PricingMode.choices)
+    endpoint_url = models.URLField(max_length=500, blank=True)
+    capacity_rps = models.DecimalField(
+        max_digits=12, decimal_places=3, null=True, blank=True, help_text="Sustainable requests per second"
+    )
+    gpu_count = models.PositiveIntegerField(default=0)
+    residency_region = models.CharField(max_length=32, blank=True, help_text="e.g. eu, us")
+    # The resource id that bills for this deployment (endpoint ARN, node pool...): used to map
+    # line items to it.
+    resource_id = models.CharField(max_length=500, blank=True)
+    state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        indexes = [models.Index(fields=["model", "state"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(provider__in=Provider.values), name="deployment_provider_valid"),
+            models.CheckConstraint(
+                condition=Q(pricing_mode__in=PricingMode.values), name="deployment_pricing_mode_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=DeploymentState.values), name="deployment_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity_rps__isnull=True) | Q(capacity_rps__gt=0), name="deployment_capacity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class IngestRun(models.Model):
+    """One attempt to load one version of (cloud account, billing period).
+
+    State machine: pending -> running -> succeeded | failed; a succeeded run becomes superseded
+    when a newer version of the same period succeeds. At most one run per period is running, and
+    at most one is the current (succeeded) version; both are enforced by partial unique indexes.
+    """
+
+    account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT, related_name="ingest_runs")
+    billing_period_start = models.DateField()
+    billing_period_end = models.DateField()
+    source_format = models.CharField(max_length=40, blank=True)
+    # [{"path": ..., "sha256": ..., "bytes": ...}, ...]
+    source_files = models.JSONField(default=list, blank=True)
+    # sha256 over the sorted file checksums: the same files give the same fingerprint.
+    fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
+    state = models.CharField(max_length=16, choices=IngestState.choices, default=IngestState.PENDING)
+    rows_in_source = models.BigIntegerField(default=0)
+    rows_loaded = models.BigIntegerField(default=0)
+    rows_rejected = models.BigIntegerField(default=0)
+    # {"billed_cost": "123.45", ...} as decimal strings: exact, JSON-safe.
+    source_sums = models.JSONField(default=dict, blank=True)
+    database_sums = models.JSONField(default=dict, blank=True)
+    rows_processed = models.BigIntegerField(default=0, help_text="Progress while running")
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_processed = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "billing_period_start", "state"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=IngestState.values), name="ingestrun_state_valid"),
+            models.CheckConstraint(
+                condition=Q(billing_period_end__gt=models.F("billing_period_start")),
+                name="ingestrun_period_ordered",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "billing_period_start"],
+                condition=Q(state="running"),
+                name="ingestrun_one_running_per_period",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "billing_period_start"],
+                condition=Q(state="succeeded"),
+                name="ingestrun_one_current_per_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account.slug} {self.billing_period_start:%Y-%m} #{self.pk} ({self.state})"
+
+    @property
+    def progress(self) -> float | None:
+        if not self.bytes_total:
+            return None
+        return min(1.0, self.bytes_processed / self.bytes_total)
+
+
+class CostLineItem(models.Model):
+    """One billed charge, normalised to FOCUS columns (see the focus_line_items view).
+
+    Loaded in bulk with COPY by the ingest pipeline; never written row by row through the ORM.
+    """
+
+    account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT, related_name="+")
+    ingest_run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="+")
+    source_line = models.BigIntegerField(help_text="Line (or row) number in the source file")
+    billing_period_start = models.DateField(help_text="Unit of restatement, with the account")
+
+    billed_cost = models.DecimalField(**MONEY)
+    effective_cost = models.DecimalField(**MONEY)
+    list_cost = models.DecimalField(**MONEY, null=True, blank=True)
+    contracted_cost = models.DecimalField(**MONEY, null=True, blank=True)
+    billing_currency = models.CharField(max_length=3)
+
+    charge_period_start = models.DateTimeField()
+    charge_period_end = models.DateTimeField()
+    billing_period_start_at = models.DateTimeField()
+    billing_period_end_at = models.DateTimeField()
+    charge_category = models.CharField(max_length=20)
+    charge_class = models.CharField(max_length=20, blank=True)
+    charge_description = models.TextField(blank=True)
+    charge_frequency = models.CharField(max_length=20, blank=True)
+
+    provider_name = models.CharField(max_length=100)
+    publisher_name = models.CharField(max_length=200, blank=True)
+    invoice_issuer_name = models.CharField(max_length=200, blank=True)
+    billing_account_id = models.CharField(max_length=200)
+    billing_account_name = models.CharField(max_length=300, blank=True)
+    sub_account_id = models.CharField(max_length=200, blank=True)
+    sub_account_name = models.CharField(max_length=300, blank=True)
+    region_id = models.CharField(max_length=64, blank=True)
+    region_name = models.CharField(max_length=100, blank=True)
+    availability_zone = models.CharField(max_length=64, blank=True)
+    resource_id = models.TextField(blank=True)
+    resource_name = models.TextField(blank=True)
+    resource_type = models.CharField(max_length=200, blank=True)
+    service_name = models.CharField(max_length=200, blank=True)
+    service_category = models.CharField(max_length=64, blank=True)
+    sku_id = models.CharField(max_length=200, blank=True)
+    sku_price_id = models.CharField(max_length=300, blank=True)
+    pricing_category = models.CharField(max_length=20, blank=True)
+    pricing_quantity = models.DecimalField(**QUANTITY, null=True, blank=True)
+    pricing_unit = models.CharField(max_length=100, blank=True)
+    consumed_quantity = models.DecimalField(**QUANTITY, null=True, blank=True)
+    consumed_unit = models.CharField(max_length=100, blank=True)
+    commitment_discount_id = models.TextField(blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    # Tag keys normalised across clouds (`user:team`, `resource_tags_user_team`, `Team ` -> `team`).
+    normalized_tags = models.JSONField(default=dict, blank=True)
+
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    deployment = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "billing_period_start"]),
+            models.Index(fields=["charge_period_start"]),
+            models.Index(fields=["ingest_run"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(billing_currency__regex=r"^[A-Z]{3}$"), name="costlineitem_currency_iso"
+            ),
+            models.CheckConstraint(
+                condition=Q(charge_period_end__gte=models.F("charge_period_start")),
+                name="costlineitem_charge_period_ordered",
+            ),
+        ]
+
+
+class RejectedRow(models.Model):
+    """A source row that could not be parsed, kept with its reason: nothing vanishes silently."""
+
+    ingest_run = models.ForeignKey(IngestRun, on_delete=models.CASCADE, related_name="rejected_rows")
+    file_path = models.TextField()
+    line_number = models.BigIntegerField()
+    raw_text = models.TextField()
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["ingest_run", "line_number"]
+        indexes = [models.Index(fields=["ingest_run", "line_number"])]
+
+
+class TagKey(models.Model):
+    """Tag keys seen per account, offered in the UI for grouping."""
+
+    account = models.ForeignKey(CloudAccount, on_delete=models.CASCADE, related_name="tag_keys")
+    key = models.CharField(max_length=512)
+    normalized_key = models.CharField(max_length=512)
+    last_seen_run = models.ForeignKey(IngestRun, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["account", "normalized_key"]
+        constraints = [models.UniqueConstraint(fields=["account", "key"], name="tagkey_unique_per_account")]
+
+
+# Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended. Fine enough
+# near typical LLM latencies to give p50 and p95 within one bucket.
+LATENCY_BUCKET_BOUNDS_MS: tuple[int, ...] = (
+    50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 30000, 60000,
+)
+
+
+class UsageRecord(models.Model):
+    """Usage in one time bucket for (reporter, deployment, team, model).
+
+    `reporter` is the slug of the gateway (or cloud metrics source) that reported it. It is a plain
+    string because gateways belong to routing, a higher layer.
+    """
+
+    bucket_start = models.DateTimeField()
+    bucket_seconds = models.PositiveIntegerField(default=60)
+    reporter = models.CharField(max_length=100)
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="usage")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="usage")
+    model = models.ForeignKey(ServedModel, on_delete=models.PROTECT, related_name="usage")
+    requests = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    gpu_seconds = models.DecimalField(max_digits=20, decimal_places=3, default=0)
+    latency_ms_sum = models.FloatField(default=0)
+    # Counts per LATENCY_BUCKET_BOUNDS_MS bucket, plus one for the open-ended tail.
+    latency_histogram = models.JSONField(default=list, blank=True)
+    batch_id = models.CharField(max_length=100, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["bucket_start"]),
+            models.Index(fields=["deployment", "bucket_start"]),
+            models.Index(fields=["team", "bucket_start"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket_start", "bucket_seconds", "reporter", "deployment", "team", "model"],
+                nulls_distinct=False,
+                name="usagerecord_unique_bucket",
+            ),
+            models.CheckConstraint(
+                condition=Q(requests__gte=0)
+                & Q(input_tokens__gte=0)
+                & Q(output_tokens__gte=0)
+                & Q(errors__gte=0)
+                & Q(errors__lte=models.F("requests")),
+                name="usagerecord_counts_valid",
+            ),
+        ]
+
+
+class DailyCost(models.Model):
+    """Daily rollup read by every page and list endpoint; rebuilt in SQL per (account, period)."""
+
+    day = models.DateField()
+    account = models.ForeignKey(CloudAccount, on_delete=models.CASCADE, related_name="+")
+    billing_period_start = models.DateField()
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    service_name = models.CharField(max_length=200, blank=True)
+    region_id = models.CharField(max_length=64, blank=True)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    deployment = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    charge_category = models.CharField(max_length=20)
+    billing_currency = models.CharField(max_length=3)
+    billed_cost = models.DecimalField(**MONEY, default=0)
+    effective_cost = models.DecimalField(**MONEY, default=0)
+    list_cost = models.DecimalField(**MONEY, default=0)
+    consumed_quantity = models.DecimalField(**QUANTITY, default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(default=0)
+    line_items = models.BigIntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "day", "account", "service_name", "region_id", "team", "model", "deployment",
+                    "charge_category", "billing_currency",
+                ],
+                nulls_distinct=False,
+                name="dailycost_unique_cell",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["day"]),
+            models.Index(fields=["account", "billing_period_start"]),
+            models.Index(fields=["team", "day"]),
+            models.Index(fields=["model", "day"]),
+            models.Index(fields=["provider", "day"]),
+        ]

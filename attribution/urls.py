@@ -1,0 +1,9 @@
+from django.urls import path
+
+from attribution import views
+
+app_name = "attribution"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+]

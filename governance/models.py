@@ -1,0 +1,221 @@
+"""What may be spent: budgets, quotas, alerts, memberships, API tokens and the audit log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from attribution.choices import Provider
+from attribution.models import CloudAccount, ServedModel, Team
+from governance.choices import (
+    AlertKind,
+    BudgetAction,
+    BudgetPeriod,
+    ChannelKind,
+    MembershipRole,
+    QuotaMetric,
+    QuotaWindow,
+    Severity,
+    ThresholdBasis,
+)
+
+MONEY = {"max_digits": 24, "decimal_places": 10}
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=MembershipRole.choices, default=MembershipRole.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="membership_unique_user_team"),
+            models.CheckConstraint(condition=Q(role__in=MembershipRole.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class BudgetQuerySet(models.QuerySet):
+    def restrict(self, user) -> models.QuerySet:
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser or user.groups.filter(name__in=("admin", "finance")).exists():
+            return self
+        return self.filter(team__memberships__user=user).distinct()
+
+
+class Budget(models.Model):
+    """A spending limit over a scope (any combination of team, model, provider, account)."""
+
+    name = models.CharField(max_length=200)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
+    model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=16, choices=Provider.choices, blank=True)
+    account = models.ForeignKey(CloudAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    period = models.CharField(max_length=16, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
+    custom_start = models.DateField(null=True, blank=True)
+    custom_end = models.DateField(null=True, blank=True)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="USD")
+    action = models.CharField(max_length=16, choices=BudgetAction.choices, default=BudgetAction.NOTIFY)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BudgetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="budget_amount_positive"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="budget_currency_iso"),
+            models.CheckConstraint(condition=Q(period__in=BudgetPeriod.values), name="budget_period_valid"),
+            models.CheckConstraint(condition=Q(action__in=BudgetAction.values), name="budget_action_valid"),
+            # A custom period needs both ends, in order; other periods need neither.
+            models.CheckConstraint(
+                condition=(
+                    Q(period="custom", custom_start__isnull=False, custom_end__isnull=False,
+                      custom_end__gt=models.F("custom_start"))
+                    | (~Q(period="custom") & Q(custom_start__isnull=True, custom_end__isnull=True))
+                ),
+                name="budget_custom_range_valid",
+            ),
+            models.UniqueConstraint(fields=["name", "team"], nulls_distinct=False, name="budget_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BudgetThreshold(models.Model):
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="thresholds")
+    percent = models.DecimalField(max_digits=6, decimal_places=2)
+    basis = models.CharField(max_length=16, choices=ThresholdBasis.choices, default=ThresholdBasis.ACTUAL)
+
+    class Meta:
+        ordering = ["budget", "percent"]
+        constraints = [
+            models.UniqueConstraint(fields=["budget", "percent", "basis"], name="threshold_unique"),
+            models.CheckConstraint(condition=Q(percent__gt=0) & Q(percent__lte=1000), name="threshold_percent_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget}: {self.percent}% {self.basis}"
+
+
+class Quota(models.Model):
+    """A cap on tokens or requests per minute or day for a team (optionally one model)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="quotas")
+    model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    metric = models.CharField(max_length=16, choices=QuotaMetric.choices)
+    window = models.CharField(max_length=16, choices=QuotaWindow.choices)
+    limit = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BudgetQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "model", "metric", "window"], nulls_distinct=False, name="quota_unique"
+            ),
+            models.CheckConstraint(condition=Q(limit__gt=0), name="quota_limit_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} {self.limit} {self.metric}/{self.window}"
+
+
+class NotificationChannel(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    target = models.CharField(max_length=500, help_text="Email address or webhook URL")
+    # Signing secret as a reference (env:NAME / file:/path), never the secret itself.
+    secret_reference = models.CharField(max_length=200, blank=True)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="channels")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(secret_reference="") | Q(secret_reference__regex=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/\S+)$"),
+                name="channel_secret_is_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Alert(models.Model):
+    kind = models.CharField(max_length=24, choices=AlertKind.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    budget = models.ForeignKey(Budget, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    threshold = models.ForeignKey(BudgetThreshold, null=True, blank=True, on_delete=models.SET_NULL)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    message = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    # The same condition in the same period raises one alert, not one per evaluation.
+    dedup_key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["kind", "created_at"])]
+
+
+class AuditEvent(models.Model):
+    """Who changed which budget, quota, policy or credential, when, and from what to what."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, help_text="Username or token name at the time")
+    action = models.CharField(max_length=32, help_text="create / update / delete / ...")
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=300, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label} {self.action} {self.object_type}#{self.object_id}"
+
+
+class ApiToken(models.Model):
+    """A scoped API token for a user. Only an HMAC of the secret is stored; the prefix identifies it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    # e.g. ["read", "write:budgets"]
+    scopes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="apitoken_unique_name_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
