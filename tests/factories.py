@@ -1,0 +1,105 @@
+"""factory_boy factories for the control-plane models. Bulk rows (line items) go through services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from attribution.models import CloudAccount, DailyCost, Deployment, ServedModel, Team
+from governance.models import Budget, Membership
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.django.Password("pw-for-tests")
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        for name in extracted or ():
+            group, _ = Group.objects.get_or_create(name=name)
+            self.groups.add(group)
+
+
+class CloudAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CloudAccount
+        django_get_or_create = ("slug",)
+
+    provider = "aws"
+    name = factory.Sequence(lambda n: f"Account {n}")
+    slug = factory.Sequence(lambda n: f"account-{n}")
+    billing_currency = "USD"
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+
+
+class ServedModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ServedModel
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"model-{n}")
+    slug = factory.Sequence(lambda n: f"model-{n}")
+
+
+class DeploymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Deployment
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"deployment-{n}")
+    model = factory.SubFactory(ServedModelFactory)
+    provider = "aws"
+    region = "us-east-1"
+    pricing_mode = "on_demand"
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    role = "member"
+
+
+class DailyCostFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DailyCost
+
+    day = dt.date(2026, 10, 1)
+    account = factory.SubFactory(CloudAccountFactory)
+    billing_period_start = factory.LazyAttribute(lambda o: o.day.replace(day=1))
+    provider = factory.LazyAttribute(lambda o: o.account.provider)
+    service_name = "AmazonSageMaker"
+    region_id = "us-east-1"
+    charge_category = "Usage"
+    billing_currency = "USD"
+    billed_cost = Decimal("10.00")
+    effective_cost = Decimal("10.00")
+    list_cost = Decimal("12.00")
+
+
+class BudgetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Budget
+
+    name = factory.Sequence(lambda n: f"Budget {n}")
+    team = factory.SubFactory(TeamFactory)
+    amount = Decimal("1000.00")
