@@ -145,6 +145,8 @@ if _broker_url:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 else:
     _celery_dir = DATA_DIR / "celery"
+    for _folder in ("queue", "control", "processed"):
+        (_celery_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # In and out must be the same folder for the filesystem transport to deliver.
