@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_results",
+    "config.apps.InferensysConfig",
     "attribution",
     "governance",
     "routing",

@@ -17,3 +17,6 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Preloading HSTS is a commitment for the whole domain that only its owner can make; it stays
+# opt-in (DJANGO_SECURE_HSTS_PRELOAD=true), so Django's reminder about it is silenced here.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
