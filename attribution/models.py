@@ -154,7 +154,9 @@ class Deployment(models.Model):
         ordering = ["slug"]
         indexes = [models.Index(fields=["model", "state"])]
         constraints = [
-            models.CheckConstraint(condition=Q(provider__in=Provider.values), name="deployment_provider_valid"),
+            models.CheckConstraint(
+                condition=Q(provider__in=Provider.values), name="deployment_provider_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(pricing_mode__in=PricingMode.values), name="deployment_pricing_mode_valid"
             ),
@@ -162,7 +164,8 @@ class Deployment(models.Model):
                 condition=Q(state__in=DeploymentState.values), name="deployment_state_valid"
             ),
             models.CheckConstraint(
-                condition=Q(capacity_rps__isnull=True) | Q(capacity_rps__gt=0), name="deployment_capacity_positive"
+                condition=Q(capacity_rps__isnull=True) | Q(capacity_rps__gt=0),
+                name="deployment_capacity_positive",
             ),
         ]
 
@@ -310,6 +313,9 @@ class CostLineItem(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.ingest_run_id}:{self.source_line} {self.billed_cost} {self.billing_currency}"
+
 
 class RejectedRow(models.Model):
     """A source row that could not be parsed, kept with its reason: nothing vanishes silently."""
@@ -324,6 +330,9 @@ class RejectedRow(models.Model):
         ordering = ["ingest_run", "line_number"]
         indexes = [models.Index(fields=["ingest_run", "line_number"])]
 
+    def __str__(self) -> str:
+        return f"{self.file_path}:{self.line_number}: {self.reason}"
+
 
 class TagKey(models.Model):
     """Tag keys seen per account, offered in the UI for grouping."""
@@ -337,11 +346,29 @@ class TagKey(models.Model):
         ordering = ["account", "normalized_key"]
         constraints = [models.UniqueConstraint(fields=["account", "key"], name="tagkey_unique_per_account")]
 
+    def __str__(self) -> str:
+        return self.key
+
 
 # Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended. Fine enough
 # near typical LLM latencies to give p50 and p95 within one bucket.
 LATENCY_BUCKET_BOUNDS_MS: tuple[int, ...] = (
-    50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 30000, 60000,
+    50,
+    100,
+    200,
+    300,
+    500,
+    750,
+    1000,
+    1500,
+    2000,
+    3000,
+    5000,
+    7500,
+    10000,
+    20000,
+    30000,
+    60000,
 )
 
 
@@ -392,6 +419,9 @@ class UsageRecord(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.reporter} {self.bucket_start:%Y-%m-%d %H:%M} deployment {self.deployment_id}"
+
 
 class DailyCost(models.Model):
     """Daily rollup read by every page and list endpoint; rebuilt in SQL per (account, period)."""
@@ -424,8 +454,15 @@ class DailyCost(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=[
-                    "day", "account", "service_name", "region_id", "team", "model", "deployment",
-                    "charge_category", "billing_currency",
+                    "day",
+                    "account",
+                    "service_name",
+                    "region_id",
+                    "team",
+                    "model",
+                    "deployment",
+                    "charge_category",
+                    "billing_currency",
                 ],
                 nulls_distinct=False,
                 name="dailycost_unique_cell",
@@ -438,3 +475,6 @@ class DailyCost(models.Model):
             models.Index(fields=["model", "day"]),
             models.Index(fields=["provider", "day"]),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.account_id} {self.billed_cost} {self.billing_currency}"

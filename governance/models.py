@@ -55,7 +55,9 @@ class Budget(models.Model):
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
     model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     provider = models.CharField(max_length=16, choices=Provider.choices, blank=True)
-    account = models.ForeignKey(CloudAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(
+        CloudAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     period = models.CharField(max_length=16, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
     custom_start = models.DateField(null=True, blank=True)
     custom_end = models.DateField(null=True, blank=True)
@@ -81,8 +83,12 @@ class Budget(models.Model):
             # A custom period needs both ends, in order; other periods need neither.
             models.CheckConstraint(
                 condition=(
-                    Q(period="custom", custom_start__isnull=False, custom_end__isnull=False,
-                      custom_end__gt=models.F("custom_start"))
+                    Q(
+                        period="custom",
+                        custom_start__isnull=False,
+                        custom_end__isnull=False,
+                        custom_end__gt=models.F("custom_start"),
+                    )
                     | (~Q(period="custom") & Q(custom_start__isnull=True, custom_end__isnull=True))
                 ),
                 name="budget_custom_range_valid",
@@ -103,7 +109,9 @@ class BudgetThreshold(models.Model):
         ordering = ["budget", "percent"]
         constraints = [
             models.UniqueConstraint(fields=["budget", "percent", "basis"], name="threshold_unique"),
-            models.CheckConstraint(condition=Q(percent__gt=0) & Q(percent__lte=1000), name="threshold_percent_range"),
+            models.CheckConstraint(
+                condition=Q(percent__gt=0) & Q(percent__lte=1000), name="threshold_percent_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -147,7 +155,8 @@ class NotificationChannel(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(secret_reference="") | Q(secret_reference__regex=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/\S+)$"),
+                condition=Q(secret_reference="")
+                | Q(secret_reference__regex=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/\S+)$"),
                 name="channel_secret_is_reference",
             ),
         ]
@@ -175,6 +184,9 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:80]}"
 
 
 class AuditEvent(models.Model):

@@ -56,8 +56,12 @@ class RoutingPolicy(models.Model):
                 condition=Q(max_share_per_deployment__gt=0) & Q(max_share_per_deployment__lte=1),
                 name="policy_max_share_range",
             ),
-            models.CheckConstraint(condition=Q(max_step__gt=0) & Q(max_step__lte=1), name="policy_max_step_range"),
-            models.CheckConstraint(condition=Q(objective__in=Objective.values), name="policy_objective_valid"),
+            models.CheckConstraint(
+                condition=Q(max_step__gt=0) & Q(max_step__lte=1), name="policy_max_step_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(objective__in=Objective.values), name="policy_objective_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -101,3 +105,6 @@ class PushAttempt(models.Model):
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["gateway", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"push of document {self.document_id} to gateway {self.gateway_id}: {self.outcome}"
