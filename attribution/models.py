@@ -314,7 +314,7 @@ class CostLineItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account_id}:{self.ingest_run_id}:{self.source_line} {self.billed_cost} {self.billing_currency}"
+        return f"run {self.ingest_run_id} line {self.source_line}: {self.billed_cost} {self.billing_currency}"
 
 
 class RejectedRow(models.Model):
