@@ -76,7 +76,9 @@ if _database_url:
 else:
     from config.embedded_db import ensure_embedded_postgres
 
-    DATABASES = {"default": ensure_embedded_postgres(DATA_DIR)}
+    DATABASES = {
+        "default": ensure_embedded_postgres(DATA_DIR, env_str("INFERENSYS_EMBEDDED_DATABASE", "inferensys"))
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
