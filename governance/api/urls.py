@@ -1,5 +1,13 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter(trailing_slash=False)
+from governance.api import views
 
-urlpatterns = router.urls
+router = SimpleRouter(trailing_slash=False)
+router.register("budgets", views.BudgetViewSet, basename="budget")
+router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+
+urlpatterns = [
+    path("me", views.MeView.as_view(), name="me"),
+    *router.urls,
+]

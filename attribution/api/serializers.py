@@ -1,0 +1,156 @@
+"""Serializers of the attribution API. Fields are listed explicitly: a new model column is never
+published by accident. Related objects appear by slug, the identifier users and gateways know."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from attribution.models import CloudAccount, DailyCost, Deployment, IngestRun, ServedModel, Team
+
+MONEY_FIELD = {"max_digits": 34, "decimal_places": 10, "read_only": True}
+
+
+class CloudAccountSerializer(serializers.ModelSerializer):
+    # source_settings is left out on purpose: it is operator configuration (buckets, scopes,
+    # credential references), not something API readers need.
+    class Meta:
+        model = CloudAccount
+        fields = ["id", "slug", "name", "provider", "billing_currency", "created_at"]
+        read_only_fields = fields
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "slug", "name", "cost_center", "created_at"]
+        read_only_fields = fields
+
+
+class ServedModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ServedModel
+        fields = ["id", "slug", "name", "family", "created_at"]
+        read_only_fields = fields
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    account = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "slug",
+            "model",
+            "account",
+            "provider",
+            "region",
+            "accelerator",
+            "instance_type",
+            "pricing_mode",
+            "endpoint_url",
+            "capacity_rps",
+            "gpu_count",
+            "residency_region",
+            "state",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class IngestRunSerializer(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    progress = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="bytes_processed / bytes_total, or null when unknown"
+    )
+    source_sums = serializers.DictField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Cost column -> decimal string, in the source",
+    )
+    database_sums = serializers.DictField(
+        child=serializers.CharField(), read_only=True, help_text="Cost column -> decimal string, as loaded"
+    )
+
+    class Meta:
+        model = IngestRun
+        fields = [
+            "id",
+            "account",
+            "billing_period_start",
+            "billing_period_end",
+            "source_format",
+            "fingerprint",
+            "state",
+            "rows_in_source",
+            "rows_loaded",
+            "rows_rejected",
+            "rows_processed",
+            "bytes_total",
+            "bytes_processed",
+            "progress",
+            "source_sums",
+            "database_sums",
+            "error",
+            "superseded_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class DailyCostSerializer(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    model = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    deployment = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+
+    class Meta:
+        model = DailyCost
+        fields = [
+            "id",
+            "day",
+            "account",
+            "billing_period_start",
+            "provider",
+            "service_name",
+            "region_id",
+            "team",
+            "model",
+            "deployment",
+            "charge_category",
+            "billing_currency",
+            "billed_cost",
+            "effective_cost",
+            "list_cost",
+            "consumed_quantity",
+            "input_tokens",
+            "output_tokens",
+            "requests",
+            "line_items",
+        ]
+        read_only_fields = fields
+
+
+class DailyCostSummaryRowSerializer(serializers.Serializer):
+    key = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The group: provider code, team/model/deployment slug, or ISO day. "
+        "null means cost not attributed to any team/model/deployment.",
+    )
+    billing_currency = serializers.CharField(read_only=True)
+    billed_cost = serializers.DecimalField(**MONEY_FIELD)
+    effective_cost = serializers.DecimalField(**MONEY_FIELD)
+    list_cost = serializers.DecimalField(**MONEY_FIELD)
+    input_tokens = serializers.IntegerField(read_only=True)
+    output_tokens = serializers.IntegerField(read_only=True)
+    requests = serializers.IntegerField(read_only=True)
+    line_items = serializers.IntegerField(read_only=True)
+
+
+class DailyCostSummarySerializer(serializers.Serializer):
+    group_by = serializers.CharField(read_only=True)
+    results = DailyCostSummaryRowSerializer(many=True, read_only=True)

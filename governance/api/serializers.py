@@ -1,0 +1,77 @@
+"""Serializers of the governance API, with explicit fields."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from governance.models import AuditEvent, Budget, BudgetThreshold, Membership
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    slug = serializers.CharField(source="team.slug", read_only=True)
+    name = serializers.CharField(source="team.name", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["slug", "name", "role"]
+        read_only_fields = fields
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField(read_only=True)
+    is_superuser = serializers.BooleanField(read_only=True)
+    roles = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="Group names")
+    teams = MembershipSerializer(many=True, read_only=True)
+
+
+class BudgetThresholdSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BudgetThreshold
+        fields = ["percent", "basis"]
+        read_only_fields = fields
+
+
+class BudgetSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    model = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    account = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    thresholds = BudgetThresholdSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Budget
+        fields = [
+            "id",
+            "name",
+            "team",
+            "model",
+            "provider",
+            "account",
+            "period",
+            "custom_start",
+            "custom_end",
+            "amount",
+            "currency",
+            "action",
+            "is_active",
+            "thresholds",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "changes",
+            "remote_addr",
+            "created_at",
+        ]
+        read_only_fields = fields
