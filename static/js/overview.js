@@ -1,0 +1,29 @@
+// Draws the overview charts from the figure dicts the server built with Plotly (see
+// attribution/selectors.py). No data is computed here: the page only renders what it was given.
+(function () {
+  "use strict";
+
+  var source = document.getElementById("figures");
+  if (!source || typeof Plotly === "undefined") {
+    return;
+  }
+  var figures = JSON.parse(source.textContent);
+  var config = {
+    responsive: true,
+    displaylogo: false,
+    modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
+  };
+
+  document.querySelectorAll("[data-figure]").forEach(function (element) {
+    var figure = figures[element.dataset.figure];
+    if (!figure) {
+      return;
+    }
+    if (!figure.data || figure.data.length === 0) {
+      element.classList.add("chart--empty");
+      element.textContent = "No data for these filters.";
+      return;
+    }
+    Plotly.newPlot(element, figure.data, figure.layout, config);
+  });
+})();
