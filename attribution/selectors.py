@@ -187,7 +187,7 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
         ChartSpec("by_model", "Spend by model", BASIS_BILLED, "Billed cost in the range, per model."),
     ]
     overview.figures = {
-        "by_provider": _provider_figure(in_range, currency=currency),
+        "by_provider": _provider_figure(in_range, days=days, currency=currency),
         "by_team": _team_figure(in_range, days=days, currency=currency),
         "by_model": _model_figure(in_range, currency=currency),
     }
@@ -261,7 +261,15 @@ def _axis_title(currency: str) -> dict:
     return {"title": {"text": currency}, "tickformat": ",.0f"}
 
 
-def _provider_figure(rows: QuerySet[DailyCost], *, currency: str) -> dict:
+def _date_axis(days: list[dt.date]) -> dict:
+    # Both time charts span exactly the selected range, so they line up and gaps read as "no cost".
+    half_day = dt.timedelta(hours=12)
+    start = dt.datetime.combine(days[0], dt.time()) - half_day
+    end = dt.datetime.combine(days[-1], dt.time()) + half_day
+    return {"type": "date", "range": [start.isoformat(), end.isoformat()]}
+
+
+def _provider_figure(rows: QuerySet[DailyCost], *, days: list[dt.date], currency: str) -> dict:
     series: dict[str, dict[dt.date, Decimal]] = defaultdict(dict)
     for row in rows.values("day", "provider").annotate(billed=Sum("billed_cost")).order_by("provider", "day"):
         series[row["provider"]][row["day"]] = row["billed"]
@@ -277,7 +285,7 @@ def _provider_figure(rows: QuerySet[DailyCost], *, currency: str) -> dict:
                 hovertemplate=_money_hover(currency),
             )
         )
-    figure.update_layout(yaxis=_axis_title(currency), xaxis={"type": "date"})
+    figure.update_layout(yaxis=_axis_title(currency), xaxis=_date_axis(days), legend={"traceorder": "normal"})
     return figure.to_plotly_json()
 
 
@@ -309,7 +317,7 @@ def _team_figure(rows: QuerySet[DailyCost], *, days: list[dt.date], currency: st
                 hovertemplate=_money_hover(currency),
             )
         )
-    figure.update_layout(yaxis=_axis_title(currency), xaxis={"type": "date"})
+    figure.update_layout(yaxis=_axis_title(currency), xaxis=_date_axis(days), legend={"traceorder": "normal"})
     return figure.to_plotly_json()
 
 
