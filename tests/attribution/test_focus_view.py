@@ -155,18 +155,26 @@ def test_the_view_reports_empty_optional_columns_as_null(line_item):
 def test_the_view_keeps_unattributed_rows_with_null_dimensions(line_item):
     CostLineItem.objects.filter(pk=line_item.pk).update(team=None, model=None, deployment=None)
     row = select_focus(["BilledCost", "x_Team", "x_Model", "x_Deployment"], line_item.pk)
-    assert row == {"BilledCost": Decimal("123.4567890123"), "x_Team": None, "x_Model": None, "x_Deployment": None}
+    assert row == {
+        "BilledCost": Decimal("123.4567890123"),
+        "x_Team": None,
+        "x_Model": None,
+        "x_Deployment": None,
+    }
 
 
 def test_lowercase_names_are_not_the_focus_names(line_item):
     with connection.cursor() as cursor:
-        cursor.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'focus_line_items'")
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'focus_line_items'"
+        )
         columns = {name for (name,) in cursor.fetchall()}
     assert {"BilledCost", "EffectiveCost", "ChargePeriodStart", "x_Account", "x_Team"} <= columns
     assert "billedcost" not in columns
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT data_type FROM information_schema.columns "
-            "WHERE table_name = 'focus_line_items' AND column_name IN ('Tags', 'BilledCost') ORDER BY column_name"
+            "WHERE table_name = 'focus_line_items' AND column_name IN ('Tags', 'BilledCost') "
+            "ORDER BY column_name"
         )
         assert [data_type for (data_type,) in cursor.fetchall()] == ["numeric", "jsonb"]

@@ -59,8 +59,15 @@ def test_env_int_rejects_a_non_integer_with_the_variable_name():
 
 
 def test_env_int_rejects_a_value_below_the_minimum():
-    with pytest.raises(ImproperlyConfigured, match="INFERENSYS_INGEST_CHUNK_ROWS=10 is below the minimum of 1000"):
-        env_int("INFERENSYS_INGEST_CHUNK_ROWS", 50_000, minimum=1_000, environ={"INFERENSYS_INGEST_CHUNK_ROWS": "10"})
+    with pytest.raises(
+        ImproperlyConfigured, match="INFERENSYS_INGEST_CHUNK_ROWS=10 is below the minimum of 1000"
+    ):
+        env_int(
+            "INFERENSYS_INGEST_CHUNK_ROWS",
+            50_000,
+            minimum=1_000,
+            environ={"INFERENSYS_INGEST_CHUNK_ROWS": "10"},
+        )
     assert env_int("N", 0, minimum=1_000, environ={"N": "1000"}) == 1_000
 
 
@@ -99,4 +106,6 @@ def test_env_choice_accepts_a_listed_value_and_defaults():
 
 def test_env_choice_rejects_an_unlisted_value_naming_the_choices():
     with pytest.raises(ImproperlyConfigured, match=r"INFERENSYS_LOG_LEVEL='LOUD' is not one of DEBUG, INFO"):
-        env_choice("INFERENSYS_LOG_LEVEL", "INFO", ["DEBUG", "INFO"], environ={"INFERENSYS_LOG_LEVEL": "LOUD"})
+        env_choice(
+            "INFERENSYS_LOG_LEVEL", "INFO", ["DEBUG", "INFO"], environ={"INFERENSYS_LOG_LEVEL": "LOUD"}
+        )

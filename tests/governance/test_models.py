@@ -20,7 +20,9 @@ def assert_integrity_error(create, constraint: str) -> None:
 
 
 def test_it_accepts_a_custom_budget_with_both_ends_in_order():
-    budget = BudgetFactory(period="custom", custom_start=dt.date(2026, 10, 1), custom_end=dt.date(2026, 12, 31))
+    budget = BudgetFactory(
+        period="custom", custom_start=dt.date(2026, 10, 1), custom_end=dt.date(2026, 12, 31)
+    )
     assert Budget.objects.get(pk=budget.pk).custom_end == dt.date(2026, 12, 31)
 
 
@@ -36,13 +38,16 @@ def test_it_accepts_a_custom_budget_with_both_ends_in_order():
 )
 def test_it_rejects_a_custom_budget_without_an_ordered_range(start, end):
     assert_integrity_error(
-        lambda: BudgetFactory(period="custom", custom_start=start, custom_end=end), "budget_custom_range_valid"
+        lambda: BudgetFactory(period="custom", custom_start=start, custom_end=end),
+        "budget_custom_range_valid",
     )
 
 
 def test_it_rejects_custom_dates_on_a_calendar_period():
     assert_integrity_error(
-        lambda: BudgetFactory(period="month", custom_start=dt.date(2026, 10, 1), custom_end=dt.date(2026, 11, 1)),
+        lambda: BudgetFactory(
+            period="month", custom_start=dt.date(2026, 10, 1), custom_end=dt.date(2026, 11, 1)
+        ),
         "budget_custom_range_valid",
     )
 
@@ -84,7 +89,10 @@ def test_it_rejects_a_duplicate_quota_for_all_models_of_a_team():
 def test_it_rejects_a_channel_secret_that_is_not_a_reference(secret):
     assert_integrity_error(
         lambda: NotificationChannel.objects.create(
-            name="finance-slack", kind="slack", target="https://hooks.slack.example/T0", secret_reference=secret
+            name="finance-slack",
+            kind="slack",
+            target="https://hooks.slack.example/T0",
+            secret_reference=secret,
         ),
         "channel_secret_is_reference",
     )

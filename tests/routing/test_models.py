@@ -26,7 +26,9 @@ def test_it_refuses_to_change_a_published_policy_document(gateway):
     document.content = {"weights": {"llama-aws": 0, "llama-gcp": 100}}
     with pytest.raises(ValueError, match="immutable"):
         document.save()
-    assert PolicyDocument.objects.get(pk=document.pk).content == {"weights": {"llama-aws": 70, "llama-gcp": 30}}
+    assert PolicyDocument.objects.get(pk=document.pk).content == {
+        "weights": {"llama-aws": 70, "llama-gcp": 30}
+    }
 
 
 def test_it_rejects_two_documents_with_the_same_version(gateway):
