@@ -1,0 +1,240 @@
+"""Django admin for the attribution layer: for operators, not the main UI.
+
+Bulk tables (line items, usage, daily rollups) are written by the ingest and rollup pipelines in
+SQL, so the admin shows them read-only and never counts them in full.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+
+from attribution.models import (
+    CloudAccount,
+    CostLineItem,
+    DailyCost,
+    Deployment,
+    IngestRun,
+    RejectedRow,
+    ServedModel,
+    TagKey,
+    Team,
+    UsageRecord,
+)
+
+
+class EstimatedCountPaginator(Paginator):
+    """Uses Postgres' row estimate for an unfiltered changelist of a big table.
+
+    COUNT(*) over tens of millions of line items takes seconds; the estimate from pg_class is
+    instant and exact enough for page links. Filtered lists are counted exactly (they are narrow).
+    """
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        if query is not None and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
+                    [self.object_list.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            # reltuples is -1 (or 0) before the first ANALYZE: count for real then, the table is small.
+            if row and row[0] > 10_000:
+                return row[0]
+        return super().count
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows owned by a pipeline: visible to operators, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class BulkTableAdmin(ReadOnlyAdmin):
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+
+
+@admin.register(CloudAccount)
+class CloudAccountAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "provider", "billing_currency", "created_at"]
+    list_filter = ["provider", "billing_currency"]
+    search_fields = ["slug", "name"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "cost_center", "created_at"]
+    search_fields = ["name", "slug", "cost_center"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at"]
+
+
+@admin.register(ServedModel)
+class ServedModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "family", "created_at"]
+    list_filter = ["family"]
+    search_fields = ["name", "slug", "family"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "slug",
+        "model",
+        "provider",
+        "region",
+        "accelerator",
+        "pricing_mode",
+        "capacity_rps",
+        "state",
+    ]
+    list_filter = ["provider", "pricing_mode", "state", "residency_region"]
+    search_fields = ["slug", "region", "accelerator", "instance_type", "resource_id", "model__name"]
+    list_select_related = ["model"]
+    autocomplete_fields = ["model", "account"]
+    readonly_fields = ["created_at"]
+
+
+class RejectedRowInline(admin.TabularInline):
+    model = RejectedRow
+    fields = ["file_path", "line_number", "reason", "raw_text"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    # A broken file can reject millions of rows; the inline shows the first ones only.
+    classes = ["collapse"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).order_by("line_number")
+
+
+@admin.register(IngestRun)
+class IngestRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "account",
+        "billing_period_start",
+        "state",
+        "source_format",
+        "rows_in_source",
+        "rows_loaded",
+        "rows_rejected",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["state", "source_format", "account", "billing_period_start"]
+    search_fields = ["fingerprint", "account__slug", "error"]
+    list_select_related = ["account"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["superseded_by"]
+    # Everything on a run is a record of what happened, including the reconciled sums.
+    readonly_fields = [field.name for field in IngestRun._meta.fields]
+    inlines = [RejectedRowInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(CostLineItem)
+class CostLineItemAdmin(BulkTableAdmin):
+    list_display = [
+        "id",
+        "charge_period_start",
+        "account",
+        "provider_name",
+        "service_name",
+        "billed_cost",
+        "effective_cost",
+        "billing_currency",
+        "team",
+        "model",
+        "deployment",
+    ]
+    # Only filters that need no DISTINCT over the table (choices, dates, small related tables).
+    list_filter = ["account", "billing_period_start"]
+    search_fields = ["resource_id", "sku_id", "billing_account_id", "sub_account_id"]
+    list_select_related = ["account", "team", "model", "deployment"]
+    raw_id_fields = ["account", "ingest_run", "team", "model", "deployment"]
+    readonly_fields = [field.name for field in CostLineItem._meta.fields]
+
+
+@admin.register(RejectedRow)
+class RejectedRowAdmin(BulkTableAdmin):
+    list_display = ["ingest_run", "file_path", "line_number", "reason"]
+    search_fields = ["reason", "file_path"]
+    list_select_related = ["ingest_run__account"]
+    raw_id_fields = ["ingest_run"]
+    readonly_fields = ["ingest_run", "file_path", "line_number", "raw_text", "reason"]
+
+
+@admin.register(TagKey)
+class TagKeyAdmin(ReadOnlyAdmin):
+    list_display = ["normalized_key", "key", "account", "last_seen_run"]
+    list_filter = ["account"]
+    search_fields = ["key", "normalized_key"]
+    list_select_related = ["account", "last_seen_run__account"]
+    raw_id_fields = ["account", "last_seen_run"]
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(BulkTableAdmin):
+    list_display = [
+        "bucket_start",
+        "reporter",
+        "deployment",
+        "team",
+        "model",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "errors",
+    ]
+    list_filter = ["model"]
+    search_fields = ["reporter", "batch_id", "deployment__slug"]
+    list_select_related = ["deployment", "team", "model"]
+    raw_id_fields = ["deployment", "team", "model"]
+
+
+@admin.register(DailyCost)
+class DailyCostAdmin(BulkTableAdmin):
+    list_display = [
+        "day",
+        "account",
+        "provider",
+        "service_name",
+        "team",
+        "model",
+        "deployment",
+        "charge_category",
+        "billed_cost",
+        "effective_cost",
+        "billing_currency",
+        "line_items",
+    ]
+    list_filter = ["provider", "account", "billing_period_start"]
+    search_fields = ["service_name", "region_id", "deployment__slug"]
+    list_select_related = ["account", "team", "model", "deployment"]
+    raw_id_fields = ["account", "team", "model", "deployment"]
