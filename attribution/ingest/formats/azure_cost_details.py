@@ -1,0 +1,254 @@
+"""Azure cost details CSV: EA (PascalCase) and MCA (camelCase) exports, the legacy pay-as-you-go
+usage export (PreTaxCost), localized headers ("Maßeinheit (UnitOfMeasure)"), UTF-8 BOM, ISO or
+M/D/YYYY dates, Tags with or without the surrounding braces. Actual and amortized datasets.
+
+How the actual and amortized datasets of one period are combined
+----------------------------------------------------------------
+A run covers one (account, billing period). Its files each carry a dataset, `actual` or
+`amortized` (from --dataset, the export folder, or "amortized"/"actual" in the file name).
+
+- One dataset only: every row is loaded once with mapping.azure_costs (Microsoft's FOCUS rules:
+  BilledCost 0 for commitment usage and unused commitment, EffectiveCost 0 for commitment
+  purchases and refunds, otherwise both = cost).
+- Both datasets: rows are PAIRED in SQL after COPY. Every actual row is staged with
+  BilledCost = cost, EffectiveCost = 0; every amortized row with BilledCost = 0,
+  EffectiveCost = cost. Rows that describe the same charge (same day, subscription, resource id,
+  meter, charge type, pricing model and quantity; duplicates matched in file order) are merged
+  into one line item that takes the actual row's BilledCost and the amortized row's
+  EffectiveCost. A row without a twin stays a line item of its own with the other cost 0: a
+  commitment purchase (actual only: BilledCost = price, EffectiveCost = 0, as FOCUS wants), the
+  amortized share of reservation-covered usage whose actual twin has cost 0, unused commitment
+  (amortized only).
+  Because merging only moves amounts between staged rows, per period sum(BilledCost) equals the
+  actual file's total and sum(EffectiveCost) the amortized file's total, exactly, whether or not
+  the two files are consistent. Row counts reconcile as
+  rows_in_source = rows_loaded + rows_rejected + merged pairs (recorded as `rows_merged`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from attribution.choices import Provider
+from attribution.ingest import mapping
+from attribution.ingest.currency import currency_validate
+from attribution.ingest.errors import RowError
+from attribution.ingest.formats.base import CsvParser, ParseContext, cell, header_of
+from attribution.ingest.tags import tag_key_normalize, tags_normalize
+from attribution.ingest.values import ZERO, datetime_parse, decimal_parse, next_month_start, utc_midnight
+
+_PARENTHESIZED = re.compile(r"\(([^()]+)\)\s*$")
+
+# canonical name -> header spellings (lower case) in order of preference.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "date": ("date", "usagedatetime", "usagedate"),
+    "cost": ("costinbillingcurrency", "cost", "pretaxcost"),
+    "currency": ("billingcurrency", "billingcurrencycode", "currency"),
+    "billing_period_start": ("billingperiodstartdate",),
+    "billing_period_end": ("billingperiodenddate",),
+    "charge_type": ("chargetype",),
+    "pricing_model": ("pricingmodel",),
+    "frequency": ("frequency",),
+    "quantity": ("quantity", "usagequantity"),
+    "unit": ("unitofmeasure",),
+    "meter_id": ("meterid",),
+    "meter_name": ("metername",),
+    "meter_category": ("metercategory",),
+    "consumed_service": ("consumedservice",),
+    "service_family": ("servicefamily",),
+    "region": ("resourcelocation", "location", "meterregion"),
+    "resource_id": ("resourceid", "instanceid", "instancename"),
+    "resource_name": ("resourcename",),
+    "resource_type": ("resourcetype",),
+    "subscription_id": ("subscriptionid", "subscriptionguid"),
+    "subscription_name": ("subscriptionname",),
+    "billing_account_id": ("billingaccountid",),
+    "billing_account_name": ("billingaccountname",),
+    "billing_profile_id": ("billingprofileid",),
+    "billing_profile_name": ("billingprofilename",),
+    "tags": ("tags",),
+    "product": ("productname", "product"),
+    "commitment_id": ("benefitid", "reservationid"),
+    "payg_cost": ("paygcostinbillingcurrency",),
+    "payg_price": ("paygprice",),
+    "availability_zone": ("availabilityzone",),
+    "publisher_name": ("publishername",),
+    "part_number": ("partnumber",),
+}
+
+
+def _canonical_header(name: str) -> str:
+    name = name.strip().lstrip("\ufeff")
+    match = _PARENTHESIZED.search(name)
+    if match:
+        name = match.group(1)
+    return name.strip().lower()
+
+
+def tags_parse(raw: str) -> dict[str, str]:
+    """Azure Tags: `{"k": "v"}`, or the same without braces (EA exports), or empty."""
+    text = raw.strip()
+    if not text:
+        return {}
+    if not text.startswith("{"):
+        text = "{" + text + "}"
+    try:
+        decoded = json.loads(text)
+    except json.JSONDecodeError:
+        # Keep what the provider wrote rather than drop it; it is visible in Tags.
+        return {"_unparsed": raw}
+    if not isinstance(decoded, dict):
+        return {"_unparsed": raw}
+    return {str(key): "" if value is None else str(value) for key, value in decoded.items()}
+
+
+class AzureCostDetailsParser(CsvParser):
+    name: ClassVar[str] = "azure-cost-details"
+    provider: ClassVar[str] = Provider.AZURE
+    label: ClassVar[str] = "Azure cost details"
+    required = ("date", "cost")
+
+    @classmethod
+    def sniff(cls, head: str) -> bool:
+        names = {_canonical_header(name) for name in header_of(head.lstrip("\ufeff"))}
+        has_cost = bool(names & set(ALIASES["cost"]))
+        has_date = bool(names & set(ALIASES["date"]))
+        has_azure = bool(
+            names & {"metercategory", "meterid", "chargetype", "subscriptionguid", "subscriptionid"}
+        )
+        return has_cost and has_date and has_azure
+
+    def columns_map(self, header: list[str]) -> dict[str, int]:
+        by_name: dict[str, int] = {}
+        for index, name in enumerate(header):
+            by_name.setdefault(_canonical_header(name), index)
+        columns: dict[str, int] = {}
+        for canonical, spellings in ALIASES.items():
+            for spelling in spellings:
+                if spelling in by_name:
+                    columns[canonical] = by_name[spelling]
+                    break
+        return columns
+
+    def period_of(self, row: list[str], columns: dict[str, int]) -> dt.date:
+        start = cell(row, columns, "billing_period_start").strip()
+        if start:
+            return datetime_parse(start, column="BillingPeriodStartDate").date()
+        # Exports without a billing period (legacy pay-as-you-go, some MCA rows) bill by calendar month.
+        return datetime_parse(cell(row, columns, "date"), column="Date").date().replace(day=1)
+
+    def rejected_amounts(self, row: list[str], columns: dict[str, int]) -> dict[str, Decimal]:
+        try:
+            cost = decimal_parse(cell(row, columns, "cost"), column="cost")
+        except RowError:
+            return {}
+        return {"billed_cost": cost} if cost is not None else {}
+
+    def row_parse(
+        self, row: list[str], columns: dict[str, int], header: list[str], context: ParseContext
+    ) -> dict[str, Any]:
+        def text(name: str) -> str:
+            index = columns.get(name)
+            return row[index].strip() if index is not None else ""
+
+        period = self.period_of(row, columns)
+        end_text = text("billing_period_end")
+        if end_text:
+            # Azure gives the last day of the period (inclusive); FOCUS wants the exclusive end.
+            period_end = datetime_parse(end_text, column="BillingPeriodEndDate").date()
+            if period_end.day != 1 or period_end <= period:
+                period_end += dt.timedelta(days=1)
+        else:
+            period_end = next_month_start(period)
+        charge_start = datetime_parse(text("date"), column="Date")
+        charge_end = charge_start + dt.timedelta(days=1)
+
+        cost = decimal_parse(text("cost"), column="cost")
+        charge_type = text("charge_type") or "Usage"
+        pricing_model = text("pricing_model")
+        currency = currency_validate(text("currency") or context.default_currency)
+        quantity = decimal_parse(text("quantity"), column="Quantity", default=None)
+
+        if context.dataset == "actual_paired":
+            billed, effective = cost, ZERO
+        elif context.dataset == "amortized_paired":
+            billed, effective = ZERO, cost
+        else:
+            billed, effective = mapping.azure_costs(
+                cost=cost, charge_type=charge_type, pricing_model=pricing_model
+            )  # type: ignore[arg-type]
+
+        list_cost = decimal_parse(text("payg_cost"), column="paygCostInBillingCurrency", default=None)
+        if list_cost is None and text("payg_price") and quantity is not None:
+            payg_price = decimal_parse(text("payg_price"), column="PayGPrice")
+            list_cost = (payg_price * quantity).quantize(ZERO)  # type: ignore[operator]
+
+        tags = tags_parse(text("tags"))
+        for key in tags:
+            if key not in context.tag_keys:
+                context.tag_keys[key] = tag_key_normalize(key)
+
+        resource_id = text("resource_id")
+        is_mca = bool(text("billing_profile_id")) and text("billing_profile_id") != text("billing_account_id")
+        subscription_id = text("subscription_id")
+        pair_key = "|".join(
+            (
+                charge_start.date().isoformat(),
+                subscription_id.lower(),
+                resource_id.lower(),
+                text("meter_id").lower(),
+                charge_type.lower(),
+                pricing_model.lower(),
+                str(quantity) if quantity is not None else "",
+                text("commitment_id").lower() if charge_type.lower() != "usage" else "",
+            )
+        )
+        return {
+            "billing_period_start": period,
+            "dataset": context.dataset,
+            "pair_key": pair_key,
+            "billed_cost": billed,
+            "effective_cost": effective,
+            "list_cost": list_cost,
+            "contracted_cost": None,
+            "billing_currency": currency,
+            "charge_period_start": charge_start,
+            "charge_period_end": charge_end,
+            "billing_period_start_at": utc_midnight(period),
+            "billing_period_end_at": utc_midnight(period_end),
+            "charge_category": mapping.azure_charge_category(charge_type),
+            "charge_class": mapping.azure_charge_class(charge_type),
+            "charge_description": text("product") or text("meter_name"),
+            "charge_frequency": mapping.azure_charge_frequency(text("frequency")),
+            "provider_name": "Microsoft",
+            "publisher_name": text("publisher_name") or "Microsoft",
+            "invoice_issuer_name": "Microsoft",
+            "billing_account_id": text("billing_profile_id") if is_mca else text("billing_account_id"),
+            "billing_account_name": text("billing_profile_name") if is_mca else text("billing_account_name"),
+            "sub_account_id": subscription_id,
+            "sub_account_name": text("subscription_name"),
+            "region_id": text("region").lower().replace(" ", ""),
+            "region_name": text("region"),
+            "availability_zone": text("availability_zone"),
+            "resource_id": resource_id,
+            "resource_name": text("resource_name") or resource_id.rsplit("/", 1)[-1],
+            "resource_type": text("resource_type"),
+            "service_name": text("meter_category") or text("consumed_service"),
+            "service_category": "",
+            "sku_id": text("part_number") or text("meter_id"),
+            "sku_price_id": "",
+            "pricing_category": "Committed"
+            if pricing_model.lower() in ("reservation", "savingsplan")
+            else ("Dynamic" if pricing_model.lower() == "spot" else ("Standard" if pricing_model else "")),
+            "pricing_quantity": quantity,
+            "pricing_unit": text("unit"),
+            "consumed_quantity": quantity if charge_type.lower() == "usage" else None,
+            "consumed_unit": text("unit") if charge_type.lower() == "usage" else "",
+            "commitment_discount_id": text("commitment_id"),
+            "tags": tags,
+            "normalized_tags": tags_normalize(tags),
+        }

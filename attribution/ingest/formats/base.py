@@ -1,0 +1,187 @@
+"""What every format parser provides, and the CSV machinery most of them share."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+from attribution.ingest.errors import IngestError, MissingColumnError, RowError
+from attribution.ingest.sources import CountingReader, open_text
+
+# Billing exports carry long JSON cells (tags, additional info).
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(slots=True)
+class Rejected:
+    line: int
+    raw_text: str
+    reason: str
+    billing_period_start: dt.date | None
+    # Amounts that could still be read from the rejected row, so the gap between source and
+    # database sums is explained by the rejected rows themselves.
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ParseContext:
+    path: str
+    dataset: str = ""
+    default_currency: str = "USD"
+    counter: CountingReader | None = None
+    # original tag key -> normalised key, for the TagKey table (bounded by distinct keys).
+    tag_keys: dict[str, str] = field(default_factory=dict)
+
+
+class Parser:
+    """One native format. Subclasses set `name`, `provider`, and implement the three methods."""
+
+    name: ClassVar[str]
+    provider: ClassVar[str]
+    label: ClassVar[str]
+
+    @classmethod
+    def sniff(cls, head: str) -> bool:
+        """True when the first characters of a (decompressed) file are in this format."""
+        raise NotImplementedError
+
+    def scan_periods(self, context: ParseContext) -> Counter:
+        """Rows per billing period start (None for rows whose period cannot be read)."""
+        raise NotImplementedError
+
+    def parse(self, context: ParseContext) -> Iterator[dict[str, Any] | Rejected]:
+        """Staging rows (dicts keyed by staging column) or Rejected, in file order."""
+        raise NotImplementedError
+
+
+def header_of(head: str) -> list[str]:
+    first_line = head.splitlines()[0] if head else ""
+    try:
+        return next(csv.reader([first_line]))
+    except (StopIteration, csv.Error):
+        return []
+
+
+class CsvParser(Parser):
+    """Streams a CSV with the csv module: one row in memory at a time."""
+
+    required: ClassVar[tuple[str, ...]] = ()
+
+    def header_repair(self, header: list[str]) -> list[str]:
+        """A fix for a known header bug of real exports, tried when rows do not fit the header."""
+        return header
+
+    def columns_map(self, header: list[str]) -> dict[str, int]:
+        """Canonical column name -> index. Subclasses translate header variants."""
+        return {name.strip(): index for index, name in enumerate(header)}
+
+    def period_of(self, row: list[str], columns: dict[str, int]) -> dt.date | None:
+        raise NotImplementedError
+
+    def row_parse(
+        self, row: list[str], columns: dict[str, int], header: list[str], context: ParseContext
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def rejected_amounts(self, row: list[str], columns: dict[str, int]) -> dict[str, Decimal]:
+        return {}
+
+    def _open(self, context: ParseContext):
+        return open_text(context.path)
+
+    def _rows(self, context: ParseContext) -> Iterator[tuple[int, list[str], list[str], dict[str, int]]]:
+        with self._open(context) as (text, counter):
+            context.counter = counter
+            reader = csv.reader(text)
+            try:
+                header = next(reader, None)
+            except csv.Error as error:
+                raise IngestError(
+                    f"cannot read the CSV header ({error})", path=context.path, line=1
+                ) from None
+            if header is None:
+                return  # An empty file: no header, no rows.
+            columns = self.columns_map(header)
+            for column in self.required:
+                if column not in columns:
+                    raise MissingColumnError(column, path=context.path, expected_format=self.label)
+            previous_line = reader.line_num
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as error:
+                    raise IngestError(
+                        f"malformed CSV ({error})", path=context.path, line=previous_line + 1
+                    ) from None
+                except (EOFError, OSError) as error:
+                    # A truncated or corrupt gzip member surfaces here.
+                    raise IngestError(
+                        f"file is truncated or corrupt ({error})", path=context.path, line=previous_line + 1
+                    ) from None
+                line = previous_line + 1
+                previous_line = reader.line_num
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # A blank line is not a row.
+                if len(row) != len(header):
+                    # Some exports fuse two header cells; the rows tell whether they really do.
+                    repaired = self.header_repair(header)
+                    if len(repaired) == len(row) and repaired != header:
+                        header, columns = repaired, self.columns_map(repaired)
+                yield line, row, header, columns
+
+    def scan_periods(self, context: ParseContext) -> Counter:
+        periods: Counter = Counter()
+        for _line, row, _header, columns in self._rows(context):
+            periods[self._period_or_none(row, columns)] += 1
+        return periods
+
+    def _period_or_none(self, row: list[str], columns: dict[str, int]) -> dt.date | None:
+        # Best effort, also for rows that do not fit the header: the period column comes early
+        # in every format, so such a row is still rejected by the run of its own period.
+        try:
+            return self.period_of(row, columns)
+        except (RowError, IndexError):
+            return None
+
+    def parse(self, context: ParseContext) -> Iterator[dict[str, Any] | Rejected]:
+        for line, row, header, columns in self._rows(context):
+            if len(row) != len(header):
+                yield Rejected(line, csv_line(row), f"expected {len(header)} fields, found {len(row)}", None)
+                continue
+            try:
+                period = self.period_of(row, columns)
+            except RowError as error:
+                yield Rejected(line, csv_line(row), str(error), None, self.rejected_amounts(row, columns))
+                continue
+            try:
+                parsed = self.row_parse(row, columns, header, context)
+            except RowError as error:
+                yield Rejected(line, csv_line(row), str(error), period, self.rejected_amounts(row, columns))
+                continue
+            parsed["source_line"] = line
+            yield parsed
+
+
+def csv_line(row: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(row)
+    return buffer.getvalue()
+
+
+def cell(row: list[str], columns: dict[str, int], name: str) -> str:
+    index = columns.get(name)
+    return row[index] if index is not None else ""
+
+
+def path_label(path: str | Path) -> str:
+    return str(path)

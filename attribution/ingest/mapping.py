@@ -1,0 +1,179 @@
+"""FOCUS cost rules per provider, in one place, so finance can read and check them.
+
+Every parser calls these functions; nothing else decides BilledCost, EffectiveCost or
+ChargeCategory. Each rule has a test in tests/attribution/test_ingest_mapping.py.
+
+AWS (CUR 2.0 and legacy CUR; column names as in CUR 2.0 / Athena)
+------------------------------------------------------------------
+BilledCost is `line_item_unblended_cost` for every line item type, so the sum over a period equals
+the invoice. EffectiveCost follows AWS's published amortization, the CASE expression of the
+"amortized cost" queries in the AWS CUR Query Library (AWS Well-Architected Labs,
+"300_CUR_Queries", and the CUR user guide pages on Savings Plans and reservation columns:
+docs.aws.amazon.com/cur/latest/userguide/cur-sp.html, .../reservation-columns.html):
+
+    line item type            EffectiveCost                                        ChargeCategory
+    Usage                     unblended                                            Usage
+    DiscountedUsage           reservation_effective_cost                           Usage
+    SavingsPlanCoveredUsage   savings_plan_savings_plan_effective_cost             Usage
+    SavingsPlanNegation       0 (it cancels the covered usage's on-demand charge)  Usage
+    SavingsPlanUpfrontFee     0 (amortized into covered usage)                     Purchase
+    SavingsPlanRecurringFee   savings_plan_total_commitment_to_date
+                              - savings_plan_used_commitment (the unused part)     Purchase
+    RIFee                     reservation_unused_amortized_upfront_fee_for_billing_period
+                              + reservation_unused_recurring_fee (the unused part) Purchase
+    Fee (upfront RI fee...)   unblended                                            Purchase
+    Tax                       unblended                                            Tax
+    Credit, Refund            unblended                                            Credit
+    anything else             unblended (BundledDiscount, EdpDiscount, ...)       Adjustment
+
+Google Cloud (BigQuery detailed/standard export)
+-----------------------------------------------
+BilledCost = EffectiveCost = cost + sum(credits.amount) (credits are negative). ListCost =
+cost_at_list when the export has it. One line item per export row, so row counts reconcile; the
+credits stay inside the row. ChargeCategory from cost_type: regular -> Usage, tax -> Tax,
+adjustment -> Adjustment, rounding_error -> Adjustment.
+
+Azure (cost details, EA and MCA, actual and amortized datasets)
+---------------------------------------------------------------
+Cost column by schema: costInBillingCurrency / CostInBillingCurrency (MCA, EA v2), Cost (EA),
+PreTaxCost (legacy pay-as-you-go). Rules from Microsoft's "Convert Cost Management data to FOCUS"
+(learn.microsoft.com/cloud-computing/finops/focus/convert):
+
+    BilledCost     = cost, except 0 for commitment usage (ChargeType Usage with PricingModel
+                     Reservation or SavingsPlan) and unused commitment (UnusedReservation,
+                     UnusedSavingsPlan): those amounts are amortizations of a purchase that is
+                     billed on its own row.
+    EffectiveCost  = cost, except 0 for commitment purchases and refunds (ChargeType Purchase or
+                     Refund with PricingModel Reservation or SavingsPlan): their cost reaches
+                     EffectiveCost through the amortized usage and unused rows.
+    ChargeCategory = Usage, Purchase, Credit, Tax as is; UnusedReservation/UnusedSavingsPlan ->
+                     Usage; Refund -> Purchase (ChargeClass Correction); anything else Adjustment.
+
+How the actual and amortized files of one period are combined is described in
+attribution/ingest/formats/azure_cost_details.py (pairing in SQL; totals preserved exactly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from attribution.choices import ChargeCategory
+
+ZERO = Decimal("0.0000000000")
+
+# --- AWS ------------------------------------------------------------------------------------------
+
+AWS_USAGE_TYPES = frozenset({"Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "SavingsPlanNegation"})
+
+
+def aws_charge_category(line_item_type: str) -> str:
+    if line_item_type in AWS_USAGE_TYPES:
+        return ChargeCategory.USAGE
+    if line_item_type.endswith("Fee"):
+        return ChargeCategory.PURCHASE
+    if line_item_type == "Tax":
+        return ChargeCategory.TAX
+    if line_item_type in ("Credit", "Refund"):
+        return ChargeCategory.CREDIT
+    return ChargeCategory.ADJUSTMENT
+
+
+def aws_effective_cost(
+    *, line_item_type: str, unblended_cost: Decimal, amount: Callable[[str], Decimal]
+) -> Decimal:
+    """EffectiveCost of one CUR line item; `amount(column)` reads another money column of the row
+    (CUR 2.0 names), so only the columns a rule needs are read."""
+    if line_item_type == "SavingsPlanCoveredUsage":
+        return amount("savings_plan_savings_plan_effective_cost")
+    if line_item_type == "DiscountedUsage":
+        return amount("reservation_effective_cost")
+    if line_item_type in ("SavingsPlanNegation", "SavingsPlanUpfrontFee"):
+        return ZERO
+    if line_item_type == "SavingsPlanRecurringFee":
+        return amount("savings_plan_total_commitment_to_date") - amount("savings_plan_used_commitment")
+    if line_item_type == "RIFee":
+        return amount("reservation_unused_amortized_upfront_fee_for_billing_period") + amount(
+            "reservation_unused_recurring_fee"
+        )
+    return unblended_cost
+
+
+def aws_charge_frequency(line_item_type: str) -> str:
+    if line_item_type in AWS_USAGE_TYPES:
+        return "Usage-Based"
+    if line_item_type in ("RIFee", "SavingsPlanRecurringFee"):
+        return "Recurring"
+    if line_item_type in ("Fee", "SavingsPlanUpfrontFee"):
+        return "One-Time"
+    return ""
+
+
+# --- Google Cloud ---------------------------------------------------------------------------------
+
+_GCP_COST_TYPES = {
+    "regular": ChargeCategory.USAGE,
+    "tax": ChargeCategory.TAX,
+    "adjustment": ChargeCategory.ADJUSTMENT,
+    "rounding_error": ChargeCategory.ADJUSTMENT,
+}
+
+
+def gcp_charge_category(cost_type: str) -> str:
+    return _GCP_COST_TYPES.get((cost_type or "regular").strip().lower(), ChargeCategory.ADJUSTMENT)
+
+
+def gcp_billed_cost(*, cost: Decimal, credit_amounts: list[Decimal]) -> Decimal:
+    return cost + sum(credit_amounts, ZERO)
+
+
+# --- Azure ----------------------------------------------------------------------------------------
+
+_AZURE_COMMITMENT_MODELS = frozenset({"reservation", "savingsplan"})
+_AZURE_UNUSED_TYPES = frozenset({"unusedreservation", "unusedsavingsplan"})
+
+
+def azure_is_commitment_purchase(*, charge_type: str, pricing_model: str) -> bool:
+    return charge_type.lower() in ("purchase", "refund") and pricing_model.lower() in _AZURE_COMMITMENT_MODELS
+
+
+def azure_is_amortized_commitment(*, charge_type: str, pricing_model: str) -> bool:
+    """Commitment usage or unused commitment: an amortization, not a billed amount."""
+    kind = charge_type.lower()
+    if kind in _AZURE_UNUSED_TYPES:
+        return True
+    return kind == "usage" and pricing_model.lower() in _AZURE_COMMITMENT_MODELS
+
+
+def azure_costs(*, cost: Decimal, charge_type: str, pricing_model: str) -> tuple[Decimal, Decimal]:
+    """(BilledCost, EffectiveCost) of one row when a period has one dataset (actual or amortized)."""
+    billed = (
+        ZERO if azure_is_amortized_commitment(charge_type=charge_type, pricing_model=pricing_model) else cost
+    )
+    effective = (
+        ZERO if azure_is_commitment_purchase(charge_type=charge_type, pricing_model=pricing_model) else cost
+    )
+    return billed, effective
+
+
+def azure_charge_category(charge_type: str) -> str:
+    kind = (charge_type or "Usage").strip().lower()
+    if kind in ("usage", "unusedreservation", "unusedsavingsplan"):
+        return ChargeCategory.USAGE
+    if kind in ("purchase", "refund"):
+        return ChargeCategory.PURCHASE
+    if kind == "credit":
+        return ChargeCategory.CREDIT
+    if kind == "tax":
+        return ChargeCategory.TAX
+    return ChargeCategory.ADJUSTMENT
+
+
+def azure_charge_class(charge_type: str) -> str:
+    return "Correction" if (charge_type or "").strip().lower() == "refund" else ""
+
+
+def azure_charge_frequency(frequency: str) -> str:
+    return {"onetime": "One-Time", "recurring": "Recurring", "usagebased": "Usage-Based"}.get(
+        (frequency or "").strip().lower(), ""
+    )

@@ -1,0 +1,80 @@
+"""Parsing of the scalar values every format shares: money, quantities, timestamps, dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from attribution.ingest.errors import RowError
+
+# Line item money and quantity columns are numeric(24|28, 10): values are rounded to what the
+# database stores before they are summed, so source and database sums compare exactly.
+SCALE = Decimal("1e-10")
+ZERO = Decimal("0.0000000000")
+
+_MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AP]M)?)?$", re.I)
+_FRACTION = re.compile(r"\.(\d{7,})")
+
+
+def decimal_parse(
+    value: str | float | int | None, *, column: str, default: Decimal | None = ZERO
+) -> Decimal | None:
+    """Exact decimal from a cell; empty -> `default`. Raises RowError naming the column."""
+    if value is None:
+        return default
+    if isinstance(value, float):
+        # JSON numbers arrive as floats; repr gives the shortest string that round-trips.
+        value = repr(value)
+    text = str(value).strip()
+    if text == "" or text.lower() in {"null", "none", "nan"}:
+        return default
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise RowError(f"{column}: {text!r} is not a number") from None
+    if not number.is_finite():
+        raise RowError(f"{column}: {text!r} is not a finite number")
+    return number.quantize(SCALE, rounding=ROUND_HALF_EVEN)
+
+
+def datetime_parse(value: str | None, *, column: str) -> dt.datetime:
+    """A UTC datetime from ISO 8601 (with or without zone, `Z`, ` UTC`), or M/D/YYYY."""
+    text = (value or "").strip()
+    if not text:
+        raise RowError(f"{column}: empty date")
+    if text.endswith(" UTC"):
+        text = text[:-4]
+    match = _MDY.match(text)
+    if match:
+        month, day, year, hour, minute, second, meridiem = match.groups()
+        hour_value = int(hour or 0)
+        if meridiem:
+            hour_value = hour_value % 12 + (12 if meridiem.upper() == "PM" else 0)
+        try:
+            return dt.datetime(
+                int(year), int(month), int(day), hour_value, int(minute or 0), int(second or 0), tzinfo=dt.UTC
+            )
+        except ValueError as error:
+            raise RowError(f"{column}: {value!r} is not a date ({error})") from None
+    # Azure writes 7 fractional digits; Python accepts at most 6.
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6], text)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise RowError(f"{column}: {value!r} is not a date") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def next_month_start(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def utc_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
