@@ -82,6 +82,8 @@ class AuditedAdmin(admin.ModelAdmin):
         )
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        # Values before the edit, per inline object (the forms hold what the page was rendered with).
+        before = {id(inline.instance): inline.initial for inline in formset.forms}
         instances = formset.save(commit=False)
         for obj in formset.deleted_objects:
             audit_event_record(
@@ -99,7 +101,7 @@ class AuditedAdmin(admin.ModelAdmin):
                 actor=request.user,
                 action="create" if id(obj) in new_ids else "update",
                 obj=obj,
-                changes=_changes(obj, fields, {}),
+                changes=_changes(obj, fields, {} if id(obj) in new_ids else before.get(id(obj), {})),
                 remote_addr=_remote_addr(request),
             )
         formset.save_m2m()

@@ -1,0 +1,321 @@
+"""Django admin: every model is there and opens; pipeline tables are read-only; no secrets shown;
+changes to governed objects are audited; a team lead cannot reach other teams' budgets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from attribution.models import CostLineItem, IngestRun
+from governance.models import Alert, AuditEvent, Budget, BudgetThreshold, NotificationChannel, Quota
+from governance.services import api_token_create
+from routing.models import Gateway, PolicyDocument, PushAttempt, RoutingPolicy
+from tests.factories import (
+    BudgetFactory,
+    CloudAccountFactory,
+    DailyCostFactory,
+    DeploymentFactory,
+    MembershipFactory,
+    ServedModelFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+DOMAIN_APPS = ("attribution", "governance", "routing")
+
+
+def _url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def _line_item(run: IngestRun, line: int, team=None) -> CostLineItem:
+    start = timezone.make_aware(dt.datetime(2026, 10, 1))
+    return CostLineItem.objects.create(
+        account=run.account,
+        ingest_run=run,
+        source_line=line,
+        billing_period_start=dt.date(2026, 10, 1),
+        billed_cost=Decimal("1.2345"),
+        effective_cost=Decimal("1.2000"),
+        billing_currency="USD",
+        charge_period_start=start,
+        charge_period_end=start + dt.timedelta(hours=1),
+        billing_period_start_at=start,
+        billing_period_end_at=start + dt.timedelta(days=31),
+        charge_category="Usage",
+        provider_name="AWS",
+        billing_account_id="123456789012",
+        resource_id=f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/e{line}",
+        team=team,
+    )
+
+
+@pytest.fixture
+def objects():
+    """One row of every model, so every change page can be opened."""
+    account = CloudAccountFactory(slug="aws-prod")
+    team = TeamFactory(slug="search", name="Search")
+    served = ServedModelFactory(slug="llama", name="llama-3.1-70b")
+    DeploymentFactory(slug="llama-aws", model=served, account=account)
+    run = IngestRun.objects.create(
+        account=account,
+        billing_period_start=dt.date(2026, 10, 1),
+        billing_period_end=dt.date(2026, 11, 1),
+        state="succeeded",
+        source_sums={"billed_cost": "2.4690"},
+        database_sums={"billed_cost": "2.4690"},
+    )
+    _line_item(run, 1, team)
+    _line_item(run, 2)
+    run.rejected_rows.create(file_path="cur/part-0.csv", line_number=7, raw_text="x,y", reason="bad date")
+    run.account.tag_keys.create(key="user:team", normalized_key="team", last_seen_run=run)
+    apps.get_model("attribution", "UsageRecord").objects.create(
+        bucket_start=timezone.make_aware(dt.datetime(2026, 10, 1, 12)),
+        reporter="haproxy-1",
+        deployment=DeploymentFactory(slug="llama-aws"),
+        team=team,
+        model=served,
+        requests=10,
+    )
+    DailyCostFactory(account=account, team=team, model=served)
+    budget = BudgetFactory(name="Search monthly", team=team)
+    BudgetThreshold.objects.create(budget=budget, percent=Decimal("80"))
+    Quota.objects.create(team=team, metric="tokens", window="minute", limit=100_000)
+    NotificationChannel.objects.create(name="ops mail", kind="email", target="ops@example.com")
+    Alert.objects.create(kind="budget_threshold", budget=budget, team=team, message="80 %", dedup_key="k1")
+    owner = UserFactory(username="tokenowner")
+    MembershipFactory(user=owner, team=team)
+    token, plaintext = api_token_create(user=owner, name="ci", scopes=["read"])
+    gateway = Gateway.objects.create(
+        name="Edge HAProxy", slug="edge", kind="haproxy", token_prefix="gw1234", token_hash="f" * 64
+    )
+    RoutingPolicy.objects.create(model=served)
+    document = PolicyDocument.objects.create(
+        gateway=gateway, version=1, content={"routes": []}, content_hash="c" * 64
+    )
+    PushAttempt.objects.create(document=document, gateway=gateway, outcome="succeeded", status_code=200)
+    return {
+        "team": team,
+        "budget": budget,
+        "token": token,
+        "plaintext": plaintext,
+        "gateway": gateway,
+        "document": document,
+        "run": run,
+    }
+
+
+@pytest.fixture
+def superuser_client(client):
+    client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+    return client
+
+
+def test_it_registers_every_model_of_the_three_apps():
+    missing = [
+        model._meta.label
+        for app_label in DOMAIN_APPS
+        for model in apps.get_app_config(app_label).get_models()
+        if not admin.site.is_registered(model)
+    ]
+    assert missing == []
+
+
+def test_it_opens_every_changelist_add_and_change_page(superuser_client, objects):
+    for app_label in DOMAIN_APPS:
+        for model in apps.get_app_config(app_label).get_models():
+            model_admin = admin.site._registry[model]
+            response = superuser_client.get(_url(model, "changelist"))
+            assert response.status_code == 200, model._meta.label
+            obj = model._default_manager.first()
+            assert obj is not None, f"fixture has no {model._meta.label}"
+            response = superuser_client.get(_url(model, "change", obj.pk))
+            assert response.status_code == 200, model._meta.label
+            add = superuser_client.get(_url(model, "add"))
+            expected = 200 if model_admin.has_add_permission(_request(superuser_client)) else 403
+            assert add.status_code == expected, model._meta.label
+
+
+def _request(client):
+    from django.contrib.auth.models import User
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = User.objects.get(pk=client.session["_auth_user_id"])
+    return request
+
+
+def test_it_keeps_line_items_read_only_and_never_counts_the_whole_table(
+    superuser_client, objects, django_assert_max_num_queries
+):
+    line_item_admin = admin.site._registry[CostLineItem]
+    assert line_item_admin.show_full_result_count is False
+    assert superuser_client.get(_url(CostLineItem, "add")).status_code == 403
+
+    item = CostLineItem.objects.first()
+    page = superuser_client.get(_url(CostLineItem, "change", item.pk)).content.decode()
+    assert 'name="_save"' not in page  # view only
+    response = superuser_client.post(_url(CostLineItem, "change", item.pk), {"billed_cost": "0"})
+    assert response.status_code == 403
+    item.refresh_from_db()
+    assert item.billed_cost == Decimal("1.2345")
+
+    # No N+1 on the list, however many rows the page shows.
+    for line in range(3, 40):
+        _line_item(objects["run"], line)
+    with django_assert_max_num_queries(10):
+        assert superuser_client.get(_url(CostLineItem, "changelist")).status_code == 200
+
+
+def test_it_shows_ingest_run_sums_read_only(superuser_client, objects):
+    run = objects["run"]
+    page = superuser_client.get(_url(IngestRun, "change", run.pk)).content.decode()
+    assert "2.4690" in page
+    assert 'name="source_sums"' not in page  # no input, just the value
+    assert superuser_client.post(_url(IngestRun, "change", run.pk), {}).status_code == 403
+
+
+def test_it_never_shows_a_token_hash(superuser_client, objects):
+    token, gateway = objects["token"], objects["gateway"]
+    pages = [
+        superuser_client.get(_url(type(token), "changelist")),
+        superuser_client.get(_url(type(token), "change", token.pk)),
+        superuser_client.get(_url(Gateway, "changelist")),
+        superuser_client.get(_url(Gateway, "change", gateway.pk)),
+    ]
+    for response in pages:
+        html = response.content.decode()
+        assert token.token_hash not in html
+        assert gateway.token_hash not in html
+        assert objects["plaintext"] not in html
+        assert "token_hash" not in html
+    assert token.prefix in pages[0].content.decode()
+
+
+def test_it_revokes_tokens_from_the_admin_with_an_audit_entry(superuser_client, objects):
+    token = objects["token"]
+    response = superuser_client.post(
+        _url(type(token), "changelist"), {"action": "revoke_tokens", "_selected_action": [token.pk]}
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert AuditEvent.objects.filter(action="revoke", object_id=str(token.pk), actor_label="root").exists()
+
+
+def test_it_keeps_policy_documents_immutable(superuser_client, objects):
+    document = objects["document"]
+    page = superuser_client.get(_url(PolicyDocument, "change", document.pk)).content.decode()
+    assert 'name="_save"' not in page
+    assert (
+        superuser_client.post(_url(PolicyDocument, "change", document.pk), {"version": 9}).status_code == 403
+    )
+    assert (
+        superuser_client.post(_url(PolicyDocument, "delete", document.pk), {"post": "yes"}).status_code == 403
+    )
+    document.refresh_from_db()
+    assert document.version == 1
+
+
+def test_it_audits_a_budget_change_made_in_the_admin(superuser_client, objects):
+    budget = objects["budget"]
+    data = {
+        "name": budget.name,
+        "team": budget.team_id,
+        "period": "month",
+        "amount": "2500.00",
+        "currency": "USD",
+        "action": "throttle",
+        "is_active": "on",
+        "thresholds-TOTAL_FORMS": "1",
+        "thresholds-INITIAL_FORMS": "1",
+        "thresholds-0-id": budget.thresholds.get().pk,
+        "thresholds-0-budget": budget.pk,
+        "thresholds-0-percent": "90",
+        "thresholds-0-basis": "actual",
+    }
+    response = superuser_client.post(_url(Budget, "change", budget.pk), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    budget.refresh_from_db()
+    assert budget.amount == Decimal("2500.00")
+    event = AuditEvent.objects.get(object_type="governance.budget", object_id=str(budget.pk), action="update")
+    assert event.actor_label == "root"
+    assert event.changes["amount"] == {"from": "1000.0000000000", "to": "2500.00"}
+    assert event.changes["action"] == {"from": "notify", "to": "throttle"}
+    threshold_event = AuditEvent.objects.get(object_type="governance.budgetthreshold", action="update")
+    assert threshold_event.changes == {"percent": {"from": "80.00", "to": "90"}}
+
+
+def test_it_keeps_a_staff_team_lead_to_their_own_teams(client, objects):
+    call_command("setup_roles", stdout=None)
+    other_team = TeamFactory(slug="ads", name="Ads")
+    other_budget = BudgetFactory(name="Ads monthly", team=other_team)
+    lead = UserFactory(username="lead", is_staff=True, roles=["team_lead"])
+    MembershipFactory(user=lead, team=objects["team"], role="lead")
+    client.force_login(lead)
+
+    listing = client.get(_url(Budget, "changelist")).content.decode()
+    assert "Search monthly" in listing
+    assert "Ads monthly" not in listing
+    assert client.get(_url(Budget, "change", other_budget.pk)).status_code == 302  # not found -> admin index
+
+    # Creating a budget for a team they do not lead is refused by the form.
+    response = client.post(
+        _url(Budget, "add"),
+        {
+            "name": "Sneaky",
+            "team": other_team.pk,
+            "period": "month",
+            "amount": "1",
+            "currency": "USD",
+            "action": "notify",
+            "thresholds-TOTAL_FORMS": "0",
+            "thresholds-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not Budget.objects.filter(name="Sneaky").exists()
+    # Nor may they create an organisation-wide one.
+    response = client.post(
+        _url(Budget, "add"),
+        {
+            "name": "Org",
+            "team": "",
+            "period": "month",
+            "amount": "1",
+            "currency": "USD",
+            "action": "notify",
+            "thresholds-TOTAL_FORMS": "0",
+            "thresholds-INITIAL_FORMS": "0",
+        },
+    )
+    assert not Budget.objects.filter(name="Org").exists()
+
+    # Their own team works, and is audited.
+    response = client.post(
+        _url(Budget, "add"),
+        {
+            "name": "Search GPU",
+            "team": objects["team"].pk,
+            "period": "month",
+            "amount": "300",
+            "currency": "USD",
+            "action": "notify",
+            "thresholds-TOTAL_FORMS": "0",
+            "thresholds-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    created = Budget.objects.get(name="Search GPU")
+    assert created.created_by == lead
+    assert AuditEvent.objects.filter(object_id=str(created.pk), action="create", actor_label="lead").exists()
