@@ -4,6 +4,8 @@ A billing currency must be one of these; anything else (e.g. Azure's placeholder
 misaligned CSV cell) rejects the row rather than loading a cost in an unknown unit.
 """
 
+from attribution.ingest.errors import RowError
+
 ISO_4217_CODES: frozenset[str] = frozenset(
     """
     AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP
@@ -19,8 +21,8 @@ ISO_4217_CODES: frozenset[str] = frozenset(
 
 
 def currency_validate(code: str) -> str:
-    """Return the upper-cased code, or raise ValueError naming the bad value."""
+    """Return the upper-cased code, or raise RowError naming the bad value."""
     normalized = (code or "").strip().upper()
     if normalized not in ISO_4217_CODES:
-        raise ValueError(f"billing currency {code!r} is not an ISO 4217 code")
+        raise RowError(f"billing currency {code!r} is not an ISO 4217 code")
     return normalized
