@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from attribution.models import CostLineItem, IngestRun
+from attribution.models import CloudAccount, CostLineItem, IngestRun
 from governance.models import Alert, AuditEvent, Budget, BudgetThreshold, NotificationChannel, Quota
 from governance.services import api_token_create
 from routing.models import Gateway, PolicyDocument, PushAttempt, RoutingPolicy
@@ -319,3 +319,38 @@ def test_it_keeps_a_staff_team_lead_to_their_own_teams(client, objects):
     created = Budget.objects.get(name="Search GPU")
     assert created.created_by == lead
     assert AuditEvent.objects.filter(object_id=str(created.pk), action="create", actor_label="lead").exists()
+
+
+def test_it_audits_changes_to_cloud_account_source_settings(superuser_client, objects):
+    account = CloudAccount.objects.get(slug="aws-prod")
+    response = superuser_client.post(
+        _url(CloudAccount, "change", account.pk),
+        {
+            "provider": "aws",
+            "name": account.name,
+            "slug": account.slug,
+            "billing_currency": "USD",
+            "source_settings": '{"bucket": "cur-exports", "secret_access_key": "env:AWS_SECRET"}',
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = AuditEvent.objects.get(object_type="attribution.cloudaccount", action="update")
+    assert event.changes["source_settings"]["to"] == {
+        "bucket": "cur-exports",
+        "secret_access_key": "env:AWS_SECRET",
+    }
+
+    # A secret pasted in place of a reference is refused, and nothing is recorded.
+    response = superuser_client.post(
+        _url(CloudAccount, "change", account.pk),
+        {
+            "provider": "aws",
+            "name": account.name,
+            "slug": account.slug,
+            "billing_currency": "USD",
+            "source_settings": '{"secret_access_key": "AKIAREALSECRET"}',
+        },
+    )
+    assert response.status_code == 200
+    assert "looks like a credential" in response.content.decode()
+    assert AuditEvent.objects.filter(object_type="attribution.cloudaccount").count() == 1
