@@ -19,7 +19,10 @@ from tests.factories import DeploymentFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-S3_LAYOUT_FILE = "aws/koku-cur-s3-layout/koku-local/20180801-20180901/16e57707-f9e3-49be-8be6-b84e684b5194/koku-local-1.csv.gz"
+S3_LAYOUT_FILE = (
+    "aws/koku-cur-s3-layout/koku-local/20180801-20180901/"
+    "16e57707-f9e3-49be-8be6-b84e684b5194/koku-local-1.csv.gz"
+)
 
 
 def focus_totals(account: str) -> tuple[int, Decimal, Decimal]:
@@ -226,7 +229,8 @@ def test_a_bad_number_becomes_a_rejected_row_with_its_line(ingest, tmp_path):
         "bill_billing_period_start_date,bill_payer_account_id,line_item_usage_account_id,line_item_line_item_type,"
         "line_item_usage_start_date,line_item_usage_end_date,line_item_product_code,line_item_resource_id,"
         "line_item_unblended_cost,line_item_currency_code,resource_tags\n"
-        '2026-09-01T00:00:00Z,111,222,Usage,2026-09-01T00:00:00Z,2026-09-01T01:00:00Z,AmazonSageMaker,ep-1,1.25,USD,"{""user:team"": ""search""}"\n'
+        "2026-09-01T00:00:00Z,111,222,Usage,2026-09-01T00:00:00Z,2026-09-01T01:00:00Z,AmazonSageMaker,ep-1,"
+        '1.25,USD,"{""user:team"": ""search""}"\n'
         "2026-09-01T00:00:00Z,111,222,Usage,2026-09-01T01:00:00Z,2026-09-01T02:00:00Z,AmazonSageMaker,ep-1,1.2.3,USD,{}\n"
         "2026-09-01T00:00:00Z,111,222,Tax,2026-09-01T00:00:00Z,2026-10-01T00:00:00Z,AmazonSageMaker,,0.10,XXY,{}\n"
     )
@@ -252,7 +256,8 @@ def test_it_resolves_team_deployment_and_model_in_sql(ingest, tmp_path):
     path.write_text(
         "bill_billing_period_start_date,line_item_line_item_type,line_item_usage_start_date,"
         "line_item_unblended_cost,line_item_currency_code,line_item_resource_id,resource_tags\n"
-        '2026-09-01T00:00:00Z,Usage,2026-09-02T00:00:00Z,2.00,USD,arn:aws:sagemaker:us-east-1:222:endpoint/llama,"{""user:Team "": ""Search""}"\n'
+        "2026-09-01T00:00:00Z,Usage,2026-09-02T00:00:00Z,2.00,USD,arn:aws:sagemaker:us-east-1:222:endpoint/llama,"
+        '"{""user:Team "": ""Search""}"\n'
         "2026-09-01T00:00:00Z,Usage,2026-09-02T00:00:00Z,3.00,USD,other,{}\n"
     )
 
