@@ -1,0 +1,71 @@
+"""Create (or update) the demo company's dimension rows: cloud accounts, teams, models, deployments.
+
+    python manage.py demo_seed [--seed 42]
+
+Idempotent: rows are matched by slug (update_or_create), so running it twice changes nothing.
+Must run before ingesting the demo exports, which resolve tags and resource ids to these rows.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from attribution.demo.company import company_build
+from attribution.models import CloudAccount, Deployment, ServedModel, Team, validate_source_settings
+
+
+class Command(BaseCommand):
+    help = "Create the demo company's cloud accounts, teams, models and deployments (idempotent)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--seed", type=int, default=42, help="Must match the seed given to demo_exports.")
+
+    @transaction.atomic
+    def handle(self, *args, seed: int, **options) -> None:
+        company = company_build(seed=seed)
+        accounts = {}
+        for spec in company.accounts:
+            validate_source_settings(spec.source_settings)
+            accounts[spec.slug], _ = CloudAccount.objects.update_or_create(
+                slug=spec.slug,
+                defaults={
+                    "provider": spec.provider,
+                    "name": spec.name,
+                    "billing_currency": spec.currency,
+                    "source_settings": spec.source_settings,
+                },
+            )
+        for spec in company.teams:
+            Team.objects.update_or_create(
+                slug=spec.slug, defaults={"name": spec.name, "cost_center": spec.cost_center}
+            )
+        models = {}
+        for spec in company.models:
+            models[spec.slug], _ = ServedModel.objects.update_or_create(
+                slug=spec.slug, defaults={"name": spec.name, "family": spec.family}
+            )
+        for spec in company.deployments:
+            Deployment.objects.update_or_create(
+                slug=spec.slug,
+                defaults={
+                    "model": models[spec.model],
+                    "account": accounts[spec.account],
+                    "provider": spec.provider,
+                    "region": spec.region,
+                    "accelerator": spec.accelerator,
+                    "instance_type": spec.instance_type,
+                    "pricing_mode": spec.pricing_mode,
+                    "endpoint_url": spec.endpoint_url,
+                    "capacity_rps": spec.capacity_rps,
+                    "gpu_count": spec.gpu_count,
+                    "residency_region": spec.residency,
+                    "resource_id": spec.resource_id,
+                },
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo company ready: {len(company.accounts)} accounts, {len(company.teams)} teams, "
+                f"{len(company.models)} models, {len(company.deployments)} deployments."
+            )
+        )
