@@ -27,8 +27,12 @@ def validate_source_settings(value: object) -> None:
         if isinstance(node, dict):
             for key, child in node.items():
                 child_path = f"{path}.{key}" if path else str(key)
-                if _SECRET_KEY_PATTERN.search(str(key)) and not (
-                    isinstance(child, str) and _REFERENCE_PATTERN.match(child)
+                # Containers are walked; the reference rule applies to the values inside them.
+                is_scalar = not isinstance(child, dict | list)
+                if (
+                    is_scalar
+                    and _SECRET_KEY_PATTERN.search(str(key))
+                    and not (isinstance(child, str) and _REFERENCE_PATTERN.match(child))
                 ):
                     raise ValidationError(
                         f"{child_path} looks like a credential; store a reference such as "

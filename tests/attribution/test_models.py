@@ -205,3 +205,11 @@ def test_it_keeps_daily_cells_apart_by_each_dimension():
     assert DailyCost.objects.filter(account=account).count() == 6
     total = sum(row.billed_cost for row in DailyCost.objects.filter(account=account))
     assert total == Decimal("60.00")
+
+
+def test_source_settings_accept_references_nested_under_a_credential_key():
+    from attribution.models import validate_source_settings
+
+    validate_source_settings({"credentials": {"client_id": "app", "client_secret": "env:AZURE_SECRET"}})
+    with pytest.raises(ValidationError, match="credentials.client_secret"):
+        validate_source_settings({"credentials": {"client_secret": "hunter2"}})

@@ -46,3 +46,10 @@ def test_new_versions_are_new_rows(gateway):
 def test_it_rejects_an_unknown_gateway_kind():
     with pytest.raises(IntegrityError, match="gateway_kind_valid"), transaction.atomic():
         Gateway.objects.create(name="Nginx", slug="nginx", kind="nginx")
+
+
+def test_it_refuses_a_bulk_update_of_a_published_document(gateway):
+    document = publish(gateway, 1, {"llama-aws": 100})
+    with pytest.raises(IntegrityError, match="immutable"), transaction.atomic():
+        PolicyDocument.objects.filter(pk=document.pk).update(content={"weights": {"llama-aws": 0}})
+    assert PolicyDocument.objects.get(pk=document.pk).content == {"weights": {"llama-aws": 100}}
