@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 from attribution.ingest.errors import RowError
 
@@ -12,6 +12,10 @@ from attribution.ingest.errors import RowError
 # database stores before they are summed, so source and database sums compare exactly.
 SCALE = Decimal("1e-10")
 ZERO = Decimal("0.0000000000")
+# numeric(24, 10) holds money below 1e14, numeric(28, 10) quantities below 1e18.
+MONEY_LIMIT = Decimal("1e14")
+QUANTITY_LIMIT = Decimal("1e18")
+_WIDE = Context(prec=80)
 
 _MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AP]M)?)?$", re.I)
 _FRACTION = re.compile(r"\.(\d{7,})")
@@ -35,7 +39,28 @@ def decimal_parse(
         raise RowError(f"{column}: {text!r} is not a number") from None
     if not number.is_finite():
         raise RowError(f"{column}: {text!r} is not a finite number")
-    return number.quantize(SCALE, rounding=ROUND_HALF_EVEN)
+    if abs(number) >= MONEY_LIMIT:
+        raise RowError(f"{column}: {text!r} is out of range for a cost")
+    return number.quantize(SCALE, rounding=ROUND_HALF_EVEN, context=_WIDE)
+
+
+def quantity_parse(value: str | float | int | None, *, column: str) -> Decimal | None:
+    """A usage quantity, or None when empty or too large for the column (e.g. byte-seconds of a
+    month): quantities are informational, so an oversized one must not reject the row's cost."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        value = repr(value)
+    text = str(value).strip()
+    if text == "" or text.lower() in {"null", "none", "nan"}:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise RowError(f"{column}: {text!r} is not a number") from None
+    if not number.is_finite() or abs(number) >= QUANTITY_LIMIT:
+        return None
+    return number.quantize(SCALE, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
 def datetime_parse(value: str | None, *, column: str) -> dt.datetime:

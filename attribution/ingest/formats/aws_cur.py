@@ -21,7 +21,7 @@ from attribution.ingest.currency import currency_validate
 from attribution.ingest.errors import RowError
 from attribution.ingest.formats.base import CsvParser, ParseContext, cell, header_of
 from attribution.ingest.tags import tag_key_normalize, tags_normalize
-from attribution.ingest.values import datetime_parse, decimal_parse, next_month_start
+from attribution.ingest.values import datetime_parse, decimal_parse, next_month_start, quantity_parse
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 # Two legacy columns fused by a missing comma, as in nise-generated files:
@@ -141,9 +141,7 @@ class AwsCurParser(CsvParser):
         list_cost = decimal_parse(
             text("pricing_public_on_demand_cost"), column="pricing_public_on_demand_cost", default=None
         )
-        usage_amount = decimal_parse(
-            text("line_item_usage_amount"), column="line_item_usage_amount", default=None
-        )
+        usage_amount = quantity_parse(text("line_item_usage_amount"), column="line_item_usage_amount")
         tags = self._tags(row, columns, context)
 
         term = text("pricing_term").lower()

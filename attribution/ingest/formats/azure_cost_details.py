@@ -39,7 +39,14 @@ from attribution.ingest.currency import currency_validate
 from attribution.ingest.errors import RowError
 from attribution.ingest.formats.base import CsvParser, ParseContext, cell, header_of
 from attribution.ingest.tags import tag_key_normalize, tags_normalize
-from attribution.ingest.values import ZERO, datetime_parse, decimal_parse, next_month_start, utc_midnight
+from attribution.ingest.values import (
+    ZERO,
+    datetime_parse,
+    decimal_parse,
+    next_month_start,
+    quantity_parse,
+    utc_midnight,
+)
 
 _PARENTHESIZED = re.compile(r"\(([^()]+)\)\s*$")
 
@@ -171,7 +178,7 @@ class AzureCostDetailsParser(CsvParser):
         charge_type = text("charge_type") or "Usage"
         pricing_model = text("pricing_model")
         currency = currency_validate(text("currency") or context.default_currency)
-        quantity = decimal_parse(text("quantity"), column="Quantity", default=None)
+        quantity = quantity_parse(text("quantity"), column="Quantity")
 
         if context.dataset == "actual_paired":
             billed, effective = cost, ZERO

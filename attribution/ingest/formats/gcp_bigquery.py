@@ -24,7 +24,13 @@ from attribution.ingest.errors import IngestError, MissingColumnError, RowError
 from attribution.ingest.formats.base import ParseContext, Parser, Rejected
 from attribution.ingest.sources import open_text
 from attribution.ingest.tags import tag_key_normalize, tags_normalize
-from attribution.ingest.values import datetime_parse, decimal_parse, next_month_start, utc_midnight
+from attribution.ingest.values import (
+    datetime_parse,
+    decimal_parse,
+    next_month_start,
+    quantity_parse,
+    utc_midnight,
+)
 
 _INVOICE_MONTH = re.compile(r'"invoice"\s*:\s*\{[^{}]*?"month"\s*:\s*"?(\d{6})"?')
 
@@ -187,7 +193,7 @@ class GcpBigQueryParser(Parser):
             if key not in context.tag_keys:
                 context.tag_keys[key] = tag_key_normalize(key)
 
-        usage_amount = decimal_parse(_get(record, "usage.amount"), column="usage.amount", default=None)
+        usage_amount = quantity_parse(_get(record, "usage.amount"), column="usage.amount")
         pricing_amount = decimal_parse(
             _get(record, "usage.amount_in_pricing_units"),
             column="usage.amount_in_pricing_units",

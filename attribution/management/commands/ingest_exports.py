@@ -4,10 +4,11 @@ Walks an exports tree laid out as the clouds deliver (see `demo_exports`) and in
 (account, billing period) once, through the same services as ingest_file:
 
   aws/**/data/BILLING_PERIOD=YYYY-MM/<execution-id>/*.csv[.gz]      -> account aws-prod
-      (CUR 2.0 Data Exports; each execution folder is a full version of the period: the newest
-      one by modification time wins; metadata/ manifests are not needed to pick it)
+      (CUR 2.0 Data Exports; each execution folder is a full version of the period: the files
+      named by metadata/BILLING_PERIOD=YYYY-MM/*-Manifest.json `dataFiles` win; without a manifest,
+      the newest execution folder by modification time)
   gcp/<table>/invoice_month=YYYYMM/*.json                          -> account gcp-prod
-  azure/<container>/<dir>/<export>/<YYYYMMDD-YYYYMMDD>/<run-id>/*.csv -> account azure-prod
+  azure/<container>/<dir...>/<export>/<YYYYMMDD-YYYYMMDD>/<run-id>/*.csv -> account azure-prod
       (newest run folder per export and date range; exports whose name contains "amortized"
       are the amortized dataset, others actual; both datasets of one range form one run)
 
@@ -19,6 +20,7 @@ file holding rows of another period is an error rather than a silent split.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 from collections import defaultdict
@@ -40,6 +42,24 @@ def _newest_dir(directories: list[Path]) -> Path | None:
     return max(directories, key=lambda d: d.stat().st_mtime, default=None)
 
 
+def _aws_manifest_files(period_dir: Path) -> list[Path] | None:
+    """The data files the period's current Data Exports manifest names, or None without one.
+
+    <export>/metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json lists `dataFiles` as s3:// URIs;
+    the part after `/data/` locates each file under <export>/data/ here.
+    """
+    export_root = period_dir.parent.parent
+    manifests = sorted((export_root / "metadata" / period_dir.name).glob("*Manifest.json"))
+    if not manifests:
+        return None
+    try:
+        data_files = json.loads(manifests[-1].read_text()).get("dataFiles") or []
+    except (OSError, ValueError):
+        return None
+    paths = [export_root / "data" / uri.split("/data/", 1)[1] for uri in data_files if "/data/" in uri]
+    return sorted(p for p in paths if p.is_file()) or None
+
+
 def exports_plan(root: Path) -> list[dict]:
     """[{account, provider, period, paths, dataset_by_path}] found under root."""
     plans: list[dict] = []
@@ -47,8 +67,10 @@ def exports_plan(root: Path) -> list[dict]:
         match = _AWS_PERIOD.match(period_dir.name)
         if not match or not period_dir.is_dir() or "metadata" in period_dir.parts:
             continue
-        newest = _newest_dir([d for d in period_dir.iterdir() if d.is_dir()]) or period_dir
-        paths = sorted(p for p in newest.iterdir() if p.name.endswith((".csv", ".csv.gz")))
+        paths = _aws_manifest_files(period_dir)
+        if paths is None:
+            newest = _newest_dir([d for d in period_dir.iterdir() if d.is_dir()]) or period_dir
+            paths = sorted(p for p in newest.iterdir() if p.name.endswith((".csv", ".csv.gz")))
         if paths:
             period = dt.date(int(match[1]), int(match[2]), 1)
             plans.append(
@@ -63,7 +85,7 @@ def exports_plan(root: Path) -> list[dict]:
                 {"account": "gcp-prod", "provider": "gcp", "period": period, "groups": [(paths, "")]}
             )
     by_range: dict[dt.date, list] = defaultdict(list)
-    for range_dir in sorted((root / "azure").glob("*/*/*/*")):
+    for range_dir in sorted((root / "azure").glob("**/*-*")):
         match = _AZURE_RANGE.match(range_dir.name)
         if not match or not range_dir.is_dir():
             continue
