@@ -52,7 +52,7 @@ MCA_COLUMNS: tuple[str, ...] = (
     "resellerMpnId", "costCenter", "billingPeriodEndDate", "billingPeriodStartDate",
     "servicePeriodEndDate", "servicePeriodStartDate", "date", "serviceFamily", "productOrderId",
     "productOrderName", "consumedService", "meterId", "meterName", "meterCategory", "meterSubCategory",
-    "meterRegion", "ProductId", "ProductName", "SubscriptionId", "subscriptionName", "publisherType",
+    "meterRegion", "ProductId", "ProductName", "subscriptionId", "subscriptionName", "publisherType",
     "publisherId", "publisherName", "resourceGroupName", "ResourceId", "resourceLocation", "location",
     "effectivePrice", "quantity", "unitOfMeasure", "chargeType", "billingCurrency", "pricingCurrency",
     "costInBillingCurrency", "costInPricingCurrency", "costInUsd", "paygCostInBillingCurrency",
@@ -127,7 +127,7 @@ class AzureWriter:
             "servicePeriodStartDate": _date(month),
             "servicePeriodEndDate": _date(month_end(month)),
             "date": _date(day),
-            "SubscriptionId": AZURE_SUBSCRIPTION_ML,
+            "subscriptionId": AZURE_SUBSCRIPTION_ML,
             "subscriptionName": "acme-ml-prod",
             "publisherType": "Microsoft",
             "publisherName": "Microsoft",
@@ -406,7 +406,7 @@ class AzureWriter:
         ) in items:
             row = dict(base)
             row.update(
-                SubscriptionId=AZURE_SUBSCRIPTION_PLATFORM,
+                subscriptionId=AZURE_SUBSCRIPTION_PLATFORM,
                 subscriptionName="acme-platform",
                 serviceFamily=family,
                 consumedService=consumed,

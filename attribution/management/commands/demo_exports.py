@@ -47,6 +47,8 @@ class Command(BaseCommand):
     def handle(self, *args, days: int, out: str, seed: int, end_date: dt.date | None, **options) -> None:
         if days < 1:
             raise CommandError("--days must be at least 1.")
+        if isinstance(end_date, str):  # call_command passes keyword options through unparsed
+            end_date = _date(end_date)
         end = end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
         demo_range = DemoRange.ending(end=end, days=days)
         out_dir = Path(out)
