@@ -294,13 +294,10 @@ class _RunLoader:
         self.rows_rejected = 0
         self.bytes_done = 0
         self.tag_keys: dict[str, str] = {}
-        self.chunk: list[dict] = []
         self.rejected: list[RejectedRow] = []
+        self.exhausted = False
 
-    def flush(self, context: ParseContext) -> None:
-        if self.chunk:
-            loader.staging_copy(run_id=self.run.pk, account_id=self.account.pk, rows=self.chunk)
-            self.chunk = []
+    def progress_record(self, context: ParseContext) -> None:
         if self.rejected:
             RejectedRow.objects.bulk_create(self.rejected)
             self.rejected = []
@@ -312,15 +309,12 @@ class _RunLoader:
             self.run.rows_processed, self.run.bytes_processed = self.rows_in_source, done
             self.progress(self.run)
 
-    def file_load(self, file_index: int, entry: dict) -> None:
+    def chunk_rows_take(self, items, entry: dict, file_index: int):
+        """Yield up to chunk_rows accepted rows of this run's period straight into COPY (no list is
+        built, so memory stays flat); count, sum and keep rejections on the way."""
         run = self.run
-        dataset = entry.get("dataset", "")
-        context = ParseContext(
-            path=entry["path"],
-            dataset=f"{dataset}_paired" if self.paired else dataset,
-            default_currency=self.account.billing_currency,
-        )
-        for item in self.parser_class().parse(context):
+        taken = 0
+        for item in items:
             if isinstance(item, Rejected):
                 belongs = item.billing_period_start == run.billing_period_start or (
                     item.billing_period_start is None and entry.get("owns_unplaced_rows")
@@ -341,19 +335,39 @@ class _RunLoader:
                         reason=item.reason,
                     )
                 )
-            else:
-                if item["billing_period_start"] != run.billing_period_start:
-                    continue  # Another period's row: that period's run loads it.
-                self.rows_in_source += 1
-                for column in COST_COLUMNS:
-                    value = item.get(column)
-                    if value is not None:
-                        self.source_sums[column] += value
-                item["source_file"] = file_index
-                self.chunk.append(item)
-            if len(self.chunk) >= self.chunk_rows or len(self.rejected) >= self.chunk_rows:
-                self.flush(context)
-        self.flush(context)
+                if len(self.rejected) >= self.chunk_rows:
+                    return  # Bounded memory when a whole file is rejected, too.
+                continue
+            if item["billing_period_start"] != run.billing_period_start:
+                continue  # Another period's row: that period's run loads it.
+            self.rows_in_source += 1
+            for column in COST_COLUMNS:
+                value = item.get(column)
+                if value is not None:
+                    self.source_sums[column] += value
+            item["source_file"] = file_index
+            yield item
+            taken += 1
+            if taken >= self.chunk_rows:
+                return
+        self.exhausted = True
+
+    def file_load(self, file_index: int, entry: dict) -> None:
+        dataset = entry.get("dataset", "")
+        context = ParseContext(
+            path=entry["path"],
+            dataset=f"{dataset}_paired" if self.paired else dataset,
+            default_currency=self.account.billing_currency,
+        )
+        items = iter(self.parser_class().parse(context))
+        self.exhausted = False
+        while not self.exhausted:
+            loader.staging_copy(
+                run_id=self.run.pk,
+                account_id=self.account.pk,
+                rows=self.chunk_rows_take(items, entry, file_index),
+            )
+            self.progress_record(context)
         if context.counter is not None:
             self.bytes_done += context.counter.bytes_read
             if context.counter.sha256.hexdigest() != entry["sha256"]:
