@@ -8,3 +8,14 @@ from django.dispatch import Signal
 # transaction. kwargs: account_id: int, billing_period_start: datetime.date, run_id: int,
 # days: list[datetime.date] (the charge days the period touches).
 period_ingested = Signal()
+
+# Sent when an allocation does not reconcile (allocated + unallocated != billed, to the cent) for a
+# (day, account, currency). kwargs: account_id, day, currency, column, billed, allocated.
+allocation_conservation_failed = Signal()
+
+# Sent when a billing period that the provider had marked final changes again.
+# kwargs: account_id, billing_period_start, old_version, new_version.
+period_restated_after_close = Signal()
+
+# Sent when a sync or ingest fails permanently. kwargs: account_id, kind, error_kind, error.
+sync_failed = Signal()

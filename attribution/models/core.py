@@ -77,6 +77,12 @@ class CloudAccount(models.Model):
     # Where and how to read this account's exports (bucket, prefix, table, scope...). Credentials
     # appear only as references; see validate_source_settings.
     source_settings = models.JSONField(default=dict, blank=True, validators=[validate_source_settings])
+    # A credential that cannot be ambient or a reference, encrypted with INFERENSYS_CREDENTIALS_KEY
+    # (Fernet). Never shown in the UI, the API or logs.
+    credentials_ciphertext = models.TextField(blank=True)
+    sync_enabled = models.BooleanField(default=False)
+    sync_interval_minutes = models.PositiveIntegerField(default=360)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -460,6 +466,7 @@ class DailyCost(models.Model):
                 fields=[
                     "day",
                     "account",
+                    "billing_period_start",
                     "service_name",
                     "region_id",
                     "team",
