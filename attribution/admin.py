@@ -13,15 +13,29 @@ from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 from attribution.models import (
+    AllocatedCost,
+    AllocationRule,
+    AllocationShare,
+    BackgroundRun,
+    BillingPeriodVersion,
     CloudAccount,
     CostLineItem,
     DailyCost,
     Deployment,
+    DimensionRule,
+    ExchangeRate,
     IngestRun,
+    PriceCard,
     RejectedRow,
     ServedModel,
+    SpendEstimate,
+    SyncRun,
     TagKey,
     Team,
+    UnitCost,
+    UsageBatch,
+    UsageDaily,
+    UsageHourly,
     UsageRecord,
 )
 
@@ -74,7 +88,9 @@ class CloudAccountAdmin(admin.ModelAdmin):
     list_filter = ["provider", "billing_currency"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "last_synced_at"]
+    # The encrypted credential is set through `manage.py set_credentials`, never shown or edited here.
+    exclude = ["credentials_ciphertext"]
 
 
 @admin.register(Team)
@@ -238,3 +254,132 @@ class DailyCostAdmin(BulkTableAdmin):
     search_fields = ["service_name", "region_id", "deployment__slug"]
     list_select_related = ["account", "team", "model", "deployment"]
     raw_id_fields = ["account", "team", "model", "deployment"]
+
+
+# --- Rules, allocation results, estimates, rates, syncs --------------------------------------------
+# Rules and price data are edited here by operators; the results of allocation, rollups and syncs
+# are written by pipelines and shown read-only.
+
+
+@admin.register(DimensionRule)
+class DimensionRuleAdmin(admin.ModelAdmin):
+    list_display = ["priority", "name", "match_field", "tag_key", "operator", "value", "is_active"]
+    list_filter = ["match_field", "is_active"]
+    search_fields = ["name", "value", "tag_key"]
+    raw_id_fields = ["account", "set_team", "set_model", "set_deployment"]
+
+
+class AllocationShareInline(admin.TabularInline):
+    model = AllocationShare
+    extra = 0
+    raw_id_fields = ["team", "model"]
+
+
+@admin.register(AllocationRule)
+class AllocationRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "priority",
+        "name",
+        "method",
+        "idle_policy",
+        "match_deployment",
+        "match_tag_value",
+        "is_active",
+    ]
+    list_filter = ["method", "idle_policy", "is_active"]
+    search_fields = ["name", "match_tag_value"]
+    raw_id_fields = ["account", "match_deployment"]
+    inlines = [AllocationShareInline]
+
+
+@admin.register(AllocationShare)
+class AllocationShareAdmin(admin.ModelAdmin):
+    list_display = ["rule", "team", "model", "percent"]
+    raw_id_fields = ["rule", "team", "model"]
+
+
+@admin.register(AllocatedCost)
+class AllocatedCostAdmin(BulkTableAdmin):
+    list_display = [
+        "day", "account", "team", "model", "deployment", "allocated_method_id", "unallocated_reason",
+        "billed_cost", "effective_cost", "billing_currency",
+    ]  # fmt: skip
+    list_filter = ["allocated_method_id", "unallocated_reason"]
+
+
+@admin.register(UnitCost)
+class UnitCostAdmin(BulkTableAdmin):
+    list_display = [
+        "day", "deployment", "model", "cost_per_1m_input_tokens", "cost_per_1m_output_tokens",
+        "cost_per_1k_requests", "currency",
+    ]  # fmt: skip
+
+
+@admin.register(PriceCard)
+class PriceCardAdmin(admin.ModelAdmin):
+    list_display = ["deployment", "unit", "price", "currency", "valid_from"]
+    list_filter = ["unit", "currency"]
+    raw_id_fields = ["deployment"]
+
+
+@admin.register(SpendEstimate)
+class SpendEstimateAdmin(BulkTableAdmin):
+    list_display = [
+        "day",
+        "deployment",
+        "team",
+        "model",
+        "estimated_cost",
+        "billed_cost",
+        "error",
+        "currency",
+    ]
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    list_display = ["date", "from_currency", "to_currency", "rate", "source"]
+    list_filter = ["from_currency", "to_currency", "source"]
+    date_hierarchy = "date"
+
+
+@admin.register(UsageBatch)
+class UsageBatchAdmin(ReadOnlyAdmin):
+    list_display = ["reporter", "batch_id", "records", "received_at"]
+    search_fields = ["reporter", "batch_id"]
+
+
+@admin.register(UsageHourly)
+class UsageHourlyAdmin(BulkTableAdmin):
+    list_display = ["hour", "deployment", "team", "model", "requests", "input_tokens", "output_tokens"]
+
+
+@admin.register(UsageDaily)
+class UsageDailyAdmin(BulkTableAdmin):
+    list_display = ["day", "deployment", "team", "model", "requests", "input_tokens", "output_tokens"]
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "account",
+        "kind",
+        "state",
+        "periods_found",
+        "periods_changed",
+        "error_kind",
+        "created_at",
+    ]
+    list_filter = ["kind", "state", "error_kind"]
+
+
+@admin.register(BillingPeriodVersion)
+class BillingPeriodVersionAdmin(ReadOnlyAdmin):
+    list_display = ["account", "billing_period_start", "source_version", "is_final", "restated_after_close"]
+    list_filter = ["is_final", "restated_after_close"]
+
+
+@admin.register(BackgroundRun)
+class BackgroundRunAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "state", "progress_done", "progress_total", "message", "created_at"]
+    list_filter = ["kind", "state"]

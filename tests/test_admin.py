@@ -103,6 +103,7 @@ def objects():
         gateway=gateway, version=1, content={"routes": []}, content_hash="c" * 64
     )
     PushAttempt.objects.create(document=document, gateway=gateway, outcome="succeeded", status_code=200)
+    _rules_allocation_and_runs(account, team, served)
     return {
         "team": team,
         "budget": budget,
@@ -112,6 +113,40 @@ def objects():
         "document": document,
         "run": run,
     }
+
+
+def _rules_allocation_and_runs(account, team, served) -> None:
+    from attribution import models as m
+
+    deployment = m.Deployment.objects.get(slug="llama-aws")
+    day = dt.date(2026, 10, 1)
+    m.DimensionRule.objects.create(
+        name="pool tag", match_field="tag", tag_key="pool", value="gpu-a", set_deployment=deployment
+    )
+    rule = m.AllocationRule.objects.create(name="GPU pool A", match_deployment=deployment, method="tokens")
+    m.AllocationShare.objects.create(rule=rule, team=team, percent=Decimal("100"))
+    m.AllocatedCost.objects.create(
+        day=day, account=account, billing_period_start=day, provider="aws", team=team, model=served,
+        deployment=deployment, charge_category="Usage", billing_currency="USD", billed_cost=Decimal("1.5"),
+        effective_cost=Decimal("1.2"), allocated_method_id="tokens", rule=rule,
+    )  # fmt: skip
+    m.UnitCost.objects.create(
+        day=day, model=served, deployment=deployment, provider="aws", currency="USD",
+        effective_cost=Decimal("1.2"), input_tokens=1_000_000, cost_per_1m_input_tokens=Decimal("1.2"),
+    )  # fmt: skip
+    m.PriceCard.objects.create(deployment=deployment, unit="hour", price=Decimal("98.32"), valid_from=day)
+    m.SpendEstimate.objects.create(
+        day=day, deployment=deployment, team=team, model=served, currency="USD",
+        estimated_cost=Decimal("1.3"), basis="unit_cost",
+    )  # fmt: skip
+    m.ExchangeRate.objects.create(date=day, from_currency="EUR", to_currency="USD", rate=Decimal("1.08"))
+    m.UsageBatch.objects.create(reporter="haproxy-1", batch_id="b-1", payload_sha256="a" * 64, records=1)
+    aware_hour = timezone.make_aware(dt.datetime(2026, 10, 1, 12))
+    m.UsageHourly.objects.create(hour=aware_hour, deployment=deployment, team=team, model=served, requests=10)
+    m.UsageDaily.objects.create(day=day, deployment=deployment, team=team, model=served, requests=10)
+    m.SyncRun.objects.create(account=account, kind="billing", state="succeeded")
+    m.BillingPeriodVersion.objects.create(account=account, billing_period_start=day, source_version="exec-1")
+    m.BackgroundRun.objects.create(kind="rules_reapply", state="succeeded")
 
 
 @pytest.fixture
@@ -330,6 +365,7 @@ def test_it_audits_changes_to_cloud_account_source_settings(superuser_client, ob
             "name": account.name,
             "slug": account.slug,
             "billing_currency": "USD",
+            "sync_interval_minutes": "360",
             "source_settings": '{"bucket": "cur-exports", "secret_access_key": "env:AWS_SECRET"}',
         },
     )
