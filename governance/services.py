@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from governance.models import ApiToken, AuditEvent
+from governance.models import Alert, ApiToken, AuditEvent
 from governance.tokens import generate_token
 
 # `read`, `write`, or `write:budgets`-style scopes narrowed to one kind of object.
@@ -115,3 +115,31 @@ def api_token_revoke(
                 remote_addr=remote_addr,
             )
     return token
+
+
+def alert_raise(
+    *,
+    kind: str,
+    severity: str,
+    dedup_key: str,
+    message: str,
+    details: dict | None = None,
+    team=None,
+    budget=None,
+) -> tuple[Alert, bool]:
+    """Create the alert unless one with the same dedup key exists; returns (alert, created).
+
+    The same condition in the same period is one alert a person acknowledges once, however many
+    times it is evaluated."""
+    alert, created = Alert.objects.get_or_create(
+        dedup_key=dedup_key[:200],
+        defaults={
+            "kind": kind,
+            "severity": severity,
+            "message": message,
+            "details": details or {},
+            "team": team,
+            "budget": budget,
+        },
+    )
+    return alert, created

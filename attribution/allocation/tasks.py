@@ -1,0 +1,1 @@
+"""Celery tasks of attribution.allocation (thin: take ids, call services)."""

@@ -1,0 +1,1 @@
+"""Celery tasks of attribution.connectors (thin: take ids, call services)."""

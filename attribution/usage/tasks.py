@@ -1,0 +1,1 @@
+"""Celery tasks of attribution.usage (thin: take ids, call services)."""
