@@ -1,0 +1,109 @@
+"""The contract every cloud connector implements.
+
+A billing connector discovers, per billing period, the files the provider delivered
+(`PeriodDelivery`), each a `RemoteFile` that can be opened as a stream; the sync service decides
+which periods changed and hands their files to the ingest pipeline. A usage connector reads usage
+metrics into the same record shape the gateways post. Connectors never write to the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, ClassVar
+
+from attribution.models import CloudAccount, SyncErrorKind
+
+
+class ConnectorError(Exception):
+    """A failure talking to the provider, classified so the sync knows whether to retry.
+
+    `error_kind` is a SyncErrorKind value; `transient` errors (throttling, 5xx, timeouts) are retried
+    with backoff, the others stop the sync and are shown with their reason."""
+
+    def __init__(
+        self, message: str, *, error_kind: str, transient: bool = False, retry_after: float | None = None
+    ):
+        super().__init__(message)
+        self.error_kind = error_kind
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One delivered file. `open()` returns a binary stream read front to back in chunks; it must
+    not load the whole object into memory."""
+
+    name: str  # e.g. s3://bucket/key, azure://container/blob, bigquery://project.dataset.table?month=202610
+    version: str  # ETag, blob etag, or another marker that changes when the content changes
+    open: Callable[[], IO[bytes]]
+    size: int | None = None
+    dataset: str = ""  # Azure: "actual" or "amortized"
+
+
+@dataclass
+class PeriodDelivery:
+    billing_period_start: dt.date  # first day of the month
+    # Changes whenever the provider delivers a new version of the period (AWS execution id, hash of
+    # object ETags, GCP max export_time, Azure export run id).
+    source_version: str
+    is_final: bool
+    files: list[RemoteFile]
+    source_format: str = "auto"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ConnectionCheck:
+    name: str  # e.g. "credentials", "s3:ListBucket on acme-billing", "export manifest present"
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class ConnectionReport:
+    checks: list[ConnectionCheck]
+    error_kind: str = SyncErrorKind.NONE
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def message(self) -> str:
+        failing = [check for check in self.checks if not check.ok]
+        if not failing:
+            return "Connection OK: " + "; ".join(check.name for check in self.checks)
+        return "; ".join(f"{check.name}: {check.detail}" for check in failing)
+
+
+class BillingConnector(ABC):
+    provider: ClassVar[str]
+
+    def __init__(self, account: CloudAccount) -> None:
+        self.account = account
+        self.settings: dict[str, Any] = dict(account.source_settings or {})
+
+    @abstractmethod
+    def test_connection(self) -> ConnectionReport:
+        """Check credentials, permissions and that the export exists; never raises ConnectorError."""
+
+    @abstractmethod
+    def discover(self) -> list[PeriodDelivery]:
+        """The periods available at the source (at least the current and previous month), newest first."""
+
+
+class UsageConnector(ABC):
+    provider: ClassVar[str]
+
+    def __init__(self, account: CloudAccount) -> None:
+        self.account = account
+        self.settings: dict[str, Any] = dict(account.source_settings or {})
+
+    @abstractmethod
+    def fetch_usage(self, *, start: dt.datetime, end: dt.datetime) -> Iterator[dict[str, Any]]:
+        """Usage records in the gateway record shape (see attribution.usage.services), with
+        `bucket_start` aligned to `bucket_seconds`, deployments named by slug."""
