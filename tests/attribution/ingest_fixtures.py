@@ -74,7 +74,9 @@ def focus_row(**values: str) -> dict[str, str]:
     return row
 
 
-def csv_write(path: Path, header: list[str], rows: Iterable[dict[str, str]], *, compress: bool = False) -> Path:
+def csv_write(
+    path: Path, header: list[str], rows: Iterable[dict[str, str]], *, compress: bool = False
+) -> Path:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\r\n")
     writer.writeheader()
@@ -111,7 +113,8 @@ def focus_parquet_write(path: Path, rows: list[dict[str, str]], *, tags_as_map: 
             import json
 
             arrays[name] = pa.array(
-                [list(json.loads(v).items()) if v else None for v in values], pa.map_(pa.string(), pa.string())
+                [list(json.loads(v).items()) if v else None for v in values],
+                pa.map_(pa.string(), pa.string()),
             )
         else:
             arrays[name] = pa.array([v or None for v in values], pa.string())

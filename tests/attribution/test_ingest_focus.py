@@ -44,9 +44,7 @@ def test_it_detects_every_spec_scenario_as_focus(shared_billing_data):
     assert {format_detect(path) for path in paths} == {FocusParser}
 
 
-def test_it_loads_the_spec_scenarios_to_the_cent_and_rejects_the_impossible_hour(
-    ingest, shared_billing_data
-):
+def test_it_loads_the_spec_scenarios_to_the_cent_and_rejects_the_impossible_hour(ingest, shared_billing_data):
     paths = sorted((shared_billing_data / SCENARIOS).glob("*.csv"))
     rows = [(path, row) for path in paths for row in csv_rows(path)]
     # Two rows of the purchase scenarios end at "2023-02-01T30:00:00Z" (hour 30): not a time.
@@ -73,8 +71,14 @@ def test_it_loads_the_spec_scenarios_to_the_cent_and_rejects_the_impossible_hour
     assert sum(c.billed_cost for c in cells) == billed and sum(c.line_items for c in cells) == count
 
 
-def test_purchase_rows_keep_effective_cost_zero_and_unused_commitment_stays_a_row(ingest, shared_billing_data):
-    path = shared_billing_data / SCENARIOS / "zero_percent_utilization_without_commitment_discount_flexibility.csv"
+def test_purchase_rows_keep_effective_cost_zero_and_unused_commitment_stays_a_row(
+    ingest, shared_billing_data
+):
+    path = (
+        shared_billing_data
+        / SCENARIOS
+        / "zero_percent_utilization_without_commitment_discount_flexibility.csv"
+    )
 
     ingest([path], account="focus-any", provider="azure")
 
@@ -162,7 +166,9 @@ def test_it_reads_focus_1_3_names_nulls_and_zoned_or_naive_timestamps(ingest, tm
 
 def test_a_focus_parquet_file_loads_like_its_csv_twin(ingest, tmp_path):
     rows = [
-        focus_row(BilledCost=f"{n}.0123456789", EffectiveCost=f"-{n}.5", Tags='{"team": "ranking", "n": "%d"}' % n)
+        focus_row(
+            BilledCost=f"{n}.0123456789", EffectiveCost=f"-{n}.5", Tags='{"team": "ranking", "n": "%d"}' % n
+        )
         for n in range(1, 8)
     ] + [focus_row(ChargeCategory="Credit", BilledCost="-3.3333333333", EffectiveCost="-3.3333333333")]
     csv_path = csv_write(tmp_path / "twin.csv", FOCUS_COLUMNS, rows)
@@ -177,11 +183,14 @@ def test_a_focus_parquet_file_loads_like_its_csv_twin(ingest, tmp_path):
     assert view_totals("csv-focus") == view_totals("parquet-focus")
     assert view_totals("parquet-focus")[1] == expected_billed
     fields = ("source_line", "billed_cost", "effective_cost", "list_cost", "charge_period_start", "tags")
-    assert list(CostLineItem.objects.filter(ingest_run=csv_run).order_by("source_line").values_list(*fields))[
-        0
-    ][1:] == list(
-        CostLineItem.objects.filter(ingest_run=parquet_run).order_by("source_line").values_list(*fields)
-    )[0][1:]
+    assert (
+        list(CostLineItem.objects.filter(ingest_run=csv_run).order_by("source_line").values_list(*fields))[0][
+            1:
+        ]
+        == list(
+            CostLineItem.objects.filter(ingest_run=parquet_run).order_by("source_line").values_list(*fields)
+        )[0][1:]
+    )
 
 
 def test_it_rejects_rows_that_break_focus_rules_with_their_line(ingest, tmp_path):

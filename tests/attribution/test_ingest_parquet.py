@@ -47,9 +47,9 @@ def test_it_loads_the_real_legacy_cur_parquet_to_the_cent(ingest, shared_billing
         if kind == "DiscountedUsage":
             effective += _decimal(r["reservation_effective_cost"])
         elif kind == "RIFee":
-            effective += _decimal(r["reservation_unused_amortized_upfront_fee_for_billing_period"]) + _decimal(
-                r["reservation_unused_recurring_fee"]
-            )
+            effective += _decimal(
+                r["reservation_unused_amortized_upfront_fee_for_billing_period"]
+            ) + _decimal(r["reservation_unused_recurring_fee"])
         else:
             effective += _decimal(r["line_item_unblended_cost"])
 
@@ -247,7 +247,9 @@ def test_cur2_parquet_and_cur2_csv_of_the_same_rows_load_identically(ingest, tmp
     )  # fmt: skip
 
     def items(account):
-        return list(CostLineItem.objects.filter(account__slug=account).order_by("source_line").values_list(*fields))
+        return list(
+            CostLineItem.objects.filter(account__slug=account).order_by("source_line").values_list(*fields)
+        )
 
     parquet_items, csv_items = items("from-parquet"), items("from-csv")
     # CSV line numbers count the header; Parquet rows do not.
@@ -259,7 +261,9 @@ def test_a_legacy_parquet_month_with_other_columns_still_loads(ingest, tmp_path)
     """The Athena layout's column set drifts month to month: unknown columns are ignored, tag
     columns come and go, and only the required ones must be there."""
     rows = cur2_rows()[:2]
-    table = pa.Table.from_pylist(rows, schema=CUR2_SCHEMA).drop_columns(["resource_tags", "product", "discount"])
+    table = pa.Table.from_pylist(rows, schema=CUR2_SCHEMA).drop_columns(
+        ["resource_tags", "product", "discount"]
+    )
     table = table.append_column("resource_tags_user_new_tag", pa.array(["x", None]))
     table = table.append_column("product_some_new_attribute", pa.array(["a", "b"]))
     pq.write_table(table, tmp_path / "drift.parquet")
