@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -167,7 +168,9 @@ def test_it_reads_focus_1_3_names_nulls_and_zoned_or_naive_timestamps(ingest, tm
 def test_a_focus_parquet_file_loads_like_its_csv_twin(ingest, tmp_path):
     rows = [
         focus_row(
-            BilledCost=f"{n}.0123456789", EffectiveCost=f"-{n}.5", Tags='{"team": "ranking", "n": "%d"}' % n
+            BilledCost=f"{n}.0123456789",
+            EffectiveCost=f"-{n}.5",
+            Tags=json.dumps({"team": "ranking", "n": str(n)}),
         )
         for n in range(1, 8)
     ] + [focus_row(ChargeCategory="Credit", BilledCost="-3.3333333333", EffectiveCost="-3.3333333333")]

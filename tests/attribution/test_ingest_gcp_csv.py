@@ -132,7 +132,8 @@ def test_it_rejects_a_nested_cell_that_is_neither_json_nor_a_literal(ingest, tmp
     path.write_text(
         header
         + "A,1.5,USD,2024-05-01 00:00:00+00:00,2024-05-01 01:00:00+00:00,202405,[]\n"
-        + "A,2.5,USD,2024-05-01 00:00:00+00:00,2024-05-01 01:00:00+00:00,202405,[{'amount': __import__('os')}]\n"
+        + "A,2.5,USD,2024-05-01 00:00:00+00:00,2024-05-01 01:00:00+00:00,202405,"
+        + "[{'amount': __import__('os')}]\n"
     )
 
     (run,) = ingest([path], account="gcp-bad", provider="gcp")

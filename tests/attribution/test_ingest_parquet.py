@@ -133,9 +133,11 @@ def cur2_rows() -> list[dict]:
         start = SEPTEMBER + dt.timedelta(hours=hour)
         base = {name: None for name in CUR2_SCHEMA.names}
         base.update(
-            identity_line_item_id=f"id-{hour}", identity_time_interval="2024-09-01T00:00:00Z/2024-10-01T00:00:00Z",
+            identity_line_item_id=f"id-{hour}",
+            identity_time_interval="2024-09-01T00:00:00Z/2024-10-01T00:00:00Z",
             bill_bill_type="Anniversary", bill_billing_entity="AWS", bill_billing_period_start_date=SEPTEMBER,
-            bill_billing_period_end_date=OCTOBER, bill_invoice_id="", bill_invoicing_entity="Amazon Web Services, Inc.",
+            bill_billing_period_end_date=OCTOBER, bill_invoice_id="",
+            bill_invoicing_entity="Amazon Web Services, Inc.",
             bill_payer_account_id="123456789012", bill_payer_account_name="payer",
             cost_category=[("team", "search")], discount=[],
             line_item_currency_code="USD", line_item_line_item_type=kind, line_item_product_code="AmazonEC2",
@@ -143,7 +145,8 @@ def cur2_rows() -> list[dict]:
             line_item_usage_account_name="ml-prod", line_item_usage_amount=1.0,
             line_item_usage_start_date=start, line_item_usage_end_date=start + dt.timedelta(hours=1),
             line_item_usage_type="USE1-BoxUsage:p4d.24xlarge", pricing_unit="Hrs",
-            product=[("region", "us-east-1"), ("instance_type", "p4d.24xlarge")], product_region_code="us-east-1",
+            product=[("region", "us-east-1"), ("instance_type", "p4d.24xlarge")],
+            product_region_code="us-east-1",
             product_servicecode="AmazonEC2", product_sku="SKU", resource_tags=[("user:team", "search")],
         )  # fmt: skip
         base.update(extra)
@@ -157,7 +160,8 @@ def cur2_rows() -> list[dict]:
         row("SavingsPlanNegation", -32.7726, 1, savings_plan_savings_plan_a_r_n=SP_ARN, resource_tags=None),
         row("SavingsPlanRecurringFee", 720.0, 2, savings_plan_total_commitment_to_date=720.0,
             savings_plan_used_commitment=690.5, savings_plan_savings_plan_a_r_n=SP_ARN),
-        row("DiscountedUsage", 0.0, 3, reservation_effective_cost=18.04, reservation_reservation_a_r_n=RI_ARN),
+        row("DiscountedUsage", 0.0, 3, reservation_effective_cost=18.04,
+            reservation_reservation_a_r_n=RI_ARN),
         row("RIFee", 1200.0, 4, reservation_unused_amortized_upfront_fee_for_billing_period=12.5,
             reservation_unused_recurring_fee=7.25, reservation_reservation_a_r_n=RI_ARN),
         row("Fee", 3000.0, 5),
