@@ -1,0 +1,80 @@
+"""Gateways authenticate with their own token, `Authorization: Bearer ifs_<prefix>_<secret>`.
+
+Gateway tokens and users' API tokens share one format (governance.tokens), so the hash is looked
+up in Gateway first; a hash that is not a gateway's is left to the next authentication class (a
+user's API token then authenticates as that user, and IsGateway refuses it with 403). Only the
+HMAC of a token is stored; a rotated token stops working at once because its hash is gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, permissions
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from governance.tokens import hash_token, split_prefix
+from routing.models import Gateway
+
+
+@dataclass(frozen=True)
+class GatewayPrincipal:
+    """What request.user is for a gateway: authenticated, no user account, no roles."""
+
+    gateway: Gateway
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+    is_active: bool = True
+    is_superuser: bool = False
+    is_staff: bool = False
+    pk: None = None
+
+    def get_username(self) -> str:
+        return f"gateway:{self.gateway.slug}"
+
+    def __str__(self) -> str:
+        return self.get_username()
+
+
+class GatewayTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header.startswith(f"{self.keyword} "):
+            return None
+        plaintext = header[len(self.keyword) + 1 :].strip()
+        if split_prefix(plaintext) is None:
+            return None
+        gateway = Gateway.objects.filter(token_hash=hash_token(plaintext)).first()
+        if gateway is None:
+            return None  # maybe a user's API token: the next class decides
+        now = timezone.now()
+        Gateway.objects.filter(pk=gateway.pk).update(last_seen_at=now)
+        gateway.last_seen_at = now
+        return GatewayPrincipal(gateway=gateway), gateway
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class IsGateway(permissions.BasePermission):
+    message = "This endpoint takes a gateway token (manage.py gateway_token SLUG), not a user's API token."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return isinstance(request.user, GatewayPrincipal)
+
+
+class GatewayTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "routing.auth.GatewayTokenAuthentication"
+    name = "gatewayToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Gateway token `ifs_<prefix>_<secret>` (manage.py gateway_token SLUG)",
+        }
