@@ -1,0 +1,554 @@
+"""Allocation: every line item's cost, per day, to a team / model / deployment, or to a visible
+unallocated reason; then the conservation check.
+
+The whole run is SQL over temporary tables, in one transaction per account:
+
+1. `alloc_cells`: one pass over the account's line items of those days, grouped by day, period,
+   charge category, currency, team, model, deployment, and the first active AllocationRule the
+   line item matches (evaluated only for line items without a team). Each cell has a kind:
+   `direct` (has a team), `pool` (matched a rule), `no_rule` (has a deployment or a pool tag but
+   no active rule matches), `untagged` (nothing at all).
+2. `alloc_pools`: pool cells per (day, account, period, charge category, currency, rule, model,
+   deployment) — the unit that is split, a few hundred rows a day however many line items.
+3. `alloc_basis` / `alloc_usage`: the deployments each pool is split over and their usage that day
+   (UsageDaily, or UsageRecord aggregated on the fly for days whose rollup is not there yet).
+4. `alloc_units`: who gets a share and with which weight (tokens, requests, GPU-seconds, one per
+   team, fixed percent), plus an idle unit (see below) or a single unallocated unit.
+5. The split itself: exact integer arithmetic on amounts in units of 1e-10 (the column scale) with
+   largest remainder, so the shares of a pool add up to the pool's total exactly, for BilledCost
+   and EffectiveCost separately, negative amounts (credits) included.
+
+Idle capacity: on a day with no usage on a pool's deployments the pool is one unallocated line,
+reason `idle` (rule idle_policy own_line) or `no_usage` (spread: there is nobody to spread it
+over). Within a day with some usage, idle is measured only for the gpu_seconds method, where a
+capacity exists: capacity = sum(gpu_count) of the pool's deployments x 86,400 GPU-seconds; idle =
+capacity - GPU-seconds used (when positive). own_line turns it into an `idle` line with weight
+(capacity - used) next to the users' weights; spread leaves it out, so users share the whole
+cost. Tokens and requests have no physical capacity to compare with, so those methods never
+report partial idle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+
+from attribution import signals
+from attribution.ingest.tags import tag_key_normalize
+from attribution.models import AllocationMethod, AllocationRule, CloudAccount
+
+logger = logging.getLogger(__name__)
+
+# Advisory lock namespace for allocation runs (the key is the account id): two runs of the same
+# account would delete each other's rows half-way.
+_LOCK_NAMESPACE = 740_001
+# Tag keys that make a team-less line item "belong to a pool" even when no rule matches it.
+POOL_TAG_KEYS: tuple[str, ...] = ("pool",)
+
+
+class AllocationRuleError(ValidationError):
+    """A rule that cannot be applied (e.g. fixed shares that do not total 100%)."""
+
+
+@dataclass
+class ConservationViolation:
+    account_id: int
+    day: dt.date
+    currency: str
+    column: str
+    billed: Decimal
+    allocated: Decimal
+
+
+@dataclass
+class AllocationResult:
+    account_id: int
+    days: list[dt.date]
+    rows_written: int = 0
+    pools: int = 0
+    seconds: float = 0.0
+    violations: list[ConservationViolation] = field(default_factory=list)
+
+    @property
+    def conserved(self) -> bool:
+        return not self.violations
+
+
+def allocation_rule_validate(*, rule: AllocationRule) -> None:
+    """Raise AllocationRuleError if the rule cannot be applied as it stands."""
+    if rule.method != AllocationMethod.FIXED:
+        return
+    percents = [share.percent for share in rule.shares.all()]
+    total = sum(percents, Decimal(0))
+    if total != Decimal(100):
+        raise AllocationRuleError(
+            f"Allocation rule {rule.name!r} splits by fixed shares, which must total exactly 100%; "
+            f"its {len(percents)} shares total {total}%. Adjust the shares and run allocation again."
+        )
+
+
+def _rules_for(account_id: int) -> list[AllocationRule]:
+    rules = list(
+        AllocationRule.objects.filter(is_active=True)
+        .filter(Q(account__isnull=True) | Q(account_id=account_id))
+        .prefetch_related("shares")
+        .order_by("priority", "id")
+    )
+    for rule in rules:
+        allocation_rule_validate(rule=rule)
+    return rules
+
+
+def _rule_case(rules: list[AllocationRule], params: dict[str, Any]) -> str:
+    """A CASE expression naming the first matching rule of a team-less line item (or NULL)."""
+    if not rules:
+        return "NULL::bigint"
+    branches = []
+    for index, rule in enumerate(rules):
+        conditions = []
+        if rule.match_deployment_id:
+            params[f"rule_dep_{index}"] = rule.match_deployment_id
+            conditions.append(f"li.deployment_id = %(rule_dep_{index})s")
+        if rule.match_tag_key:
+            params[f"rule_key_{index}"] = tag_key_normalize(rule.match_tag_key)
+            if rule.match_tag_value:
+                # Tag values keep their case on ingest; slugs and pool names compare case-blind.
+                params[f"rule_value_{index}"] = rule.match_tag_value.strip().lower()
+                conditions.append(
+                    f"lower(li.normalized_tags->>%(rule_key_{index})s) = %(rule_value_{index})s"
+                )
+            else:
+                conditions.append(f"li.normalized_tags ? %(rule_key_{index})s")
+        branches.append(f"WHEN {' AND '.join(conditions)} THEN {int(rule.pk)}")
+    return f"CASE WHEN li.team_id IS NOT NULL THEN NULL {' '.join(branches)} END"
+
+
+def _pool_keys() -> list[str]:
+    keys = set(POOL_TAG_KEYS)
+    for key in AllocationRule.objects.exclude(match_tag_key="").values_list("match_tag_key", flat=True):
+        keys.add(tag_key_normalize(key))
+    return sorted(keys)
+
+
+def _day_bounds(days: list[dt.date]) -> tuple[dt.datetime, dt.datetime]:
+    return (
+        dt.datetime.combine(days[0], dt.time(), tzinfo=dt.UTC),
+        dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC),
+    )
+
+
+def allocation_days_for(*, account_id: int, billing_period_start: dt.date | None = None) -> list[dt.date]:
+    """Days a run must cover: days with line items, plus days that still have allocated rows
+    (their line items may have gone with a restatement)."""
+    period_filter = "AND billing_period_start = %(period)s" if billing_period_start else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT DISTINCT (charge_period_start AT TIME ZONE 'UTC')::date FROM attribution_costlineitem
+            WHERE account_id = %(account)s {period_filter}
+            UNION
+            SELECT DISTINCT day FROM attribution_allocatedcost WHERE account_id = %(account)s {period_filter}
+            """,  # noqa: S608
+            {"account": account_id, "period": billing_period_start},
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def allocation_run(
+    *,
+    account_id: int,
+    days: list[dt.date] | None = None,
+    billing_period_start: dt.date | None = None,
+    check: bool = True,
+) -> AllocationResult:
+    """Recompute AllocatedCost of one account for exactly `days` (all days of `billing_period_start`
+    or of the account when None), then check conservation and signal any violation."""
+    started = time.perf_counter()
+    CloudAccount.objects.only("id").get(pk=account_id)
+    if days is None:
+        days = allocation_days_for(account_id=account_id, billing_period_start=billing_period_start)
+    days = sorted(set(days))
+    result = AllocationResult(account_id=account_id, days=days)
+    if not days:
+        return result
+    rules = _rules_for(account_id)
+    first, after_last = _day_bounds(days)
+    params: dict[str, Any] = {
+        "account": account_id,
+        "days": days,
+        "first": first,
+        "after_last": after_last,
+        "pool_keys": _pool_keys(),
+    }
+    rule_case = _rule_case(rules, params)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, account_id])
+        # One hash aggregate over millions of line items; the default 4 MB would spill to disk.
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        _cells_build(cursor, rule_case, params)
+        result.pools = _pools_build(cursor, rules, params)
+        cursor.execute(
+            "DELETE FROM attribution_allocatedcost WHERE account_id = %(account)s AND day = ANY(%(days)s)",
+            params,
+        )
+        result.rows_written = _rows_insert(cursor, params)
+        if check:
+            result.violations = _conservation_violations(cursor, account_id=account_id, days=days)
+    # Signals go out after the commit, so an alert is raised for rows that really are stored.
+    _violations_signal(result.violations)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _cells_build(cursor, rule_case: str, params: dict[str, Any]) -> None:
+    cursor.execute("DROP TABLE IF EXISTS alloc_cells")
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE alloc_cells ON COMMIT DROP AS
+        SELECT day, account_id, billing_period_start, charge_category, billing_currency,
+               team_id, model_id, deployment_id, rule_id,
+               CASE WHEN team_id IS NOT NULL THEN 'direct'
+                    WHEN rule_id IS NOT NULL THEN 'pool'
+                    WHEN has_pool THEN 'no_rule'
+                    ELSE 'untagged' END AS kind,
+               SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
+        FROM (
+            SELECT (li.charge_period_start AT TIME ZONE 'UTC')::date AS day, li.account_id,
+                   li.billing_period_start, li.charge_category, li.billing_currency,
+                   li.team_id, li.model_id, li.deployment_id, {rule_case} AS rule_id,
+                   (li.team_id IS NULL AND (li.deployment_id IS NOT NULL
+                        OR li.normalized_tags ?| %(pool_keys)s::text[])) AS has_pool,
+                   li.billed_cost, li.effective_cost
+            FROM attribution_costlineitem li
+            WHERE li.account_id = %(account)s
+              AND li.charge_period_start >= %(first)s AND li.charge_period_start < %(after_last)s
+        ) line_items
+        WHERE day = ANY(%(days)s)
+        GROUP BY day, account_id, billing_period_start, charge_category, billing_currency,
+                 team_id, model_id, deployment_id, rule_id, has_pool
+        """,  # noqa: S608
+        params,
+    )
+
+
+def _pools_build(cursor, rules: list[AllocationRule], params: dict[str, Any]) -> int:
+    """Temp tables for the split: pools, rules, shares, basis, usage and units. Returns #pools."""
+    for table in ("alloc_pools", "alloc_rules", "alloc_shares", "alloc_basis", "alloc_usage", "alloc_units"):
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    cursor.execute(
+        """
+        CREATE TEMP TABLE alloc_pools ON COMMIT DROP AS
+        SELECT row_number() OVER (ORDER BY day, billing_period_start, charge_category, billing_currency,
+                                          rule_id, model_id, deployment_id) AS pool_id,
+               day, account_id, billing_period_start, charge_category, billing_currency,
+               rule_id, model_id, deployment_id,
+               SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
+        FROM alloc_cells WHERE kind = 'pool'
+        GROUP BY day, account_id, billing_period_start, charge_category, billing_currency,
+                 rule_id, model_id, deployment_id
+        """
+    )
+    pools = cursor.rowcount
+    cursor.execute(
+        """CREATE TEMP TABLE alloc_rules (rule_id bigint PRIMARY KEY, name text, method text,
+               idle_policy text, match_deployment_id bigint) ON COMMIT DROP"""
+    )
+    cursor.execute(
+        "CREATE TEMP TABLE alloc_shares (rule_id bigint, team_id bigint, model_id bigint, percent numeric) "
+        "ON COMMIT DROP"
+    )
+    if rules:
+        cursor.executemany(
+            "INSERT INTO alloc_rules VALUES (%s, %s, %s, %s, %s)",
+            [(r.pk, r.name, r.method, r.idle_policy, r.match_deployment_id) for r in rules],
+        )
+        shares = [
+            (r.pk, s.team_id, s.model_id, s.percent)
+            for r in rules
+            if r.method == AllocationMethod.FIXED
+            for s in r.shares.all()
+        ]
+        if shares:
+            cursor.executemany("INSERT INTO alloc_shares VALUES (%s, %s, %s, %s)", shares)
+    # Which deployments' usage a pool is split by: the pool's own deployment (line items carry
+    # it), else the rule's deployment, else every deployment the rule's cost names that day.
+    cursor.execute(
+        """
+        CREATE TEMP TABLE alloc_basis ON COMMIT DROP AS
+        SELECT p.pool_id, p.day, COALESCE(p.deployment_id, r.match_deployment_id) AS deployment_id
+        FROM alloc_pools p JOIN alloc_rules r USING (rule_id)
+        WHERE COALESCE(p.deployment_id, r.match_deployment_id) IS NOT NULL
+        UNION
+        SELECT p.pool_id, p.day, c.deployment_id
+        FROM alloc_pools p JOIN alloc_rules r USING (rule_id)
+        JOIN alloc_cells c ON c.kind = 'pool' AND c.day = p.day AND c.account_id = p.account_id
+                          AND c.rule_id = p.rule_id AND c.deployment_id IS NOT NULL
+        WHERE p.deployment_id IS NULL AND r.match_deployment_id IS NULL
+        """
+    )
+    # Usage of those deployments: the daily rollup where it exists, else the raw buckets, so
+    # allocation never waits for the rollup task.
+    cursor.execute(
+        """
+        CREATE TEMP TABLE alloc_usage ON COMMIT DROP AS
+        WITH wanted AS (SELECT DISTINCT day, deployment_id FROM alloc_basis),
+        rolled_days AS (SELECT DISTINCT day FROM attribution_usagedaily WHERE day = ANY(%(days)s))
+        SELECT u.day, u.deployment_id, u.team_id, u.model_id, SUM(u.requests)::numeric AS requests,
+               SUM(u.input_tokens + u.output_tokens)::numeric AS tokens, SUM(u.gpu_seconds) AS gpu_seconds
+        FROM attribution_usagedaily u JOIN wanted w USING (day, deployment_id)
+        GROUP BY u.day, u.deployment_id, u.team_id, u.model_id
+        UNION ALL
+        SELECT r.day, r.deployment_id, r.team_id, r.model_id, SUM(r.requests)::numeric,
+               SUM(r.input_tokens + r.output_tokens)::numeric, SUM(r.gpu_seconds)
+        FROM (
+            SELECT (bucket_start AT TIME ZONE 'UTC')::date AS day, deployment_id, team_id, model_id,
+                   requests, input_tokens, output_tokens, gpu_seconds
+            FROM attribution_usagerecord
+            WHERE bucket_start >= %(first)s AND bucket_start < %(after_last)s
+              AND deployment_id IN (SELECT deployment_id FROM wanted)
+        ) r JOIN wanted w USING (day, deployment_id)
+        WHERE r.day NOT IN (SELECT day FROM rolled_days)
+        GROUP BY r.day, r.deployment_id, r.team_id, r.model_id
+        """,
+        params,
+    )
+    cursor.execute(
+        """
+        CREATE TEMP TABLE alloc_units ON COMMIT DROP AS
+        WITH basis_usage AS (
+            SELECT b.pool_id, r.method, u.team_id, u.model_id, u.deployment_id,
+                   u.requests, u.tokens, u.gpu_seconds
+            FROM alloc_basis b JOIN alloc_pools p USING (pool_id) JOIN alloc_rules r USING (rule_id)
+            JOIN alloc_usage u ON u.day = b.day AND u.deployment_id = b.deployment_id
+        ), capacity AS (
+            SELECT b.pool_id, SUM(d.gpu_count)::numeric * 86400 AS capacity,
+                   COALESCE(SUM(used.gpu_seconds), 0) AS used
+            FROM alloc_basis b JOIN attribution_deployment d ON d.id = b.deployment_id
+            LEFT JOIN (SELECT day, deployment_id, SUM(gpu_seconds) AS gpu_seconds
+                       FROM alloc_usage GROUP BY day, deployment_id) used
+                   ON used.day = b.day AND used.deployment_id = b.deployment_id
+            GROUP BY b.pool_id
+        )
+        SELECT pool_id, team_id, model_id, deployment_id,
+               SUM(CASE method WHEN 'tokens' THEN tokens WHEN 'requests' THEN requests
+                   ELSE gpu_seconds END) AS weight,
+               CASE WHEN team_id IS NULL THEN 'untagged' ELSE '' END AS reason,
+               NULL::numeric AS capacity
+        FROM basis_usage WHERE method IN ('tokens', 'requests', 'gpu_seconds')
+        GROUP BY pool_id, team_id, model_id, deployment_id
+        HAVING SUM(CASE method WHEN 'tokens' THEN tokens WHEN 'requests' THEN requests
+                   ELSE gpu_seconds END) > 0
+        UNION ALL
+        SELECT pool_id, team_id,
+               CASE WHEN COUNT(DISTINCT model_id) = 1 THEN MIN(model_id) END,
+               CASE WHEN COUNT(DISTINCT deployment_id) = 1 THEN MIN(deployment_id) END,
+               1, CASE WHEN team_id IS NULL THEN 'untagged' ELSE '' END, NULL
+        FROM basis_usage WHERE method = 'even' AND (requests > 0 OR tokens > 0 OR gpu_seconds > 0)
+        GROUP BY pool_id, team_id
+        UNION ALL
+        SELECT p.pool_id, s.team_id, COALESCE(s.model_id, p.model_id),
+               COALESCE(p.deployment_id, r.match_deployment_id), s.percent, '', NULL
+        FROM alloc_pools p JOIN alloc_rules r USING (rule_id) JOIN alloc_shares s USING (rule_id)
+        WHERE r.method = 'fixed'
+        UNION ALL
+        SELECT p.pool_id, NULL, p.model_id, p.deployment_id, c.capacity - c.used, 'idle', c.capacity
+        FROM alloc_pools p JOIN alloc_rules r USING (rule_id) JOIN capacity c USING (pool_id)
+        WHERE r.method = 'gpu_seconds' AND r.idle_policy = 'own_line' AND c.used > 0 AND c.capacity > c.used
+        """
+    )
+    # A pool nobody used that day is one unallocated line.
+    cursor.execute(
+        """
+        INSERT INTO alloc_units (pool_id, team_id, model_id, deployment_id, weight, reason, capacity)
+        SELECT p.pool_id, NULL, p.model_id, COALESCE(p.deployment_id, r.match_deployment_id), 1,
+               CASE WHEN r.idle_policy = 'own_line' THEN 'idle' ELSE 'no_usage' END, NULL
+        FROM alloc_pools p JOIN alloc_rules r USING (rule_id)
+        WHERE NOT EXISTS (SELECT 1 FROM alloc_units u WHERE u.pool_id = p.pool_id)
+        """
+    )
+    return pools
+
+
+# Amounts are split as integers of 1e-10 (the scale of the money columns). For a pool total T
+# (in those units) and weights w_i summing to W, unit i gets floor(T * w_i / W); the units with the
+# largest remainders get one more, until the shares add up to T. div/mod on numeric are exact.
+_SPLIT_SQL = """
+WITH units AS (
+    SELECT u.*, p.day, p.account_id, p.billing_period_start, p.charge_category, p.billing_currency,
+           p.rule_id, r.method, r.name AS rule_name, r.idle_policy,
+           p.billed_cost * 10000000000 AS billed_total, p.effective_cost * 10000000000 AS effective_total,
+           SUM(u.weight) OVER (PARTITION BY u.pool_id) AS weight_total,
+           row_number() OVER (PARTITION BY u.pool_id ORDER BY u.reason, u.team_id NULLS LAST,
+                              u.model_id NULLS LAST, u.deployment_id NULLS LAST) AS unit_order
+    FROM alloc_units u JOIN alloc_pools p USING (pool_id) JOIN alloc_rules r USING (rule_id)
+), divided AS (
+    SELECT units.*,
+           div(billed_total * weight, weight_total) AS billed_q,
+           mod(billed_total * weight, weight_total) AS billed_m,
+           div(effective_total * weight, weight_total) AS effective_q,
+           mod(effective_total * weight, weight_total) AS effective_m
+    FROM units
+), floored AS (
+    -- div truncates toward zero; step negative quotients down so every remainder is >= 0.
+    SELECT divided.*,
+           billed_q - CASE WHEN billed_m < 0 THEN 1 ELSE 0 END AS billed_floor,
+           billed_m + CASE WHEN billed_m < 0 THEN weight_total ELSE 0 END AS billed_rem,
+           effective_q - CASE WHEN effective_m < 0 THEN 1 ELSE 0 END AS effective_floor,
+           effective_m + CASE WHEN effective_m < 0 THEN weight_total ELSE 0 END AS effective_rem
+    FROM divided
+), ranked AS (
+    SELECT floored.*,
+           billed_total - SUM(billed_floor) OVER (PARTITION BY pool_id) AS billed_left,
+           row_number() OVER (PARTITION BY pool_id ORDER BY billed_rem DESC, unit_order) AS billed_rank,
+           effective_total - SUM(effective_floor) OVER (PARTITION BY pool_id) AS effective_left,
+           row_number() OVER (PARTITION BY pool_id ORDER BY effective_rem DESC, unit_order) AS effective_rank
+    FROM floored
+)
+SELECT day, account_id, billing_period_start, team_id, model_id, deployment_id, charge_category,
+       billing_currency,
+       (billed_floor + CASE WHEN billed_rank <= billed_left THEN 1 ELSE 0 END) * 0.0000000001,
+       (effective_floor + CASE WHEN effective_rank <= effective_left THEN 1 ELSE 0 END) * 0.0000000001,
+       method,
+       jsonb_strip_nulls(jsonb_build_object(
+           'ratio', trim_scale(round(weight / weight_total, 12))::text,
+           'basis', CASE WHEN reason = 'idle' AND capacity IS NOT NULL THEN 'idle_gpu_seconds'
+                         WHEN reason IN ('idle', 'no_usage') THEN 'none' ELSE method END,
+           'basis_quantity', CASE WHEN reason IN ('idle', 'no_usage') AND capacity IS NULL THEN '0'
+                                  ELSE trim_scale(weight)::text END,
+           'basis_total', CASE WHEN reason IN ('idle', 'no_usage') AND capacity IS NULL THEN '0'
+                               ELSE trim_scale(weight_total)::text END,
+           'capacity_gpu_seconds', trim_scale(capacity)::text,
+           'rule_id', rule_id, 'rule', rule_name, 'idle_policy', idle_policy)),
+       round(weight / weight_total, 12), rule_id, reason
+FROM ranked
+"""
+
+
+def _rows_insert(cursor, params: dict[str, Any]) -> int:
+    columns = """day, account_id, billing_period_start, team_id, model_id, deployment_id, charge_category,
+                 billing_currency, billed_cost, effective_cost, allocated_method_id,
+                 allocated_method_details, allocation_ratio, rule_id, unallocated_reason"""
+    cursor.execute(
+        f"""
+        INSERT INTO attribution_allocatedcost (provider, reporting_currency, {columns})
+        SELECT acct.provider, '', rows.*
+        FROM (
+            SELECT day, account_id, billing_period_start, team_id, model_id, deployment_id,
+                   charge_category, billing_currency, billed_cost, effective_cost,
+                   CASE kind WHEN 'direct' THEN 'direct' ELSE 'unallocated' END,
+                   CASE kind WHEN 'direct' THEN '{{"ratio": "1", "basis": "direct"}}'::jsonb
+                             ELSE '{{}}'::jsonb END,
+                   CASE kind WHEN 'direct' THEN 1 END::numeric, NULL::bigint,
+                   CASE kind WHEN 'direct' THEN '' ELSE kind END
+            FROM alloc_cells WHERE kind <> 'pool'
+            UNION ALL
+            ({_SPLIT_SQL})
+        ) rows ({columns})
+        JOIN attribution_cloudaccount acct ON acct.id = rows.account_id
+        """,  # noqa: S608
+        params,
+    )
+    return cursor.rowcount
+
+
+def _conservation_violations(cursor, *, account_id: int, days: list[dt.date]) -> list[ConservationViolation]:
+    """(day, currency, column) where AllocatedCost does not sum exactly to the line items."""
+    first, after_last = _day_bounds(days)
+    cursor.execute(
+        """
+        WITH billed AS (
+            SELECT (charge_period_start AT TIME ZONE 'UTC')::date AS day, billing_currency,
+                   SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
+            FROM attribution_costlineitem
+            WHERE account_id = %(account)s
+              AND charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
+            GROUP BY 1, 2
+        ), allocated AS (
+            SELECT day, billing_currency, SUM(billed_cost) AS billed_cost,
+                   SUM(effective_cost) AS effective_cost
+            FROM attribution_allocatedcost WHERE account_id = %(account)s AND day = ANY(%(days)s)
+            GROUP BY 1, 2
+        )
+        SELECT day, billing_currency, COALESCE(b.billed_cost, 0), COALESCE(a.billed_cost, 0),
+               COALESCE(b.effective_cost, 0), COALESCE(a.effective_cost, 0)
+        FROM billed b FULL JOIN allocated a USING (day, billing_currency)
+        WHERE day = ANY(%(days)s)
+          AND (COALESCE(b.billed_cost, 0) <> COALESCE(a.billed_cost, 0)
+               OR COALESCE(b.effective_cost, 0) <> COALESCE(a.effective_cost, 0))
+        ORDER BY day, billing_currency
+        """,
+        {"account": account_id, "days": days, "first": first, "after_last": after_last},
+    )
+    violations = []
+    for day, currency, billed, allocated, effective, effective_allocated in cursor.fetchall():
+        if billed != allocated:
+            violations.append(
+                ConservationViolation(account_id, day, currency, "BilledCost", billed, allocated)
+            )
+        if effective != effective_allocated:
+            violations.append(
+                ConservationViolation(
+                    account_id, day, currency, "EffectiveCost", effective, effective_allocated
+                )
+            )
+    return violations
+
+
+def _violations_signal(violations: list[ConservationViolation]) -> None:
+    for violation in violations:
+        logger.error(
+            "allocation does not reconcile: account %s %s %s %s billed %s allocated %s",
+            violation.account_id,
+            violation.day,
+            violation.currency,
+            violation.column,
+            violation.billed,
+            violation.allocated,
+        )
+        signals.allocation_conservation_failed.send(
+            sender=AllocationResult,
+            account_id=violation.account_id,
+            day=violation.day,
+            currency=violation.currency,
+            column=violation.column,
+            billed=violation.billed,
+            allocated=violation.allocated,
+        )
+
+
+def allocation_conservation_check(*, account_id: int, days: list[dt.date]) -> list[ConservationViolation]:
+    """Check stored allocations against the line items; signal (-> governance alert) each violation."""
+    days = sorted(set(days))
+    if not days:
+        return []
+    with connection.cursor() as cursor:
+        violations = _conservation_violations(cursor, account_id=account_id, days=days)
+    _violations_signal(violations)
+    return violations
+
+
+def allocation_accounts_for_days(*, days: list[dt.date]) -> list[int]:
+    """Accounts with line items or allocations on any of `days` (for re-runs after late usage)."""
+    if not days:
+        return []
+    first, after_last = _day_bounds(sorted(days))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT DISTINCT account_id FROM attribution_costlineitem
+            WHERE charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
+              AND (charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
+            UNION
+            SELECT DISTINCT account_id FROM attribution_allocatedcost WHERE day = ANY(%(days)s)
+            """,
+            {"days": sorted(days), "first": first, "after_last": after_last},
+        )
+        return sorted(row[0] for row in cursor.fetchall())
