@@ -1,11 +1,12 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import views
+from governance.api import currency, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("budgets", views.BudgetViewSet, basename="budget")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("exchange-rates", currency.ExchangeRateViewSet, basename="exchange-rate")
 
 urlpatterns = [
     path("me", views.MeView.as_view(), name="me"),
