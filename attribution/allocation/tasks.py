@@ -122,3 +122,17 @@ def estimates_refresh_recent() -> dict:
     days = [today - dt.timedelta(days=offset) for offset in range(ESTIMATE_WINDOW_DAYS)]
     result = estimates.estimates_refresh(days=days)
     return {"estimates_written": result.estimates_written, "reconciled": result.reconciled}
+
+
+@shared_task(
+    name="attribution.allocation.tasks.estimates_reconcile_task",
+    queue="rollup",
+    acks_late=True,
+    soft_time_limit=600,
+    time_limit=660,
+    **_RETRY,
+)
+def estimates_reconcile_task(account_id: int, days: list[str]) -> int:
+    """A bill landed for (account, days): billed replaces estimated there, with the error recorded.
+    Runs straight after the ingest (from DailyCost); allocation reconciles again from AllocatedCost."""
+    return estimates.estimates_reconcile(account_id=account_id, days=_dates(days) or [])
