@@ -193,7 +193,9 @@ def _validate_record(index: int, record: object, now: dt.datetime) -> tuple[_Cle
             value = 0
         counts.append(value)
     requests, _, _, errors_count = counts
-    if errors_count > requests:
+    # Checks against `requests` only make sense once it is valid (no cascade of follow-on errors).
+    requests_valid = not any(error.field == "requests" for error in errors)
+    if requests_valid and errors_count > requests:
         fail("errors", f"cannot exceed requests ({errors_count} > {requests})")
 
     gpu_seconds = Decimal(0)
@@ -230,7 +232,7 @@ def _validate_record(index: int, record: object, now: dt.datetime) -> tuple[_Cle
             )
         elif not all(_is_count(count) and count >= 0 for count in raw_histogram):
             fail("latency_histogram", "counts must be non-negative integers")
-        elif sum(raw_histogram) != requests:
+        elif requests_valid and sum(raw_histogram) != requests:
             fail("latency_histogram", f"counts add up to {sum(raw_histogram)}, not to requests ({requests})")
         else:
             histogram = list(raw_histogram)
