@@ -159,3 +159,48 @@ def stored_state(account: str) -> dict:
         .values_list("id", "billing_period_start", "rows_loaded", "source_sums")
     )
     return {"line_items": line_items, "daily": daily, "succeeded_runs": succeeded, "staged": staged}
+
+
+# CUR 2.0 CSV: the columns the AWS rules read plus a few usual others, in the export's naming.
+CUR2_COLUMNS = [
+    "identity_line_item_id", "bill_billing_period_start_date", "bill_billing_period_end_date",
+    "bill_payer_account_id", "bill_invoicing_entity", "line_item_usage_account_id",
+    "line_item_line_item_type",
+    "line_item_usage_start_date", "line_item_usage_end_date", "line_item_product_code",
+    "line_item_usage_type", "line_item_usage_amount", "line_item_currency_code", "line_item_unblended_cost",
+    "line_item_line_item_description", "line_item_resource_id", "pricing_public_on_demand_cost",
+    "pricing_term", "pricing_unit", "product_region_code", "product_sku",
+    "savings_plan_savings_plan_effective_cost",
+    "reservation_effective_cost", "resource_tags",
+]  # fmt: skip
+
+
+def cur2_row(**values: str) -> dict[str, str]:
+    row = {
+        "identity_line_item_id": "li-1",
+        "bill_billing_period_start_date": "2024-09-01T00:00:00.000Z",
+        "bill_billing_period_end_date": "2024-10-01T00:00:00.000Z",
+        "bill_payer_account_id": "123456789012",
+        "bill_invoicing_entity": "Amazon Web Services, Inc.",
+        "line_item_usage_account_id": "210987654321",
+        "line_item_line_item_type": "Usage",
+        "line_item_usage_start_date": "2024-09-03T10:00:00.000Z",
+        "line_item_usage_end_date": "2024-09-03T11:00:00.000Z",
+        "line_item_product_code": "AmazonEC2",
+        "line_item_usage_type": "USE1-BoxUsage:g5.xlarge",
+        "line_item_usage_amount": "1.0",
+        "line_item_currency_code": "USD",
+        "line_item_unblended_cost": "1.006",
+        "line_item_line_item_description": "g5.xlarge On Demand",
+        "line_item_resource_id": "i-0123",
+        "pricing_public_on_demand_cost": "1.006",
+        "pricing_term": "OnDemand",
+        "pricing_unit": "Hrs",
+        "product_region_code": "us-east-1",
+        "product_sku": "SKU",
+        "savings_plan_savings_plan_effective_cost": "",
+        "reservation_effective_cost": "",
+        "resource_tags": '{"user:team": "search"}',
+    }
+    row.update(values)
+    return row
