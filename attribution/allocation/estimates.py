@@ -223,38 +223,40 @@ class _Estimate:
 
 
 def _from_unit_cost(cells: list[UsageCell], unit_costs: dict, deployment_id: int) -> list[_Estimate] | None:
+    """Usage priced at the deployment's latest unit cost (see attribution/allocation/unit_costs.py).
+
+    Tokens are priced with the per-1M input and output token costs (which already carry the
+    output:input price ratio); a unit cost without tokens falls back to the per-1k-requests cost.
+    """
     estimates = []
     for cell in cells:
         unit = unit_costs.get((deployment_id, cell.model_id))
         if unit is None:
             return None
-        unit_tokens = unit.input_tokens + unit.output_tokens
-        if unit_tokens > 0:
-            measure, used, of = "tokens", cell.tokens, unit_tokens
-        elif unit.requests > 0:
-            measure, used, of = "requests", cell.requests, unit.requests
+        details = {
+            "unit_cost_id": unit.pk,
+            "unit_cost_day": unit.day.isoformat(),
+            "requests": cell.requests,
+            "input_tokens": cell.input_tokens,
+            "output_tokens": cell.output_tokens,
+        }
+        if unit.cost_per_1m_input_tokens is not None and unit.cost_per_1m_output_tokens is not None:
+            amount = (
+                unit.cost_per_1m_input_tokens * cell.input_tokens
+                + unit.cost_per_1m_output_tokens * cell.output_tokens
+            ) / MILLION
+            details.update(
+                measure="tokens",
+                cost_per_1m_input_tokens=str(unit.cost_per_1m_input_tokens),
+                cost_per_1m_output_tokens=str(unit.cost_per_1m_output_tokens),
+            )
+        elif unit.cost_per_1k_requests is not None:
+            amount = unit.cost_per_1k_requests * cell.requests / THOUSAND
+            details.update(measure="requests", cost_per_1k_requests=str(unit.cost_per_1k_requests))
         else:
             return None
-        amount = unit.effective_cost * used / of
         estimates.append(
-            _Estimate(
-                cell.team_id,
-                cell.model_id,
-                unit.currency,
-                _money(amount),
-                BASIS_UNIT_COST,
-                {
-                    "unit_cost_id": unit.pk,
-                    "unit_cost_day": unit.day.isoformat(),
-                    "measure": measure,
-                    "unit_cost_effective_cost": str(unit.effective_cost),
-                    "unit_cost_usage": of,
-                    "usage": used,
-                    "requests": cell.requests,
-                    "input_tokens": cell.input_tokens,
-                    "output_tokens": cell.output_tokens,
-                },
-            )
+            _Estimate(cell.team_id, cell.model_id, unit.currency, _money(amount), BASIS_UNIT_COST, details)
         )
     return estimates
 
