@@ -349,7 +349,9 @@ class AwsBillingConnector(BillingConnector):
 
     @staticmethod
     def _version(run_id: str, objects: list[_Object]) -> str:
-        digest = hashlib.sha256("\n".join(f"{o.key}\t{o.etag}" for o in sorted(objects, key=lambda o: o.key)))
+        digest = hashlib.sha256(
+            "\n".join(f"{o.key}\t{o.etag}" for o in sorted(objects, key=lambda o: o.key)).encode()
+        )
         return f"{run_id}:{digest.hexdigest()[:32]}"
 
     def _first_row_value(self, obj: _Object, columns: tuple[str, ...]) -> str | None:
