@@ -34,6 +34,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from attribution.choices import IngestState
@@ -178,19 +179,27 @@ _CANDIDATE_RULE_SQL = """
 """
 
 
-def _current_items_sql(*, period_scope: bool) -> str:
+# Rows fresh from an ingest carry only explicit mapping, so a row with all three dimensions set
+# cannot change: on ingest only the incomplete ones are looked at.
+_INCOMPLETE_SQL = "AND (li.team_id IS NULL OR li.model_id IS NULL OR li.deployment_id IS NULL)"
+
+
+def _current_items_sql(*, period_scope: bool, incomplete_only: bool = False) -> str:
     if not period_scope:
         return _CURRENT_ITEMS_SQL.format(run_scope="", item_scope="")
     return _CURRENT_ITEMS_SQL.format(
         run_scope="AND account_id = %(account)s AND billing_period_start = %(period)s",
-        item_scope="AND li.account_id = %(account)s AND li.billing_period_start = %(period)s",
+        item_scope="AND li.account_id = %(account)s AND li.billing_period_start = %(period)s"
+        + (_INCOMPLETE_SQL if incomplete_only else ""),
     )
 
 
-def _mapping_prepare(cursor, *, params: dict[str, Any], with_candidate: bool, period_scope: bool) -> str:
+def _mapping_prepare(
+    cursor, *, params: dict[str, Any], with_candidate: bool, period_scope: bool, incomplete_only: bool = False
+) -> str:
     """Fill the temporary rule_keys and rule_mapping tables (dropped by _mapping_drop, or at the
     end of the transaction); return the `WITH changed AS (...)` prefix for the caller's statement."""
-    current_items = _current_items_sql(period_scope=period_scope)
+    current_items = _current_items_sql(period_scope=period_scope, incomplete_only=incomplete_only)
     cursor.execute(_KEYS_SQL.format(key_sql=_KEY_SQL, current_items=current_items), params)
     rules_sql = _SAVED_RULES_SQL + (_CANDIDATE_RULE_SQL if with_candidate else "")
     cursor.execute(_MAPPING_SQL.format(rules_sql=rules_sql, match_sql=_MATCH_SQL), params)
@@ -211,12 +220,17 @@ def _base_params() -> dict[str, Any]:
 # --- Applying ----------------------------------------------------------------------------------
 
 
-def dimension_rules_apply(*, account_id: int, billing_period_start: dt.date) -> dict[str, int]:
+def dimension_rules_apply(
+    *, account_id: int, billing_period_start: dt.date, fresh_ingest: bool = False
+) -> dict[str, int]:
     """Re-map the current line items of one (account, period) and rebuild its DailyCost if any moved.
 
     Runs in the caller's transaction if there is one (the ingest swap, via the period_ingested
     receiver), so readers never see the period unmapped. Serialised with ingests of the same
     period by the period's advisory lock. Returns {"line_items": rows whose dimensions changed}.
+
+    `fresh_ingest=True` (the receiver) says the rows carry only explicit mapping: nothing to do
+    without an active rule for the account, and only rows missing a dimension can change.
     """
     # attribution.services is imported here: it imports the ingest stack, and this module is
     # imported from AppConfig.ready() through the receivers.
@@ -224,10 +238,18 @@ def dimension_rules_apply(*, account_id: int, billing_period_start: dt.date) -> 
     from attribution.ingest import loader
 
     params = {**_base_params(), "account": account_id, "period": billing_period_start}
+    if fresh_ingest and not (
+        DimensionRule.objects.filter(is_active=True)
+        .filter(Q(account_id__isnull=True) | Q(account_id=account_id))
+        .exists()
+    ):
+        return {"line_items": 0}
     with transaction.atomic():
         loader.period_lock(account_id=account_id, billing_period_start=billing_period_start)
         with connection.cursor() as cursor:
-            changed_sql = _mapping_prepare(cursor, params=params, with_candidate=False, period_scope=True)
+            changed_sql = _mapping_prepare(
+                cursor, params=params, with_candidate=False, period_scope=True, incomplete_only=fresh_ingest
+            )
             cursor.execute(
                 changed_sql
                 + """
