@@ -1,3 +1,4 @@
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from attribution.api import costs, views
@@ -14,4 +15,4 @@ router.register("unit-costs", costs.UnitCostViewSet, basename="unit-cost")
 router.register("estimates", costs.SpendEstimateViewSet, basename="estimate")
 router.register("unallocated", costs.UnallocatedViewSet, basename="unallocated")
 
-urlpatterns = router.urls
+urlpatterns = [*router.urls, path("", include("attribution.api.connectors"))]
