@@ -42,8 +42,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from attribution import signals
+from attribution.choices import IngestState
 from attribution.ingest.tags import tag_key_normalize
-from attribution.models import AllocationMethod, AllocationRule, CloudAccount
+from attribution.models import AllocationMethod, AllocationRule, CloudAccount, IngestRun
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,8 @@ def _rules_for(account_id: int) -> list[AllocationRule]:
     return rules
 
 
-def _rule_case(rules: list[AllocationRule], params: dict[str, Any]) -> str:
-    """A CASE expression naming the first matching rule of a team-less line item (or NULL)."""
+def _rule_case(rules: list[AllocationRule], keys: list[str], params: dict[str, Any]) -> str:
+    """A CASE over a cell's deployment and tag columns (tag_0...) naming the first matching rule."""
     if not rules:
         return "NULL::bigint"
     branches = []
@@ -116,22 +117,23 @@ def _rule_case(rules: list[AllocationRule], params: dict[str, Any]) -> str:
         conditions = []
         if rule.match_deployment_id:
             params[f"rule_dep_{index}"] = rule.match_deployment_id
-            conditions.append(f"li.deployment_id = %(rule_dep_{index})s")
+            conditions.append(f"deployment_id = %(rule_dep_{index})s")
         if rule.match_tag_key:
-            params[f"rule_key_{index}"] = tag_key_normalize(rule.match_tag_key)
+            column = f"tag_{keys.index(tag_key_normalize(rule.match_tag_key))}"
             if rule.match_tag_value:
-                # Tag values keep their case on ingest; slugs and pool names compare case-blind.
+                # Tag values keep their case on ingest; slugs and pool names compare case-blind
+                # (the tag columns are lower-cased when they are read).
                 params[f"rule_value_{index}"] = rule.match_tag_value.strip().lower()
-                conditions.append(
-                    f"lower(li.normalized_tags->>%(rule_key_{index})s) = %(rule_value_{index})s"
-                )
+                conditions.append(f"{column} = %(rule_value_{index})s")
             else:
-                conditions.append(f"li.normalized_tags ? %(rule_key_{index})s")
+                # Normalisation drops empty values, so a present key always has a value.
+                conditions.append(f"{column} IS NOT NULL")
         branches.append(f"WHEN {' AND '.join(conditions)} THEN {int(rule.pk)}")
-    return f"CASE WHEN li.team_id IS NOT NULL THEN NULL {' '.join(branches)} END"
+    return f"CASE WHEN team_id IS NOT NULL THEN NULL {' '.join(branches)} END"
 
 
 def _pool_keys() -> list[str]:
+    """Tag keys that tie cost to a pool: `pool` and every key any rule (active or not) matches on."""
     keys = set(POOL_TAG_KEYS)
     for key in AllocationRule.objects.exclude(match_tag_key="").values_list("match_tag_key", flat=True):
         keys.add(tag_key_normalize(key))
@@ -154,6 +156,7 @@ def allocation_days_for(*, account_id: int, billing_period_start: dt.date | None
             f"""
             SELECT DISTINCT (charge_period_start AT TIME ZONE 'UTC')::date FROM attribution_costlineitem
             WHERE account_id = %(account)s {period_filter}
+              AND ingest_run_id IN (SELECT id FROM attribution_ingestrun WHERE state = 'succeeded')
             UNION
             SELECT DISTINCT day FROM attribution_allocatedcost WHERE account_id = %(account)s {period_filter}
             """,  # noqa: S608
@@ -167,10 +170,14 @@ def allocation_run(
     account_id: int,
     days: list[dt.date] | None = None,
     billing_period_start: dt.date | None = None,
-    check: bool = True,
+    check: str | None = "daily_cost",
 ) -> AllocationResult:
     """Recompute AllocatedCost of one account for exactly `days` (all days of `billing_period_start`
-    or of the account when None), then check conservation and signal any violation."""
+    or of the account when None), then check conservation and signal any violation.
+
+    `check` names the billed side of the conservation check: "daily_cost" (default; the rollup the
+    ingest pipeline rebuilt from the current line items), "line_items" (scan them again), or None.
+    """
     started = time.perf_counter()
     CloudAccount.objects.only("id").get(pk=account_id)
     if days is None:
@@ -181,19 +188,18 @@ def allocation_run(
         return result
     rules = _rules_for(account_id)
     first, after_last = _day_bounds(days)
-    params: dict[str, Any] = {
-        "account": account_id,
-        "days": days,
-        "first": first,
-        "after_last": after_last,
-        "pool_keys": _pool_keys(),
-    }
-    rule_case = _rule_case(rules, params)
+    keys = _pool_keys()
+    params: dict[str, Any] = {"account": account_id, "days": days, "first": first, "after_last": after_last}
+    params.update({f"key_{index}": key for index, key in enumerate(keys)})
+    params["runs"] = _current_runs(account_id)
+    rule_case = _rule_case(rules, keys, params)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, account_id])
         # One hash aggregate over millions of line items; the default 4 MB would spill to disk.
         cursor.execute("SET LOCAL work_mem = '256MB'")
-        _cells_build(cursor, rule_case, params)
+        # JIT-compiling these wide expressions costs seconds per statement and saves less.
+        cursor.execute("SET LOCAL jit = off")
+        _cells_build(cursor, rule_case, keys, params)
         result.pools = _pools_build(cursor, rules, params)
         cursor.execute(
             "DELETE FROM attribution_allocatedcost WHERE account_id = %(account)s AND day = ANY(%(days)s)",
@@ -201,15 +207,71 @@ def allocation_run(
         )
         result.rows_written = _rows_insert(cursor, params)
         if check:
-            result.violations = _conservation_violations(cursor, account_id=account_id, days=days)
+            result.violations = _conservation_violations(
+                cursor, account_id=account_id, days=days, source=check
+            )
     # Signals go out after the commit, so an alert is raised for rows that really are stored.
     _violations_signal(result.violations)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _cells_build(cursor, rule_case: str, params: dict[str, Any]) -> None:
-    cursor.execute("DROP TABLE IF EXISTS alloc_cells")
+def _current_runs(account_id: int) -> list[int]:
+    """Ids of the account's current (succeeded) ingest runs: only their line items count. A list,
+    not a subquery, so the planner sees from the column statistics how many rows qualify."""
+    return list(
+        IngestRun.objects.filter(account_id=account_id, state=IngestState.SUCCEEDED).values_list(
+            "id", flat=True
+        )
+    )
+
+
+def _contiguous(days: list[dt.date]) -> bool:
+    return (days[-1] - days[0]).days == len(days) - 1
+
+
+def _cells_build(cursor, rule_case: str, keys: list[str], params: dict[str, Any]) -> None:
+    """The one pass over line items, then the rule matching on its (small) result."""
+    # For a run of consecutive days the timestamp range says it all; an extra per-row test on
+    # the computed day would also spoil the planner's row estimate.
+    day_filter = "" if _contiguous(params["days"]) else "WHERE day = ANY(%(days)s)"
+    # The pool tag values of team-less line items are read once per row (one jsonb lookup per
+    # key) and grouped by; which rule they match is decided per group afterwards.
+    tag_columns = [f"tag_{index}" for index in range(len(keys))]
+    tag_select = "".join(
+        f", CASE WHEN li.team_id IS NULL THEN lower(li.normalized_tags->>%(key_{index})s) END AS tag_{index}"
+        for index in range(len(keys))
+    )
+    tag_group = "".join(f", {column}" for column in tag_columns)
+    any_tag = " OR ".join(f"{column} IS NOT NULL" for column in tag_columns) or "false"
+    for table in ("alloc_raw", "alloc_cells"):
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    # Hundreds of groups a day from millions of rows: a hash aggregate. The planner cannot see
+    # how few groups there are and would sort every row instead.
+    cursor.execute("SET LOCAL enable_sort = off")
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE alloc_raw ON COMMIT DROP AS
+        SELECT day, account_id, billing_period_start, charge_category, billing_currency,
+               team_id, model_id, deployment_id {tag_group},
+               SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
+        FROM (
+            SELECT (li.charge_period_start AT TIME ZONE 'UTC')::date AS day, li.account_id,
+                   li.billing_period_start, li.charge_category, li.billing_currency,
+                   li.team_id, li.model_id, li.deployment_id {tag_select},
+                   li.billed_cost, li.effective_cost
+            FROM attribution_costlineitem li
+            WHERE li.account_id = %(account)s
+              AND li.ingest_run_id = ANY(%(runs)s::bigint[])
+              AND li.charge_period_start >= %(first)s AND li.charge_period_start < %(after_last)s
+        ) line_items
+        {day_filter}
+        GROUP BY day, account_id, billing_period_start, charge_category, billing_currency,
+                 team_id, model_id, deployment_id {tag_group}
+        """,  # noqa: S608
+        params,
+    )
+    cursor.execute("SET LOCAL enable_sort = on")
     cursor.execute(
         f"""
         CREATE TEMP TABLE alloc_cells ON COMMIT DROP AS
@@ -221,17 +283,10 @@ def _cells_build(cursor, rule_case: str, params: dict[str, Any]) -> None:
                     ELSE 'untagged' END AS kind,
                SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
         FROM (
-            SELECT (li.charge_period_start AT TIME ZONE 'UTC')::date AS day, li.account_id,
-                   li.billing_period_start, li.charge_category, li.billing_currency,
-                   li.team_id, li.model_id, li.deployment_id, {rule_case} AS rule_id,
-                   (li.team_id IS NULL AND (li.deployment_id IS NOT NULL
-                        OR li.normalized_tags ?| %(pool_keys)s::text[])) AS has_pool,
-                   li.billed_cost, li.effective_cost
-            FROM attribution_costlineitem li
-            WHERE li.account_id = %(account)s
-              AND li.charge_period_start >= %(first)s AND li.charge_period_start < %(after_last)s
-        ) line_items
-        WHERE day = ANY(%(days)s)
+            SELECT alloc_raw.*, {rule_case} AS rule_id,
+                   (team_id IS NULL AND (deployment_id IS NOT NULL OR {any_tag})) AS has_pool
+            FROM alloc_raw
+        ) matched
         GROUP BY day, account_id, billing_period_start, charge_category, billing_currency,
                  team_id, model_id, deployment_id, rule_id, has_pool
         """,  # noqa: S608
@@ -257,6 +312,10 @@ def _pools_build(cursor, rules: list[AllocationRule], params: dict[str, Any]) ->
         """
     )
     pools = cursor.rowcount
+    # Temp tables have no statistics until analysed; without them the joins below get
+    # nested-loop plans fit for one row.
+    cursor.execute("ANALYZE alloc_cells")
+    cursor.execute("ANALYZE alloc_pools")
     cursor.execute(
         """CREATE TEMP TABLE alloc_rules (rule_id bigint PRIMARY KEY, name text, method text,
                idle_policy text, match_deployment_id bigint) ON COMMIT DROP"""
@@ -294,32 +353,39 @@ def _pools_build(cursor, rules: list[AllocationRule], params: dict[str, Any]) ->
         WHERE p.deployment_id IS NULL AND r.match_deployment_id IS NULL
         """
     )
+    cursor.execute("ANALYZE alloc_basis")
+    cursor.execute("SELECT DISTINCT deployment_id FROM alloc_basis")
+    params["basis_deployments"] = [row[0] for row in cursor.fetchall()]
     # Usage of those deployments: the daily rollup where it exists, else the raw buckets, so
     # allocation never waits for the rollup task.
     cursor.execute(
         """
         CREATE TEMP TABLE alloc_usage ON COMMIT DROP AS
         WITH wanted AS (SELECT DISTINCT day, deployment_id FROM alloc_basis),
-        rolled_days AS (SELECT DISTINCT day FROM attribution_usagedaily WHERE day = ANY(%(days)s))
-        SELECT u.day, u.deployment_id, u.team_id, u.model_id, SUM(u.requests)::numeric AS requests,
-               SUM(u.input_tokens + u.output_tokens)::numeric AS tokens, SUM(u.gpu_seconds) AS gpu_seconds
-        FROM attribution_usagedaily u JOIN wanted w USING (day, deployment_id)
-        GROUP BY u.day, u.deployment_id, u.team_id, u.model_id
-        UNION ALL
-        SELECT r.day, r.deployment_id, r.team_id, r.model_id, SUM(r.requests)::numeric,
-               SUM(r.input_tokens + r.output_tokens)::numeric, SUM(r.gpu_seconds)
-        FROM (
+        rolled_days AS (SELECT DISTINCT day FROM attribution_usagedaily WHERE day = ANY(%(days)s)),
+        raw AS (
             SELECT (bucket_start AT TIME ZONE 'UTC')::date AS day, deployment_id, team_id, model_id,
-                   requests, input_tokens, output_tokens, gpu_seconds
+                   SUM(requests)::numeric AS requests,
+                   SUM(input_tokens + output_tokens)::numeric AS tokens, SUM(gpu_seconds) AS gpu_seconds
             FROM attribution_usagerecord
             WHERE bucket_start >= %(first)s AND bucket_start < %(after_last)s
-              AND deployment_id IN (SELECT deployment_id FROM wanted)
-        ) r JOIN wanted w USING (day, deployment_id)
-        WHERE r.day NOT IN (SELECT day FROM rolled_days)
-        GROUP BY r.day, r.deployment_id, r.team_id, r.model_id
+              AND deployment_id = ANY(%(basis_deployments)s::bigint[])
+            GROUP BY 1, 2, 3, 4
+        )
+        SELECT u.day, u.deployment_id, u.team_id, u.model_id, SUM(u.requests)::numeric AS requests,
+               SUM(u.input_tokens + u.output_tokens)::numeric AS tokens, SUM(u.gpu_seconds) AS gpu_seconds
+        FROM attribution_usagedaily u
+        WHERE u.day = ANY(%(days)s) AND u.deployment_id = ANY(%(basis_deployments)s::bigint[])
+          AND (u.day, u.deployment_id) IN (SELECT day, deployment_id FROM wanted)
+        GROUP BY u.day, u.deployment_id, u.team_id, u.model_id
+        UNION ALL
+        SELECT raw.* FROM raw
+        WHERE (raw.day, raw.deployment_id) IN (SELECT day, deployment_id FROM wanted)
+          AND raw.day NOT IN (SELECT day FROM rolled_days)
         """,
         params,
     )
+    cursor.execute("ANALYZE alloc_usage")
     cursor.execute(
         """
         CREATE TEMP TABLE alloc_units ON COMMIT DROP AS
@@ -459,18 +525,34 @@ def _rows_insert(cursor, params: dict[str, Any]) -> int:
     return cursor.rowcount
 
 
-def _conservation_violations(cursor, *, account_id: int, days: list[dt.date]) -> list[ConservationViolation]:
-    """(day, currency, column) where AllocatedCost does not sum exactly to the line items."""
-    first, after_last = _day_bounds(days)
-    cursor.execute(
-        """
-        WITH billed AS (
+_BILLED_FROM = {
+    # The current line items themselves: the truth, one more scan of them.
+    "line_items": """
             SELECT (charge_period_start AT TIME ZONE 'UTC')::date AS day, billing_currency,
                    SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
             FROM attribution_costlineitem
-            WHERE account_id = %(account)s
+            WHERE account_id = %(account)s AND ingest_run_id = ANY(%(runs)s::bigint[])
               AND charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
-            GROUP BY 1, 2
+            GROUP BY 1, 2""",
+    # DailyCost: the billed figures every page shows, rebuilt from the same current line items by
+    # the ingest pipeline (independently of allocation) in the swap's transaction. Small.
+    "daily_cost": """
+            SELECT day, billing_currency, SUM(billed_cost) AS billed_cost,
+                   SUM(effective_cost) AS effective_cost
+            FROM attribution_dailycost WHERE account_id = %(account)s AND day = ANY(%(days)s)
+            GROUP BY 1, 2""",
+}
+CHECK_SOURCES = tuple(_BILLED_FROM)
+
+
+def _conservation_violations(
+    cursor, *, account_id: int, days: list[dt.date], source: str
+) -> list[ConservationViolation]:
+    """(day, currency, column) where AllocatedCost does not sum exactly to the billed side."""
+    first, after_last = _day_bounds(days)
+    cursor.execute(
+        f"""
+        WITH billed AS ({_BILLED_FROM[source]}
         ), allocated AS (
             SELECT day, billing_currency, SUM(billed_cost) AS billed_cost,
                    SUM(effective_cost) AS effective_cost
@@ -484,11 +566,18 @@ def _conservation_violations(cursor, *, account_id: int, days: list[dt.date]) ->
           AND (COALESCE(b.billed_cost, 0) <> COALESCE(a.billed_cost, 0)
                OR COALESCE(b.effective_cost, 0) <> COALESCE(a.effective_cost, 0))
         ORDER BY day, billing_currency
-        """,
-        {"account": account_id, "days": days, "first": first, "after_last": after_last},
+        """,  # noqa: S608
+        {
+            "account": account_id,
+            "days": days,
+            "first": first,
+            "after_last": after_last,
+            "runs": _current_runs(account_id),
+        },
     )
+    rows = cursor.fetchall()
     violations = []
-    for day, currency, billed, allocated, effective, effective_allocated in cursor.fetchall():
+    for day, currency, billed, allocated, effective, effective_allocated in rows:
         if billed != allocated:
             violations.append(
                 ConservationViolation(account_id, day, currency, "BilledCost", billed, allocated)
@@ -524,13 +613,16 @@ def _violations_signal(violations: list[ConservationViolation]) -> None:
         )
 
 
-def allocation_conservation_check(*, account_id: int, days: list[dt.date]) -> list[ConservationViolation]:
+def allocation_conservation_check(
+    *, account_id: int, days: list[dt.date], source: str = "line_items"
+) -> list[ConservationViolation]:
     """Check stored allocations against the line items; signal (-> governance alert) each violation."""
     days = sorted(set(days))
     if not days:
         return []
-    with connection.cursor() as cursor:
-        violations = _conservation_violations(cursor, account_id=account_id, days=days)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        violations = _conservation_violations(cursor, account_id=account_id, days=days, source=source)
     _violations_signal(violations)
     return violations
 
@@ -545,6 +637,7 @@ def allocation_accounts_for_days(*, days: list[dt.date]) -> list[int]:
             """
             SELECT DISTINCT account_id FROM attribution_costlineitem
             WHERE charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
+              AND ingest_run_id IN (SELECT id FROM attribution_ingestrun WHERE state = 'succeeded')
               AND (charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
             UNION
             SELECT DISTINCT account_id FROM attribution_allocatedcost WHERE day = ANY(%(days)s)
