@@ -15,4 +15,8 @@ router.register("unit-costs", costs.UnitCostViewSet, basename="unit-cost")
 router.register("estimates", costs.SpendEstimateViewSet, basename="estimate")
 router.register("unallocated", costs.UnallocatedViewSet, basename="unallocated")
 
-urlpatterns = [*router.urls, path("", include("attribution.api.connectors"))]
+urlpatterns = [
+    *router.urls,
+    path("", include("attribution.api.connectors")),
+    path("", include("attribution.api.rules")),
+]
