@@ -705,7 +705,7 @@ class AwsUsageConnector(UsageConnector):
                 "errors": errors,
                 "gpu_seconds": gpu_seconds,
                 "latency_ms_sum": float(cell.get("lat", Decimal(0)) / 1000),
-                "latency_histogram": [],
+                "latency_histogram": None,  # no per-request latencies in CloudWatch
             }
 
 
