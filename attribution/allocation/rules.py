@@ -181,7 +181,7 @@ _CANDIDATE_RULE_SQL = """
 
 # Rows fresh from an ingest carry only explicit mapping, so a row with all three dimensions set
 # cannot change: on ingest only the incomplete ones are looked at.
-_INCOMPLETE_SQL = "AND (li.team_id IS NULL OR li.model_id IS NULL OR li.deployment_id IS NULL)"
+_INCOMPLETE_SQL = " AND (li.team_id IS NULL OR li.model_id IS NULL OR li.deployment_id IS NULL)"
 
 
 def _current_items_sql(*, period_scope: bool, incomplete_only: bool = False) -> str:
