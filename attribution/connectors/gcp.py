@@ -1,0 +1,738 @@
+"""Google Cloud: the Cloud Billing export in BigQuery, and Vertex AI endpoint metrics.
+
+Source settings of a GCP account:
+
+    table           "project.dataset.table" of the billing export: standard
+                    (gcp_billing_export_v1_*) or detailed (gcp_billing_export_resource_v1_*), a
+                    table or a view over one.
+    project         billing project the query jobs run (and are paid) in; default: the table's.
+    location        dataset location, e.g. "US" (default "US").
+    credentials     "ambient" (ADC: workload identity, GOOGLE_APPLICATION_CREDENTIALS, metadata
+                    server), "file:/path/key.json" (service-account or authorized-user JSON) or
+                    "env:NAME" (the variable holds such JSON, or a short-lived OAuth access token).
+    api_endpoint    BigQuery endpoint override (tests, Private Service Connect).
+    rescan_days     late-row window re-read behind the watermark (default 3).
+    final_after_days    days into the next month before a month may be final (default 5).
+    final_quiet_days    days without a new export_time before a month may be final (default 3).
+    max_bytes_billed    refuse a row query whose dry run estimates more bytes (default: no cap).
+    metrics_projects    projects whose Vertex AI endpoints are read (default: [project]).
+    monitoring_endpoint Cloud Monitoring endpoint override (tests).
+
+Versions. The export appends rows; a row never changes, a correction is a new row with a later
+`export_time`. So the version of an invoice month is its max `export_time`. Discovery runs one
+aggregate query per sync over the partitions since (watermark - rescan window): `_PARTITIONTIME`
+on an ingestion-time partitioned table (cheap: it prunes partitions), `export_time` on a view or a
+table without it. A month whose max export_time moved is re-read whole (the loader swaps a period
+atomically); a month with no row in the window kept the version we stored.
+
+Finality. Google closes an invoice in the first days of the next month (usually by the 5th); rows
+with export_time after that are rare corrections. A month is final once
+`now >= first day of next month + final_after_days` and its last export_time is older than
+`final_quiet_days`. A later row still arrives as a new version; the sync then flags the period
+"restated after close".
+
+Usage metrics. google-cloud-monitoring ships only gRPC transports (no `transport="rest"`), so
+the Vertex AI metrics are read with the documented REST method `projects.timeSeries.list`
+(https://monitoring.googleapis.com/v3/...) through google-auth's AuthorizedSession, with the same
+credentials as BigQuery and nothing new to install.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+from django.utils import timezone
+
+from attribution.choices import Provider
+from attribution.connectors.base import (
+    BillingConnector,
+    ConnectionCheck,
+    ConnectionReport,
+    ConnectorError,
+    PeriodDelivery,
+    RemoteFile,
+    UsageConnector,
+)
+from attribution.models import BillingPeriodVersion, Deployment, SyncErrorKind
+
+logger = logging.getLogger(__name__)
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+_TABLE_ID = re.compile(r"^[A-Za-z0-9_:.-]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+$")
+PAGE_SIZE = 5_000
+
+# What attribution/ingest/formats/gcp_bigquery.py reads, per top-level column. A whole column is
+# selected when every sub-field is needed; otherwise a STRUCT of just the needed sub-fields.
+_WHOLE_COLUMNS = (
+    "billing_account_id",
+    "sku",
+    "usage_start_time",
+    "usage_end_time",
+    "labels",
+    "system_labels",
+    "location",
+    "resource",
+    "export_time",
+    "cost",
+    "currency",
+    "usage",
+    "credits",
+    "cost_type",
+    "cost_at_list",
+)
+_STRUCT_COLUMNS = {
+    "service": ("description",),
+    "project": ("id", "name", "labels"),
+    "invoice": ("month",),
+}
+_REQUIRED_COLUMNS = ("billing_account_id", "cost", "currency", "usage_start_time", "invoice", "export_time")
+
+
+# --- credentials ---------------------------------------------------------------------------------
+
+
+def _reference_text(reference: str, *, what: str) -> str:
+    if reference.startswith("env:"):
+        name = reference[4:]
+        value = os.environ.get(name)
+        if not value:
+            raise ConnectorError(
+                f"{what}: environment variable {name} is not set", error_kind=SyncErrorKind.AUTHENTICATION
+            )
+        return value
+    if reference.startswith("file:"):
+        path = Path(reference[5:])
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConnectorError(
+                f"{what}: cannot read {path} ({error.strerror})", error_kind=SyncErrorKind.AUTHENTICATION
+            )
+    raise ConnectorError(
+        f"{what}: {reference!r} is not 'ambient', 'env:NAME' or 'file:/path'",
+        error_kind=SyncErrorKind.INVALID,
+    )
+
+
+def gcp_credentials(settings: dict[str, Any]):
+    """google-auth credentials from the account's reference; the secret never leaves memory."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+    from google.oauth2 import credentials as oauth_credentials
+    from google.oauth2 import service_account
+
+    reference = str(settings.get("credentials") or "ambient")
+    if reference == "ambient":
+        try:
+            credentials, _project = google.auth.default(scopes=SCOPES)
+        except DefaultCredentialsError:
+            raise ConnectorError(
+                "no ambient Google credentials: set GOOGLE_APPLICATION_CREDENTIALS, use workload identity, "
+                "or give a 'file:' or 'env:' credential reference",
+                error_kind=SyncErrorKind.AUTHENTICATION,
+            )
+        return credentials
+    text = _reference_text(reference, what="Google credentials").strip()
+    if not text.startswith("{"):
+        # A bare OAuth access token (e.g. from `gcloud auth print-access-token`): short-lived.
+        return oauth_credentials.Credentials(token=text)
+    try:
+        info = json.loads(text)
+        if info.get("type") == "service_account":
+            return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        if info.get("type") == "authorized_user":
+            return oauth_credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+    except (ValueError, KeyError) as error:
+        raise ConnectorError(
+            f"Google credentials: the key JSON is not usable ({type(error).__name__})",
+            error_kind=SyncErrorKind.AUTHENTICATION,
+        )
+    raise ConnectorError(
+        "Google credentials: JSON of type service_account or authorized_user expected",
+        error_kind=SyncErrorKind.AUTHENTICATION,
+    )
+
+
+def gcp_error(error: Exception, *, doing: str) -> ConnectorError:
+    """Classify a google-api-core / google-auth / transport error for the sync."""
+    from google.api_core import exceptions as api
+    from google.auth import exceptions as auth
+    from requests import exceptions as http
+
+    if isinstance(error, ConnectorError):
+        return error
+    message = getattr(error, "message", None) or str(error)
+    if isinstance(error, api.Unauthorized | auth.RefreshError | auth.DefaultCredentialsError):
+        return ConnectorError(
+            f"{doing}: authentication failed ({message})", error_kind=SyncErrorKind.AUTHENTICATION
+        )
+    if isinstance(error, api.Forbidden):
+        return ConnectorError(f"{doing}: permission denied ({message})", error_kind=SyncErrorKind.PERMISSION)
+    if isinstance(error, api.NotFound):
+        return ConnectorError(f"{doing}: not found ({message})", error_kind=SyncErrorKind.NOT_FOUND)
+    if isinstance(
+        error,
+        api.TooManyRequests
+        | api.ServiceUnavailable
+        | api.InternalServerError
+        | api.GatewayTimeout
+        | api.BadGateway,
+    ) or isinstance(error, http.ConnectionError | http.Timeout):
+        return ConnectorError(f"{doing}: {message}", error_kind=SyncErrorKind.TRANSIENT, transient=True)
+    if isinstance(error, api.BadRequest):
+        return ConnectorError(f"{doing}: {message}", error_kind=SyncErrorKind.INVALID)
+    return ConnectorError(f"{doing}: {type(error).__name__}: {message}", error_kind=SyncErrorKind.INVALID)
+
+
+# --- streaming -----------------------------------------------------------------------------------
+
+
+class _ChunkStream(io.RawIOBase):
+    """A binary stream over an iterator of byte chunks: the reader pulls, nothing is buffered
+    beyond the chunk being read."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close:
+            close()
+        super().close()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _row_json(row: Any) -> bytes:
+    # Floats keep their shortest round-trip text (what BigQuery sent); the parser reads them as
+    # Decimal, so a cost like 31.338502 arrives exactly.
+    return (json.dumps(dict(row.items()), default=_json_default, separators=(",", ":")) + "\n").encode()
+
+
+# --- billing -------------------------------------------------------------------------------------
+
+
+def _month_start(invoice_month: str) -> dt.date:
+    return dt.date(int(invoice_month[:4]), int(invoice_month[4:]), 1)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+class GcpBillingConnector(BillingConnector):
+    provider: ClassVar[str] = Provider.GCP
+
+    # --- settings and client ---
+
+    @cached_property
+    def table_id(self) -> str:
+        table = str(self.settings.get("table") or "")
+        if not _TABLE_ID.match(table):
+            raise ConnectorError(
+                f"source_settings.table {table!r} must be 'project.dataset.table' (the billing export table)",
+                error_kind=SyncErrorKind.INVALID,
+            )
+        return table
+
+    @property
+    def job_project(self) -> str:
+        return str(self.settings.get("project") or self.table_id.split(".")[0])
+
+    def _setting_int(self, name: str, default: int) -> int:
+        try:
+            return int(self.settings.get(name, default))
+        except (TypeError, ValueError):
+            raise ConnectorError(
+                f"source_settings.{name} must be a whole number", error_kind=SyncErrorKind.INVALID
+            )
+
+    @cached_property
+    def client(self):
+        from google.cloud import bigquery
+
+        options = (
+            {"api_endpoint": self.settings["api_endpoint"]} if self.settings.get("api_endpoint") else None
+        )
+        return bigquery.Client(
+            project=self.job_project,
+            credentials=gcp_credentials(self.settings),
+            location=self.settings.get("location") or "US",
+            client_options=options,
+        )
+
+    @cached_property
+    def table(self):
+        try:
+            return self.client.get_table(self.table_id)
+        except Exception as error:
+            converted = gcp_error(error, doing=f"reading BigQuery table {self.table_id}")
+            if converted.error_kind == SyncErrorKind.NOT_FOUND:
+                converted.args = (
+                    f"BigQuery table {self.table_id} not found: check source_settings.table and that the "
+                    "Cloud Billing export to BigQuery is enabled for this billing account",
+                )
+            elif converted.error_kind == SyncErrorKind.PERMISSION:
+                converted.args = (
+                    f"{converted}; grant roles/bigquery.dataViewer on dataset "
+                    f"{'.'.join(self.table_id.split('.')[:2])} (bigquery.tables.get, bigquery.tables.getData)",
+                )
+            raise converted
+
+    @property
+    def column_names(self) -> set[str]:
+        return {schema_field.name for schema_field in self.table.schema}
+
+    @property
+    def partition_column(self) -> str:
+        """_PARTITIONTIME on an ingestion-time partitioned table; export_time otherwise (a view, or
+        a copy partitioned by a column)."""
+        partitioning = self.table.time_partitioning
+        if self.table.table_type == "TABLE" and partitioning is not None and not partitioning.field:
+            return "_PARTITIONTIME"
+        return "export_time"
+
+    # --- SQL ---
+
+    def discovery_sql(self, since: dt.datetime | None) -> str:
+        where = f"WHERE {self.partition_column} >= TIMESTAMP('{since.isoformat()}')\n" if since else ""
+        # The table id is validated against _TABLE_ID and `since` is a datetime: no injection.
+        return (
+            "-- inferensys:discover\n"
+            "SELECT invoice.month AS invoice_month, MAX(export_time) AS last_export_time, COUNT(*) AS row_count\n"
+            f"FROM `{self.table_id}`\n"  # noqa: S608
+            f"{where}"
+            "GROUP BY invoice_month\n"
+            "ORDER BY invoice_month DESC"
+        )
+
+    def period_sql(self, invoice_month: str) -> str:
+        present = self.column_names
+        missing = [column for column in _REQUIRED_COLUMNS if column not in present]
+        if missing:
+            raise ConnectorError(
+                f"BigQuery table {self.table_id} has no column {', '.join(missing)}: is it a Cloud Billing "
+                "standard or detailed usage cost export?",
+                error_kind=SyncErrorKind.INVALID,
+            )
+        items = []
+        for column in _WHOLE_COLUMNS:
+            if column in present:
+                items.append(column)
+        schema = {schema_field.name: schema_field for schema_field in self.table.schema}
+        for column, wanted in _STRUCT_COLUMNS.items():
+            if column not in present:
+                continue
+            available = {sub.name for sub in schema[column].fields}
+            subs = [f"{column}.{sub} AS {sub}" for sub in wanted if sub in available]
+            items.append(f"STRUCT({', '.join(subs)}) AS {column}")
+        # Rows of a month are exported from its first (Pacific) hours on; two days of slack prune
+        # every older partition without ever missing one.
+        since = dt.datetime.combine(_month_start(invoice_month), dt.time(), tzinfo=dt.UTC) - dt.timedelta(
+            days=2
+        )
+        return (
+            f"-- inferensys:period {invoice_month}\n"
+            f"SELECT {', '.join(items)}\n"
+            f"FROM `{self.table_id}`\n"  # noqa: S608 - validated identifier, digits-only month
+            f"WHERE {self.partition_column} >= TIMESTAMP('{since.isoformat()}')\n"
+            f"AND invoice.month = '{invoice_month}'"
+        )
+
+    # --- contract ---
+
+    def test_connection(self) -> ConnectionReport:
+        checks: list[ConnectionCheck] = []
+        kind = SyncErrorKind.NONE
+        try:
+            self.table_id  # noqa: B018 - validates the setting
+            gcp_credentials(self.settings)
+            checks.append(ConnectionCheck("credentials", True))
+            table = self.table
+            checks.append(ConnectionCheck(f"bigquery.tables.get on {self.table_id}", True, table.table_type))
+            from google.cloud import bigquery
+
+            try:
+                self.client.query(
+                    self.discovery_sql(None),
+                    job_config=bigquery.QueryJobConfig(dry_run=True, use_query_cache=False),
+                    project=self.job_project,
+                )
+            except Exception as error:
+                converted = gcp_error(error, doing=f"bigquery.jobs.create in project {self.job_project}")
+                if converted.error_kind == SyncErrorKind.PERMISSION:
+                    converted.args = (
+                        f"{converted}; grant roles/bigquery.jobUser on project {self.job_project}",
+                    )
+                raise converted
+            checks.append(ConnectionCheck(f"bigquery.jobs.create in project {self.job_project}", True))
+            if table.table_type == "TABLE" and not table.num_rows:
+                kind = SyncErrorKind.EMPTY
+                checks.append(
+                    ConnectionCheck(
+                        "export has rows",
+                        False,
+                        f"{self.table_id} is empty: the billing export starts filling a few hours after it "
+                        "is enabled",
+                    )
+                )
+            else:
+                checks.append(ConnectionCheck("export has rows", True, f"{table.num_rows or '?'} rows"))
+        except ConnectorError as error:
+            kind = error.error_kind
+            checks.append(ConnectionCheck(_check_name(error.error_kind), False, str(error)))
+        return ConnectionReport(checks=checks, error_kind=kind)
+
+    def _stored_versions(self) -> dict[dt.date, BillingPeriodVersion]:
+        return {
+            version.billing_period_start: version
+            for version in BillingPeriodVersion.objects.filter(account=self.account)
+        }
+
+    def _watermark(self, stored: dict[dt.date, BillingPeriodVersion]) -> dt.datetime | None:
+        marks = []
+        for version in stored.values():
+            if version.watermark:
+                marks.append(version.watermark)
+            else:
+                try:
+                    marks.append(dt.datetime.fromisoformat(version.source_version))
+                except ValueError:
+                    continue
+        return max(marks) if marks else None
+
+    def _is_final(self, month: dt.date, last_export: dt.datetime, now: dt.datetime) -> bool:
+        closes = dt.datetime.combine(_next_month(month), dt.time(), tzinfo=dt.UTC) + dt.timedelta(
+            days=self._setting_int("final_after_days", 5)
+        )
+        quiet = dt.timedelta(days=self._setting_int("final_quiet_days", 3))
+        return now >= closes and now - last_export >= quiet
+
+    def discover(self) -> list[PeriodDelivery]:
+        from google.cloud import bigquery
+
+        now = timezone.now()
+        stored = self._stored_versions()
+        watermark = self._watermark(stored)
+        since = watermark - dt.timedelta(days=self._setting_int("rescan_days", 3)) if watermark else None
+        sql = self.discovery_sql(since)
+        try:
+            job = self.client.query(
+                sql, job_config=bigquery.QueryJobConfig(use_query_cache=False), project=self.job_project
+            )
+            rows = list(job.result())
+        except Exception as error:
+            raise gcp_error(error, doing=f"discovering invoice months in {self.table_id}")
+        found: dict[dt.date, tuple[dt.datetime, int]] = {
+            _month_start(row["invoice_month"]): (row["last_export_time"], row["row_count"]) for row in rows
+        }
+        deliveries = []
+        current = now.date().replace(day=1)
+        wanted = set(found) | {
+            month
+            for month, version in stored.items()
+            # Months quiet in the scan window keep their stored version (the sync skips them), so
+            # the current and previous months are always reported while they are open.
+            if version.source_version and (not version.is_final or month >= _previous_month(current))
+        }
+        for month in sorted(wanted, reverse=True):
+            if month in found:
+                last_export, count = found[month]
+            else:
+                version = stored[month]
+                last_export = version.watermark or dt.datetime.fromisoformat(version.source_version)
+                count = None
+            invoice_month = f"{month:%Y%m}"
+            source_version = last_export.astimezone(dt.UTC).isoformat()
+            deliveries.append(
+                PeriodDelivery(
+                    billing_period_start=month,
+                    source_version=source_version,
+                    is_final=self._is_final(month, last_export, now),
+                    files=[
+                        RemoteFile(
+                            name=f"bigquery://{self.table_id}?invoice_month={invoice_month}",
+                            version=source_version,
+                            open=lambda invoice_month=invoice_month: self.period_open(invoice_month),
+                        )
+                    ],
+                    source_format="gcp-bigquery",
+                    details={
+                        "watermark": source_version,
+                        "rows_in_scan": count,
+                        "scan_since": since.isoformat() if since else None,
+                        "scan_column": self.partition_column,
+                    },
+                )
+            )
+        logger.info(
+            "gcp discovery %s: %d months (%d in the scan since %s)",
+            self.account.slug,
+            len(deliveries),
+            len(found),
+            since.isoformat() if since else "the beginning",
+        )
+        return deliveries
+
+    def period_open(self, invoice_month: str) -> IO[bytes]:
+        """NDJSON of one invoice month in the export's row shape, streamed page by page."""
+        from google.cloud import bigquery
+
+        sql = self.period_sql(invoice_month)
+        max_bytes = self.settings.get("max_bytes_billed")
+        try:
+            dry = self.client.query(
+                sql,
+                job_config=bigquery.QueryJobConfig(dry_run=True, use_query_cache=False),
+                project=self.job_project,
+            )
+        except Exception as error:
+            raise gcp_error(error, doing=f"estimating the query of invoice month {invoice_month}")
+        estimate = dry.total_bytes_processed or 0
+        logger.info(
+            "gcp %s invoice month %s: dry run estimates %d bytes processed",
+            self.account.slug,
+            invoice_month,
+            estimate,
+        )
+        if max_bytes and estimate > int(max_bytes):
+            raise ConnectorError(
+                f"the query of invoice month {invoice_month} would process {estimate} bytes, above "
+                f"source_settings.max_bytes_billed ({max_bytes})",
+                error_kind=SyncErrorKind.INVALID,
+            )
+        config = bigquery.QueryJobConfig(use_query_cache=False)
+        if max_bytes:
+            config.maximum_bytes_billed = int(max_bytes)
+        try:
+            job = self.client.query(sql, job_config=config, project=self.job_project)
+            # Iterating `pages` reads jobs.getQueryResults over REST, one page in memory at a time
+            # (the Storage API is only used by to_arrow/to_dataframe, which we never call).
+            rows = job.result(page_size=PAGE_SIZE)
+        except Exception as error:
+            raise gcp_error(error, doing=f"querying invoice month {invoice_month}")
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                for page in rows.pages:
+                    yield b"".join(_row_json(row) for row in page)
+            except Exception as error:
+                raise gcp_error(error, doing=f"reading the rows of invoice month {invoice_month}")
+
+        return io.BufferedReader(_ChunkStream(chunks()), buffer_size=1 << 20)
+
+
+def _previous_month(month: dt.date) -> dt.date:
+    return (month - dt.timedelta(days=1)).replace(day=1)
+
+
+def _check_name(error_kind: str) -> str:
+    return {
+        SyncErrorKind.AUTHENTICATION: "credentials",
+        SyncErrorKind.PERMISSION: "permission",
+        SyncErrorKind.NOT_FOUND: "billing export table",
+        SyncErrorKind.EMPTY: "export has rows",
+        SyncErrorKind.TRANSIENT: "reachability",
+    }.get(error_kind, "settings")
+
+
+# --- usage ---------------------------------------------------------------------------------------
+
+VERTEX_METRICS = {
+    "requests": "aiplatform.googleapis.com/prediction/online/prediction_count",
+    "errors": "aiplatform.googleapis.com/prediction/online/error_count",
+    "latency": "aiplatform.googleapis.com/prediction/online/prediction_latencies",
+}
+_ENDPOINT_IN_RESOURCE_ID = re.compile(r"/locations/([^/]+)/endpoints/([^/]+)$")
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class GcpUsageConnector(UsageConnector):
+    """Hourly requests, errors and latency of Vertex AI online endpoints from Cloud Monitoring.
+
+    One `timeSeries.list` per metric (aligned to 1 h: ALIGN_SUM for the DELTA counts, ALIGN_DELTA
+    for the latency distribution, whose count x mean gives latency_ms_sum), paged with
+    nextPageToken. Series are mapped to deployments of this account by the endpoint in their
+    `resource_id` (.../locations/L/endpoints/ID); series of unknown endpoints are skipped."""
+
+    provider: ClassVar[str] = Provider.GCP
+    bucket_seconds = 3600
+
+    @cached_property
+    def session(self):
+        from google.auth.transport.requests import AuthorizedSession
+
+        return AuthorizedSession(gcp_credentials(self.settings))
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.settings.get("monitoring_endpoint") or "https://monitoring.googleapis.com").rstrip(
+            "/"
+        )
+
+    def _projects(self) -> list[str]:
+        projects = self.settings.get("metrics_projects") or [self.settings.get("project")]
+        return [str(project) for project in projects if project]
+
+    def _deployments(self) -> dict[tuple[str, str], Deployment]:
+        by_endpoint = {}
+        for deployment in Deployment.objects.filter(account=self.account).select_related("model"):
+            match = _ENDPOINT_IN_RESOURCE_ID.search(deployment.resource_id or "")
+            if match:
+                by_endpoint[match.groups()] = deployment
+        return by_endpoint
+
+    def _series(self, *, project: str, metric: str, aligner: str, start: dt.datetime, end: dt.datetime):
+        params: dict[str, str] = {
+            "filter": f'metric.type = "{metric}" AND resource.type = "aiplatform.googleapis.com/Endpoint"',
+            "interval.startTime": _rfc3339(start),
+            "interval.endTime": _rfc3339(end),
+            "aggregation.alignmentPeriod": f"{self.bucket_seconds}s",
+            "aggregation.perSeriesAligner": aligner,
+            "view": "FULL",
+        }
+        url = f"{self.endpoint}/v3/projects/{project}/timeSeries"
+        while True:
+            from requests import exceptions as http
+
+            try:
+                response = self.session.get(url, params=params, timeout=60)
+            except (http.ConnectionError, http.Timeout) as error:
+                raise ConnectorError(
+                    f"Cloud Monitoring unreachable ({type(error).__name__})",
+                    error_kind=SyncErrorKind.TRANSIENT,
+                    transient=True,
+                )
+            except Exception as error:
+                raise gcp_error(error, doing="reading Cloud Monitoring")
+            if response.status_code != 200:
+                raise _monitoring_error(response, project=project)
+            document = response.json()
+            yield from document.get("timeSeries", [])
+            token = document.get("nextPageToken")
+            if not token:
+                return
+            params["pageToken"] = token
+
+    def fetch_usage(self, *, start: dt.datetime, end: dt.datetime) -> Iterator[dict[str, Any]]:
+        deployments = self._deployments()
+        buckets: dict[tuple[str, dt.datetime], dict[str, Any]] = defaultdict(
+            lambda: {"requests": 0, "errors": 0, "latency_ms_sum": 0.0}
+        )
+        skipped: set[tuple[str, str]] = set()
+        plan = (
+            ("requests", VERTEX_METRICS["requests"], "ALIGN_SUM"),
+            ("errors", VERTEX_METRICS["errors"], "ALIGN_SUM"),
+            ("latency", VERTEX_METRICS["latency"], "ALIGN_DELTA"),
+        )
+        for project in self._projects():
+            for field_name, metric, aligner in plan:
+                for series in self._series(
+                    project=project, metric=metric, aligner=aligner, start=start, end=end
+                ):
+                    labels = series.get("resource", {}).get("labels", {})
+                    key = (labels.get("location", ""), labels.get("endpoint_id", ""))
+                    deployment = deployments.get(key)
+                    if deployment is None:
+                        skipped.add(key)
+                        continue
+                    for point in series.get("points", []):
+                        bucket_end = dt.datetime.fromisoformat(
+                            point["interval"]["endTime"].replace("Z", "+00:00")
+                        )
+                        bucket_start = bucket_end - dt.timedelta(seconds=self.bucket_seconds)
+                        cell = buckets[(deployment.slug, bucket_start)]
+                        cell["deployment"] = deployment
+                        value = point.get("value", {})
+                        if field_name == "latency":
+                            distribution = value.get("distributionValue", {})
+                            cell["latency_ms_sum"] += float(distribution.get("mean", 0)) * int(
+                                distribution.get("count", 0)
+                            )
+                        else:
+                            cell[field_name] += int(value.get("int64Value", 0))
+        if skipped:
+            logger.info(
+                "gcp usage %s: series of unmapped endpoints skipped: %s", self.account.slug, sorted(skipped)
+            )
+        for (slug, bucket_start), cell in sorted(buckets.items(), key=lambda item: (item[0][1], item[0][0])):
+            if not start <= bucket_start < end:
+                continue
+            deployment = cell["deployment"]
+            yield {
+                "bucket_start": _rfc3339(bucket_start),
+                "bucket_seconds": self.bucket_seconds,
+                "deployment": slug,
+                "model": deployment.model.slug,
+                "team": None,
+                "requests": cell["requests"],
+                "errors": min(cell["errors"], cell["requests"]),
+                "latency_ms_sum": round(cell["latency_ms_sum"], 3),
+            }
+
+
+def _monitoring_error(response, *, project: str) -> ConnectorError:
+    try:
+        message = response.json().get("error", {}).get("message", "")
+    except ValueError:
+        message = response.text[:200]
+    status = response.status_code
+    if status == 401:
+        return ConnectorError(
+            f"Cloud Monitoring: authentication failed ({message})", error_kind=SyncErrorKind.AUTHENTICATION
+        )
+    if status == 403:
+        return ConnectorError(
+            f"Cloud Monitoring: permission denied on project {project} ({message}); grant roles/monitoring.viewer",
+            error_kind=SyncErrorKind.PERMISSION,
+        )
+    if status == 404:
+        return ConnectorError(
+            f"Cloud Monitoring: project {project} not found ({message})", error_kind=SyncErrorKind.NOT_FOUND
+        )
+    if status == 429 or status >= 500:
+        retry_after = response.headers.get("Retry-After")
+        return ConnectorError(
+            f"Cloud Monitoring: HTTP {status} ({message})",
+            error_kind=SyncErrorKind.TRANSIENT,
+            transient=True,
+            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+        )
+    return ConnectorError(f"Cloud Monitoring: HTTP {status} ({message})", error_kind=SyncErrorKind.INVALID)

@@ -1,0 +1,103 @@
+"""The demo company's native exports, written once per test session for the stand-ins to serve,
+and a helper that takes a connector's deliveries through the real ingest pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from attribution.connectors.base import PeriodDelivery
+from attribution.demo.azure_cost_details import azure_write
+from attribution.demo.company import DemoRange, company_build
+from attribution.demo.expected import ExpectedTotals
+from attribution.demo.gcp_billing import gcp_write
+
+# Two billing periods: September 2026 (closed) and the first days of October (month to date).
+DEMO_END = dt.date(2026, 10, 2)
+DEMO_DAYS = 3
+
+
+@dataclass(frozen=True)
+class DemoExports:
+    root: Path
+    expected: dict
+
+    def entries(self, provider: str) -> list[dict]:
+        return [entry for entry in self.expected["entries"] if entry["provider"] == provider]
+
+    def entry(self, provider: str, period: str, dataset: str | None = None) -> dict:
+        return next(
+            entry
+            for entry in self.entries(provider)
+            if entry["billing_period"] == period and (dataset is None or entry["dataset"] == dataset)
+        )
+
+    def files(self, entry: dict) -> list[Path]:
+        return [self.root / name for name in entry["files"]]
+
+
+@pytest.fixture(scope="session")
+def demo_exports(tmp_path_factory) -> DemoExports:
+    """GCP detailed export and Azure MCA exports of the demo company (seed 42), with their
+    expected_totals.json, written by the demo writers themselves."""
+    root = tmp_path_factory.mktemp("demo-exports")
+    company = company_build(seed=42)
+    demo_range = DemoRange.ending(end=DEMO_END, days=DEMO_DAYS)
+    totals = ExpectedTotals(generator={"seed": 42, "end_date": DEMO_END.isoformat()})
+    gcp_write(company=company, demo_range=demo_range, out_dir=root, totals=totals)
+    azure_write(company=company, demo_range=demo_range, out_dir=root, totals=totals)
+    totals.write(root / "expected_totals.json")
+    return DemoExports(root=root, expected=json.loads((root / "expected_totals.json").read_text()))
+
+
+def delivery_ingest(*, account, delivery: PeriodDelivery, spool: Path):
+    """Spool each file of the delivery (streamed in chunks, as the sync does) and run the ingest
+    pipeline on them; returns the period's runs after execution."""
+    from attribution.services import ingest_run_execute, ingest_runs_create
+
+    spool.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, remote in enumerate(delivery.files):
+        target = spool / f"{delivery.billing_period_start:%Y%m}-{index:03d}-{remote.dataset or 'data'}"
+        with remote.open() as source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink, length=1 << 20)
+        paths.append(target)
+    datasets = {remote.dataset for remote in delivery.files}
+    runs = []
+    if len(datasets) > 1:
+        # One run must see both Azure datasets; the dataset is taken from the path.
+        created = ingest_runs_create(
+            account=account,
+            paths=paths,
+            source_format=delivery.source_format,
+            billing_period=delivery.billing_period_start,
+        )
+    else:
+        created = ingest_runs_create(
+            account=account,
+            paths=paths,
+            source_format=delivery.source_format,
+            dataset=datasets.pop() or "",
+            billing_period=delivery.billing_period_start,
+        )
+    for run in created:
+        runs.append(ingest_run_execute(run_id=run.pk))
+    return runs
+
+
+def period_totals(account_slug: str, period: dt.date) -> tuple[Decimal, Decimal, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT COALESCE(SUM("BilledCost"), 0), COALESCE(SUM("EffectiveCost"), 0), COUNT(*) '
+            'FROM focus_line_items WHERE "x_Account" = %s AND "BillingPeriodStart" = %s',
+            [account_slug, dt.datetime.combine(period, dt.time(), tzinfo=dt.UTC)],
+        )
+        return cursor.fetchone()
