@@ -33,15 +33,15 @@ def unallocated_by_reason(
         allocated_costs(user=user, start=start, end=end, account_id=account_id)
         .exclude(unallocated_reason="")
         .values("unallocated_reason", "billing_currency")
-        .annotate(billed_cost=Sum("billed_cost"), effective_cost=Sum("effective_cost"))
+        .annotate(total_billed=Sum("billed_cost"), total_effective=Sum("effective_cost"))
         .order_by("unallocated_reason", "billing_currency")
     )
     return [
         {
             "reason": row["unallocated_reason"],
             "billing_currency": row["billing_currency"],
-            "billed_cost": row["billed_cost"],
-            "effective_cost": row["effective_cost"],
+            "billed_cost": row["total_billed"],
+            "effective_cost": row["total_effective"],
         }
         for row in rows
     ]
@@ -54,25 +54,29 @@ def _spend_by(dimension: str, *, user, start: dt.date, end: dt.date) -> list[dic
         .filter(**{f"{dimension}__isnull": False}, unallocated_reason="")
         .values(f"{dimension}_id", f"{dimension}__slug", "billing_currency")
         .annotate(
-            billed_cost=Sum("billed_cost"),
-            effective_cost=Sum("effective_cost"),
+            # Names unlike the fields: F("effective_cost") below must mean the column.
+            total_billed=Sum("billed_cost"),
+            total_effective=Sum("effective_cost"),
             direct_effective_cost=Sum(
-                Case(When(allocated_method_id="direct", then=F("effective_cost")), default=Value(0)),
-                output_field=_MONEY,
+                Case(
+                    When(allocated_method_id="direct", then=F("effective_cost")),
+                    default=Value(0),
+                    output_field=_MONEY,
+                )
             ),
             shared_effective_cost=Sum(
-                Case(When(shared, then=F("effective_cost")), default=Value(0)), output_field=_MONEY
+                Case(When(shared, then=F("effective_cost")), default=Value(0), output_field=_MONEY)
             ),
         )
-        .order_by("-effective_cost", f"{dimension}__slug")
+        .order_by("-total_effective", f"{dimension}__slug")
     )
     return [
         {
             dimension: row[f"{dimension}__slug"],
             f"{dimension}_id": row[f"{dimension}_id"],
             "billing_currency": row["billing_currency"],
-            "billed_cost": row["billed_cost"],
-            "effective_cost": row["effective_cost"],
+            "billed_cost": row["total_billed"],
+            "effective_cost": row["total_effective"],
             "direct_effective_cost": row["direct_effective_cost"],
             "shared_effective_cost": row["shared_effective_cost"],
         }
