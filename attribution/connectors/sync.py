@@ -242,6 +242,18 @@ def _period_plan(run: SyncRun, account: CloudAccount, delivery: PeriodDelivery) 
         runs = ingest_runs_create(
             account=account, paths=paths, source_format=delivery.source_format, billing_period=period
         )
+    except IngestError as error:
+        spool_delete(sync_run_id=run.pk, billing_period_start=period)
+        # Name the object at the source, not its spooled copy, which is gone by now.
+        remote_names = {
+            str(path.resolve()): remote.name for path, remote in zip(paths, delivery.files, strict=True)
+        }
+        remote_names.update(
+            {str(path): remote.name for path, remote in zip(paths, delivery.files, strict=True)}
+        )
+        error.path = remote_names.get(error.path, error.path)
+        error.args = (str(error),)
+        raise
     except BaseException:
         spool_delete(sync_run_id=run.pk, billing_period_start=period)
         raise
