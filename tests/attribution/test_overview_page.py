@@ -143,7 +143,7 @@ def test_it_shows_everything_to_finance_to_the_cent(client, world):
     assert _trace_sum(figures["by_team"]) == Decimal("480.66")
     assert _trace_sum(figures["by_model"], axis="x") == Decimal("480.66")
     team_names = [trace["name"] for trace in figures["by_team"]["data"]]
-    assert team_names[-1] == "Unallocated"
+    assert team_names[-1] == "Unallocated — not allocated yet"
 
 
 def test_it_limits_a_team_lead_to_their_teams_to_the_cent(client, world):
@@ -285,9 +285,173 @@ def test_it_runs_a_bounded_number_of_queries_as_rows_grow_tenfold(
             line_items=2,
         )
 
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(24):
         response = client.get(OVERVIEW)
     assert response.status_code == 200
     after = _query_count(client, OVERVIEW)
     print(f"overview queries for {persona}: {before} before, {after} after growing rows tenfold")
     assert after == before
+
+
+# --- Billed vs estimated, allocation and unallocated by reason ----------------------------------------
+
+
+@pytest.fixture
+def allocated_world(world):
+    """The latest day of aws-prod allocated: the 12.34 of team-less cost is a shared pool split
+    5.00 to alpha and 4.00 to beta, 3.34 idle. The next day is not billed yet: estimates only."""
+    from attribution.models import AllocatedCost, SpendEstimate, UnitCost
+
+    aws = world["accounts"][0]
+    alpha, beta, gamma = world["teams"]
+    llama = world["models"][0]
+    llama_aws = world["deployments"][0]
+    llama_aws.account = aws
+    llama_aws.save()
+    for team, amount, method, reason in (
+        (alpha, "100.10", "direct", ""),
+        (gamma, "7.77", "direct", ""),
+        (alpha, "5.00", "tokens", ""),
+        (beta, "4.00", "tokens", ""),
+        (None, "3.34", "unallocated", "idle"),
+    ):
+        AllocatedCost.objects.create(
+            day=LATEST,
+            account=aws,
+            billing_period_start=LATEST.replace(day=1),
+            provider="aws",
+            team=team,
+            model=llama,
+            deployment=llama_aws,
+            charge_category="Usage",
+            billing_currency="USD",
+            billed_cost=Decimal(amount),
+            effective_cost=Decimal(amount),
+            allocated_method_id=method,
+            unallocated_reason=reason,
+        )
+    tomorrow = LATEST + dt.timedelta(days=1)
+    for team, amount in ((alpha, "80.25"), (gamma, "6.50")):
+        SpendEstimate.objects.create(
+            day=tomorrow,
+            deployment=llama_aws,
+            team=team,
+            model=llama,
+            currency="USD",
+            estimated_cost=Decimal(amount),
+            basis="unit_cost",
+        )
+    # A reconciled estimate of the latest day: it is billed now and only counts for accuracy.
+    SpendEstimate.objects.create(
+        day=LATEST,
+        deployment=llama_aws,
+        team=alpha,
+        model=llama,
+        currency="USD",
+        estimated_cost=Decimal("110.11"),
+        basis="unit_cost",
+        billed_cost=Decimal("105.10"),
+        error=Decimal("5.01"),
+        reconciled_at=dt.datetime(2026, 10, 21, tzinfo=dt.UTC),
+    )
+    UnitCost.objects.create(
+        day=LATEST,
+        model=llama,
+        deployment=llama_aws,
+        provider="aws",
+        currency="USD",
+        effective_cost=Decimal("120.21"),
+        requests=40_000,
+        input_tokens=30_000_000,
+        output_tokens=5_000_000,
+        cost_per_1m_input_tokens=Decimal("3.4346"),
+        cost_per_1m_output_tokens=Decimal("3.4346"),
+        cost_per_1k_requests=Decimal("3.0053"),
+    )
+    return world
+
+
+def test_it_splits_every_headline_into_billed_and_estimated(client, allocated_world):
+    client.force_login(allocated_world["people"]["finance"])
+    response = client.get(OVERVIEW)
+    overview = response.context["overview"]
+    # The range now ends at the last estimated day.
+    assert overview.end == LATEST + dt.timedelta(days=1)
+    assert overview.estimated_through == LATEST + dt.timedelta(days=1)
+    assert overview.billed_cost == Decimal("480.66")
+    assert overview.estimated_cost == Decimal("86.75")
+    assert overview.total_cost == Decimal("567.41")
+    assert overview.month_to_date_estimated == Decimal("86.75")
+    html = response.content.decode()
+    assert "567.41" in html
+    assert "of which estimated 86.75" in html
+    figures = _figures(response)
+    names = [trace["name"] for trace in figures["by_provider"]["data"]]
+    assert names == ["AWS", "Google Cloud", "AWS (estimated)"]
+    estimated_bars = figures["by_provider"]["data"][-1]
+    assert estimated_bars["marker"]["pattern"]["shape"] == "/"
+    assert estimated_bars["x"] == ["2026-10-21"]
+    assert _trace_sum(figures["by_provider"]) == Decimal("567.41")
+    assert _trace_sum(figures["by_team"]) == Decimal("567.41")
+    assert _trace_sum(figures["by_model"], axis="x") == Decimal("567.41")
+    team_names = [trace["name"] for trace in figures["by_team"]["data"]]
+    assert "Alpha (estimated)" in team_names and "Gamma (estimated)" in team_names
+    assert "fillpattern" in figures["by_team"]["data"][-1]
+
+
+def test_it_shows_teams_with_their_share_of_shared_pools_and_unallocated_by_reason(client, allocated_world):
+    client.force_login(allocated_world["people"]["admin"])
+    response = client.get(OVERVIEW, {"start": "2026-10-18", "end": "2026-10-20"})
+    overview = response.context["overview"]
+    figures = _figures(response)
+    team_totals = {
+        trace["name"]: sum((Decimal(str(v)).quantize(Decimal("0.01")) for v in trace["y"]), Decimal(0))
+        for trace in figures["by_team"]["data"]
+    }
+    # Alpha: 3 x 100.10 direct + 5.00 pool share; Beta 3 x 40.01 + 4.00.
+    assert team_totals["Alpha"] == Decimal("305.30")
+    assert team_totals["Beta"] == Decimal("124.03")
+    assert team_totals["Unallocated — idle capacity"] == Decimal("3.34")
+    assert team_totals["Unallocated — not allocated yet"] == Decimal("24.68")
+    assert [(row.reason, row.billed_cost) for row in overview.unallocated_by_reason] == [
+        ("not_allocated", Decimal("24.68")),
+        ("idle", Decimal("3.34")),
+    ]
+    assert overview.unallocated_cost == Decimal("28.02")
+    html = response.content.decode()
+    assert 'id="unallocated-by-reason"' in html
+    assert "Unallocated — idle capacity" in html
+
+
+def test_it_shows_estimate_accuracy_and_unit_costs(client, allocated_world):
+    client.force_login(allocated_world["people"]["finance"])
+    response = client.get(OVERVIEW)
+    [accuracy] = response.context["overview"].estimate_accuracy
+    assert (accuracy.deployment_slug, accuracy.estimated, accuracy.billed) == (
+        "llama-aws-use1",
+        Decimal("110.11"),
+        Decimal("105.10"),
+    )
+    assert accuracy.mape_percent.quantize(Decimal("0.01")) == Decimal("4.77")
+    [unit] = response.context["overview"].unit_costs
+    assert unit["cost_per_1k_requests"] == Decimal("3.0053")
+    html = response.content.decode()
+    assert 'id="estimate-accuracy"' in html and "+4.8 %" in html
+    assert 'id="unit-costs"' in html and "3.4346" in html
+
+
+def test_a_team_lead_sees_only_their_teams_estimates_and_pool_shares(client, allocated_world):
+    client.force_login(allocated_world["people"]["lead"])
+    response = client.get(OVERVIEW)
+    overview = response.context["overview"]
+    # alpha + beta billed (420.33) plus their pool shares (9.00); alpha's estimate only, not gamma's.
+    assert overview.billed_cost == Decimal("429.33")
+    assert overview.estimated_cost == Decimal("80.25")
+    assert overview.unallocated_by_reason == []
+    figures = _figures(response)
+    names = {trace["name"] for trace in figures["by_team"]["data"]}
+    assert names == {"Alpha", "Beta", "Alpha (estimated)"}
+    assert _trace_sum(figures["by_team"]) == Decimal("509.58")
+    html = response.content.decode()
+    assert "Gamma" not in html
+    assert 'id="unallocated-by-reason"' not in html
