@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from attribution.models import AllocatedCost, DailyCost, SpendEstimate, UnitCost
 from tests.factories import (
     CloudAccountFactory,
     DailyCostFactory,
@@ -23,7 +24,7 @@ from tests.factories import (
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = shutil.which("chromium")
-SCREENSHOT = "/tmp/overview.png"
+SCREENSHOT = "/tmp/overview2.png"
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,7 +35,9 @@ pytestmark = [
 
 
 def _seed_costs() -> None:
-    """About two months of plausible spend: three clouds, four teams, four models, some unallocated."""
+    """About two months of plausible spend: three clouds, four teams, four models, some unallocated;
+    the last week of AWS allocated (its shared pool split over teams, some idle), three days after
+    the last bill estimated from usage, and estimates of earlier days reconciled."""
     latest = dt.date(2026, 10, 20)
     accounts = {
         "aws": CloudAccountFactory(slug="aws-inference", name="AWS inference", provider="aws"),
@@ -89,6 +92,95 @@ def _seed_costs() -> None:
                 effective_cost=(billed * Decimal("0.92")).quantize(Decimal("0.01")),
                 line_items=40 + offset % 9,
             )
+    _seed_allocation_and_estimates(latest, accounts, teams, models, deployments)
+
+
+def _seed_allocation_and_estimates(latest, accounts, teams, models, deployments) -> None:
+    aws = accounts["aws"]
+    pool = deployments[0]
+    pool.account = aws
+    pool.save()
+    for offset in range(7):
+        day = latest - dt.timedelta(days=offset)
+        # Allocation must conserve the account-day's bill: DailyCost rows of aws that day, re-cut.
+        for row in DailyCost.objects.filter(account=aws, day=day):
+            if row.team_id is not None:
+                parts = [(row.team, row.billed_cost, "direct", "")]
+            else:
+                search_share = (row.billed_cost * Decimal("0.5")).quantize(Decimal("0.01"))
+                ads_share = (row.billed_cost * Decimal("0.3")).quantize(Decimal("0.01"))
+                idle = row.billed_cost - search_share - ads_share
+                parts = [
+                    (teams[0], search_share, "tokens", ""),
+                    (teams[2], ads_share, "tokens", ""),
+                    (None, idle, "unallocated", "idle"),
+                ]
+            for team, amount, method, reason in parts:
+                AllocatedCost.objects.create(
+                    day=day,
+                    account=aws,
+                    billing_period_start=day.replace(day=1),
+                    provider="aws",
+                    team=team,
+                    model=row.model,
+                    deployment=row.deployment or pool,
+                    charge_category="Usage",
+                    billing_currency="USD",
+                    billed_cost=amount,
+                    effective_cost=amount,
+                    allocated_method_id=method,
+                    unallocated_reason=reason,
+                )
+    # Estimates: three days after the last bill (open), and reconciled ones for the billed week.
+    plan = [(teams[0], 0, 430), (teams[1], 1, 250), (teams[1], 2, 175), (teams[2], 3, 90), (teams[3], 1, 72)]
+    for offset in range(1, 4):
+        day = latest + dt.timedelta(days=offset)
+        for team, model_index, base in plan:
+            SpendEstimate.objects.create(
+                day=day,
+                deployment=deployments[model_index],
+                team=team,
+                model=models[model_index],
+                currency="USD",
+                estimated_cost=Decimal(base) * Decimal(100 + offset * 3) / 100,
+                basis="unit_cost",
+            )
+    for offset in range(7):
+        day = latest - dt.timedelta(days=offset)
+        for index, (team, model_index, base) in enumerate(plan[:3]):
+            estimated = Decimal(base) * Decimal(100 + (offset * 7 + index * 5) % 13 - 6) / 100
+            SpendEstimate.objects.create(
+                day=day,
+                deployment=deployments[model_index],
+                team=team,
+                model=models[model_index],
+                currency="USD",
+                estimated_cost=estimated,
+                basis="unit_cost",
+                billed_cost=Decimal(base),
+                error=estimated - Decimal(base),
+                reconciled_at=dt.datetime(2026, 10, 21, tzinfo=dt.UTC),
+            )
+    for model, deployment, per_input, per_output, per_requests in (
+        (models[0], deployments[0], "2.1840", "2.1840", "1.9500"),
+        (models[1], deployments[1], "0.8120", "2.4360", "0.6400"),
+        (models[2], deployments[2], "1.2500", "1.2500", "1.1000"),
+        (models[3], deployments[3], "0.1830", "0.1830", "0.1200"),
+    ):
+        UnitCost.objects.create(
+            day=latest,
+            model=model,
+            deployment=deployment,
+            provider=deployment.provider,
+            currency="USD",
+            effective_cost=Decimal("100"),
+            requests=50_000,
+            input_tokens=40_000_000,
+            output_tokens=8_000_000,
+            cost_per_1m_input_tokens=Decimal(per_input),
+            cost_per_1m_output_tokens=Decimal(per_output),
+            cost_per_1k_requests=Decimal(per_requests),
+        )
 
 
 @pytest.fixture
@@ -142,9 +234,19 @@ def test_it_logs_in_and_renders_the_charts(live_server, browser_page):
     assert page.locator(".main-svg").count() > 0
     # Bars of the provider chart and areas of the team chart exist as SVG paths.
     assert page.locator("[data-figure=by_provider] .trace.bars .point").count() > 0
-    assert page.locator("[data-figure=by_team] .scatterlayer .trace").count() == 5  # 4 teams + unallocated
+    # 4 teams, 2 unallocated reasons (idle in the allocated week, not allocated yet before it),
+    # and 4 hatched estimated series.
+    assert page.locator("[data-figure=by_team] .scatterlayer .trace").count() == 10
     legend = " ".join(page.locator("[data-figure=by_team] .legendtext").all_text_contents())
-    assert "Unallocated" in legend
+    assert "Unallocated — idle capacity" in legend
+    assert "Unallocated — not allocated yet" in legend
+    assert "Search (estimated)" in legend
+    provider_legend = " ".join(page.locator("[data-figure=by_provider] .legendtext").all_text_contents())
+    assert "AWS (estimated)" in provider_legend
+    assert "of which estimated" in page.locator(".card--spend").inner_text()
+    assert page.locator("#unallocated-by-reason tbody tr").count() == 2
+    assert page.locator("#estimate-accuracy tbody tr").count() == 3
+    assert page.locator("#unit-costs tbody tr").count() == 4
     assert page.locator(".role-badge").inner_text() == "Finance"
     assert page.locator(".account__name").inner_text() == "Fiona Ng"
     assert not failed_requests, f"assets failed to load: {failed_requests}"
