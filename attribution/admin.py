@@ -12,6 +12,7 @@ from django.db import connection
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from attribution.choices import IngestState
 from attribution.models import (
     AllocatedCost,
     AllocationRule,
@@ -195,6 +196,11 @@ class CostLineItemAdmin(BulkTableAdmin):
     list_select_related = ["account", "team", "model", "deployment"]
     raw_id_fields = ["account", "ingest_run", "team", "model", "deployment"]
     readonly_fields = [field.name for field in CostLineItem._meta.fields]
+
+    def get_queryset(self, request: HttpRequest):
+        # Only current versions: a loading, failed or superseded run's rows are not line items yet
+        # (or any more); see attribution/ingest/loader.py.
+        return super().get_queryset(request).filter(ingest_run__state=IngestState.SUCCEEDED)
 
 
 @admin.register(RejectedRow)

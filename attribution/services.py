@@ -15,12 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import queue
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -28,12 +33,14 @@ from psycopg import OperationalError as PsycopgOperationalError
 
 from attribution.choices import COST_COLUMNS, IngestState, Provider
 from attribution.ingest import loader
+from attribution.ingest.batch import RowPathNeeded
 from attribution.ingest.detect import format_detect, parser_get
 from attribution.ingest.errors import IngestError, PeriodBusyError
 from attribution.ingest.formats.base import ParseContext, Rejected
 from attribution.ingest.sources import file_sha256
 from attribution.ingest.values import ZERO, next_month_start
 from attribution.models import CloudAccount, IngestRun, RejectedRow, TagKey
+from attribution.signals import period_ingested
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +121,7 @@ def ingest_runs_create(
     planned: list[_PlannedFile] = []
     for path in resolved:
         context = ParseContext(path=str(path), default_currency=account.billing_currency)
-        periods = parser_class().scan_periods(context)
+        periods = _periods_plan(parser_class, context)
         if billing_period is not None:
             strays = sorted(p for p in periods if p is not None and p != billing_period)
             if strays:
@@ -161,9 +168,10 @@ def ingest_runs_create(
                         "bytes": planned_file.bytes,
                         "dataset": planned_file.dataset,
                         "owns_unplaced_rows": owner == period,
+                        "stated_period": billing_period is not None,
                     }
                 )
-        fingerprint = hashlib.sha256("\n".join(sorted(f["sha256"] for f in files)).encode()).hexdigest()
+        fingerprint = _run_files_fingerprint(files)
         current = IngestRun.objects.filter(
             account=account, billing_period_start=period, state=IngestState.SUCCEEDED
         ).first()
@@ -182,6 +190,65 @@ def ingest_runs_create(
             )
         )
     return runs
+
+
+def _periods_plan(parser_class, context: ParseContext) -> Counter:
+    """Periods of a file's rows: from its first rows when the parser can (the load then finds any
+    other period and plans a follow-up run for it, see `_followups_create`), else a full scan."""
+    if parser_class.batch_capable:
+        try:
+            periods = parser_class().head_periods(context)
+        except RowPathNeeded:
+            periods = None
+        if periods is not None:
+            return periods
+    return parser_class().scan_periods(context)
+
+
+def _run_files_fingerprint(files: list[dict]) -> str:
+    return hashlib.sha256("\n".join(sorted(f["sha256"] for f in files)).encode()).hexdigest()
+
+
+def _followups_create(run: IngestRun, found: dict[dt.date, set[int]]) -> list[int]:
+    """Pending runs for periods the load found in files planned from their first rows only, unless
+    a run of that period already reads those files. Called inside the swap transaction, so the
+    follow-ups exist exactly when this run succeeds."""
+    created = []
+    for period, file_indexes in sorted(found.items()):
+        files = [
+            {**run.source_files[i], "owns_unplaced_rows": False, "discovered_by": run.pk}
+            for i in sorted(file_indexes)
+        ]
+        covered = IngestRun.objects.filter(
+            account_id=run.account_id,
+            billing_period_start=period,
+            source_files__contains=[{"sha256": files[0]["sha256"]}],
+            state__in=(IngestState.PENDING, IngestState.RUNNING, IngestState.SUCCEEDED),
+        ).exists()
+        if covered:
+            continue
+        followup = IngestRun.objects.create(
+            account_id=run.account_id,
+            billing_period_start=period,
+            billing_period_end=next_month_start(period),
+            source_format=run.source_format,
+            source_files=files,
+            fingerprint=_run_files_fingerprint(files),
+            bytes_total=sum(f["bytes"] for f in files),
+        )
+        created.append(followup.pk)
+    return created
+
+
+def ingest_run_followups(*, run: IngestRun) -> list[IngestRun]:
+    """Pending runs planned by `run`'s load for other periods found in its files; execute them too."""
+    return list(
+        IngestRun.objects.filter(
+            account_id=run.account_id,
+            state=IngestState.PENDING,
+            source_files__contains=[{"discovered_by": run.pk}],
+        ).order_by("billing_period_start")
+    )
 
 
 def _run_lock_try(run_id: int) -> bool:
@@ -265,6 +332,7 @@ def _run_fail(run: IngestRun, error: Exception) -> None:
     transient = isinstance(error, OperationalError | PsycopgOperationalError)
     try:
         loader.staging_clear(run_id=run.pk)
+        loader.line_items_discard_run(run_id=run.pk)
         if transient:
             RejectedRow.objects.filter(ingest_run_id=run.pk).delete()
         IngestRun.objects.filter(pk=run.pk, state=IngestState.RUNNING).update(
@@ -277,16 +345,59 @@ def _run_fail(run: IngestRun, error: Exception) -> None:
         logger.exception("could not record the failure of ingest run %s", run.pk)
 
 
-class _RunLoader:
-    """Streams a run's files into staging, counting and summing every source row on the way."""
+_DONE = object()
 
-    def __init__(self, run: IngestRun, progress: ProgressCallback | None) -> None:
+
+def _in_background(items: Iterator, depth: int = 2) -> Iterator:
+    """Produce `items` in a worker thread, `depth` ahead: while Postgres ingests one COPY, the next
+    batch is parsed and serialised (pyarrow releases the GIL). The worker never touches the
+    database. Its exceptions are raised here."""
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put((item, None), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((_DONE, None))
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
+            handoff.put((None, error))
+
+    worker = threading.Thread(target=work, name="ingest-batches", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+class _RunLoader:
+    """Streams a run's files into the line items (or staging for paired Azure datasets),
+    counting and summing every source row of the run's period on the way."""
+
+    def __init__(self, run: IngestRun, progress: ProgressCallback | None, *, batches: bool) -> None:
         self.run = run
         self.account = run.account
         self.progress = progress
         self.parser_class = parser_get(run.source_format)
         datasets = {f.get("dataset", "") for f in run.source_files}
         self.paired = {"actual", "amortized"} <= datasets
+        self.batches = batches and self.parser_class.batch_capable and not self.paired
+        self.resolver = loader.DimensionResolver(account_id=run.account_id)
         self.chunk_rows: int = settings.INGEST_CHUNK_ROWS
         self.source_sums = {column: ZERO for column in COST_COLUMNS}
         self.rejected_sums = {column: ZERO for column in COST_COLUMNS}
@@ -296,6 +407,8 @@ class _RunLoader:
         self.tag_keys: dict[str, str] = {}
         self.rejected: list[RejectedRow] = []
         self.exhausted = False
+        # Other billing periods met in the files: period -> indexes of the files holding them.
+        self.other_periods: dict[dt.date, set[int]] = {}
 
     def progress_record(self, context: ParseContext) -> None:
         if self.rejected:
@@ -320,6 +433,8 @@ class _RunLoader:
                     item.billing_period_start is None and entry.get("owns_unplaced_rows")
                 )
                 if not belongs:
+                    if item.billing_period_start is not None:
+                        self.other_periods.setdefault(item.billing_period_start, set()).add(file_index)
                     continue
                 self.rows_in_source += 1
                 self.rows_rejected += 1
@@ -339,7 +454,9 @@ class _RunLoader:
                     return  # Bounded memory when a whole file is rejected, too.
                 continue
             if item["billing_period_start"] != run.billing_period_start:
-                continue  # Another period's row: that period's run loads it.
+                # Another period's row: that period's run loads it.
+                self.other_periods.setdefault(item["billing_period_start"], set()).add(file_index)
+                continue
             self.rows_in_source += 1
             for column in COST_COLUMNS:
                 value = item.get(column)
@@ -352,6 +469,50 @@ class _RunLoader:
                 return
         self.exhausted = True
 
+    def rows_load(self, items, entry: dict, file_index: int, context: ParseContext) -> None:
+        self.exhausted = False
+        while not self.exhausted:
+            rows = self.chunk_rows_take(items, entry, file_index)
+            if self.paired:
+                loader.staging_copy(
+                    run_id=self.run.pk, account_id=self.account.pk, rows=rows, resolver=self.resolver
+                )
+            else:
+                loader.line_items_copy_rows(
+                    run_id=self.run.pk, account_id=self.account.pk, rows=rows, resolver=self.resolver
+                )
+            self.progress_record(context)
+
+    def batches_prepare(
+        self, parser, context: ParseContext, file_index: int, reparse: list
+    ) -> Iterator[bytes]:
+        """Worker thread: the batch path's blocks, filtered to the run's period, counted, summed and
+        serialised for COPY. Touches no database."""
+        period = pa.scalar(self.run.billing_period_start, pa.date32())
+        for batch in parser.parse_batches(context):
+            reparse.append(batch.reparse_lines)
+            table = batch.table
+            if table is None:
+                continue
+            mine = pc.equal(table.column("billing_period_start"), period)
+            if not pc.all(mine).as_py():
+                for other in pc.unique(
+                    table.filter(pc.invert(mine)).column("billing_period_start")
+                ).to_pylist():
+                    self.other_periods.setdefault(other, set()).add(file_index)
+                table = table.filter(mine)
+            if not table.num_rows:
+                yield b""
+                continue
+            self.rows_in_source += table.num_rows
+            for column in COST_COLUMNS:
+                total = pc.sum(table.column(column)).as_py()
+                if total is not None:
+                    self.source_sums[column] += total
+            yield loader.batch_copy_data(
+                run_id=self.run.pk, account_id=self.account.pk, table=table, resolver=self.resolver
+            )
+
     def file_load(self, file_index: int, entry: dict) -> None:
         dataset = entry.get("dataset", "")
         context = ParseContext(
@@ -359,46 +520,79 @@ class _RunLoader:
             dataset=f"{dataset}_paired" if self.paired else dataset,
             default_currency=self.account.billing_currency,
         )
-        items = iter(self.parser_class().parse(context))
-        self.exhausted = False
-        while not self.exhausted:
-            loader.staging_copy(
-                run_id=self.run.pk,
-                account_id=self.account.pk,
-                rows=self.chunk_rows_take(items, entry, file_index),
-            )
-            self.progress_record(context)
+        parser = self.parser_class()
+        if self.batches:
+            reparse: list = []
+            for data in _in_background(self.batches_prepare(parser, context, file_index, reparse)):
+                if data:
+                    loader.line_items_copy_data(data=data)
+                self.progress_record(context)
+            lines = set(np.concatenate(reparse).tolist()) if reparse else set()
+            if lines:
+                # Rows the vectorised code left: the row path loads or rejects them, as always.
+                second = ParseContext(path=entry["path"], default_currency=self.account.billing_currency)
+                self.rows_load(iter(parser.parse_lines(second, lines)), entry, file_index, second)
+                self.tag_keys.update(second.tag_keys)
+        else:
+            self.rows_load(iter(parser.parse(context)), entry, file_index, context)
         if context.counter is not None:
             self.bytes_done += context.counter.bytes_read
-            if context.counter.sha256.hexdigest() != entry["sha256"]:
+            # The batch path reads ahead in large blocks, so a change after the last block was read
+            # would escape the streaming checksum: check the file once more (cheap next to parsing).
+            digest = context.counter.sha256.hexdigest() if not self.batches else file_sha256(entry["path"])
+            if context.counter.sha256.hexdigest() != entry["sha256"] or digest != entry["sha256"]:
                 raise IngestError(
                     "the file changed after the run was planned; ingest it again", path=entry["path"]
                 )
         self.tag_keys.update(context.tag_keys)
 
+    def files_load(self) -> None:
+        for file_index, entry in enumerate(self.run.source_files):
+            self.file_load(file_index, entry)
+        stated = [e for e in self.run.source_files if e.get("stated_period")]
+        if stated and self.other_periods:
+            other = min(self.other_periods)
+            stated_period = self.run.billing_period_start
+            raise IngestError(
+                f"rows of billing period {other:%Y-%m} in a delivery for {stated_period:%Y-%m}; "
+                "a run's files must all belong to one period",
+                path=self.run.source_files[min(self.other_periods[other])]["path"],
+            )
+
 
 def _run_load(run: IngestRun, progress: ProgressCallback | None) -> None:
     account = run.account
+    period = run.billing_period_start
+    # Rows of this period's non-current runs (this one's earlier attempt, a crashed swap's
+    # superseded version) are invisible; drop them before writing more.
     loader.staging_clear(run_id=run.pk)
+    loader.line_items_discard(account_id=account.pk, billing_period_start=period)
     RejectedRow.objects.filter(ingest_run_id=run.pk).delete()
-    state = _RunLoader(run, progress)
-    for file_index, entry in enumerate(run.source_files):
-        state.file_load(file_index, entry)
+    state = _RunLoader(run, progress, batches=True)
+    try:
+        state.files_load()
+    except RowPathNeeded as reason:
+        # A file the batch path cannot number line by line: redo the whole run row by row.
+        logger.info("ingest run %s: row path (%s)", run.pk, reason)
+        loader.line_items_discard_run(run_id=run.pk)
+        RejectedRow.objects.filter(ingest_run_id=run.pk).delete()
+        state = _RunLoader(run, progress, batches=False)
+        state.files_load()
 
-    loader.staging_resolve_dimensions(run_id=run.pk)
-    rows_merged = loader.staging_pair_datasets(run_id=run.pk) if state.paired else 0
+    rows_merged = 0
+    if state.paired:
+        rows_merged = loader.staging_pair_datasets(run_id=run.pk)
+        loader.staging_move(run_id=run.pk)
 
     with transaction.atomic():
-        loader.period_lock(account_id=account.pk, billing_period_start=run.billing_period_start)
+        loader.period_lock(account_id=account.pk, billing_period_start=period)
         if IngestRun.objects.filter(pk=run.pk, state=IngestState.RUNNING).count() != 1:
             raise IngestError(f"run {run.pk} is no longer running; it was not swapped in")
-        loader.line_items_swap(
-            run_id=run.pk, account_id=account.pk, billing_period_start=run.billing_period_start
-        )
         rows_loaded, database_sums = loader.line_item_sums(run_id=run.pk)
         # Old version out before the new one is marked current: ingestrun_one_current_per_period.
+        # From here on, readers see the new rows and not the old ones (module docstring of loader).
         IngestRun.objects.filter(
-            account_id=account.pk, billing_period_start=run.billing_period_start, state=IngestState.SUCCEEDED
+            account_id=account.pk, billing_period_start=period, state=IngestState.SUCCEEDED
         ).update(state=IngestState.SUPERSEDED, superseded_by=run.pk)
         sums = {column: _decimal_text(state.source_sums[column]) for column in COST_COLUMNS}
         sums.update(
@@ -417,7 +611,7 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None) -> None:
             database_sums={column: _decimal_text(database_sums[column]) for column in COST_COLUMNS},
             finished_at=timezone.now(),
         )
-        loader.daily_cost_rebuild(account_id=account.pk, billing_period_start=run.billing_period_start)
+        _cells, days = loader.daily_cost_rebuild(account_id=account.pk, billing_period_start=period)
         if state.tag_keys:
             TagKey.objects.bulk_create(
                 [
@@ -433,10 +627,20 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None) -> None:
                 unique_fields=["account", "key"],
                 update_fields=["normalized_key", "last_seen_run"],
             )
+        if state.other_periods:
+            _followups_create(run, state.other_periods)
+        period_ingested.send(
+            sender=IngestRun, account_id=account.pk, billing_period_start=period, run_id=run.pk, days=days
+        )
+    # The superseded version is invisible now; free its rows (redone by the next run if we die here).
+    loader.line_items_discard(account_id=account.pk, billing_period_start=period)
 
 
 def daily_cost_rebuild(*, account_id: int, billing_period_start: dt.date) -> int:
     """Rebuild DailyCost for one (account, billing period) in one transaction."""
     with transaction.atomic():
         loader.period_lock(account_id=account_id, billing_period_start=billing_period_start)
-        return loader.daily_cost_rebuild(account_id=account_id, billing_period_start=billing_period_start)
+        cells, _days = loader.daily_cost_rebuild(
+            account_id=account_id, billing_period_start=billing_period_start
+        )
+        return cells

@@ -43,6 +43,9 @@ def ingest_run_execute_task(run_id: int) -> dict:
     except IngestError as error:
         logger.warning("ingest run %s failed: %s", run_id, error)
         return {"run_id": run_id, "state": "failed", "error": str(error)}
+    # Periods found beyond the files' first rows were planned as runs of their own.
+    for followup in services.ingest_run_followups(run=run):
+        ingest_run_execute_task.delay(followup.pk)
     return {"run_id": run.pk, "state": run.state, "rows_loaded": run.rows_loaded}
 
 

@@ -1,17 +1,32 @@
-"""The SQL half of the pipeline: COPY into staging, dimension resolution, Azure pairing, the
-atomic swap, and the DailyCost rebuild. Bulk rows never pass through the ORM."""
+"""The SQL half of the pipeline. Bulk rows never pass through the ORM.
+
+Visibility model: line items are COPYed straight into attribution_costlineitem under the new run's
+id, and every reader (the focus_line_items view, the DailyCost rebuild, the admin) sees only rows
+whose run is the current (succeeded) version of its period. So a loading, failed or killed run is
+invisible whatever it wrote, and the swap is one short transaction that flips run states and
+rebuilds DailyCost; the superseded version's rows are deleted right after (`line_items_discard`),
+and again before any later run of the period, so a crash in between leaves only invisible rows.
+
+The staging table is used only where rows must be combined before they count: the Azure
+actual/amortized pairing (see formats/azure_cost_details.py).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from django.db import connection, transaction
 
-from attribution.choices import COST_COLUMNS
+from attribution.choices import COST_COLUMNS, IngestState
 
 STAGING_TABLE = "attribution_costlineitem_staging"
 
@@ -39,9 +54,165 @@ LINE_ITEM_LIMITS: dict[str, int] = {
     "service_category": 64, "sku_id": 200, "sku_price_id": 300, "pricing_category": 20,
     "pricing_unit": 100, "consumed_unit": 100,
 }  # fmt: skip
-LINE_ITEM_COLUMNS: tuple[str, ...] = tuple(
+PARSED_COLUMNS: tuple[str, ...] = tuple(
     c for c in ROW_COLUMNS if c not in ("source_file", "dataset", "pair_key")
-) + ("team_id", "model_id", "deployment_id")
+)
+DIMENSION_COLUMNS: tuple[str, ...] = ("team_id", "model_id", "deployment_id")
+LINE_ITEM_COLUMNS: tuple[str, ...] = PARSED_COLUMNS + DIMENSION_COLUMNS
+
+
+class DimensionResolver:
+    """Team, model and deployment of a line item, from its normalised tags and resource id.
+
+    Loaded once per run (these tables are small). Rules, in order: `team`, `model` and
+    `deployment` tags match slugs (case-insensitive); a line item without a deployment tag matches
+    a deployment by resource id (Azure ids are case-insensitive, AWS ARNs and GCP names are
+    lower-case in practice, so comparing lower-cased is safe for all three) when the deployment has
+    no account or this account; a line item without a model takes its deployment's model.
+    """
+
+    def __init__(self, *, account_id: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT lower(slug), id FROM attribution_team")
+            self.teams = dict(cursor.fetchall())
+            cursor.execute("SELECT lower(slug), id FROM attribution_model")
+            self.models = dict(cursor.fetchall())
+            cursor.execute("SELECT lower(slug), id, model_id FROM attribution_deployment")
+            self.deployments = {slug: (pk, model) for slug, pk, model in cursor.fetchall()}
+            cursor.execute(
+                """SELECT lower(resource_id), id, model_id FROM attribution_deployment
+                   WHERE resource_id <> '' AND (account_id IS NULL OR account_id = %s) ORDER BY id""",
+                [account_id],
+            )
+            self.by_resource: dict[str, tuple[int, int]] = {}
+            for resource, pk, model in cursor.fetchall():
+                self.by_resource.setdefault(resource, (pk, model))
+        self._cache: dict[str, tuple[int | None, int | None, int | None]] = {}
+
+    def from_tags(self, normalized_json: str) -> tuple[int | None, int | None, int | None]:
+        """(team, model, deployment) for one normalised tags JSON text."""
+        cached = self._cache.get(normalized_json)
+        if cached is None:
+            tags = json.loads(normalized_json) if normalized_json not in ("", "{}") else {}
+            deployment = self.deployments.get(str(tags.get("deployment", "")).lower()) if tags else None
+            model = self.models.get(str(tags.get("model", "")).lower()) if tags else None
+            if model is None and deployment is not None:
+                model = deployment[1]
+            cached = (
+                self.teams.get(str(tags.get("team", "")).lower()) if tags else None,
+                model,
+                deployment[0] if deployment else None,
+            )
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[normalized_json] = cached
+        return cached
+
+    def resolve(self, normalized_json: str, resource_id: str) -> tuple[int | None, int | None, int | None]:
+        team, model, deployment = self.from_tags(normalized_json)
+        if deployment is None and resource_id and self.by_resource:
+            match = self.by_resource.get(resource_id.lower())
+            if match:
+                deployment = match[0]
+                if model is None:
+                    model = match[1]
+        return team, model, deployment
+
+    def resolve_table(self, table: pa.Table) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """The three id columns for a batch: per distinct tags value, then by resource id."""
+        encoded = pc.dictionary_encode(table.column("normalized_tags").combine_chunks())
+        resolved = [self.from_tags(value) for value in encoded.dictionary.to_pylist()]
+        indices = encoded.indices
+        team, model, deployment = (
+            pc.take(pa.array([r[i] for r in resolved], pa.int64()), indices) for i in range(3)
+        )
+        if self.by_resource:
+            keys = pa.array(list(self.by_resource), pa.string())
+            position = pc.index_in(
+                pc.utf8_lower(table.column("resource_id").combine_chunks()), value_set=keys
+            )
+            matched = pc.and_(pc.is_null(deployment), pc.is_valid(position))
+            if pc.any(matched).as_py():
+                ids = pa.array([v[0] for v in self.by_resource.values()], pa.int64())
+                models = pa.array([v[1] for v in self.by_resource.values()], pa.int64())
+                deployment = pc.if_else(matched, pc.take(ids, position), deployment)
+                model = pc.if_else(pc.and_(matched, pc.is_null(model)), pc.take(models, position), model)
+        return team, model, deployment
+
+
+def _trim(column: str, value: Any) -> Any:
+    limit = LINE_ITEM_LIMITS.get(column)
+    return value[:limit] if limit and isinstance(value, str) else value
+
+
+def line_items_copy_rows(
+    *, run_id: int, account_id: int, rows: Iterable[dict[str, Any]], resolver: DimensionResolver
+) -> int:
+    """COPY parsed rows (the row path) into the line items under the run; returns the count."""
+    columns = ("ingest_run_id", "account_id", *LINE_ITEM_COLUMNS)
+    statement = f"COPY attribution_costlineitem ({', '.join(columns)}) FROM STDIN"
+    written = 0
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(statement) as copy:
+            for row in rows:
+                values: list[Any] = [run_id, account_id]
+                for column in PARSED_COLUMNS:
+                    value = row.get(column, None if column in _NULLABLE else "")
+                    if column in ("tags", "normalized_tags"):
+                        value = json.dumps(value or {}, ensure_ascii=False)
+                    values.append(_trim(column, value))
+                values.extend(resolver.resolve(values[-1], row.get("resource_id", "")))
+                copy.write_row(values)
+                written += 1
+    return written
+
+
+def batch_copy_data(*, run_id: int, account_id: int, table: pa.Table, resolver: DimensionResolver) -> bytes:
+    """The CSV text COPY reads for one batch (built off the database thread, see services.py)."""
+    count = table.num_rows
+    team, model, deployment = resolver.resolve_table(table)
+    arrays: list[Any] = [pa.array(np.full(count, run_id)), pa.array(np.full(count, account_id))]
+    for column in PARSED_COLUMNS:
+        values = table.column(column)
+        limit = LINE_ITEM_LIMITS.get(column)
+        arrays.append(pc.utf8_slice_codeunits(values, 0, limit) if limit else values)
+    arrays += [team, model, deployment]
+    buffer = io.BytesIO()
+    # all_valid quotes every value, so "" is an empty string and an unquoted empty field is NULL.
+    pacsv.write_csv(
+        pa.table(arrays, names=["ingest_run_id", "account_id", *LINE_ITEM_COLUMNS]),
+        buffer,
+        pacsv.WriteOptions(include_header=False, quoting_style="all_valid", batch_size=4096),
+    )
+    return buffer.getvalue()
+
+
+def line_items_copy_data(*, data: bytes) -> None:
+    columns = ("ingest_run_id", "account_id", *LINE_ITEM_COLUMNS)
+    statement = f"COPY attribution_costlineitem ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(statement) as copy:
+            copy.write(data)
+
+
+def line_items_discard(
+    *, account_id: int, billing_period_start: dt.date, except_run_id: int | None = None
+) -> int:
+    """Delete the line items of the period's runs that are not its current version (superseded,
+    failed, or left by a crash). Invisible rows either way; this only frees the space."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """DELETE FROM attribution_costlineitem WHERE ingest_run_id IN (
+                   SELECT id FROM attribution_ingestrun WHERE account_id = %s AND billing_period_start = %s
+                   AND state <> %s AND id <> %s)""",
+            [account_id, billing_period_start, IngestState.SUCCEEDED, except_run_id or 0],
+        )
+        return cursor.rowcount
+
+
+def line_items_discard_run(*, run_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM attribution_costlineitem WHERE ingest_run_id = %s", [run_id])
 
 
 def staging_clear(*, run_id: int) -> None:
@@ -49,9 +220,11 @@ def staging_clear(*, run_id: int) -> None:
         cursor.execute("DELETE FROM attribution_costlineitem_staging WHERE ingest_run_id = %s", [run_id])  # noqa: S608
 
 
-def staging_copy(*, run_id: int, account_id: int, rows: Iterable[dict[str, Any]]) -> int:
-    """COPY one chunk of parsed rows into staging; returns the number written."""
-    columns = ("ingest_run_id", "account_id", *ROW_COLUMNS)
+def staging_copy(
+    *, run_id: int, account_id: int, rows: Iterable[dict[str, Any]], resolver: DimensionResolver
+) -> int:
+    """COPY one chunk of parsed rows into staging (paired datasets only); returns the count."""
+    columns = ("ingest_run_id", "account_id", *ROW_COLUMNS, *DIMENSION_COLUMNS)
     statement = f"COPY attribution_costlineitem_staging ({', '.join(columns)}) FROM STDIN"
     written = 0
     with connection.cursor() as cursor:
@@ -63,35 +236,10 @@ def staging_copy(*, run_id: int, account_id: int, rows: Iterable[dict[str, Any]]
                     if column in ("tags", "normalized_tags"):
                         value = json.dumps(value or {}, ensure_ascii=False)
                     values.append(value)
+                values.extend(resolver.resolve(values[-1], row.get("resource_id", "")))
                 copy.write_row(values)
                 written += 1
     return written
-
-
-def staging_resolve_dimensions(*, run_id: int) -> None:
-    """Team, model and deployment from normalised tags, then deployment by resource id."""
-    statements = [
-        """UPDATE attribution_costlineitem_staging s SET team_id = t.id FROM attribution_team t
-            WHERE s.ingest_run_id = %(run)s AND s.normalized_tags ? 'team'
-              AND t.slug = lower(s.normalized_tags->>'team')""",
-        """UPDATE attribution_costlineitem_staging s SET model_id = m.id FROM attribution_model m
-            WHERE s.ingest_run_id = %(run)s AND s.normalized_tags ? 'model'
-              AND m.slug = lower(s.normalized_tags->>'model')""",
-        """UPDATE attribution_costlineitem_staging s SET deployment_id = d.id FROM attribution_deployment d
-            WHERE s.ingest_run_id = %(run)s AND s.normalized_tags ? 'deployment'
-              AND d.slug = lower(s.normalized_tags->>'deployment')""",
-        # Resource ids: Azure's are case-insensitive, AWS ARNs and GCP names are lower-case in
-        # practice, so comparing lower-cased is safe for all three.
-        """UPDATE attribution_costlineitem_staging s SET deployment_id = d.id FROM attribution_deployment d
-            WHERE s.ingest_run_id = %(run)s AND s.deployment_id IS NULL AND s.resource_id <> ''
-              AND d.resource_id <> '' AND lower(d.resource_id) = lower(s.resource_id)
-              AND (d.account_id IS NULL OR d.account_id = s.account_id)""",
-        """UPDATE attribution_costlineitem_staging s SET model_id = d.model_id FROM attribution_deployment d
-            WHERE s.ingest_run_id = %(run)s AND s.model_id IS NULL AND s.deployment_id = d.id""",
-    ]
-    with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement, {"run": run_id})
 
 
 def staging_pair_datasets(*, run_id: int) -> int:
@@ -136,17 +284,13 @@ def period_lock(*, account_id: int, billing_period_start: dt.date) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [account_id, billing_period_start.toordinal()])
 
 
-def line_items_swap(*, run_id: int, account_id: int, billing_period_start: dt.date) -> int:
-    """Replace the period's line items with the run's staged rows. Call inside a transaction."""
+def staging_move(*, run_id: int) -> int:
+    """Move the run's (paired) staged rows into the line items, still invisible under the run."""
     select_list = []
     for column in LINE_ITEM_COLUMNS:
         limit = LINE_ITEM_LIMITS.get(column)
         select_list.append(f"left({column}, {limit})" if limit else column)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM attribution_costlineitem WHERE account_id = %s AND billing_period_start = %s",
-            [account_id, billing_period_start],
-        )
         cursor.execute(
             f"""INSERT INTO attribution_costlineitem
                     (ingest_run_id, account_id, {", ".join(LINE_ITEM_COLUMNS)})
@@ -171,34 +315,39 @@ def line_item_sums(*, run_id: int) -> tuple[int, dict[str, Decimal]]:
     return count, dict(zip(COST_COLUMNS, sums, strict=True))
 
 
-def daily_cost_rebuild(*, account_id: int, billing_period_start: dt.date) -> int:
-    """Recompute the DailyCost cells of every day the period touches, before or after a swap.
+def daily_cost_rebuild(*, account_id: int, billing_period_start: dt.date) -> tuple[int, list[dt.date]]:
+    """Recompute the DailyCost cells of every day the period touches, from current versions only.
 
     DailyCost's unique cell has no billing period, and a charge can fall on a day that belongs to
     another period's rows (late GCP usage, AWS credits): so cells are rebuilt per *day* from all
-    the account's line items of that day, and each cell is labelled with the earliest period in it.
+    the account's current line items of that day, each labelled with the earliest period in it.
+    Returns (cells written, the charge days of the period's current version).
     """
+    params = {"account": account_id, "period": billing_period_start, "succeeded": IngestState.SUCCEEDED}
+    current_runs = """SELECT id FROM attribution_ingestrun WHERE account_id = %(account)s
+                      AND state = %(succeeded)s"""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT day FROM attribution_dailycost WHERE account_id = %(account)s
-                AND billing_period_start = %(period)s
-            UNION
-            SELECT DISTINCT (charge_period_start AT TIME ZONE 'UTC')::date FROM attribution_costlineitem
-            WHERE account_id = %(account)s AND billing_period_start = %(period)s
-            """,
-            {"account": account_id, "period": billing_period_start},
+            f"""SELECT DISTINCT (charge_period_start AT TIME ZONE 'UTC')::date FROM attribution_costlineitem
+                WHERE ingest_run_id IN ({current_runs} AND billing_period_start = %(period)s)""",  # noqa: S608
+            params,
         )
-        days = sorted(row[0] for row in cursor.fetchall())
+        period_days = sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "SELECT day FROM attribution_dailycost WHERE account_id = %(account)s "
+            "AND billing_period_start = %(period)s",
+            params,
+        )
+        days = sorted(set(period_days) | {row[0] for row in cursor.fetchall()})
         cursor.execute(
             """DELETE FROM attribution_dailycost WHERE account_id = %(account)s
                AND (billing_period_start = %(period)s OR day = ANY(%(days)s))""",
-            {"account": account_id, "period": billing_period_start, "days": days},
+            {**params, "days": days},
         )
         if not days:
-            return 0
+            return 0, period_days
         cursor.execute(
-            """
+            f"""
             INSERT INTO attribution_dailycost (
                 day, account_id, billing_period_start, provider, service_name, region_id,
                 team_id, model_id, deployment_id, charge_category, billing_currency,
@@ -211,17 +360,17 @@ def daily_cost_rebuild(*, account_id: int, billing_period_start: dt.date) -> int
                    COALESCE(SUM(li.consumed_quantity), 0), 0, 0, 0, COUNT(*)
             FROM attribution_costlineitem li
             JOIN attribution_cloudaccount acct ON acct.id = li.account_id
-            WHERE li.account_id = %(account)s
+            WHERE li.ingest_run_id IN ({current_runs})
               AND li.charge_period_start >= %(first)s AND li.charge_period_start < %(after_last)s
               AND (li.charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
             GROUP BY 1, li.account_id, acct.provider, li.service_name, li.region_id, li.team_id,
                      li.model_id, li.deployment_id, li.charge_category, li.billing_currency
-            """,
+            """,  # noqa: S608
             {
-                "account": account_id,
+                **params,
                 "days": days,
                 "first": dt.datetime.combine(days[0], dt.time(), tzinfo=dt.UTC),
                 "after_last": dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC),
             },
         )
-        return cursor.rowcount
+        return cursor.rowcount, period_days

@@ -79,24 +79,59 @@ def aws_charge_category(line_item_type: str) -> str:
     return ChargeCategory.ADJUSTMENT
 
 
+# EffectiveCost per line item type, as the other money columns that make it up: (sign, column).
+# A type not listed keeps its unblended cost; an empty tuple means zero. Both the row and the
+# batch (pyarrow) paths read this table, so there is one rule.
+AWS_EFFECTIVE_COST_TERMS: dict[str, tuple[tuple[int, str], ...]] = {
+    "SavingsPlanCoveredUsage": ((1, "savings_plan_savings_plan_effective_cost"),),
+    "DiscountedUsage": ((1, "reservation_effective_cost"),),
+    "SavingsPlanNegation": (),
+    "SavingsPlanUpfrontFee": (),
+    "SavingsPlanRecurringFee": (
+        (1, "savings_plan_total_commitment_to_date"),
+        (-1, "savings_plan_used_commitment"),
+    ),
+    "RIFee": (
+        (1, "reservation_unused_amortized_upfront_fee_for_billing_period"),
+        (1, "reservation_unused_recurring_fee"),
+    ),
+}
+
+
 def aws_effective_cost(
     *, line_item_type: str, unblended_cost: Decimal, amount: Callable[[str], Decimal]
 ) -> Decimal:
     """EffectiveCost of one CUR line item; `amount(column)` reads another money column of the row
     (CUR 2.0 names), so only the columns a rule needs are read."""
-    if line_item_type == "SavingsPlanCoveredUsage":
-        return amount("savings_plan_savings_plan_effective_cost")
-    if line_item_type == "DiscountedUsage":
-        return amount("reservation_effective_cost")
-    if line_item_type in ("SavingsPlanNegation", "SavingsPlanUpfrontFee"):
-        return ZERO
-    if line_item_type == "SavingsPlanRecurringFee":
-        return amount("savings_plan_total_commitment_to_date") - amount("savings_plan_used_commitment")
-    if line_item_type == "RIFee":
-        return amount("reservation_unused_amortized_upfront_fee_for_billing_period") + amount(
-            "reservation_unused_recurring_fee"
-        )
-    return unblended_cost
+    terms = AWS_EFFECTIVE_COST_TERMS.get(line_item_type)
+    if terms is None:
+        return unblended_cost
+    total = ZERO
+    for sign, column in terms:
+        total = total + amount(column) if sign > 0 else total - amount(column)
+    return total
+
+
+def aws_effective_cost_batch(*, line_item_type, unblended_cost, amount):
+    """The same rule over pyarrow arrays: `amount(column)` returns (decimal array, unreadable mask).
+    Returns (EffectiveCost array, mask of rows whose needed column was unreadable)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    effective = unblended_cost
+    unreadable = pa.array([False] * len(unblended_cost))
+    for kind, terms in AWS_EFFECTIVE_COST_TERMS.items():
+        rows = pc.equal(line_item_type, kind)
+        if not pc.any(rows).as_py():
+            continue
+        total = pa.repeat(pa.scalar(0, unblended_cost.type), len(unblended_cost))
+        for sign, column in terms:
+            values, bad = amount(column)
+            total = pc.add(total, values) if sign > 0 else pc.subtract(total, values)
+            total = pc.cast(total, unblended_cost.type)
+            unreadable = pc.or_(unreadable, pc.and_(rows, bad))
+        effective = pc.if_else(rows, total, effective)
+    return effective, unreadable
 
 
 def aws_charge_frequency(line_item_type: str) -> str:

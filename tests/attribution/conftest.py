@@ -64,10 +64,14 @@ def ingest(db) -> Callable[..., list[IngestRun]]:
         cloud_account = services.cloud_account_get_or_create(slug=account, provider=provider)
         runs = services.ingest_runs_create(account=cloud_account, paths=[str(p) for p in paths], **options)
         executed = []
-        for planned in runs:
+        queue = list(runs)
+        while queue:
+            planned = queue.pop(0)
             if planned.state == "pending":
                 planned = services.ingest_run_execute(run_id=planned.pk)
+                # Periods found beyond the files' first rows get their own runs.
+                queue.extend(services.ingest_run_followups(run=planned))
             executed.append(planned)
-        return executed
+        return sorted(executed, key=lambda run: run.billing_period_start)
 
     return run

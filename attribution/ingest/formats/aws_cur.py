@@ -12,16 +12,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from attribution.choices import Provider
+from attribution.ingest import batch as vec
 from attribution.ingest import mapping
 from attribution.ingest.currency import currency_validate
-from attribution.ingest.errors import RowError
-from attribution.ingest.formats.base import CsvParser, ParseContext, cell, header_of
+from attribution.ingest.errors import MissingColumnError, RowError
+from attribution.ingest.formats.base import Batch, CsvParser, ParseContext, cell, header_of
 from attribution.ingest.tags import tag_key_normalize, tags_normalize
-from attribution.ingest.values import datetime_parse, decimal_parse, next_month_start, quantity_parse
+from attribution.ingest.values import (
+    datetime_parse,
+    decimal_parse,
+    next_month_start,
+    quantity_parse,
+    utc_midnight,
+)
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 # Two legacy columns fused by a missing comma, as in nise-generated files:
@@ -199,6 +212,251 @@ class AwsCurParser(CsvParser):
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }
+
+    # --- The batch path (see attribution/ingest/batch.py); same rules as row_parse, by columns ---
+
+    batch_capable: ClassVar[bool] = True
+    _BATCH_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "bill_billing_period_start_date", "bill_billing_period_end_date", "line_item_line_item_type",
+        "line_item_usage_start_date", "line_item_usage_end_date", "line_item_currency_code",
+        "line_item_unblended_cost", "pricing_public_on_demand_cost", "line_item_usage_amount",
+        "line_item_line_item_description", "line_item_legal_entity", "bill_billing_entity",
+        "bill_invoicing_entity", "bill_payer_account_id", "bill_payer_account_name",
+        "line_item_usage_account_id", "line_item_usage_account_name", "product_region_code",
+        "product_region", "product_location", "line_item_availability_zone", "line_item_resource_id",
+        "product_product_family", "product_product_name", "product_servicecode", "line_item_product_code",
+        "product_sku", "pricing_rate_code", "pricing_term", "line_item_usage_type", "pricing_unit",
+        "savings_plan_savings_plan_a_r_n", "reservation_reservation_a_r_n", "resource_tags",
+        *{column for terms in mapping.AWS_EFFECTIVE_COST_TERMS.values() for _sign, column in terms},
+    )  # fmt: skip
+
+    def _batch_plan(self, context: ParseContext) -> tuple[dict[str, str], list[str]] | None:
+        """canonical column -> header name, and the tag columns' header names; None for an empty file."""
+        header = vec.csv_header(context.path)
+        if not header:
+            return None
+        if len(set(header)) != len(header) or self.header_repair(header) != header:
+            raise vec.RowPathNeeded("duplicate or fused header cells")
+        columns = self.columns_map(header)
+        for column in self.required:
+            if column not in columns:
+                raise MissingColumnError(column, path=context.path, expected_format=self.label)
+        names = {canonical: header[index] for canonical, index in columns.items()}
+        return {c: names[c] for c in self._BATCH_COLUMNS if c in names}, [
+            header[index] for index in self.tag_columns
+        ]
+
+    def head_periods(self, context: ParseContext) -> Counter | None:
+        plan = self._batch_plan(context)
+        if plan is None:
+            return Counter()
+        names, _tags = plan
+        reader = vec.CsvBatches(path=context.path, columns=[names["bill_billing_period_start_date"]])
+        periods: Counter = Counter()
+        for batch, _lines in reader:
+            if reader.invalid_lines:
+                return None  # Malformed rows: which period rejects them is decided by a full scan.
+            values = pc.utf8_trim_whitespace(batch.column(0))
+            for value, count in zip(*_value_counts(values), strict=True):
+                try:
+                    periods[datetime_parse(value, column="period").date()] += count
+                except RowError:
+                    return None
+            if periods:
+                break  # The first rows only: the loader finds any other period (services.py).
+        return periods
+
+    def parse_batches(self, context: ParseContext) -> Iterator[Batch]:
+        plan = self._batch_plan(context)
+        if plan is None:
+            return
+        names, tag_names = plan
+        reader = vec.CsvBatches(path=context.path, columns=[*names.values(), *tag_names])
+        tag_cache: dict[str, tuple[str, str] | None] = {}
+        handed = 0  # malformed rows (wrong field count) already handed to the row path
+        for record_batch, lines in reader:
+            context.counter = reader.counter
+            mapped = self._batch_map(record_batch, lines, names, tag_names, tag_cache, context)
+            if len(reader.invalid_lines) > handed:
+                malformed = np.asarray(reader.invalid_lines[handed:], dtype=np.int64)
+                mapped.reparse_lines = np.concatenate([mapped.reparse_lines, malformed])
+                handed = len(reader.invalid_lines)
+            yield mapped
+        if len(reader.invalid_lines) > handed:
+            yield Batch(table=None, reparse_lines=np.asarray(reader.invalid_lines[handed:], dtype=np.int64))
+
+    def _batch_tags(self, raw: str, tag_names: list[str], context: ParseContext) -> tuple[str, str] | None:
+        """(tags JSON, normalised tags JSON) of one distinct tag cell combination; None if unreadable."""
+        raw_map, *values = raw.split("\x1f") if tag_names else (raw,)
+        row = [raw_map, *values]
+        columns = {"resource_tags": 0}
+        saved = self.tag_columns
+        self.tag_columns = {index + 1: self._tag_key(name) for index, name in enumerate(tag_names)}
+        try:
+            tags = self._tags(row, columns, context)
+        except RowError:
+            return None
+        finally:
+            self.tag_columns = saved
+        return json.dumps(tags, ensure_ascii=False), json.dumps(tags_normalize(tags), ensure_ascii=False)
+
+    @staticmethod
+    def _tag_key(header_name: str) -> str:
+        name = header_name.strip()
+        return name.partition("/")[2] if name.startswith("resourceTags/") else name
+
+    def _batch_map(
+        self,
+        batch: pa.RecordBatch,
+        lines: np.ndarray,
+        names: dict[str, str],
+        tag_names: list[str],
+        tag_cache: dict[str, tuple[str, str] | None],
+        context: ParseContext,
+    ) -> Batch:
+        count = batch.num_rows
+
+        def text(column: str) -> pa.Array:
+            return vec.text(batch, names.get(column))
+
+        unreadable: list[pa.Array] = []
+        line_item_type = text("line_item_line_item_type")
+        unreadable.append(pc.equal(line_item_type, ""))
+        period_start_at, bad = vec.timestamp(text("bill_billing_period_start_date"))
+        unreadable.append(bad)
+        period_start = pc.cast(period_start_at, pa.date32())
+        next_month = vec.lookup_typed(
+            period_start, lambda day: utc_midnight(next_month_start(day)) if day else None, vec.TIMESTAMP_TYPE
+        )
+
+        def timestamp_or(column: str, default: pa.Array) -> pa.Array:
+            values = text(column)
+            parsed, bad = vec.timestamp(values)
+            empty = pc.equal(values, "")
+            unreadable.append(pc.and_(bad, pc.invert(empty)))
+            return pc.if_else(empty, default, parsed)
+
+        period_end_at = timestamp_or("bill_billing_period_end_date", next_month)
+        charge_start = timestamp_or("line_item_usage_start_date", period_start_at)
+        charge_end = timestamp_or("line_item_usage_end_date", period_end_at)
+        unreadable.append(pc.fill_null(pc.less(charge_end, charge_start), False))
+
+        currency, bad = vec.currency(text("line_item_currency_code"), context.default_currency)
+        unreadable.append(bad)
+        unblended, bad = vec.money(text("line_item_unblended_cost"))
+        unreadable.append(bad)
+        effective, bad = mapping.aws_effective_cost_batch(
+            line_item_type=line_item_type, unblended_cost=unblended, amount=lambda c: vec.money(text(c))
+        )
+        unreadable.append(bad)
+        list_cost, bad = vec.money(text("pricing_public_on_demand_cost"), empty_is_null=True)
+        unreadable.append(bad)
+        usage_amount, bad = vec.quantity(text("line_item_usage_amount"))
+        unreadable.append(bad)
+
+        tag_key = batch.column(names["resource_tags"]) if "resource_tags" in names else None
+        if tag_names:
+            parts = [tag_key if tag_key is not None else pa.repeat("", count)]
+            parts += [batch.column(name) for name in tag_names]
+            tag_key = pc.binary_join_element_wise(*parts, "\x1f")
+        if tag_key is None:
+            tags = normalized = pa.repeat(pa.scalar("{}"), count)
+        else:
+            encoded = pc.dictionary_encode(tag_key)
+            decoded = []
+            for raw in encoded.dictionary.to_pylist():
+                if raw not in tag_cache:
+                    tag_cache[raw] = self._batch_tags(raw, tag_names, context)
+                decoded.append(tag_cache[raw])
+            if len(tag_cache) > 100_000:
+                tag_cache.clear()  # Bounded memory for files whose tags are unique per row.
+            ok = pa.array([value is not None for value in decoded])
+            unreadable.append(pc.invert(pc.take(ok, encoded.indices)))
+            tags = pc.take(pa.array([v[0] if v else "{}" for v in decoded], pa.string()), encoded.indices)
+            normalized = pc.take(
+                pa.array([v[1] if v else "{}" for v in decoded], pa.string()), encoded.indices
+            )
+
+        term = pc.utf8_lower(text("pricing_term"))
+        usage_types = pa.array(sorted(mapping.AWS_USAGE_TYPES))
+        is_usage = pc.is_in(line_item_type, value_set=usage_types)
+        committed = pc.or_(
+            pc.is_in(line_item_type, value_set=pa.array(["DiscountedUsage", "SavingsPlanCoveredUsage"])),
+            pc.equal(term, "reserved"),
+        )
+        standard = pc.or_(pc.equal(term, "ondemand"), pc.equal(line_item_type, "Usage"))
+        spot = pc.match_substring(pc.utf8_lower(text("line_item_usage_type")), "spot")
+        pricing_category = pc.case_when(
+            pc.make_struct(spot, committed, standard), "Dynamic", "Committed", "Standard", ""
+        )
+        pricing_unit = text("pricing_unit")
+
+        bad_rows = unreadable[0]
+        for mask in unreadable[1:]:
+            bad_rows = pc.or_(bad_rows, mask)
+        bad_rows = pc.fill_null(bad_rows, True)
+        first = vec.first_nonempty
+        table = pa.table(
+            {
+                "source_line": pa.array(lines, pa.int64()),
+                "billing_period_start": period_start,
+                "billed_cost": unblended,
+                "effective_cost": effective,
+                "list_cost": list_cost,
+                "contracted_cost": pa.nulls(count, vec.MONEY_TYPE),
+                "billing_currency": currency,
+                "charge_period_start": charge_start,
+                "charge_period_end": charge_end,
+                "billing_period_start_at": period_start_at,
+                "billing_period_end_at": period_end_at,
+                "charge_category": vec.lookup(line_item_type, mapping.aws_charge_category),
+                "charge_class": pa.repeat(pa.scalar(""), count),
+                "charge_description": text("line_item_line_item_description"),
+                "charge_frequency": vec.lookup(line_item_type, mapping.aws_charge_frequency),
+                "provider_name": pa.repeat(pa.scalar("AWS"), count),
+                "publisher_name": first(text("line_item_legal_entity"), text("bill_billing_entity")),
+                "invoice_issuer_name": first(
+                    text("bill_invoicing_entity"), text("bill_billing_entity"), default="AWS"
+                ),
+                "billing_account_id": text("bill_payer_account_id"),
+                "billing_account_name": text("bill_payer_account_name"),
+                "sub_account_id": text("line_item_usage_account_id"),
+                "sub_account_name": text("line_item_usage_account_name"),
+                "region_id": first(text("product_region_code"), text("product_region")),
+                "region_name": text("product_location"),
+                "availability_zone": text("line_item_availability_zone"),
+                "resource_id": text("line_item_resource_id"),
+                "resource_name": pa.repeat(pa.scalar(""), count),
+                "resource_type": text("product_product_family"),
+                "service_name": first(
+                    text("product_product_name"), text("product_servicecode"), text("line_item_product_code")
+                ),
+                "service_category": pa.repeat(pa.scalar(""), count),
+                "sku_id": text("product_sku"),
+                "sku_price_id": text("pricing_rate_code"),
+                "pricing_category": pricing_category,
+                "pricing_quantity": usage_amount,
+                "pricing_unit": pricing_unit,
+                "consumed_quantity": pc.if_else(is_usage, usage_amount, pa.scalar(None, vec.MONEY_TYPE)),
+                "consumed_unit": pc.if_else(is_usage, pricing_unit, ""),
+                "commitment_discount_id": first(
+                    text("savings_plan_savings_plan_a_r_n"), text("reservation_reservation_a_r_n")
+                ),
+                "tags": tags,
+                "normalized_tags": normalized,
+            }
+        )
+        if pc.any(bad_rows).as_py():
+            reparse = lines[np.asarray(bad_rows.to_numpy(zero_copy_only=False), dtype=bool)]
+            table = table.filter(pc.invert(bad_rows))
+        else:
+            reparse = lines[:0]
+        return Batch(table=table, reparse_lines=reparse)
+
+
+def _value_counts(values: pa.Array) -> tuple[list[str], list[int]]:
+    counts = pc.value_counts(values)
+    return counts.field("values").to_pylist(), counts.field("counts").to_pylist()
 
 
 class AwsCurLegacyParser(AwsCurParser):

@@ -41,12 +41,43 @@ class ParseContext:
     tag_keys: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class Batch:
+    """A block of parsed rows as columns (the batch path): `table` has the staging row columns
+    (see loader.ROW_COLUMNS) with `billing_period_start` as date32, money as decimal128, times as
+    timestamp[us, UTC], `tags` / `normalized_tags` as JSON text. `reparse_lines` are the lines of
+    the block the vectorised code left to the row path (see `Parser.parse_lines`)."""
+
+    table: Any  # pyarrow.Table, or None for a block of malformed rows only
+    reparse_lines: Any  # numpy int64 array
+
+
 class Parser:
-    """One native format. Subclasses set `name`, `provider`, and implement the three methods."""
+    """One native format. Subclasses set `name`, `provider`, and implement the three methods.
+
+    A parser may also offer the batch path: set `batch_capable`, implement `parse_batches` (and
+    `head_periods` to plan from the first rows instead of a full scan). The loader then uses it
+    and falls back to `parse` when `parse_batches` raises `batch.RowPathNeeded`.
+    """
 
     name: ClassVar[str]
     provider: ClassVar[str]
     label: ClassVar[str]
+    batch_capable: ClassVar[bool] = False
+
+    def parse_batches(self, context: ParseContext) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def parse_lines(self, context: ParseContext, lines: set[int]) -> Iterator[dict[str, Any] | Rejected]:
+        """What `parse` yields, for the given source lines only (rows the batch path left)."""
+        for item in self.parse(context):
+            line = item.line if isinstance(item, Rejected) else item["source_line"]
+            if line in lines:
+                yield item
+
+    def head_periods(self, context: ParseContext) -> Counter | None:
+        """Billing periods of the file's first rows, or None when the whole file must be scanned."""
+        return None
 
     @classmethod
     def sniff(cls, head: str) -> bool:
@@ -155,21 +186,28 @@ class CsvParser(Parser):
 
     def parse(self, context: ParseContext) -> Iterator[dict[str, Any] | Rejected]:
         for line, row, header, columns in self._rows(context):
-            if len(row) != len(header):
-                yield Rejected(line, csv_line(row), f"expected {len(header)} fields, found {len(row)}", None)
-                continue
-            try:
-                period = self.period_of(row, columns)
-            except RowError as error:
-                yield Rejected(line, csv_line(row), str(error), None, self.rejected_amounts(row, columns))
-                continue
-            try:
-                parsed = self.row_parse(row, columns, header, context)
-            except RowError as error:
-                yield Rejected(line, csv_line(row), str(error), period, self.rejected_amounts(row, columns))
-                continue
-            parsed["source_line"] = line
-            yield parsed
+            yield self._row_item(line, row, header, columns, context)
+
+    def parse_lines(self, context: ParseContext, lines: set[int]) -> Iterator[dict[str, Any] | Rejected]:
+        for line, row, header, columns in self._rows(context):
+            if line in lines:
+                yield self._row_item(line, row, header, columns, context)
+
+    def _row_item(
+        self, line: int, row: list[str], header: list[str], columns: dict[str, int], context: ParseContext
+    ) -> dict[str, Any] | Rejected:
+        if len(row) != len(header):
+            return Rejected(line, csv_line(row), f"expected {len(header)} fields, found {len(row)}", None)
+        try:
+            period = self.period_of(row, columns)
+        except RowError as error:
+            return Rejected(line, csv_line(row), str(error), None, self.rejected_amounts(row, columns))
+        try:
+            parsed = self.row_parse(row, columns, header, context)
+        except RowError as error:
+            return Rejected(line, csv_line(row), str(error), period, self.rejected_amounts(row, columns))
+        parsed["source_line"] = line
+        return parsed
 
 
 def csv_line(row: list[str]) -> str:

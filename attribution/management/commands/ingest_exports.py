@@ -142,10 +142,13 @@ class Command(BaseCommand):
         if options["run_async"]:
             failures += self._run_async(pending, options["timeout"])
         else:
-            for run in pending:
+            queue = list(pending)
+            while queue:
+                run = queue.pop(0)
                 try:
                     run = services.ingest_run_execute(run_id=run.pk)
                     self.stdout.write(run_summary(run))
+                    queue.extend(services.ingest_run_followups(run=run))
                 except (IngestError, PeriodBusyError) as error:
                     failures.append(str(error))
         if failures:

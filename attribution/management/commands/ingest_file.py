@@ -83,7 +83,9 @@ class Command(BaseCommand):
             self.stdout.write("No rows and no --period: nothing to ingest.")
             return
         failures = []
-        for run in runs:
+        queue = list(runs)
+        while queue:
+            run = queue.pop(0)
             if run.state == "succeeded":
                 self.stdout.write(f"unchanged (same files as run #{run.pk}): " + run_summary(run))
                 continue
@@ -96,6 +98,10 @@ class Command(BaseCommand):
             finally:
                 bar.close()
             self.stdout.write(run_summary(run))
+            # Periods found beyond the files' first rows: their runs were planned by this one.
+            followups = services.ingest_run_followups(run=run)
+            queue.extend(followups)
+            runs.extend(followups)
             for rejected in run.rejected_rows.all()[:10]:
                 self.stdout.write(
                     f"  rejected {rejected.file_path}:{rejected.line_number}: {rejected.reason}"

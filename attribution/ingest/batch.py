@@ -1,0 +1,247 @@
+"""The vectorised (pyarrow) path for CSV exports: read a bounded block of rows at a time, validate
+and map whole columns, and leave only the odd rows to the row-by-row parser.
+
+Exactness rules, so that the batch path and the row path give the same line items:
+- A cell the vectorised code is not sure about (a number with an exponent or more than 18
+  decimals, a date that is not plain ISO 8601, an unknown currency...) is not guessed: the row is
+  marked and re-read by the parser's row path in a second pass over the file, which either loads
+  it or rejects it with the usual reason. Rows with a wrong number of fields go the same way.
+- Line numbers: the header is line 1 and every row takes one physical line; the reader counts
+  the newlines it decompresses and, when the file breaks that rule (blank lines, quoted values
+  spanning lines), raises RowPathNeeded so the run is redone by the row path.
+- Money is decimal128(28, 10) rounded half-to-even from up to 18 decimals, as `decimal_parse`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from attribution.ingest.currency import ISO_4217_CODES
+from attribution.ingest.errors import IngestError
+from attribution.ingest.sources import CountingReader, is_gzip, open_text
+
+MONEY_TYPE = pa.decimal128(28, 10)  # + and - stay within 38 digits
+TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+BLOCK_SIZE = 8 << 20  # bytes of CSV text per block: bounds memory whatever the file size
+
+# Plain decimals the vectorised cast handles exactly; anything else takes the row path.
+_MONEY_RE = r"^-?\d{1,14}(\.\d{1,18})?$"
+_QUANTITY_RE = r"^-?\d{1,17}(\.\d{1,18})?$"
+_ZONED_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+_NAIVE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_CURRENCIES = pa.array(sorted(ISO_4217_CODES))
+
+
+class RowPathNeeded(Exception):
+    """The file does not fit the batch path's assumptions; redo the run with the row path."""
+
+
+class _LineCountingReader(io.RawIOBase):
+    """Counts the newlines of the decompressed text (one row per line is checked at the end) and
+    drops a UTF-8 BOM."""
+
+    def __init__(self, source) -> None:
+        self._source = source
+        self.newlines = 0
+        self.last_byte = b""
+        self._first = True
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._source.read(len(buffer))
+        if self._first and data:
+            self._first = False
+            if data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:] + self._source.read(3)
+        count = len(data)
+        buffer[:count] = data
+        if count:
+            self.newlines += data.count(b"\n")
+            self.last_byte = data[-1:]
+        return count
+
+    def physical_lines(self) -> int:
+        return self.newlines + (1 if self.last_byte not in (b"", b"\n") else 0)
+
+
+@dataclass
+class CsvBatches:
+    """Iterates record batches (all columns as strings) with each row's physical line number."""
+
+    path: str
+    columns: list[str]  # header names to read
+    counter: CountingReader | None = None
+    invalid_lines: list[int] = field(default_factory=list)
+    rows_read: int = 0
+
+    def _invalid_row(self, row) -> str:
+        if row.number is None:
+            raise RowPathNeeded("a malformed row without a line number")
+        self.invalid_lines.append(row.number)
+        return "skip"
+
+    @contextmanager
+    def _stream(self):
+        counter = CountingReader(open(self.path, "rb"))  # noqa: SIM115 - closed below
+        self.counter = counter
+        binary = io.BufferedReader(counter, buffer_size=1 << 20)
+        try:
+            if is_gzip(self.path):
+                binary = gzip.GzipFile(fileobj=binary, mode="rb")  # type: ignore[assignment]
+            lines = _LineCountingReader(binary)
+            yield lines, io.BufferedReader(lines, buffer_size=4 << 20)
+        finally:
+            binary.close()
+            counter.close()
+
+    def __iter__(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
+        with self._stream() as (lines, text):
+            try:
+                reader = pacsv.open_csv(
+                    text,
+                    read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=False),
+                    parse_options=pacsv.ParseOptions(invalid_row_handler=self._invalid_row),
+                    convert_options=pacsv.ConvertOptions(
+                        include_columns=self.columns,
+                        column_types={name: pa.string() for name in self.columns},
+                        strings_can_be_null=False,
+                        quoted_strings_can_be_null=False,
+                    ),
+                )
+            except pa.ArrowInvalid as error:
+                if "Empty CSV file" in str(error):
+                    return
+                raise RowPathNeeded(str(error)) from None
+            except (EOFError, OSError) as error:
+                raise IngestError(
+                    f"file is truncated or corrupt ({error})", path=self.path, line=lines.newlines + 1
+                ) from None
+            next_line = 2
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except (EOFError, OSError) as error:
+                    raise IngestError(
+                        f"file is truncated or corrupt ({error})", path=self.path, line=next_line
+                    ) from None
+                except pa.ArrowInvalid as error:
+                    raise RowPathNeeded(str(error)) from None
+                count = batch.num_rows
+                self.rows_read += count
+                if self.invalid_lines:
+                    invalid = np.asarray(self.invalid_lines, dtype=np.int64)
+                    candidates = np.arange(next_line, next_line + count + len(invalid), dtype=np.int64)
+                    line_numbers = np.setdiff1d(candidates, invalid, assume_unique=True)[:count]
+                else:
+                    line_numbers = np.arange(next_line, next_line + count, dtype=np.int64)
+                if count:
+                    next_line = int(line_numbers[-1]) + 1
+                yield batch, line_numbers
+            expected = 1 + self.rows_read + len(self.invalid_lines)
+            if lines.physical_lines() != expected:
+                raise RowPathNeeded(
+                    f"{lines.physical_lines()} lines for {expected} rows (blank lines or multi-line values)"
+                )
+
+
+def csv_header(path: str) -> list[str]:
+    """The header row (BOM dropped); [] for an empty file."""
+    with open_text(path) as (stream, _counter):
+        try:
+            return next(csv.reader(stream), [])
+        except csv.Error as error:
+            raise IngestError(f"cannot read the CSV header ({error})", path=path, line=1) from None
+
+
+# --- Vectorised cells -----------------------------------------------------------------------------
+
+
+def text(batch: pa.RecordBatch, name: str | None) -> pa.Array:
+    """A stripped string column, or empty strings when the file lacks it."""
+    if name is None:
+        return pa.repeat(pa.scalar("", pa.string()), batch.num_rows)
+    return pc.utf8_trim_whitespace(batch.column(name))
+
+
+def first_nonempty(*arrays: pa.Array, default: str = "") -> pa.Array:
+    result = arrays[-1]
+    if default:
+        result = pc.if_else(pc.equal(result, ""), default, result)
+    for array in reversed(arrays[:-1]):
+        result = pc.if_else(pc.equal(array, ""), result, array)
+    return result
+
+
+def money(values: pa.Array, *, empty_is_null: bool = False) -> tuple[pa.Array, pa.Array]:
+    """(decimal128(38, 10), row-path mask). Empty cells give 0, or null with `empty_is_null`."""
+    empty = pc.equal(values, "")
+    plain = pc.match_substring_regex(values, _MONEY_RE)
+    numbers = _decimal(values, plain)
+    empty_value = pa.scalar(None, MONEY_TYPE) if empty_is_null else pa.scalar(0, MONEY_TYPE)
+    return pc.if_else(empty, empty_value, numbers), pc.invert(pc.or_(plain, empty))
+
+
+def quantity(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    empty = pc.equal(values, "")
+    plain = pc.match_substring_regex(values, _QUANTITY_RE)
+    numbers = _decimal(values, plain)
+    return pc.if_else(empty, pa.scalar(None, MONEY_TYPE), numbers), pc.invert(pc.or_(plain, empty))
+
+
+def _decimal(values: pa.Array, plain: pa.Array) -> pa.Array:
+    wide = pc.cast(pc.if_else(plain, values, "0"), pa.decimal128(38, 18))
+    return pc.cast(pc.round(wide, ndigits=10, round_mode="half_to_even"), MONEY_TYPE)
+
+
+def timestamp(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(timestamp[us, UTC], row-path mask) from ISO 8601; naive values are UTC, as datetime_parse."""
+    zoned = pc.match_substring_regex(values, _ZONED_RE)
+    naive = pc.match_substring_regex(values, _NAIVE_RE)
+    date = pc.match_substring_regex(values, _DATE_RE)
+    normalized = pc.case_when(
+        pc.make_struct(zoned, naive, date),
+        values,
+        pc.binary_join_element_wise(values, "Z", ""),
+        pc.binary_join_element_wise(values, "T00:00:00Z", ""),
+        "1970-01-01T00:00:00Z",
+    )
+    ok = pc.or_(pc.or_(zoned, naive), date)
+    try:
+        parsed = pc.cast(normalized, TIMESTAMP_TYPE)
+    except pa.ArrowInvalid:
+        # An impossible date (2026-02-30) somewhere: the row path finds which and says why.
+        return pa.nulls(len(values), TIMESTAMP_TYPE), pa.array(np.ones(len(values), dtype=bool))
+    return parsed, pc.invert(ok)
+
+
+def currency(values: pa.Array, default: str) -> tuple[pa.Array, pa.Array]:
+    upper = pc.utf8_upper(pc.if_else(pc.equal(values, ""), default, values))
+    return upper, pc.invert(pc.is_in(upper, value_set=_CURRENCIES))
+
+
+def lookup(values: pa.Array, function) -> pa.Array:
+    """`function` applied once per distinct value (dictionary encoding), then spread back."""
+    encoded = pc.dictionary_encode(values)
+    mapped = pa.array([function(value) for value in encoded.dictionary.to_pylist()], pa.string())
+    return pc.take(mapped, encoded.indices)
+
+
+def lookup_typed(values: pa.Array, function, result_type: pa.DataType) -> pa.Array:
+    encoded = pc.dictionary_encode(values)
+    mapped = pa.array([function(value) for value in encoded.dictionary.to_pylist()], result_type)
+    return pc.take(mapped, encoded.indices)
