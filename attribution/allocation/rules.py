@@ -96,11 +96,16 @@ _MATCH_SQL = f"""
     END
 """
 
-# Many line items share what mapping looks at (tags, resource, accounts, service, region), so the
-# mapping is computed once per distinct combination ("key") into a small indexed temporary table,
-# then joined back to the line items by the key's hash. This keeps the cost linear in line items
-# whatever the planner believes about a freshly loaded table.
-_KEY_SQL = """md5(concat_ws(chr(31), li.account_id::text, li.normalized_tags::text, li.resource_id,
+# Many line items share what mapping looks at (tags, accounts, service, region), so the mapping is
+# computed once per distinct combination ("key") into a small indexed temporary table, then joined
+# back to the line items by the key's hash. Resource ids are usually unique per line item, so they
+# enter the key only where they can matter: when some rule matches on resource ids, or when the
+# resource is a deployment's. This keeps the work proportional to the line items plus the (few)
+# distinct keys, whatever the planner believes about a freshly loaded table.
+_RESOURCE_SQL = """CASE WHEN %(resource_rules)s OR lower(li.resource_id) IN (
+        SELECT lower(resource_id) FROM attribution_deployment WHERE resource_id <> '')
+    THEN lower(li.resource_id) ELSE '' END"""
+_KEY_SQL = f"""md5(concat_ws(chr(31), li.account_id::text, li.normalized_tags::text, {_RESOURCE_SQL},
     li.sub_account_id, li.billing_account_id, li.service_name, li.region_id))"""
 
 _CURRENT_ITEMS_SQL = """
@@ -110,9 +115,10 @@ _CURRENT_ITEMS_SQL = """
 
 _KEYS_SQL = """
 CREATE TEMP TABLE rule_keys ON COMMIT DROP AS
-SELECT DISTINCT ON (key) key, account_id, normalized_tags, resource_id, sub_account_id,
+SELECT DISTINCT ON (key) key, account_id, normalized_tags, resource_key AS resource_id, sub_account_id,
        billing_account_id, service_name, region_id
-  FROM (SELECT {key_sql} AS key, li.* FROM attribution_costlineitem li WHERE {current_items}) li
+  FROM (SELECT {key_sql} AS key, {resource_sql} AS resource_key, li.*
+          FROM attribution_costlineitem li WHERE {current_items}) li
 """
 
 # The team, model and deployment each key resolves to: explicit mapping first, then rules.
@@ -200,7 +206,13 @@ def _mapping_prepare(
     """Fill the temporary rule_keys and rule_mapping tables (dropped by _mapping_drop, or at the
     end of the transaction); return the `WITH changed AS (...)` prefix for the caller's statement."""
     current_items = _current_items_sql(period_scope=period_scope, incomplete_only=incomplete_only)
-    cursor.execute(_KEYS_SQL.format(key_sql=_KEY_SQL, current_items=current_items), params)
+    params["resource_rules"] = with_candidate and params.get("c_match_field") == RuleMatchField.RESOURCE_ID
+    params["resource_rules"] |= DimensionRule.objects.filter(
+        is_active=True, match_field=RuleMatchField.RESOURCE_ID
+    ).exists()
+    cursor.execute(
+        _KEYS_SQL.format(key_sql=_KEY_SQL, resource_sql=_RESOURCE_SQL, current_items=current_items), params
+    )
     rules_sql = _SAVED_RULES_SQL + (_CANDIDATE_RULE_SQL if with_candidate else "")
     cursor.execute(_MAPPING_SQL.format(rules_sql=rules_sql, match_sql=_MATCH_SQL), params)
     cursor.execute("CREATE UNIQUE INDEX ON rule_mapping (key)")
