@@ -239,3 +239,26 @@ def test_conservation_per_currency_and_team_is_exact(dims, ingest_periods):
     for team, billed in DailyCost.objects.values_list("team__slug", "billed_cost"):
         per_team[team] += billed
     assert sum(per_team.values()) == line_total
+
+
+def test_resource_id_rules_and_deployment_resources(dims, ingest_periods):
+    # A deployment billed as resource fn-e is explicit mapping; a resource-id rule fills the rest.
+    dims["pool"].resource_id = "FN-E"
+    dims["pool"].save()
+    ingest_periods()
+    assert by_resource()["fn-e"] == (None, "llama-70b", "llama-pool")
+    candidate = {
+        "name": "Instances i-* are search's",
+        "priority": 1,
+        "match_field": "resource_id",
+        "operator": "prefix",
+        "value": "I-",
+        "set_team_id": dims["search"].pk,
+        "set_deployment_id": dims["pool"].pk,
+    }
+    preview = rules.dimension_rule_preview(rule_data=candidate)
+    rules.dimension_rule_create(rule_data=candidate)
+    assert apply_all() == preview["line_items"] == 6  # i-a, i-c, i-d get the deployment; i-c the team too
+    assert by_resource()["i-c"] == ("search", "llama-70b", "llama-pool")
+    assert by_resource()["i-a"] == ("search", "llama-70b", "llama-pool")
+    assert by_resource()["fn-e"] == (None, "llama-70b", "llama-pool")
