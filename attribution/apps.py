@@ -6,4 +6,10 @@ class AttributionConfig(AppConfig):
     verbose_name = "Attribution"
 
     def ready(self) -> None:
-        from attribution.allocation import receivers  # noqa: F401 - connects the mapping-rule receiver
+        # Receivers of attribution's own signals: mapping rules apply inside the ingest swap;
+        # allocation and estimate reconciliation are enqueued once the swap commits.
+        from attribution.allocation import (  # noqa: F401
+            allocation_receivers,
+            estimate_receivers,
+            receivers,
+        )
