@@ -1,6 +1,7 @@
 """Signals the attribution layer sends so that later steps (allocation, estimates, governance) can
-follow an ingest without attribution importing them. Receivers must only enqueue work
-(`transaction.on_commit(lambda: task.delay(...))`), never do it inline."""
+follow an ingest without attribution importing them. Receivers enqueue their work
+(`transaction.on_commit(lambda: task.delay(...))`); the one exception is mapping rules, which run
+inline in the swap transaction so that no reader ever sees the period's rows unmapped."""
 
 from django.dispatch import Signal
 

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from attribution.models import Deployment, ServedModel, Team, UsageRecord
+from attribution.usage.services import usage_rollup_all
 
 COPY_COLUMNS = (
     "bucket_start",
@@ -84,9 +85,13 @@ class Command(BaseCommand):
                         copy.write_row(row)
                 loaded += len(rows)
                 reporters.update(ranges)
+        # The bulk COPY bypasses the batch service, so build the hourly and daily rollups that
+        # allocation and the pages read, in one pass over the loaded range.
+        rolled = usage_rollup_all()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Loaded {loaded} usage buckets from {len(files)} files ({len(reporters)} reporters)."
+                f"Loaded {loaded} usage buckets from {len(files)} files ({len(reporters)} reporters); "
+                f"rolled up {rolled['hours']} hourly and {rolled['days']} daily rows."
             )
         )
 
