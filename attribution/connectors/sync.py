@@ -316,7 +316,20 @@ def account_sync(
     run = _run_start(account_id=account_id, kind=SyncKind.BILLING, trigger=trigger, sync_run_id=sync_run_id)
     if run is None:
         return None
-    account = CloudAccount.objects.get(pk=account_id)
+    try:
+        return _billing_sync(run, inline_ingest=inline_ingest)
+    except ConnectorError:
+        raise  # transient: the run is pending again and the task retries it
+    except Exception as error:
+        # A bug or a time limit must not leave the run "running" until it is declared abandoned.
+        sync_run_fail(
+            sync_run_id=run.pk, error_kind=SyncErrorKind.INVALID, error=f"{type(error).__name__}: {error}"
+        )
+        raise
+
+
+def _billing_sync(run: SyncRun, *, inline_ingest: bool) -> SyncRun:
+    account = CloudAccount.objects.get(pk=run.account_id)
     try:
         connector = billing_connector_for(account)
         _progress(run, "discovering billing periods")

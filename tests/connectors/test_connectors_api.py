@@ -140,3 +140,26 @@ def test_sync_account_wait_loads_the_periods_here(moto, demo_cur2, demo_company)
     assert "2026-09: ingest" in text and "2026-10: ingest" in text
     assert "2 period(s) found, 2 loaded, 0 unchanged" in text
     assert IngestRun.objects.filter(state="succeeded").count() == 2
+
+
+def test_the_connection_test_task_records_a_run(moto, demo_company):
+    from attribution.connectors.tasks import connection_test_task
+
+    outcome = connection_test_task.apply(args=(demo_company.pk,)).get()
+
+    assert outcome["ok"] is False and outcome["error_kind"] == "not_found"
+    run = SyncRun.objects.get(pk=outcome["sync_run_id"])
+    assert run.kind == SyncKind.CONNECTION_TEST and run.state == RunState.FAILED
+    assert run.details["checks"][0]["ok"] is False
+
+
+def test_an_unexpected_error_fails_the_run_instead_of_leaving_it_running(moto, demo_company):
+    from attribution.connectors.sync import account_sync
+
+    demo_company.source_settings = {**demo_company.source_settings, "usage_bucket_seconds": 3600, "region": 7}
+    demo_company.save()
+
+    with pytest.raises(Exception):  # noqa: B017 - whatever the bug, the run must not stay running
+        account_sync(account_id=demo_company.pk)
+    run = SyncRun.objects.get(account=demo_company)
+    assert run.state == RunState.FAILED and run.error
