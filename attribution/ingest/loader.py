@@ -175,7 +175,14 @@ def batch_copy_data(*, run_id: int, account_id: int, table: pa.Table, resolver: 
     for column in PARSED_COLUMNS:
         values = table.column(column)
         limit = LINE_ITEM_LIMITS.get(column)
-        arrays.append(pc.utf8_slice_codeunits(values, 0, limit) if limit else values)
+        if limit:
+            values = pc.utf8_slice_codeunits(values, 0, limit)
+        elif pa.types.is_timestamp(values.type) and values.type.tz is not None:
+            # Arrow formats zoned timestamps through the tz database (slow); UTC wall time + "+00"
+            # is the same instant, 20x faster.
+            naive = pc.cast(values.cast(pa.timestamp("us")), pa.string())
+            values = pc.binary_join_element_wise(naive, "+00", "")
+        arrays.append(values)
     arrays += [team, model, deployment]
     buffer = io.BytesIO()
     # all_valid quotes every value, so "" is an empty string and an unquoted empty field is NULL.
