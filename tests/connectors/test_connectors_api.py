@@ -103,7 +103,6 @@ def test_sync_runs_are_listed_filtered_and_paginated(demo_company, viewer, clien
     assert set(page["results"][0]) >= {"id", "account", "kind", "state", "progress_message", "ingest_run_ids"}
 
 
-@pytest.mark.urls("tests.connectors.urls")
 def test_the_accounts_page_shows_the_buttons_to_finance_only(moto, demo_company, finance, viewer, client):
     client.force_login(viewer)
     page = client.get("/accounts/")
