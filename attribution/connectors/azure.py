@@ -684,6 +684,7 @@ class AzureUsageConnector(UsageConnector):
         if dimension_filter:
             params["$filter"] = dimension_filter
         request = HttpRequest("GET", f"{resource_id}/providers/Microsoft.Insights/metrics", params=params)
+        request.url = self.pipeline.format_url(request.url)
         try:
             response = self.pipeline.send_request(request, **_transport_options(self.settings))
             response.raise_for_status()
