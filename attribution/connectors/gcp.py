@@ -309,7 +309,8 @@ class GcpBillingConnector(BillingConnector):
             elif converted.error_kind == SyncErrorKind.PERMISSION:
                 converted.args = (
                     f"{converted}; grant roles/bigquery.dataViewer on dataset "
-                    f"{'.'.join(self.table_id.split('.')[:2])} (bigquery.tables.get, bigquery.tables.getData)",
+                    f"{'.'.join(self.table_id.split('.')[:2])} "
+                    "(bigquery.tables.get, bigquery.tables.getData)",
                 )
             raise converted
 
@@ -333,7 +334,8 @@ class GcpBillingConnector(BillingConnector):
         # The table id is validated against _TABLE_ID and `since` is a datetime: no injection.
         return (
             "-- inferensys:discover\n"
-            "SELECT invoice.month AS invoice_month, MAX(export_time) AS last_export_time, COUNT(*) AS row_count\n"
+            "SELECT invoice.month AS invoice_month, MAX(export_time) AS last_export_time,\n"
+            "COUNT(*) AS row_count\n"
             f"FROM `{self.table_id}`\n"  # noqa: S608
             f"{where}"
             "GROUP BY invoice_month\n"
@@ -720,7 +722,8 @@ def _monitoring_error(response, *, project: str) -> ConnectorError:
         )
     if status == 403:
         return ConnectorError(
-            f"Cloud Monitoring: permission denied on project {project} ({message}); grant roles/monitoring.viewer",
+            f"Cloud Monitoring: permission denied on project {project} ({message}); "
+            "grant roles/monitoring.viewer",
             error_kind=SyncErrorKind.PERMISSION,
         )
     if status == 404:
