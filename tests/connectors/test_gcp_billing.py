@@ -233,3 +233,26 @@ def test_it_reports_a_working_connection(account, billing_table):
         "bigquery.jobs.create in project acme-billing",
         "export has rows",
     ]
+
+
+@time_machine.travel(NOW, tick=True)
+def test_the_sync_service_lands_both_months_and_skips_them_next_time(account, billing_table):
+    from attribution.connectors.sync import account_sync
+
+    first = account_sync(account_id=account.pk, trigger="manual", inline_ingest=True)
+    assert first.state == "succeeded", first.error
+    assert (first.periods_found, first.periods_changed) == (2, 2)
+    rows = billing_table.tables[TABLE].rows
+    for period, month in ((SEPTEMBER, "202609"), (OCTOBER, "202610")):
+        expected = sum(
+            (Decimal(str(r["cost"])) + sum((Decimal(str(c["amount"])) for c in r["credits"]), Decimal(0)))
+            for r in rows
+            if r["invoice"]["month"] == month
+        )
+        billed, _effective, count = period_totals("gcp-prod", period)
+        assert billed == expected and count == sum(1 for r in rows if r["invoice"]["month"] == month)
+
+    second = account_sync(account_id=account.pk, trigger="manual", inline_ingest=True)
+    assert second.state == "succeeded" and (second.periods_changed, second.periods_skipped) == (0, 2)
+    # The second discovery scanned from the stored watermark minus the re-scan window only.
+    assert "_PARTITIONTIME >= TIMESTAMP(" in billing_table.queries[-1]
