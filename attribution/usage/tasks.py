@@ -13,6 +13,7 @@ from django.db import OperationalError
 from django.utils import timezone
 from psycopg import OperationalError as PsycopgOperationalError
 
+from attribution.allocation.tasks import allocation_days_task
 from attribution.usage import services
 
 _TRANSIENT = (OperationalError, PsycopgOperationalError)
@@ -32,8 +33,17 @@ RECENT_WINDOW = dt.timedelta(hours=2)
     max_retries=5,
 )
 def usage_rollup_task(start: str, end: str) -> dict[str, int]:
-    """Roll up [start, end) (ISO date-times, JSON-safe) into UsageHourly and UsageDaily."""
-    return services.usage_rollup(start=dt.datetime.fromisoformat(start), end=dt.datetime.fromisoformat(end))
+    """Roll up [start, end) (ISO date-times, JSON-safe) into UsageHourly and UsageDaily, then
+    re-allocate those days: usage that arrives after a day's bill changes how shared pools split."""
+    start_at, end_at = dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)
+    result = services.usage_rollup(start=start_at, end=end_at)
+    day, last_day = start_at.astimezone(dt.UTC).date(), end_at.astimezone(dt.UTC).date()
+    days = []
+    while day <= last_day:
+        days.append(day.isoformat())
+        day += dt.timedelta(days=1)
+    allocation_days_task.delay(None, days)
+    return result
 
 
 @shared_task(

@@ -12,7 +12,16 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from attribution.demo.company import company_build
-from attribution.models import CloudAccount, Deployment, ServedModel, Team, validate_source_settings
+from attribution.models import (
+    AllocationMethod,
+    AllocationRule,
+    CloudAccount,
+    Deployment,
+    IdlePolicy,
+    ServedModel,
+    Team,
+    validate_source_settings,
+)
 
 
 class Command(BaseCommand):
@@ -45,8 +54,9 @@ class Command(BaseCommand):
             models[spec.slug], _ = ServedModel.objects.update_or_create(
                 slug=spec.slug, defaults={"name": spec.name, "family": spec.family}
             )
+        pool_rules = 0
         for spec in company.deployments:
-            Deployment.objects.update_or_create(
+            deployment, _ = Deployment.objects.update_or_create(
                 slug=spec.slug,
                 defaults={
                     "model": models[spec.model],
@@ -63,9 +73,23 @@ class Command(BaseCommand):
                     "resource_id": spec.resource_id,
                 },
             )
+            if spec.pool:
+                # A shared GPU pool is split over the teams that used it, by GPU-seconds; a day
+                # with no usage stays visible as idle capacity.
+                AllocationRule.objects.update_or_create(
+                    name=f"Shared pool {spec.pool}: {spec.slug}",
+                    defaults={
+                        "match_deployment": deployment,
+                        "method": AllocationMethod.GPU_SECONDS,
+                        "idle_policy": IdlePolicy.OWN_LINE,
+                        "is_active": True,
+                    },
+                )
+                pool_rules += 1
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo company ready: {len(company.accounts)} accounts, {len(company.teams)} teams, "
-                f"{len(company.models)} models, {len(company.deployments)} deployments."
+                f"{len(company.models)} models, {len(company.deployments)} deployments, "
+                f"{pool_rules} shared-pool allocation rules."
             )
         )
