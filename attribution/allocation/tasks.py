@@ -15,6 +15,7 @@ from django.db import OperationalError
 from psycopg import OperationalError as PsycopgOperationalError
 
 from attribution.allocation import estimates
+from attribution.allocation.currency import allocated_costs_convert
 from attribution.allocation.services import (
     AllocationRuleError,
     allocation_accounts_for_days,
@@ -47,6 +48,8 @@ def _allocate(account_id: int, days: list[dt.date] | None) -> dict:
         logger.warning("allocation of account %s not run: %s", account_id, error.message)
         return {"account_id": account_id, "error": error.message}
     if result.days:
+        # Reporting-currency figures with the rate of each charge date, recorded on the rows.
+        allocated_costs_convert(account_id=account_id, days=result.days)
         estimates.estimates_reconcile(days=result.days, account_id=account_id)
     return {
         "account_id": account_id,

@@ -18,8 +18,10 @@ def test_an_ingested_period_enqueues_allocation_only_after_commit(world, django_
             run_id=1,
             days=[DAY, DAY],
         )
-    assert len(callbacks) == 1
-    assert not AllocatedCost.objects.exists()  # the receiver did no work inline
+    # One callback per receiver that follows an ingest: allocation, and estimate reconciliation.
+    receivers = sorted(callback.__qualname__.split(".")[0] for callback in callbacks)
+    assert receivers == ["estimates_reconcile_on_ingest", "on_period_ingested"]
+    assert not AllocatedCost.objects.exists()  # the receivers did no work inline
 
 
 def test_the_task_allocates_and_rebuilds_unit_costs(world):
