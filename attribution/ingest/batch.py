@@ -32,7 +32,7 @@ from attribution.ingest.sources import CountingReader, is_gzip, open_text
 
 MONEY_TYPE = pa.decimal128(28, 10)  # + and - stay within 38 digits
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
-BLOCK_SIZE = 8 << 20  # bytes of CSV text per block: bounds memory whatever the file size
+BLOCK_SIZE = 4 << 20  # bytes of CSV text per block: bounds memory (pyarrow holds a few blocks)
 
 # Plain decimals the vectorised cast handles exactly; anything else takes the row path.
 _MONEY_RE = r"^-?\d{1,14}(\.\d{1,18})?$"

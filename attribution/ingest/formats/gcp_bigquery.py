@@ -127,7 +127,8 @@ class GcpBigQueryParser(Parser):
                     periods[_period_from_month(match.group(1))] += 1
                 else:
                     periods[_period_from_month(_text(json.loads(line), "invoice.month"))] += 1
-            except (RowError, json.JSONDecodeError, AttributeError):
+            except (RowError, json.JSONDecodeError, AttributeError, TypeError):
+                # TypeError: a line that is JSON but not an object (`0`, `[]`); parse rejects it.
                 periods[None] += 1
         return periods
 
