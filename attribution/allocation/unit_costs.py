@@ -30,7 +30,7 @@ DEFAULT_OUTPUT_INPUT_RATIO = Decimal(1)
 
 def output_input_ratio_default() -> Decimal:
     return Decimal(
-        str(getattr(settings, "INFERENSYS_UNIT_COST_OUTPUT_INPUT_RATIO", DEFAULT_OUTPUT_INPUT_RATIO))
+        str(getattr(settings, "UNIT_COST_OUTPUT_INPUT_RATIO", DEFAULT_OUTPUT_INPUT_RATIO))
     )
 
 

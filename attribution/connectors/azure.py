@@ -67,6 +67,7 @@ from django.utils import timezone
 from attribution.choices import Provider
 from attribution.connectors.base import (
     BillingConnector,
+    ChunkStream,
     ConnectionCheck,
     ConnectionReport,
     ConnectorError,
@@ -190,29 +191,6 @@ def azure_error(error: Exception, *, doing: str, hint: str = "") -> ConnectorErr
 
 
 # --- streaming -----------------------------------------------------------------------------------
-
-
-class _ChunkStream(io.RawIOBase):
-    """A binary stream over an iterator of byte chunks (same as the GCP one: kept private so this
-    module does not import the Google libraries)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
 
 
 def _next_month(day: dt.date) -> dt.date:
@@ -346,7 +324,7 @@ class AzureBillingConnector(BillingConnector):
                 downloader = self.container.download_blob(name, etag=etag, match_condition=_if_match())
             except Exception as error:
                 raise self._storage_error(error)
-            return io.BufferedReader(_ChunkStream(iter(downloader.chunks())), buffer_size=1 << 20)
+            return io.BufferedReader(ChunkStream(iter(downloader.chunks())), buffer_size=1 << 20)
 
         return RemoteFile(
             name=f"azure://{self.container_name}/{name}",
@@ -551,7 +529,7 @@ class AzureBillingConnector(BillingConnector):
 
         def opener() -> IO[bytes]:
             return io.BufferedReader(
-                _ChunkStream(self._query_csv(period=period, today=today)), buffer_size=1 << 16
+                ChunkStream(self._query_csv(period=period, today=today)), buffer_size=1 << 16
             )
 
         return PeriodDelivery(

@@ -9,6 +9,7 @@ metrics into the same record shape the gateways post. Connectors never write to 
 from __future__ import annotations
 
 import datetime as dt
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -107,3 +108,32 @@ class UsageConnector(ABC):
     def fetch_usage(self, *, start: dt.datetime, end: dt.datetime) -> Iterator[dict[str, Any]]:
         """Usage records in the gateway record shape (see attribution.usage.services), with
         `bucket_start` aligned to `bucket_seconds`, deployments named by slug."""
+
+
+class ChunkStream(io.RawIOBase):
+    """A binary stream over an iterator of byte chunks (an SDK's download chunks, serialised query
+    pages): the reader pulls, nothing is buffered beyond the chunk being read."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close:
+            close()
+        super().close()

@@ -57,6 +57,7 @@ from django.utils import timezone
 from attribution.choices import Provider
 from attribution.connectors.base import (
     BillingConnector,
+    ChunkStream,
     ConnectionCheck,
     ConnectionReport,
     ConnectorError,
@@ -196,35 +197,6 @@ def gcp_error(error: Exception, *, doing: str) -> ConnectorError:
 
 
 # --- streaming -----------------------------------------------------------------------------------
-
-
-class _ChunkStream(io.RawIOBase):
-    """A binary stream over an iterator of byte chunks: the reader pulls, nothing is buffered
-    beyond the chunk being read."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-    def close(self) -> None:
-        close = getattr(self._chunks, "close", None)
-        if close:
-            close()
-        super().close()
 
 
 def _json_default(value: Any) -> Any:
@@ -555,7 +527,7 @@ class GcpBillingConnector(BillingConnector):
             except Exception as error:
                 raise gcp_error(error, doing=f"reading the rows of invoice month {invoice_month}")
 
-        return io.BufferedReader(_ChunkStream(chunks()), buffer_size=1 << 20)
+        return io.BufferedReader(ChunkStream(chunks()), buffer_size=1 << 20)
 
 
 def _previous_month(month: dt.date) -> dt.date:

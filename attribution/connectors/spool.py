@@ -49,7 +49,9 @@ def period_files_spool(
     paths = []
     for index, remote in enumerate(files):
         basename = _UNSAFE.sub("_", remote.name.rsplit("/", 1)[-1])[-120:] or "file"
-        path = directory / f"{index:05d}-{basename}"
+        # The dataset (Azure actual/amortized) is part of the name: the planner reads it from the path.
+        dataset = f"{remote.dataset}-" if remote.dataset else ""
+        path = directory / f"{index:05d}-{dataset}{basename}"
         stream = remote.open()
         try:
             with path.open("wb") as out:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
 import plotly
 from kombu import Queue
 
-from config.env import env_bool, env_choice, env_int, env_list, env_str
+from config.env import env_bool, env_choice, env_decimal, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(env_str("INFERENSYS_DATA_DIR", str(BASE_DIR / ".data")))
@@ -116,6 +117,9 @@ EXPORTS_DIR = Path(env_str("INFERENSYS_EXPORTS_DIR", str(DATA_DIR / "exports")))
 INGEST_CHUNK_ROWS = env_int("INFERENSYS_INGEST_CHUNK_ROWS", 50_000, minimum=1_000)
 # How old the latest exchange rate may be for a charge date before a conversion refuses to guess.
 EXCHANGE_RATE_MAX_AGE_DAYS = env_int("INFERENSYS_EXCHANGE_RATE_MAX_AGE_DAYS", 7, minimum=0)
+# Price of an output token relative to an input token, for splitting a deployment's cost into cost
+# per 1M input and per 1M output tokens when its price cards do not say.
+UNIT_COST_OUTPUT_INPUT_RATIO = env_decimal("INFERENSYS_UNIT_COST_OUTPUT_INPUT_RATIO", Decimal("1"))
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
