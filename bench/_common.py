@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,19 +66,41 @@ class ChildResult:
     output: str
 
 
+def _vm_hwm_mb(pid: int) -> float:
+    """The process's own peak RSS (VmHWM, reset at exec), or 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def run_child(args: list[str], env: dict[str, str]) -> ChildResult:
-    """Run a command, returning wall time and that child's own peak RSS (from wait4)."""
+    """Run a command, returning wall time and that child's own peak RSS.
+
+    Not wait4's ru_maxrss: Linux carries the forking parent's RSS into the child's figure across
+    exec, so a bench that generated a large file first would report its own size. VmHWM of the
+    exec'd process is polled instead (a high-water mark, so polling misses nothing but the last
+    few milliseconds)."""
     started = time.perf_counter()
+    peak = 0.0
     with subprocess.Popen(
         args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as proc:
         assert proc.stdout is not None
-        output = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        chunks: list[str] = []
+        reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+        reader.start()
+        while proc.poll() is None:
+            peak = max(peak, _vm_hwm_mb(proc.pid))
+            time.sleep(0.05)
+        reader.join()
+        output = "".join(chunks)
     seconds = time.perf_counter() - started
-    # ru_maxrss is in KiB on Linux.
-    return ChildResult(seconds, usage.ru_maxrss / 1024, proc.returncode, output)
+    return ChildResult(seconds, peak, proc.returncode, output)
 
 
 def report(name: str, value: float, unit: str, op: str, target: float) -> bool:
