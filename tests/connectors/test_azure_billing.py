@@ -277,3 +277,21 @@ def test_it_rejects_a_bad_query_token_clearly(query_account, management_server, 
     assert report.error_kind == "authentication"
     assert "Cost Management query" in report.message and "not-the-token" not in report.message
     assert IngestRun.objects.count() == 0
+
+
+@time_machine.travel(NOW, tick=True)
+def test_the_sync_service_lands_actual_and_amortized_exports_and_skips_them_next_time(account, demo_exports):
+    from attribution.connectors.sync import account_sync
+
+    first = account_sync(account_id=account.pk, trigger="manual", inline_ingest=True)
+    assert first.state == "succeeded", first.error
+    assert (first.periods_found, first.periods_changed) == (2, 2)
+    for period, label in ((SEPTEMBER, "2026-09"), (OCTOBER, "2026-10")):
+        billed, effective, _rows = period_totals("azure-prod", period)
+        # BilledCost from the actual export, EffectiveCost from the amortized one, both through
+        # the spool the sync writes (the dataset travels in the spooled file's name).
+        assert billed == Decimal(demo_exports.entry("azure", label, "actual")["billed_cost"])
+        assert effective == Decimal(demo_exports.entry("azure", label, "amortized")["effective_cost"])
+
+    second = account_sync(account_id=account.pk, trigger="manual", inline_ingest=True)
+    assert second.state == "succeeded" and (second.periods_changed, second.periods_skipped) == (0, 2)
