@@ -5,10 +5,6 @@ the spool."""
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -18,46 +14,18 @@ from django.db.models import Sum
 
 from attribution.connectors.tasks import account_sync_task, sync_due_accounts
 from attribution.models import BillingPeriodVersion, CloudAccount, CostLineItem, IngestRun, RunState, SyncRun
+from tests.celery_worker import celery_worker_process, wait_for
 from tests.connectors.conftest import DEMO_BUCKET, expected_entry, upload_tree
-from tests.test_celery_worker import CELERY, ROOT, database_url_for_the_test_database, wait_for
 
 pytestmark = [pytest.mark.celery_worker]
 
 
 @pytest.fixture
 def sync_worker(transactional_db, moto, tmp_path):
-    broker_url = str(settings.CELERY_BROKER_URL)
-    if not broker_url.startswith("redis://"):
-        pytest.fail(f"This test needs Redis as the broker (CELERY_BROKER_URL), not {broker_url!r}.")
+    """A real worker; it inherits AWS_ENDPOINT_URL and the test keys the moto fixture set."""
     log_path = tmp_path / "worker.log"
-    env = {
-        **os.environ,  # AWS_ENDPOINT_URL and test keys from the moto fixture
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": database_url_for_the_test_database(),
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "INFERENSYS_DATA_DIR": str(settings.DATA_DIR),
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(CELERY), "-A", "config", "worker", "-Q", "default,ingest,rollup", "--pool=solo",
-                "-l", "info", "--without-mingle", "--without-gossip", "-n", f"sync-{uuid.uuid4().hex[:8]}@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    with celery_worker_process(log_path, name="sync") as process:
         yield process, log_path
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 def test_a_scheduled_sync_fans_out_ingests_through_a_real_worker(sync_worker, demo_cur2):
