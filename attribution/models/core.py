@@ -12,6 +12,8 @@ from attribution.choices import DeploymentState, IngestState, PricingMode, Provi
 
 MONEY = {"max_digits": 24, "decimal_places": 10}
 QUANTITY = {"max_digits": 28, "decimal_places": 10}
+# Foreign keys of the bulk line item table: neither checked nor indexed by Postgres (see CostLineItem).
+_UNENFORCED_KEY = {"db_constraint": False, "db_index": False}
 
 # Keys in source settings that would carry a credential. Their values must be references
 # (`env:NAME` or `file:/path`), never the secret itself.
@@ -250,10 +252,15 @@ class CostLineItem(models.Model):
     """One billed charge, normalised to FOCUS columns (see the focus_line_items view).
 
     Loaded in bulk with COPY by the ingest pipeline; never written row by row through the ORM.
+
+    This is the largest table by far, and every index and foreign-key check costs on each COPY.
+    The foreign keys are therefore not enforced in the database (`db_constraint=False`) and not
+    indexed: the loader writes only ids it has just read from those tables, and rows are found by
+    (account, billing period), (account, charge time) or ingest run — the three indexes below.
     """
 
-    account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT, related_name="+")
-    ingest_run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT, related_name="+", **_UNENFORCED_KEY)
+    ingest_run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="+", **_UNENFORCED_KEY)
     source_line = models.BigIntegerField(help_text="Line (or row) number in the source file")
     billing_period_start = models.DateField(help_text="Unit of restatement, with the account")
 
@@ -299,10 +306,14 @@ class CostLineItem(models.Model):
     # Tag keys normalised across clouds (`user:team`, `resource_tags_user_team`, `Team ` -> `team`).
     normalized_tags = models.JSONField(default=dict, blank=True)
 
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", **_UNENFORCED_KEY
+    )
+    model = models.ForeignKey(
+        ServedModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", **_UNENFORCED_KEY
+    )
     deployment = models.ForeignKey(
-        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", **_UNENFORCED_KEY
     )
 
     objects = ScopedQuerySet.as_manager()
@@ -310,7 +321,7 @@ class CostLineItem(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["account", "billing_period_start"]),
-            models.Index(fields=["charge_period_start"]),
+            models.Index(fields=["account", "charge_period_start"]),
             models.Index(fields=["ingest_run"]),
         ]
         constraints = [
