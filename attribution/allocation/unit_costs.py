@@ -29,9 +29,7 @@ DEFAULT_OUTPUT_INPUT_RATIO = Decimal(1)
 
 
 def output_input_ratio_default() -> Decimal:
-    return Decimal(
-        str(getattr(settings, "UNIT_COST_OUTPUT_INPUT_RATIO", DEFAULT_OUTPUT_INPUT_RATIO))
-    )
+    return Decimal(str(getattr(settings, "UNIT_COST_OUTPUT_INPUT_RATIO", DEFAULT_OUTPUT_INPUT_RATIO)))
 
 
 def unit_costs_rebuild(*, days: list[dt.date], output_input_ratio: Decimal | None = None) -> int:
