@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -36,8 +37,9 @@ from attribution.ingest import loader
 from attribution.ingest.batch import RowPathNeeded
 from attribution.ingest.detect import format_detect, parser_get
 from attribution.ingest.errors import IngestError, PeriodBusyError
+from attribution.ingest.formats import ANY_PROVIDER
 from attribution.ingest.formats.base import ParseContext, Rejected
-from attribution.ingest.sources import file_sha256
+from attribution.ingest.sources import LocalSource, RemoteOpener, Source, source_from_entry
 from attribution.ingest.values import ZERO, next_month_start
 from attribution.models import CloudAccount, IngestRun, RejectedRow, TagKey
 from attribution.signals import period_ingested
@@ -65,80 +67,81 @@ def cloud_account_get_or_create(*, slug: str, provider: str | None = None, name:
     return CloudAccount.objects.create(slug=slug, provider=provider, name=name or slug)
 
 
-def _dataset_of(path: Path, dataset: str) -> str:
+def _dataset_of(source: Source, dataset: str) -> str:
+    if source.dataset:
+        return source.dataset
     if dataset:
         return dataset
-    lowered = str(path).lower()
+    lowered = source.name.lower()
     return "amortized" if "amortized" in lowered else "actual"
 
 
 @dataclass
 class _PlannedFile:
-    path: str
-    sha256: str
-    bytes: int
-    dataset: str
+    source: Source
+    entry: dict
     periods: Counter = field(default_factory=Counter)
 
 
 def ingest_runs_create(
     *,
     account: CloudAccount,
-    paths: list[str | Path],
+    paths: list[str | Path] | None = None,
+    sources: list[Source] | None = None,
     source_format: str = "auto",
     dataset: str = "",
     billing_period: dt.date | None = None,
 ) -> list[IngestRun]:
-    """Plan and create the pending runs for these files: one per billing period found in them.
+    """Plan and create the pending runs for these inputs: one per billing period found in them.
 
-    `billing_period` (first day of the month) states the period the files must belong to: a row of
-    another period is then an error. Without it, periods come from the rows; a file with no rows
-    needs it (there is nothing else to tell the period from).
+    Inputs are local `paths` (the command line) and/or `sources` (sources.py: e.g. a connector's
+    remote objects, streamed; nothing is copied to disk). `billing_period` (first day of the month)
+    states the period the files must belong to: a row of another period is then an error. Without
+    it, periods come from the rows; a file with no rows needs it (there is nothing else to tell the
+    period from). With it, a remote source is not scanned for periods (only its head is read, to
+    detect the format): the load rejects a row of another period.
     Returns the runs to execute; an unchanged period yields its current run (state succeeded).
     """
-    if not paths:
+    inputs: list[Source] = [LocalSource(p) for p in paths or []] + list(sources or [])
+    if not inputs:
         raise IngestError("no files given")
     if dataset and dataset not in DATASETS:
         raise IngestError(f"unknown dataset {dataset!r}; choose actual or amortized")
-    resolved = [Path(p) for p in paths]
-    for path in resolved:
-        if not path.is_file():
-            raise IngestError("no such file", path=str(path))
+    for source in inputs:
+        if isinstance(source, LocalSource) and not source.path.is_file():
+            raise IngestError("no such file", path=source.name)
     if source_format in ("", "auto"):
-        parsers = {format_detect(path) for path in resolved}
+        parsers = {format_detect(source) for source in inputs}
         if len(parsers) > 1:
             names = ", ".join(sorted(p.name for p in parsers))
             raise IngestError(f"the files are in different formats ({names}); ingest them separately")
         parser_class = parsers.pop()
     else:
         parser_class = parser_get(source_format)
-    if parser_class.provider != account.provider:
+    if parser_class.provider not in (ANY_PROVIDER, account.provider):
         raise IngestError(
             f"{parser_class.label} files belong to a {parser_class.provider} account; "
             f"{account.slug!r} is {account.provider}"
         )
 
     planned: list[_PlannedFile] = []
-    for path in resolved:
-        context = ParseContext(path=str(path), default_currency=account.billing_currency)
-        periods = _periods_plan(parser_class, context)
+    for source in inputs:
+        if billing_period is not None and not source.is_local:
+            periods: Counter = Counter()  # The stated period; the load checks every row against it.
+        else:
+            context = ParseContext(path=source.name, source=source, default_currency=account.billing_currency)
+            periods = _periods_plan(parser_class, context)
         if billing_period is not None:
             strays = sorted(p for p in periods if p is not None and p != billing_period)
             if strays:
                 raise IngestError(
                     f"rows of billing period {strays[0]:%Y-%m} in a delivery for {billing_period:%Y-%m}; "
                     "a run's files must all belong to one period",
-                    path=str(path),
+                    path=source.name,
                 )
-        planned.append(
-            _PlannedFile(
-                path=str(path.resolve()),
-                sha256=file_sha256(path),
-                bytes=path.stat().st_size,
-                dataset=_dataset_of(path, dataset) if parser_class.provider == Provider.AZURE else "",
-                periods=periods,
-            )
-        )
+        entry = source.entry()
+        entry["dataset"] = _dataset_of(source, dataset) if parser_class.provider == Provider.AZURE else ""
+        planned.append(_PlannedFile(source=source, entry=entry, periods=periods))
 
     all_periods = sorted({p for f in planned for p in f.periods if p is not None})
     if billing_period is not None and billing_period not in all_periods:
@@ -149,7 +152,7 @@ def ingest_runs_create(
             raise IngestError(
                 f"the billing period of none of the {unplaced} rows could be read; "
                 "pass the period explicitly (--period YYYY-MM)",
-                path=planned[0].path,
+                path=planned[0].entry["path"],
             )
         return []  # No rows and no stated period: nothing to replace.
 
@@ -163,10 +166,7 @@ def ingest_runs_create(
             if period in planned_file.periods or owner == period or not planned_file.periods:
                 files.append(
                     {
-                        "path": planned_file.path,
-                        "sha256": planned_file.sha256,
-                        "bytes": planned_file.bytes,
-                        "dataset": planned_file.dataset,
+                        **planned_file.entry,
                         "owns_unplaced_rows": owner == period,
                         "stated_period": billing_period is not None,
                     }
@@ -205,8 +205,16 @@ def _periods_plan(parser_class, context: ParseContext) -> Counter:
     return parser_class().scan_periods(context)
 
 
+def _file_identity(entry: dict) -> str:
+    """A local file is its content (the same bytes under another path are the same input); a remote
+    object is its uri at a version (a version names content only within one object)."""
+    if entry.get("uri"):
+        return f"{entry['uri']}\t{entry['checksum']}"
+    return entry["sha256"]
+
+
 def _run_files_fingerprint(files: list[dict]) -> str:
-    return hashlib.sha256("\n".join(sorted(f["sha256"] for f in files)).encode()).hexdigest()
+    return hashlib.sha256("\n".join(sorted(_file_identity(f) for f in files)).encode()).hexdigest()
 
 
 def _followups_create(run: IngestRun, found: dict[dt.date, set[int]]) -> list[int]:
@@ -219,10 +227,16 @@ def _followups_create(run: IngestRun, found: dict[dt.date, set[int]]) -> list[in
             {**run.source_files[i], "owns_unplaced_rows": False, "discovered_by": run.pk}
             for i in sorted(file_indexes)
         ]
+        first = files[0]
+        same_file = (
+            {"uri": first["uri"], "version": first["version"]}
+            if first.get("uri")
+            else {"sha256": first["sha256"]}
+        )
         covered = IngestRun.objects.filter(
             account_id=run.account_id,
             billing_period_start=period,
-            source_files__contains=[{"sha256": files[0]["sha256"]}],
+            source_files__contains=[same_file],
             state__in=(IngestState.PENDING, IngestState.RUNNING, IngestState.SUCCEEDED),
         ).exists()
         if covered:
@@ -304,9 +318,27 @@ def _noop_if_identical(run: IngestRun) -> bool:
 ProgressCallback = Callable[[IngestRun], None]
 
 
-def ingest_run_execute(*, run_id: int, progress: ProgressCallback | None = None) -> IngestRun:
+def _remote_opener(account: CloudAccount) -> RemoteOpener:
+    """Opens a run's remote sources through the account's billing connector, created on first use
+    (a run of local files never loads the connectors)."""
+    opener: list[RemoteOpener] = []
+
+    def remote_open(uri: str, version: str, seekable: bool) -> IO[bytes]:
+        if not opener:
+            from attribution.connectors import remote_opener
+
+            opener.append(remote_opener(account))
+        return opener[0](uri, version, seekable)
+
+    return remote_open
+
+
+def ingest_run_execute(
+    *, run_id: int, progress: ProgressCallback | None = None, remote_open: RemoteOpener | None = None
+) -> IngestRun:
     """Load one run. Raises IngestError (bad input) after recording the run as failed; the
-    period's previous version stays visible and whole whatever happens."""
+    period's previous version stays visible and whole whatever happens. Remote sources are opened
+    with `remote_open` (default: the account's billing connector, see attribution.connectors)."""
     if not _run_lock_try(run_id):
         logger.info("ingest run %s is being executed elsewhere", run_id)
         return IngestRun.objects.get(pk=run_id)
@@ -318,7 +350,7 @@ def ingest_run_execute(*, run_id: int, progress: ProgressCallback | None = None)
             run.refresh_from_db()
             return run
         try:
-            _run_load(run, progress)
+            _run_load(run, progress, remote_open or _remote_opener(run.account))
         except Exception as error:
             _run_fail(run, error)
             raise
@@ -329,7 +361,11 @@ def ingest_run_execute(*, run_id: int, progress: ProgressCallback | None = None)
 
 
 def _run_fail(run: IngestRun, error: Exception) -> None:
-    transient = isinstance(error, OperationalError | PsycopgOperationalError)
+    # A dropped database connection, or a source that could not be read for now (throttling, 5xx:
+    # errors that say `transient`, e.g. a connector's) is retried.
+    transient = isinstance(error, OperationalError | PsycopgOperationalError) or bool(
+        getattr(error, "transient", False)
+    )
     try:
         loader.staging_clear(run_id=run.pk)
         loader.line_items_discard_run(run_id=run.pk)
@@ -389,8 +425,16 @@ class _RunLoader:
     """Streams a run's files into the line items (or staging for paired Azure datasets),
     counting and summing every source row of the run's period on the way."""
 
-    def __init__(self, run: IngestRun, progress: ProgressCallback | None, *, batches: bool) -> None:
+    def __init__(
+        self,
+        run: IngestRun,
+        progress: ProgressCallback | None,
+        *,
+        batches: bool,
+        remote_open: RemoteOpener | None = None,
+    ) -> None:
         self.run = run
+        self.sources = [source_from_entry(entry, remote_open=remote_open) for entry in run.source_files]
         self.account = run.account
         self.progress = progress
         self.parser_class = parser_get(run.source_format)
@@ -514,9 +558,11 @@ class _RunLoader:
             )
 
     def file_load(self, file_index: int, entry: dict) -> None:
+        source = self.sources[file_index]
         dataset = entry.get("dataset", "")
         context = ParseContext(
             path=entry["path"],
+            source=source,
             dataset=f"{dataset}_paired" if self.paired else dataset,
             default_currency=self.account.billing_currency,
         )
@@ -530,17 +576,17 @@ class _RunLoader:
             lines = set(np.concatenate(reparse).tolist()) if reparse else set()
             if lines:
                 # Rows the vectorised code left: the row path loads or rejects them, as always.
-                second = ParseContext(path=entry["path"], default_currency=self.account.billing_currency)
+                second = ParseContext(
+                    path=entry["path"], source=source, default_currency=self.account.billing_currency
+                )
                 self.rows_load(iter(parser.parse_lines(second, lines)), entry, file_index, second)
                 self.tag_keys.update(second.tag_keys)
         else:
             self.rows_load(iter(parser.parse(context)), entry, file_index, context)
         if context.counter is not None:
             self.bytes_done += context.counter.bytes_read
-            # The batch path reads ahead in large blocks, so a change after the last block was read
-            # would escape the streaming checksum: check the file once more (cheap next to parsing).
-            digest = context.counter.sha256.hexdigest() if not self.batches else file_sha256(entry["path"])
-            if context.counter.sha256.hexdigest() != entry["sha256"] or digest != entry["sha256"]:
+            # A local file is re-hashed; a remote object was read at its planned version.
+            if not source.unchanged(context.counter, reread=self.batches):
                 raise IngestError(
                     "the file changed after the run was planned; ingest it again", path=entry["path"]
                 )
@@ -560,7 +606,7 @@ class _RunLoader:
             )
 
 
-def _run_load(run: IngestRun, progress: ProgressCallback | None) -> None:
+def _run_load(run: IngestRun, progress: ProgressCallback | None, remote_open: RemoteOpener) -> None:
     account = run.account
     period = run.billing_period_start
     # Rows of this period's non-current runs (this one's earlier attempt, a crashed swap's
@@ -568,7 +614,7 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None) -> None:
     loader.staging_clear(run_id=run.pk)
     loader.line_items_discard(account_id=account.pk, billing_period_start=period)
     RejectedRow.objects.filter(ingest_run_id=run.pk).delete()
-    state = _RunLoader(run, progress, batches=True)
+    state = _RunLoader(run, progress, batches=True, remote_open=remote_open)
     try:
         state.files_load()
     except RowPathNeeded as reason:
@@ -576,7 +622,7 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None) -> None:
         logger.info("ingest run %s: row path (%s)", run.pk, reason)
         loader.line_items_discard_run(run_id=run.pk)
         RejectedRow.objects.filter(ingest_run_id=run.pk).delete()
-        state = _RunLoader(run, progress, batches=False)
+        state = _RunLoader(run, progress, batches=False, remote_open=remote_open)
         state.files_load()
 
     rows_merged = 0

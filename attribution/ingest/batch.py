@@ -15,7 +15,6 @@ Exactness rules, so that the batch path and the row path give the same line item
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +27,14 @@ import pyarrow.csv as pacsv
 
 from attribution.ingest.currency import ISO_4217_CODES
 from attribution.ingest.errors import IngestError
-from attribution.ingest.sources import CountingReader, is_gzip, open_text
+from attribution.ingest.sources import (
+    CountingReader,
+    Source,
+    SourceLike,
+    as_source,
+    open_decompressed,
+    open_text,
+)
 
 MONEY_TYPE = pa.decimal128(28, 10)  # + and - stay within 38 digits
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
@@ -81,8 +87,9 @@ class _LineCountingReader(io.RawIOBase):
 class CsvBatches:
     """Iterates record batches (all columns as strings) with each row's physical line number."""
 
-    path: str
+    path: str  # names the input in errors
     columns: list[str]  # header names to read
+    source: Source | None = None  # what is read; a LocalSource of `path` when not given
     counter: CountingReader | None = None
     invalid_lines: list[int] = field(default_factory=list)
     rows_read: int = 0
@@ -95,17 +102,10 @@ class CsvBatches:
 
     @contextmanager
     def _stream(self):
-        counter = CountingReader(open(self.path, "rb"))  # noqa: SIM115 - closed below
-        self.counter = counter
-        binary = io.BufferedReader(counter, buffer_size=1 << 20)
-        try:
-            if is_gzip(self.path):
-                binary = gzip.GzipFile(fileobj=binary, mode="rb")  # type: ignore[assignment]
+        with open_decompressed(self.source or as_source(self.path)) as (binary, counter):
+            self.counter = counter
             lines = _LineCountingReader(binary)
             yield lines, io.BufferedReader(lines, buffer_size=4 << 20)
-        finally:
-            binary.close()
-            counter.close()
 
     def __iter__(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
         with self._stream() as (lines, text):
@@ -159,13 +159,15 @@ class CsvBatches:
                 )
 
 
-def csv_header(path: str) -> list[str]:
-    """The header row (BOM dropped); [] for an empty file."""
-    with open_text(path) as (stream, _counter):
+def csv_header(source: SourceLike, *, name: str = "") -> list[str]:
+    """The header row (BOM dropped); [] for an empty file. Reads the head of the stream only."""
+    with open_text(source) as (stream, _counter):
         try:
             return next(csv.reader(stream), [])
         except csv.Error as error:
-            raise IngestError(f"cannot read the CSV header ({error})", path=path, line=1) from None
+            raise IngestError(
+                f"cannot read the CSV header ({error})", path=name or str(source), line=1
+            ) from None
 
 
 # --- Vectorised cells -----------------------------------------------------------------------------
@@ -188,7 +190,9 @@ def first_nonempty(*arrays: pa.Array, default: str = "") -> pa.Array:
 
 
 def money(values: pa.Array, *, empty_is_null: bool = False) -> tuple[pa.Array, pa.Array]:
-    """(decimal128(38, 10), row-path mask). Empty cells give 0, or null with `empty_is_null`."""
+    """(decimal128(38, 10), row-path mask). Empty cells give 0, or null with `empty_is_null`.
+    Anything else that is not a plain decimal (NaN, Infinity, 1e5...) takes the row path, where
+    `decimal_parse` reads it or rejects the row (a NaN cost is rejected, never loaded as 0)."""
     empty = pc.equal(values, "")
     plain = pc.match_substring_regex(values, _MONEY_RE)
     numbers = _decimal(values, plain)

@@ -27,11 +27,12 @@ from attribution.ingest.errors import IngestError, UnknownFormatError
 from attribution.ingest.formats import PARSERS, PARSERS_BY_NAME
 from attribution.ingest.formats.base import Parser
 from attribution.ingest.formats.parquet import is_parquet, parquet_columns
-from attribution.ingest.sources import is_gzip, read_head
+from attribution.ingest.sources import Source, as_source, is_gzip, read_head
 
 
-def _parquet_detect(path: str | Path) -> type[Parser]:
-    names = parquet_columns(path)  # IngestError when the footer is corrupt or missing.
+def _parquet_detect(source: Source) -> type[Parser]:
+    path = source.name
+    names = parquet_columns(source)  # IngestError when the footer is corrupt or missing.
     for parser in PARSERS:
         sniff_parquet = getattr(parser, "sniff_parquet", None)
         if sniff_parquet is not None and sniff_parquet(names):
@@ -44,23 +45,26 @@ def _parquet_detect(path: str | Path) -> type[Parser]:
     )
 
 
-def format_detect(path: str | Path) -> type[Parser]:
+def format_detect(source: Source | str | Path) -> type[Parser]:
+    """The parser of a file or remote object. Reads its head only (and a Parquet footer)."""
+    source = as_source(source)
+    path = source.name
     try:
-        size = Path(path).stat().st_size
+        size = source.size
     except OSError as error:
         raise UnknownFormatError(f"cannot read the file ({error.strerror})", path=str(path)) from None
     if size == 0:
         raise UnknownFormatError(
             "the file is empty (0 bytes); even an export without rows has a header line", path=str(path)
         )
-    if is_parquet(path):
-        return _parquet_detect(path)
+    if is_parquet(source):
+        return _parquet_detect(source)
     try:
-        head = read_head(path)
+        head = read_head(source)
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise IngestError(f"the gzip file is truncated or corrupt ({error})", path=str(path)) from None
     except UnicodeDecodeError:
-        kind = "gzip content" if is_gzip(path) else "file"
+        kind = "gzip content" if is_gzip(source) else "file"
         raise UnknownFormatError(
             f"the {kind} is not UTF-8 text nor a Parquet file; not a billing export", path=str(path)
         ) from None

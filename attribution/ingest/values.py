@@ -22,16 +22,25 @@ _FRACTION = re.compile(r"\.(\d{7,})")
 
 
 def decimal_parse(
-    value: str | float | int | None, *, column: str, default: Decimal | None = ZERO
+    value: str | float | int | None,
+    *,
+    column: str,
+    default: Decimal | None = ZERO,
+    nan_is_empty: bool = False,
 ) -> Decimal | None:
-    """Exact decimal from a cell; empty -> `default`. Raises RowError naming the column."""
+    """Exact decimal from a cell; empty -> `default`. Raises RowError naming the column.
+
+    NaN is not a cost: it is rejected like Infinity (loading it as 0 would hide a broken row).
+    `nan_is_empty` is for quantity-like columns only, where exporters write NaN for "none"."""
     if value is None:
         return default
     if isinstance(value, float):
         # JSON numbers arrive as floats; repr gives the shortest string that round-trips.
         value = repr(value)
     text = str(value).strip()
-    if text == "" or text.lower() in {"null", "none", "nan"}:
+    if text == "" or text.lower() in {"null", "none"}:
+        return default
+    if nan_is_empty and text.lower().lstrip("+-") == "nan":
         return default
     try:
         number = Decimal(text)

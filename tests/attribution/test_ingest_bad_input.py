@@ -325,11 +325,6 @@ def test_a_non_numeric_or_absurd_cost_rejects_its_row(previous, tmp_path, value,
     assert_rejected_at_line_3(run, output, reason, previous)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="values.decimal_parse reads 'NaN' as an empty cell, so a CUR cost of NaN loads as 0 "
-    "instead of rejecting the row (attribution/ingest/values.py, not owned here)",
-)
 def test_a_nan_cost_rejects_its_row(previous, tmp_path):
     run, output = _ingest_with_one_bad_row(tmp_path, {"line_item_unblended_cost": "NaN"})
 
@@ -414,11 +409,6 @@ def test_a_1_mb_tag_value_rejects_its_focus_row(previous, tmp_path):
     assert len(rejected.raw_text) <= 100_000  # kept, bounded
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aws_cur.py loads a 1 MB resource tag value as is (into tags, normalized_tags and TagKey); "
-    "no provider allows tag values that long, the row should be rejected (e.g. a limit in tags.py)",
-)
 def test_a_1_mb_tag_value_rejects_its_cur_row(previous, tmp_path):
     run, output = _ingest_with_one_bad_row(
         tmp_path, {"resource_tags": json.dumps({"user:team": "x" * (1 << 20)})}

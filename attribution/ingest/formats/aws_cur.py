@@ -27,7 +27,7 @@ from attribution.ingest import mapping
 from attribution.ingest.currency import currency_validate
 from attribution.ingest.errors import MissingColumnError, RowError
 from attribution.ingest.formats.base import Batch, CsvParser, ParseContext, cell, header_of
-from attribution.ingest.tags import tag_key_normalize, tags_normalize
+from attribution.ingest.tags import tag_key_normalize, tags_check, tags_normalize
 from attribution.ingest.values import (
     datetime_parse,
     decimal_parse,
@@ -107,6 +107,7 @@ class AwsCurParser(CsvParser):
             value = row[index]
             if value:
                 tags[key] = value
+        tags_check(tags)
         for key in tags:
             if key not in context.tag_keys:
                 context.tag_keys[key] = tag_key_normalize(key)
@@ -232,7 +233,7 @@ class AwsCurParser(CsvParser):
 
     def _batch_plan(self, context: ParseContext) -> tuple[dict[str, str], list[str]] | None:
         """canonical column -> header name, and the tag columns' header names; None for an empty file."""
-        header = vec.csv_header(context.path)
+        header = vec.csv_header(context.source, name=context.path)
         if not header:
             return None
         if len(set(header)) != len(header) or self.header_repair(header) != header:
@@ -251,7 +252,9 @@ class AwsCurParser(CsvParser):
         if plan is None:
             return Counter()
         names, _tags = plan
-        reader = vec.CsvBatches(path=context.path, columns=[names["bill_billing_period_start_date"]])
+        reader = vec.CsvBatches(
+            path=context.path, source=context.source, columns=[names["bill_billing_period_start_date"]]
+        )
         periods: Counter = Counter()
         for batch, _lines in reader:
             if reader.invalid_lines:
@@ -271,7 +274,9 @@ class AwsCurParser(CsvParser):
         if plan is None:
             return
         names, tag_names = plan
-        reader = vec.CsvBatches(path=context.path, columns=[*names.values(), *tag_names])
+        reader = vec.CsvBatches(
+            path=context.path, source=context.source, columns=[*names.values(), *tag_names]
+        )
         tag_cache: dict[str, tuple[str, str] | None] = {}
         handed = 0  # malformed rows (wrong field count) already handed to the row path
         for record_batch, lines in reader:

@@ -38,7 +38,7 @@ from attribution.ingest import mapping
 from attribution.ingest.currency import currency_validate
 from attribution.ingest.errors import RowError
 from attribution.ingest.formats.base import CsvParser, ParseContext, cell, header_of
-from attribution.ingest.tags import tag_key_normalize, tags_normalize
+from attribution.ingest.tags import tag_key_normalize, tags_check, tags_normalize
 from attribution.ingest.values import (
     ZERO,
     datetime_parse,
@@ -194,7 +194,7 @@ class AzureCostDetailsParser(CsvParser):
             payg_price = decimal_parse(text("payg_price"), column="PayGPrice")
             list_cost = (payg_price * quantity).quantize(ZERO)  # type: ignore[operator]
 
-        tags = tags_parse(text("tags"))
+        tags = tags_check(tags_parse(text("tags")))
         for key in tags:
             if key not in context.tag_keys:
                 context.tag_keys[key] = tag_key_normalize(key)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from attribution.ingest.errors import IngestError, MissingColumnError, RowError
-from attribution.ingest.sources import CountingReader, open_text
+from attribution.ingest.sources import CountingReader, LocalSource, Source, open_text
 
 # Billing exports carry long JSON cells (tags, additional info).
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -33,12 +33,20 @@ class Rejected:
 
 @dataclass(slots=True)
 class ParseContext:
+    """`path` names the input in errors (a path or a uri); `source` is what is read (a LocalSource
+    of `path` when not given)."""
+
     path: str
     dataset: str = ""
     default_currency: str = "USD"
     counter: CountingReader | None = None
     # original tag key -> normalised key, for the TagKey table (bounded by distinct keys).
     tag_keys: dict[str, str] = field(default_factory=dict)
+    source: Source | None = None
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            self.source = LocalSource(self.path)
 
 
 @dataclass(slots=True)
@@ -126,7 +134,7 @@ class CsvParser(Parser):
         return {}
 
     def _open(self, context: ParseContext):
-        return open_text(context.path)
+        return open_text(context.source)
 
     def _rows(self, context: ParseContext) -> Iterator[tuple[int, list[str], list[str], dict[str, int]]]:
         with self._open(context) as (text, counter):

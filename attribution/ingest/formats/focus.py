@@ -40,30 +40,12 @@ from attribution.ingest.formats.parquet import (
     parquet_parse,
     parquet_scan_periods,
 )
-from attribution.ingest.tags import tag_key_normalize, tags_normalize
+from attribution.ingest.tags import tag_key_normalize, tags_check, tags_normalize
 from attribution.ingest.values import datetime_parse, decimal_parse, next_month_start, quantity_parse
 
-
-class AnyProvider(str):
-    """The `provider` of a parser whose files may come from any cloud (FOCUS): the provider is in
-    the rows (ProviderName), not in the format.
-
-    services.ingest_runs_create compares `parser_class.provider != account.provider`; this value is
-    never "different" from a provider, so that check accepts every account while `==` stays plain
-    string equality (so it is not mistaken for Azure's dataset handling). Once services tests
-    `provider == ANY_PROVIDER` explicitly, this can be a plain "*".
-    """
-
-    def __ne__(self, other: object) -> bool:
-        return False
-
-    __hash__ = str.__hash__
-
-
-ANY_PROVIDER = AnyProvider("*")
-
-TAG_KEY_LIMIT = 512
-TAG_VALUE_LIMIT = 64 * 1024
+# The `provider` of a parser whose files may come from any cloud (FOCUS): the provider is in the
+# rows (ProviderName), not in the format. services.ingest_runs_create accepts it for every account.
+ANY_PROVIDER = "*"
 
 _CATEGORIES = {value.lower(): value for value in ChargeCategory.values}
 _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -89,15 +71,8 @@ def tags_parse(raw: str) -> dict[str, str]:
         return {"_unparsed": raw}
     tags: dict[str, str] = {}
     for key, value in decoded.items():
-        text = "" if value is None else (value if isinstance(value, str) else json.dumps(value))
-        if len(key) > TAG_KEY_LIMIT:
-            raise RowError(f"Tags: a key of {len(key):,} characters (limit {TAG_KEY_LIMIT})")
-        if len(text) > TAG_VALUE_LIMIT:
-            raise RowError(
-                f"Tags: the value of {key[:80]!r} has {len(text):,} characters (limit {TAG_VALUE_LIMIT:,})"
-            )
-        tags[str(key)] = text
-    return tags
+        tags[str(key)] = "" if value is None else (value if isinstance(value, str) else json.dumps(value))
+    return tags_check(tags)
 
 
 class FocusParser(CsvParser):
@@ -122,13 +97,17 @@ class FocusParser(CsvParser):
     # --- reading: CSV through CsvParser, Parquet through formats/parquet.py ----------------------
 
     def scan_periods(self, context: ParseContext) -> Counter:
-        if is_parquet(context.path):
-            names = [n for n in parquet_columns(context.path) if focus_header_name(n) == "billingperiodstart"]
+        if is_parquet(context.source):
+            names = [
+                n
+                for n in parquet_columns(context.source, name=context.path)
+                if focus_header_name(n) == "billingperiodstart"
+            ]
             return parquet_scan_periods(self, context, names)
         return super().scan_periods(context)
 
     def parse(self, context: ParseContext) -> Iterator[dict[str, Any] | Rejected]:
-        if is_parquet(context.path):
+        if is_parquet(context.source):
             return parquet_parse(self, context)
         return super().parse(context)
 
@@ -283,9 +262,6 @@ def _money(row: list[str], columns: dict[str, int], name: str, *, required: bool
         if required:
             raise RowError(f"{label} is null")
         return None
-    if text.lower() in ("nan", "-nan", "+nan"):
-        # values.decimal_parse reads NaN as empty; in FOCUS a cost is never NaN.
-        raise RowError(f"{label}: {text!r} is not a finite number")
     return decimal_parse(text, column=label, default=None)
 
 

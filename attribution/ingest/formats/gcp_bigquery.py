@@ -23,7 +23,7 @@ from attribution.ingest.currency import currency_validate
 from attribution.ingest.errors import IngestError, MissingColumnError, RowError
 from attribution.ingest.formats.base import ParseContext, Parser, Rejected
 from attribution.ingest.sources import open_text
-from attribution.ingest.tags import tag_key_normalize, tags_normalize
+from attribution.ingest.tags import tag_key_normalize, tags_check, tags_normalize
 from attribution.ingest.values import (
     datetime_parse,
     decimal_parse,
@@ -105,7 +105,7 @@ class GcpBigQueryParser(Parser):
         return isinstance(record, dict) and "billing_account_id" in record and "cost" in record
 
     def _lines(self, context: ParseContext) -> Iterator[tuple[int, str]]:
-        with open_text(context.path) as (text, counter):
+        with open_text(context.source) as (text, counter):
             context.counter = counter
             line_number = 0
             try:
@@ -190,6 +190,7 @@ class GcpBigQueryParser(Parser):
         tags.update(_labels(_get(record, "system_labels")))
         tags.update(_labels(_get(record, "project.labels")))
         tags.update(_labels(_get(record, "labels")))
+        tags_check(tags)
         for key in tags:
             if key not in context.tag_keys:
                 context.tag_keys[key] = tag_key_normalize(key)
@@ -199,6 +200,7 @@ class GcpBigQueryParser(Parser):
             _get(record, "usage.amount_in_pricing_units"),
             column="usage.amount_in_pricing_units",
             default=None,
+            nan_is_empty=True,  # a quantity
         )
         cost_type = _text(record, "cost_type") or "regular"
         return {

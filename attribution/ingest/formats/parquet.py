@@ -9,9 +9,11 @@ round-trip form, MAP/STRUCT/LIST columns as JSON), and the CSV parser's hooks (`
 Memory: `ParquetFile.iter_batches(batch_size=BATCH_ROWS)` holds one batch of decoded columns at a
 time. "Line" numbers in errors and RejectedRow are 1-based data row numbers for Parquet files.
 
-A file that changes while it is read fails the run: its size and mtime are checked after every
-batch, and the loader compares the sha256 of the file (computed once the rows are read) with the
-checksum taken when the run was planned.
+A local file that changes while it is read fails the run: its size and mtime are checked after
+every batch, and the loader compares the sha256 of the file (computed once the rows are read) with
+the checksum taken when the run was planned. A remote file is read through
+`Source.open_seekable()` (S3: ranged GETs, each pinned to the planned ETag; else an anonymous
+temporary copy, see sources.py), so what is read is the planned version by construction.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 
 from attribution.ingest.errors import IngestError, MissingColumnError, RowError
 from attribution.ingest.formats.base import ParseContext, Rejected
-from attribution.ingest.sources import file_sha256
+from attribution.ingest.sources import SourceLike, as_source, file_sha256, magic_bytes
 
 PARQUET_MAGIC = b"PAR1"
 BATCH_ROWS = 16_384
@@ -53,24 +54,30 @@ class RowHooks(Protocol):
     def rejected_amounts(self, row: list[str], columns: dict[str, int]) -> dict: ...
 
 
-def is_parquet(path: str | Path) -> bool:
+def is_parquet(source: SourceLike) -> bool:
     try:
-        with open(path, "rb") as handle:
-            return handle.read(4) == PARQUET_MAGIC
+        return magic_bytes(source, 4) == PARQUET_MAGIC
     except OSError:
         return False
 
 
-def _open(path: str | Path) -> pq.ParquetFile:
+def _open(source: SourceLike, name: str = "") -> pq.ParquetFile:
+    source = as_source(source)
+    handle = source.open_seekable()
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(handle)
     except (pa.ArrowException, OSError, ValueError) as error:
-        raise IngestError(f"corrupt or truncated Parquet file ({error})", path=str(path)) from None
+        handle.close()
+        raise IngestError(f"corrupt or truncated Parquet file ({error})", path=name or source.name) from None
 
 
-def parquet_columns(path: str | Path) -> list[str]:
+def parquet_columns(source: SourceLike, *, name: str = "") -> list[str]:
     """Column names from the footer; raises IngestError when the footer cannot be read."""
-    return list(_open(path).schema_arrow.names)
+    file = _open(source, name)
+    try:
+        return list(file.schema_arrow.names)
+    finally:
+        file.close(force=True)  # force: also close the stream we opened
 
 
 class ParquetProgress:
@@ -123,15 +130,20 @@ class _Reader:
     def __init__(self, context: ParseContext) -> None:
         self.context = context
         self.path = context.path
-        self.stat = os.stat(self.path)
-        self.file = _open(self.path)
+        self.source = context.source
+        self.local = self.source.is_local
+        self.stat = os.stat(self.source.path) if self.local else None
+        self.size = self.stat.st_size if self.stat else (self.source.size or 0)
+        self.file = _open(self.source, self.path)
         self.header = list(self.file.schema_arrow.names)
         self.total_rows = max(self.file.metadata.num_rows, 1)
         self.progress = ParquetProgress()
         context.counter = self.progress  # type: ignore[assignment]
 
     def _check_unchanged(self, row_number: int) -> None:
-        now = os.stat(self.path)
+        if not self.local:
+            return  # every read asked for the planned version (see the module docstring)
+        now = os.stat(self.source.path)
         if (now.st_size, now.st_mtime_ns) != (self.stat.st_size, self.stat.st_mtime_ns):
             raise IngestError(
                 "the file changed while it was being read; ingest it again once it is complete",
@@ -145,7 +157,7 @@ class _Reader:
         try:
             yield from self._batches(batches, row_number)
         finally:
-            self.file.close()
+            self.file.close(force=True)
 
     def _batches(self, batches, row_number: int) -> Iterator[tuple[int, list[str]]]:
         while True:
@@ -161,12 +173,12 @@ class _Reader:
             for row in zip(*cells, strict=True):
                 row_number += 1
                 yield row_number, list(row)
-            self.progress.bytes_read = self.stat.st_size * row_number // self.total_rows
+            self.progress.bytes_read = self.size * row_number // self.total_rows
             self._check_unchanged(row_number)
         self._check_unchanged(row_number)
-        self.progress.bytes_read = self.stat.st_size
+        self.progress.bytes_read = self.size
         # What was read is what was planned only if the file is byte-for-byte the same.
-        digest = file_sha256(self.path)
+        digest = file_sha256(self.source.path) if self.local else self.source.checksum
         self.progress.sha256 = _FixedDigest(digest)  # type: ignore[assignment]
 
 
