@@ -6,6 +6,9 @@ missing fails only for its own accounts, with a clear message, and importing thi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import IO
+
 from django.utils.module_loading import import_string
 
 from attribution.connectors.base import BillingConnector, ConnectorError, UsageConnector
@@ -52,6 +55,23 @@ def billing_connector_for(account: CloudAccount) -> BillingConnector:
     return connector_class(account)
 
 
+def remote_opener(account: CloudAccount) -> Callable[[str, str, bool], IO[bytes]]:
+    """Opens stored remote sources of this account's ingest runs (uri, version, seekable) through
+    its billing connector, created once: what attribution.services passes to the ingest pipeline,
+    which knows no connector."""
+    connector = billing_connector_for(account)
+
+    def remote_open(uri: str, version: str, seekable: bool = False) -> IO[bytes]:
+        return connector.open_uri(uri, version, seekable=seekable)
+
+    return remote_open
+
+
+def remote_open(*, account: CloudAccount, uri: str, version: str, seekable: bool = False) -> IO[bytes]:
+    """One remote source of an ingest run, at the version the run was planned with."""
+    return remote_opener(account)(uri, version, seekable)
+
+
 def usage_connector_for(account: CloudAccount) -> UsageConnector | None:
     """The usage connector of the account's provider, or None when the provider has none."""
     connector_class = _connector_class(USAGE_CONNECTORS, account.provider, "usage", missing_ok=True)
@@ -65,5 +85,7 @@ __all__ = [
     "ConnectorError",
     "UsageConnector",
     "billing_connector_for",
+    "remote_open",
+    "remote_opener",
     "usage_connector_for",
 ]

@@ -230,8 +230,10 @@ def _is_invoiced(value: str | None) -> bool:
 class _RangeReader(io.RawIOBase):
     """A seekable read-only file over one S3 object, by ranged GETs (for Parquet footers)."""
 
-    def __init__(self, client, bucket: str, key: str, size: int) -> None:
+    def __init__(self, client, bucket: str, key: str, size: int, etag: str = "", on_error=None) -> None:
         self.client, self.bucket, self.key, self.size = client, bucket, key, size
+        self.etag = etag  # every ranged GET asks for this version (IfMatch)
+        self.on_error = on_error
         self.position = 0
 
     def readable(self) -> bool:
@@ -252,7 +254,15 @@ class _RangeReader(io.RawIOBase):
         if self.position >= self.size:
             return 0
         end = min(self.size, self.position + len(buffer)) - 1
-        body = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={self.position}-{end}")
+        params = {"Bucket": self.bucket, "Key": self.key, "Range": f"bytes={self.position}-{end}"}
+        if self.etag:
+            params["IfMatch"] = self.etag
+        try:
+            body = self.client.get_object(**params)
+        except (ClientError, BotoCoreError) as error:
+            if self.on_error is None:
+                raise
+            raise self.on_error(error) from None
         data = body["Body"].read()
         buffer[: len(data)] = data
         self.position += len(data)
@@ -330,22 +340,55 @@ class AwsBillingConnector(BillingConnector):
                 f"s3://{self.bucket}/{key} is not valid JSON ({error})", error_kind=SyncErrorKind.INVALID
             ) from None
 
-    def _remote_file(self, obj: _Object) -> RemoteFile:
-        def open_stream() -> IO[bytes]:
-            # IfMatch: the bytes read are the version whose ETag went into source_version.
-            response = self._call(
-                "s3:GetObject",
-                f"{self.bucket}/{obj.key}",
-                "get_object",
-                Bucket=self.bucket,
-                Key=obj.key,
-                IfMatch=obj.etag,
-            )
-            return response["Body"]  # botocore StreamingBody: read(n) pulls from the socket
+    def _read_error(self, key: str, etag: str):
+        def convert(error: Exception) -> ConnectorError:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+            status = getattr(error, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "PreconditionFailed" or status == 412:
+                # Not transient here: the version the run was planned with is gone for good.
+                return ConnectorError(
+                    f"s3://{self.bucket}/{key} changed after the run was planned (ETag {etag} is gone); "
+                    "the next sync loads the new version",
+                    error_kind=SyncErrorKind.INVALID,
+                )
+            return aws_error_classify(error, action="s3:GetObject", resource=f"{self.bucket}/{key}")
 
+        return convert
+
+    def _object_open(
+        self, key: str, etag: str, *, seekable: bool = False, size: int | None = None
+    ) -> IO[bytes]:
+        """A stream of exactly this version (IfMatch) of an object: the body of one GET read front to
+        back (botocore StreamingBody: read(n) pulls from the socket), or ranged GETs when seekable."""
+        convert = self._read_error(key, etag)
+        try:
+            if seekable:
+                if size is None:
+                    size = int(
+                        self.client.head_object(Bucket=self.bucket, Key=key, IfMatch=etag)["ContentLength"]
+                    )
+                return io.BufferedReader(
+                    _RangeReader(self.client, self.bucket, key, size, etag, on_error=convert),
+                    buffer_size=1 << 20,
+                )
+            return self.client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)["Body"]
+        except (ClientError, BotoCoreError) as error:
+            raise convert(error) from None
+
+    def _remote_file(self, obj: _Object) -> RemoteFile:
+        # IfMatch: the bytes read are the version whose ETag went into source_version.
         return RemoteFile(
-            name=f"s3://{self.bucket}/{obj.key}", version=obj.etag, open=open_stream, size=obj.size
+            name=f"s3://{self.bucket}/{obj.key}",
+            version=obj.etag,
+            open=lambda: self._object_open(obj.key, obj.etag),
+            size=obj.size,
+            open_seekable=lambda: self._object_open(obj.key, obj.etag, seekable=True, size=obj.size),
         )
+
+    def open_uri(self, uri: str, version: str, *, seekable: bool = False) -> IO[bytes]:
+        if not uri.startswith("s3://"):
+            raise ConnectorError(f"not an S3 object: {uri}", error_kind=SyncErrorKind.INVALID)
+        return self._object_open(_key_of(uri, self.bucket), version, seekable=seekable)
 
     @staticmethod
     def _version(run_id: str, objects: list[_Object]) -> str:

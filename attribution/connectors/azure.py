@@ -317,21 +317,52 @@ class AzureBillingConnector(BillingConnector):
         except Exception as error:
             raise self._storage_error(error)
 
-        def opener(name: str = name, etag: str = properties.etag) -> IO[bytes]:
-            try:
-                # if_match: the parts of one run never change; a mismatch means a new run is
-                # being written and the sync will see it next time.
-                downloader = self.container.download_blob(name, etag=etag, match_condition=_if_match())
-            except Exception as error:
-                raise self._storage_error(error)
-            return io.BufferedReader(ChunkStream(iter(downloader.chunks())), buffer_size=1 << 20)
-
         return RemoteFile(
             name=f"azure://{self.container_name}/{name}",
             version=properties.etag,
-            open=opener,
+            open=lambda: self._blob_open(name, properties.etag),
             size=properties.size,
             dataset="actual" if dataset == "focus" else dataset,
+        )
+
+    def _blob_open(self, name: str, etag: str) -> IO[bytes]:
+        """The blob at exactly this etag, streamed chunk by chunk (download_blob().chunks())."""
+        from azure.core.exceptions import ResourceModifiedError
+
+        try:
+            # if_match: the parts of one run never change; a mismatch means a new run is being
+            # written and the sync will see it next time.
+            downloader = self.container.download_blob(name, etag=etag, match_condition=_if_match())
+        except ResourceModifiedError:
+            raise ConnectorError(
+                f"azure://{self.container_name}/{name} changed after the run was planned (etag {etag} is "
+                "gone); the next sync loads the new export run",
+                error_kind=SyncErrorKind.INVALID,
+            ) from None
+        except Exception as error:
+            raise self._storage_error(error)
+        return io.BufferedReader(ChunkStream(iter(downloader.chunks())), buffer_size=1 << 20)
+
+    def open_uri(self, uri: str, version: str, *, seekable: bool = False) -> IO[bytes]:
+        """A blob at its etag, or the month-to-date Query API rows again. No ranged reads: a Parquet
+        export is copied to an anonymous temporary file by the ingest (attribution.ingest.sources)."""
+        blob_prefix = f"azure://{self.container_name}/"
+        if uri.startswith(blob_prefix):
+            return self._blob_open(uri[len(blob_prefix) :], version)
+        query_prefix = f"azure-query://{self.cost_scope.strip('/')}?"
+        if uri.startswith(query_prefix):
+            from urllib.parse import parse_qs
+
+            query = parse_qs(uri[len(query_prefix) :])
+            try:
+                period = dt.date.fromisoformat(query["month"][0] + "-01")
+                today = dt.date.fromisoformat(query["to"][0])
+            except (KeyError, IndexError, ValueError):
+                raise ConnectorError(f"{uri} is not a month-to-date query", error_kind=SyncErrorKind.INVALID)
+            return self._query_open(period=period, today=today)
+        raise ConnectorError(
+            f"{uri} is not in container {self.container_name} of this account (did source_settings change?)",
+            error_kind=SyncErrorKind.INVALID,
         )
 
     def _is_final(self, period: dt.date, manifests: list[dict], now: dt.datetime) -> bool:
@@ -528,9 +559,7 @@ class AzureBillingConnector(BillingConnector):
         version = f"query:{today:%Y-%m-%d}"
 
         def opener() -> IO[bytes]:
-            return io.BufferedReader(
-                ChunkStream(self._query_csv(period=period, today=today)), buffer_size=1 << 16
-            )
+            return self._query_open(period=period, today=today)
 
         return PeriodDelivery(
             billing_period_start=period,
@@ -546,6 +575,11 @@ class AzureBillingConnector(BillingConnector):
             ],
             source_format="azure-cost-details",
             details={"estimate": "month-to-date", "source": "Cost Management Query API"},
+        )
+
+    def _query_open(self, *, period: dt.date, today: dt.date) -> IO[bytes]:
+        return io.BufferedReader(
+            ChunkStream(self._query_csv(period=period, today=today)), buffer_size=1 << 16
         )
 
     def _query_csv(self, *, period: dt.date, today: dt.date) -> Iterator[bytes]:

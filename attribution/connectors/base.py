@@ -2,8 +2,10 @@
 
 A billing connector discovers, per billing period, the files the provider delivered
 (`PeriodDelivery`), each a `RemoteFile` that can be opened as a stream; the sync service decides
-which periods changed and hands their files to the ingest pipeline. A usage connector reads usage
-metrics into the same record shape the gateways post. Connectors never write to the database.
+which periods changed and hands their files to the ingest pipeline, which streams them (nothing is
+copied to disk) and, in the worker, re-opens them by uri and version (`open_uri`). A usage
+connector reads usage metrics into the same record shape the gateways post. Connectors never write
+to the database.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class RemoteFile:
     open: Callable[[], IO[bytes]]
     size: int | None = None
     dataset: str = ""  # Azure: "actual" or "amortized"
+    # A seekable stream of the same version (ranged reads), for Parquet footers; None when the
+    # provider cannot (the ingest then copies a Parquet file to an anonymous temporary file).
+    open_seekable: Callable[[], IO[bytes]] | None = None
 
 
 @dataclass
@@ -95,6 +100,14 @@ class BillingConnector(ABC):
     @abstractmethod
     def discover(self) -> list[PeriodDelivery]:
         """The periods available at the source (at least the current and previous month), newest first."""
+
+    def open_uri(self, uri: str, version: str, *, seekable: bool = False) -> IO[bytes]:
+        """A stream of exactly `version` of the RemoteFile named `uri` (as `RemoteFile.open` gave
+        it at discovery): the ingest, running later in a worker, re-opens its sources with it.
+        Raises ConnectorError; one that is not transient when that version is gone."""
+        raise ConnectorError(
+            f"the {self.provider} connector cannot re-open {uri}", error_kind=SyncErrorKind.INVALID
+        )
 
 
 class UsageConnector(ABC):

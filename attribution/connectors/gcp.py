@@ -314,7 +314,7 @@ class GcpBillingConnector(BillingConnector):
             "ORDER BY invoice_month DESC"
         )
 
-    def period_sql(self, invoice_month: str) -> str:
+    def period_sql(self, invoice_month: str, until: dt.datetime | None = None) -> str:
         present = self.column_names
         missing = [column for column in _REQUIRED_COLUMNS if column not in present]
         if missing:
@@ -345,6 +345,9 @@ class GcpBillingConnector(BillingConnector):
             f"FROM `{self.table_id}`\n"  # noqa: S608 - validated identifier, digits-only month
             f"WHERE {self.partition_column} >= TIMESTAMP('{since.isoformat()}')\n"
             f"AND invoice.month = '{invoice_month}'"
+            # The month's version is its max export_time: bounded by it, a later re-read (the
+            # ingest worker's) returns the same rows even after new rows were exported.
+            + (f"\nAND export_time <= TIMESTAMP('{until.astimezone(dt.UTC).isoformat()}')" if until else "")
         )
 
     # --- contract ---
@@ -461,7 +464,9 @@ class GcpBillingConnector(BillingConnector):
                         RemoteFile(
                             name=f"bigquery://{self.table_id}?invoice_month={invoice_month}",
                             version=source_version,
-                            open=lambda invoice_month=invoice_month: self.period_open(invoice_month),
+                            open=lambda invoice_month=invoice_month, until=last_export: self.period_open(
+                                invoice_month, until=until
+                            ),
                         )
                     ],
                     source_format="gcp-bigquery",
@@ -482,11 +487,32 @@ class GcpBillingConnector(BillingConnector):
         )
         return deliveries
 
-    def period_open(self, invoice_month: str) -> IO[bytes]:
-        """NDJSON of one invoice month in the export's row shape, streamed page by page."""
+    def open_uri(self, uri: str, version: str, *, seekable: bool = False) -> IO[bytes]:
+        """Re-run the month's row query, bounded by its version (max export_time). NDJSON is never
+        read as Parquet, so `seekable` is not offered."""
+        prefix = f"bigquery://{self.table_id}?invoice_month="
+        invoice_month = uri[len(prefix) :] if uri.startswith(prefix) else ""
+        if not re.fullmatch(r"\d{6}", invoice_month):
+            raise ConnectorError(
+                f"{uri} is not an invoice month of {self.table_id} (did source_settings.table change?)",
+                error_kind=SyncErrorKind.INVALID,
+            )
+        try:
+            until = dt.datetime.fromisoformat(version)
+        except ValueError:
+            raise ConnectorError(
+                f"{version!r} is not an export_time version", error_kind=SyncErrorKind.INVALID
+            ) from None
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=dt.UTC)
+        return self.period_open(invoice_month, until=until)
+
+    def period_open(self, invoice_month: str, *, until: dt.datetime | None = None) -> IO[bytes]:
+        """NDJSON of one invoice month in the export's row shape, streamed page by page; with
+        `until`, only rows exported up to that time (the version the run was planned with)."""
         from google.cloud import bigquery
 
-        sql = self.period_sql(invoice_month)
+        sql = self.period_sql(invoice_month, until)
         max_bytes = self.settings.get("max_bytes_billed")
         try:
             dry = self.client.query(

@@ -9,10 +9,11 @@ One billing sync of an account (`account_sync`):
    ingested (BillingPeriodVersion.source_version): unchanged periods are skipped; a changed period
    whose version was final raises `period_restated_after_close`; the current and previous months
    are never final until the provider issues the invoice, so they are refreshed on every sync;
-3. for each changed period: spool its files (see spool.py), plan the ingest run
-   (ingest_runs_create with the period stated) and, after commit, enqueue the ingest on the ingest
-   queue chained with `period_ingest_finished_task`, which records the version as ingested, sends
-   `sync_failed` if the ingest failed, and deletes the spool.
+3. for each changed period: plan the ingest run from its remote files (ingest_runs_create with
+   the period stated and streamed sources: nothing is copied to disk, only each file's head is read
+   here) and, after commit, enqueue the ingest on the ingest queue chained with
+   `period_ingest_finished_task`, which records the version as ingested and sends `sync_failed` if
+   the ingest failed. The ingest re-opens the files at their planned versions in the worker.
 
 BillingPeriodVersion records the version *ingested*, not the version seen: a period whose ingest
 failed is retried by the next sync instead of being skipped forever.
@@ -37,7 +38,6 @@ from attribution import signals
 from attribution.choices import IngestState
 from attribution.connectors import billing_connector_for, usage_connector_for
 from attribution.connectors.base import ConnectionReport, ConnectorError, PeriodDelivery
-from attribution.connectors.spool import period_files_spool, spool_delete
 from attribution.ingest.errors import IngestError
 from attribution.models import (
     BillingPeriodVersion,
@@ -226,10 +226,12 @@ def _restatement_check(account: CloudAccount, known: BillingPeriodVersion, deliv
 
 
 def _period_plan(run: SyncRun, account: CloudAccount, delivery: PeriodDelivery) -> PeriodPlan:
-    """Spool the period's files and create its ingest run(s). Isolated so that direct streaming can
-    replace spooling here without touching the rest of the sync."""
+    """Create the period's ingest run(s) from its remote files, streamed: planning reads only the
+    head of each file (format detection; the period is stated), the run stores each file's uri and
+    version, and the ingest re-opens them at that version (attribution.connectors.remote_opener)."""
     # Imported here: attribution.services imports the whole ingest pipeline, which a web request
     # listing sync runs does not need.
+    from attribution.ingest.sources import RemoteSource
     from attribution.services import ingest_runs_create
 
     period = delivery.billing_period_start
@@ -237,30 +239,15 @@ def _period_plan(run: SyncRun, account: CloudAccount, delivery: PeriodDelivery) 
         raise ConnectorError(
             f"billing period {period:%Y-%m} has a manifest but no data files", error_kind=SyncErrorKind.EMPTY
         )
-    paths = period_files_spool(sync_run_id=run.pk, billing_period_start=period, files=delivery.files)
-    try:
-        runs = ingest_runs_create(
-            account=account, paths=paths, source_format=delivery.source_format, billing_period=period
-        )
-    except IngestError as error:
-        spool_delete(sync_run_id=run.pk, billing_period_start=period)
-        # Name the object at the source, not its spooled copy, which is gone by now.
-        remote_names = {
-            str(path.resolve()): remote.name for path, remote in zip(paths, delivery.files, strict=True)
-        }
-        remote_names.update(
-            {str(path): remote.name for path, remote in zip(paths, delivery.files, strict=True)}
-        )
-        error.path = remote_names.get(error.path, error.path)
-        error.args = (str(error),)
-        raise
-    except BaseException:
-        spool_delete(sync_run_id=run.pk, billing_period_start=period)
-        raise
+    runs = ingest_runs_create(
+        account=account,
+        sources=[RemoteSource.from_remote_file(remote) for remote in delivery.files],
+        source_format=delivery.source_format,
+        billing_period=period,
+    )
     to_load = [ingest_run.pk for ingest_run in runs if ingest_run.state != IngestState.SUCCEEDED]
     if not to_load:
-        # The same bytes are already loaded (e.g. a manifest rewritten with the same files).
-        spool_delete(sync_run_id=run.pk, billing_period_start=period)
+        # The same objects at the same versions are already loaded (e.g. a manifest rewritten).
         period_version_record(
             account_id=account.pk,
             billing_period_start=period,
@@ -289,10 +276,14 @@ def _ingest_dispatch(run: SyncRun, account: CloudAccount, plan: PeriodPlan, *, i
 
 
 def _ingest_inline(*, ingest_run_id: int, billing_period_start: str, **finish: Any) -> None:
-    from attribution.services import ingest_run_execute
+    from attribution.services import ingest_run_execute, ingest_run_followups
 
     try:
-        ingest_run_execute(run_id=ingest_run_id)
+        pending = [ingest_run_id]
+        while pending:
+            ingest_run = ingest_run_execute(run_id=pending.pop(0))
+            # Runs the load planned for other periods found in the files (as the ingest task does).
+            pending.extend(followup.pk for followup in ingest_run_followups(run=ingest_run))
     except IngestError as error:  # recorded on the run; announced by period_ingest_finished
         logger.warning("ingest run %s failed: %s", ingest_run_id, error)
     finally:
@@ -418,29 +409,26 @@ def period_ingest_finished(
     is_final: bool,
 ) -> str:
     """After the ingest of a synced period: record the version when it loaded, announce the failure
-    when it did not, and delete the spool either way. Returns the ingest run's state."""
-    try:
-        ingest_run = IngestRun.objects.get(pk=ingest_run_id)
-        if ingest_run.state in (IngestState.SUCCEEDED, IngestState.SUPERSEDED):
-            # SUPERSEDED right after its own execution means "identical to the current version".
-            period_version_record(
-                account_id=account_id,
-                billing_period_start=billing_period_start,
-                source_version=source_version,
-                is_final=is_final,
-            )
-        elif ingest_run.state == IngestState.FAILED:
-            message = f"ingest run {ingest_run_id} of {billing_period_start:%Y-%m} failed: {ingest_run.error}"
-            signals.sync_failed.send(
-                sender=IngestRun,
-                account_id=account_id,
-                kind="ingest",
-                error_kind=SyncErrorKind.INVALID,
-                error=message[:2000],
-            )
-        return ingest_run.state
-    finally:
-        spool_delete(sync_run_id=sync_run_id, billing_period_start=billing_period_start)
+    when it did not. Returns the ingest run's state."""
+    ingest_run = IngestRun.objects.get(pk=ingest_run_id)
+    if ingest_run.state in (IngestState.SUCCEEDED, IngestState.SUPERSEDED):
+        # SUPERSEDED right after its own execution means "identical to the current version".
+        period_version_record(
+            account_id=account_id,
+            billing_period_start=billing_period_start,
+            source_version=source_version,
+            is_final=is_final,
+        )
+    elif ingest_run.state == IngestState.FAILED:
+        message = f"ingest run {ingest_run_id} of {billing_period_start:%Y-%m} failed: {ingest_run.error}"
+        signals.sync_failed.send(
+            sender=IngestRun,
+            account_id=account_id,
+            kind="ingest",
+            error_kind=SyncErrorKind.INVALID,
+            error=message[:2000],
+        )
+    return ingest_run.state
 
 
 # --- connection test ---------------------------------------------------------------------------

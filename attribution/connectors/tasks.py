@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from attribution.connectors import sync
 from attribution.connectors.base import ConnectorError
-from attribution.connectors.spool import spool_prune
 from attribution.models import CloudAccount, RunState, SyncErrorKind, SyncKind, SyncRun
 
 logger = logging.getLogger(__name__)
@@ -61,7 +60,6 @@ def _accounts_due(now: dt.datetime) -> list[CloudAccount]:
 @shared_task(name="attribution.connectors.tasks.sync_due_accounts", ignore_result=True)
 def sync_due_accounts() -> list[int]:
     """Beat: enqueue a billing and a usage sync for each account whose cadence is due."""
-    spool_prune()
     enqueued = []
     for account in _accounts_due(timezone.now()):
         with transaction.atomic():

@@ -9,9 +9,10 @@ import io
 import json
 
 from attribution.connectors.aws import AwsBillingConnector
-from attribution.connectors.spool import spool_root
 from attribution.connectors.sync import account_sync
-from attribution.models import RunState, SyncErrorKind
+from attribution.models import BillingPeriodVersion, CostLineItem, IngestRun, RunState
+from governance.choices import AlertKind
+from governance.models import Alert
 from tests.connectors.conftest import s3_client, upload_tree
 from tests.factories import CloudAccountFactory
 
@@ -52,12 +53,20 @@ def test_a_delivery_whose_rows_belong_to_another_period_fails_with_the_reason(mo
 
     run = account_sync(account_id=account.pk, inline_ingest=True)
 
-    assert run.state == RunState.FAILED and run.error_kind == SyncErrorKind.INVALID
-    assert run.error.startswith(
-        f"2018-08: s3://{BUCKET}/koku-local/20180801-20180901/16e57707-f9e3-49be-8be6-b84e684b5194/"
+    # Planning streams only the head of the object (the period is stated by the delivery); the load
+    # meets the June rows and fails the ingest run with the reason, naming the object in S3.
+    assert run.state == RunState.SUCCEEDED
+    (ingest,) = IngestRun.objects.filter(pk__in=run.ingest_run_ids)
+    assert ingest.state == "failed"
+    assert ingest.error.startswith(
+        f"s3://{BUCKET}/koku-local/20180801-20180901/16e57707-f9e3-49be-8be6-b84e684b5194/"
         "koku-local-1.csv.gz: rows of billing period 2018-06 in a delivery for 2018-08"
     )
-    assert not any(spool_root().rglob("*.gz"))
+    # Nothing loaded, the version not recorded (the next sync tries again), and an alert says why.
+    assert not CostLineItem.objects.filter(account=account).exists()
+    assert not BillingPeriodVersion.objects.filter(account=account).exists()
+    alert = Alert.objects.get(kind=AlertKind.INGEST_FAILED)
+    assert "rows of billing period 2018-06 in a delivery for 2018-08" in alert.message
 
 
 def _csv_gz(invoice_id: str) -> bytes:

@@ -58,7 +58,7 @@ def manifest_key(period: str) -> str:
     return f"{EXPORT_ROOT}/metadata/BILLING_PERIOD={period}/acme-cur2-daily-Manifest.json"
 
 
-def test_it_syncs_two_billing_periods_to_the_cent(moto, demo_cur2, demo_company):
+def test_it_syncs_two_billing_periods_to_the_cent(moto, demo_cur2, demo_company, settings):
     upload_demo(demo_cur2)
     _, expected = demo_cur2
 
@@ -79,10 +79,8 @@ def test_it_syncs_two_billing_periods_to_the_cent(moto, demo_cur2, demo_company)
     )
     demo_company.refresh_from_db()
     assert demo_company.last_synced_at is not None
-    # The spool is gone once the ingests finished.
-    from attribution.connectors.spool import spool_root
-
-    assert not any(spool_root().rglob("*.gz"))
+    # Streamed: nothing was written under DATA_DIR (no spool).
+    assert not settings.DATA_DIR.exists() or not any(settings.DATA_DIR.rglob("*"))
 
 
 def test_it_skips_an_unchanged_period(moto, demo_cur2, demo_company):

@@ -76,7 +76,7 @@ def sync_once(account, tmp_path):
         ).first()
         if stored and stored.source_version == delivery.source_version:
             continue
-        delivery_ingest(account=account, delivery=delivery, spool=tmp_path / f"spool-{len(changed)}")
+        delivery_ingest(account=account, delivery=delivery)
         BillingPeriodVersion.objects.update_or_create(
             account=account,
             billing_period_start=delivery.billing_period_start,
@@ -289,7 +289,7 @@ def test_the_sync_service_lands_actual_and_amortized_exports_and_skips_them_next
     for period, label in ((SEPTEMBER, "2026-09"), (OCTOBER, "2026-10")):
         billed, effective, _rows = period_totals("azure-prod", period)
         # BilledCost from the actual export, EffectiveCost from the amortized one, both through
-        # the spool the sync writes (the dataset travels in the spooled file's name).
+        # streamed sources (the dataset travels with each remote file).
         assert billed == Decimal(demo_exports.entry("azure", label, "actual")["billed_cost"])
         assert effective == Decimal(demo_exports.entry("azure", label, "amortized")["effective_cost"])
 

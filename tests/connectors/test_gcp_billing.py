@@ -79,7 +79,7 @@ def sync_once(account, tmp_path):
         ).first()
         if stored and stored.source_version == delivery.source_version:
             continue
-        delivery_ingest(account=account, delivery=delivery, spool=tmp_path / f"spool-{len(changed)}")
+        delivery_ingest(account=account, delivery=delivery)
         BillingPeriodVersion.objects.update_or_create(
             account=account,
             billing_period_start=delivery.billing_period_start,

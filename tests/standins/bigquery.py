@@ -17,7 +17,8 @@ It is not a SQL engine: it evaluates the two query shapes the connector sends, r
 marker comment (`-- inferensys:discover`, `-- inferensys:period YYYYMM`), but honestly — the
 select list is parsed and only the selected columns (and STRUCT sub-fields) are returned, a name
 that is not in the table's schema is a 400 `invalidQuery`, `_PARTITIONTIME` on a view is refused,
-and WHERE bounds are applied to the rows. Rows come from the demo's detailed export files.
+and WHERE bounds (lower `>=` on the partition column, upper `export_time <=`) are applied to the
+rows. Rows come from the demo's detailed export files.
 """
 
 from __future__ import annotations
@@ -207,6 +208,7 @@ class BigQueryState:
 
 _FROM = re.compile(r"\bFROM\s+`([^`]+)`", re.I)
 _LOWER_BOUND = re.compile(r"\b(_PARTITIONTIME|export_time)\s*>=\s*TIMESTAMP\('([^']+)'\)", re.I)
+_UPPER_BOUND = re.compile(r"\bexport_time\s*<=\s*TIMESTAMP\('([^']+)'\)", re.I)
 _MONTH_FILTER = re.compile(r"\binvoice\.month\s*=\s*'(\d{6})'", re.I)
 _STRUCT_ITEM = re.compile(r"^STRUCT\((.*)\)\s+AS\s+(\w+)$", re.I | re.S)
 _SUB_ITEM = re.compile(r"^(\w+)\.(\w+)\s+AS\s+(\w+)$", re.I)
@@ -321,6 +323,10 @@ def query_evaluate(state: BigQueryState, sql: str) -> tuple[list[dict], list[lis
             rows = [row for row in rows if table.partition_time(row) >= since]
         else:
             rows = [row for row in rows if timestamp_parse(row["export_time"]) >= since]
+    upper = _UPPER_BOUND.search(sql)
+    if upper:
+        until = dt.datetime.fromisoformat(upper.group(1))
+        rows = [row for row in rows if timestamp_parse(row["export_time"]) <= until]
     if "-- inferensys:discover" in sql:
         groups: dict[str, list] = {}
         for row in rows:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -56,39 +55,19 @@ def demo_exports(tmp_path_factory) -> DemoExports:
     return DemoExports(root=root, expected=json.loads((root / "expected_totals.json").read_text()))
 
 
-def delivery_ingest(*, account, delivery: PeriodDelivery, spool: Path):
-    """Spool each file of the delivery (streamed in chunks, as the sync does) and run the ingest
-    pipeline on them; returns the period's runs after execution."""
+def delivery_ingest(*, account, delivery: PeriodDelivery):
+    """Run the ingest pipeline on the delivery's files as the sync does: streamed remote sources,
+    re-opened by the account's connector when the runs execute; returns the period's runs."""
+    from attribution.ingest.sources import RemoteSource
     from attribution.services import ingest_run_execute, ingest_runs_create
 
-    spool.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, remote in enumerate(delivery.files):
-        target = spool / f"{delivery.billing_period_start:%Y%m}-{index:03d}-{remote.dataset or 'data'}"
-        with remote.open() as source, target.open("wb") as sink:
-            shutil.copyfileobj(source, sink, length=1 << 20)
-        paths.append(target)
-    datasets = {remote.dataset for remote in delivery.files}
-    runs = []
-    if len(datasets) > 1:
-        # One run must see both Azure datasets; the dataset is taken from the path.
-        created = ingest_runs_create(
-            account=account,
-            paths=paths,
-            source_format=delivery.source_format,
-            billing_period=delivery.billing_period_start,
-        )
-    else:
-        created = ingest_runs_create(
-            account=account,
-            paths=paths,
-            source_format=delivery.source_format,
-            dataset=datasets.pop() or "",
-            billing_period=delivery.billing_period_start,
-        )
-    for run in created:
-        runs.append(ingest_run_execute(run_id=run.pk))
-    return runs
+    created = ingest_runs_create(
+        account=account,
+        sources=[RemoteSource.from_remote_file(remote) for remote in delivery.files],
+        source_format=delivery.source_format,
+        billing_period=delivery.billing_period_start,
+    )
+    return [ingest_run_execute(run_id=run.pk) for run in created]
 
 
 def period_totals(account_slug: str, period: dt.date) -> tuple[Decimal, Decimal, int]:
