@@ -43,14 +43,33 @@ class Command(BaseCommand):
         parser.add_argument(
             "--end-date", type=_date, default=None, help="Last day (default: yesterday, UTC)."
         )
+        parser.add_argument(
+            "--billing-lag-days",
+            type=int,
+            default=0,
+            help="Bills end this many days before the usage does, as real bills land late: those "
+            "days are known only as estimates until their bill arrives (make demo uses 2).",
+        )
 
-    def handle(self, *args, days: int, out: str, seed: int, end_date: dt.date | None, **options) -> None:
+    def handle(
+        self,
+        *args,
+        days: int,
+        out: str,
+        seed: int,
+        end_date: dt.date | None,
+        billing_lag_days: int = 0,
+        **options,
+    ) -> None:
         if days < 1:
             raise CommandError("--days must be at least 1.")
+        if not 0 <= billing_lag_days < days:
+            raise CommandError("--billing-lag-days must be at least 0 and less than --days.")
         if isinstance(end_date, str):  # call_command passes keyword options through unparsed
             end_date = _date(end_date)
         end = end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
         demo_range = DemoRange.ending(end=end, days=days)
+        billing_range = DemoRange(start=demo_range.start, end=end - dt.timedelta(days=billing_lag_days))
         out_dir = Path(out)
         out_dir.mkdir(parents=True, exist_ok=True)
         # Only our own output is removed, so --out may point at a shared data folder.
@@ -69,6 +88,7 @@ class Command(BaseCommand):
                 "days": days,
                 "start_date": demo_range.start.isoformat(),
                 "end_date": demo_range.end.isoformat(),
+                "billing_end_date": billing_range.end.isoformat(),
             }
         )
         steps = (
@@ -78,7 +98,7 @@ class Command(BaseCommand):
         )
         for label, writer in steps:
             step_started = time.monotonic()
-            entries = writer(company=company, demo_range=demo_range, out_dir=out_dir, totals=totals)
+            entries = writer(company=company, demo_range=billing_range, out_dir=out_dir, totals=totals)
             rows = sum(entry.row_count for entry in entries)
             self.stdout.write(f"{label}: {rows} rows in {time.monotonic() - step_started:.1f}s")
         step_started = time.monotonic()
