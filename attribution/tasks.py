@@ -1,14 +1,16 @@
 """Celery tasks of the attribution layer: thin, take ids, call a service.
 
 Retries only what may succeed next time: a dropped database connection (psycopg / Django
-OperationalError) and a period that another run is loading (PeriodBusyError), with exponential
-backoff and jitter. A bad file (IngestError) is recorded on the run and not retried.
+OperationalError), a period that another run is loading (PeriodBusyError) and a remote source that
+could not be read for now (an error marked `transient`), with exponential backoff and jitter.
+A bad file (IngestError) is recorded on the run and not retried.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 
 from celery import shared_task
 from django.db import OperationalError
@@ -23,6 +25,7 @@ _TRANSIENT = (OperationalError, PsycopgOperationalError, PeriodBusyError)
 
 
 @shared_task(
+    bind=True,
     name="attribution.tasks.ingest_run_execute_task",
     queue="ingest",
     acks_late=True,
@@ -37,12 +40,19 @@ _TRANSIENT = (OperationalError, PsycopgOperationalError, PeriodBusyError)
     retry_jitter=True,
     max_retries=8,
 )
-def ingest_run_execute_task(run_id: int) -> dict:
+def ingest_run_execute_task(self, run_id: int) -> dict:
     try:
         run = services.ingest_run_execute(run_id=run_id)
     except IngestError as error:
         logger.warning("ingest run %s failed: %s", run_id, error)
         return {"run_id": run_id, "state": "failed", "error": str(error)}
+    except Exception as error:
+        # A remote source that could not be read for now (a connector error marked transient:
+        # throttling, 5xx, timeouts): the run went back to pending; retry with backoff and jitter.
+        if not getattr(error, "transient", False) or self.request.retries >= self.max_retries:
+            raise
+        backoff = min(600.0, 5.0 * 2**self.request.retries) * random.uniform(0.5, 1.5)  # noqa: S311
+        raise self.retry(exc=error, countdown=max(backoff, getattr(error, "retry_after", None) or 0))
     # Periods found beyond the files' first rows were planned as runs of their own.
     for followup in services.ingest_run_followups(run=run):
         ingest_run_execute_task.delay(followup.pk)

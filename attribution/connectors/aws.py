@@ -364,9 +364,16 @@ class AwsBillingConnector(BillingConnector):
         try:
             if seekable:
                 if size is None:
-                    size = int(
-                        self.client.head_object(Bucket=self.bucket, Key=key, IfMatch=etag)["ContentLength"]
-                    )
+                    head = self.client.head_object(Bucket=self.bucket, Key=key)
+                    if head["ETag"].strip('"') != etag:
+                        raise ClientError(
+                            {
+                                "Error": {"Code": "PreconditionFailed"},
+                                "ResponseMetadata": {"HTTPStatusCode": 412},
+                            },
+                            "HeadObject",
+                        )
+                    size = int(head["ContentLength"])
                 return io.BufferedReader(
                     _RangeReader(self.client, self.bucket, key, size, etag, on_error=convert),
                     buffer_size=1 << 20,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,20 +54,63 @@ class RowPathNeeded(Exception):
     """The file does not fit the batch path's assumptions; redo the run with the row path."""
 
 
-class _LineCountingReader(io.RawIOBase):
-    """Counts the newlines of the decompressed text (one row per line is checked at the end) and
-    drops a UTF-8 BOM."""
+class _ReadaheadGate:
+    """Bounds how far pyarrow reads ahead of the batches we take.
 
-    def __init__(self, source) -> None:
+    pyarrow's streaming CSV reader pulls blocks from the input in a background generator that
+    queues up to dozens of blocks: on a stream it would read a 100 MB export whole before we use
+    the first batch. The reader thread waits here while it is more than `AHEAD_BLOCKS` blocks ahead
+    of the batches taken, unless our thread is waiting for a batch (then it must read: never a
+    deadlock). `release()` lets everything through once we stop reading (error or end)."""
+
+    AHEAD_BLOCKS = 1
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._taken = 0
+        self._waiting = False
+        self._released = False
+
+    def admit(self, position: int) -> None:
+        with self._condition:
+            while not (
+                self._released
+                or self._waiting
+                or position < (self._taken + 1 + self.AHEAD_BLOCKS) * BLOCK_SIZE
+            ):
+                self._condition.wait(timeout=1.0)
+
+    def waiting(self, waiting: bool) -> None:
+        with self._condition:
+            self._waiting = waiting
+            if not waiting:
+                self._taken += 1
+            self._condition.notify_all()
+
+    def release(self) -> None:
+        with self._condition:
+            self._released = True
+            self._condition.notify_all()
+
+
+class _LineCountingReader(io.RawIOBase):
+    """Counts the newlines of the decompressed text (one row per line is checked at the end),
+    drops a UTF-8 BOM, and holds pyarrow's read-ahead to a few blocks (_ReadaheadGate)."""
+
+    def __init__(self, source, gate: _ReadaheadGate | None = None) -> None:
         self._source = source
         self.newlines = 0
         self.last_byte = b""
         self._first = True
+        self._gate = gate
+        self.position = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
+        if self._gate is not None:
+            self._gate.admit(self.position)
         data = self._source.read(len(buffer))
         if self._first and data:
             self._first = False
@@ -74,6 +118,7 @@ class _LineCountingReader(io.RawIOBase):
                 data = data[3:] + self._source.read(3)
         count = len(data)
         buffer[:count] = data
+        self.position += count
         if count:
             self.newlines += data.count(b"\n")
             self.last_byte = data[-1:]
@@ -104,11 +149,16 @@ class CsvBatches:
     def _stream(self):
         with open_decompressed(self.source or as_source(self.path)) as (binary, counter):
             self.counter = counter
-            lines = _LineCountingReader(binary)
-            yield lines, io.BufferedReader(lines, buffer_size=4 << 20)
+            gate = _ReadaheadGate()
+            lines = _LineCountingReader(binary, gate)
+            try:
+                yield lines, io.BufferedReader(lines, buffer_size=4 << 20), gate
+            finally:
+                gate.release()  # never leave pyarrow's reader thread waiting
 
     def __iter__(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
-        with self._stream() as (lines, text):
+        with self._stream() as (lines, text, gate):
+            gate.waiting(True)
             try:
                 reader = pacsv.open_csv(
                     text,
@@ -129,8 +179,11 @@ class CsvBatches:
                 raise IngestError(
                     f"file is truncated or corrupt ({error})", path=self.path, line=lines.newlines + 1
                 ) from None
+            finally:
+                gate.waiting(False)
             next_line = 2
             while True:
+                gate.waiting(True)
                 try:
                     batch = reader.read_next_batch()
                 except StopIteration:
@@ -141,6 +194,8 @@ class CsvBatches:
                     ) from None
                 except pa.ArrowInvalid as error:
                     raise RowPathNeeded(str(error)) from None
+                finally:
+                    gate.waiting(False)
                 count = batch.num_rows
                 self.rows_read += count
                 if self.invalid_lines:
