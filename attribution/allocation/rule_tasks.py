@@ -11,6 +11,9 @@ from django.db import OperationalError
 from psycopg import OperationalError as PsycopgOperationalError
 
 from attribution.allocation import rules
+from attribution.allocation.tasks import allocation_run_task
+from attribution.choices import IngestState
+from attribution.models import IngestRun, RunState
 
 
 @shared_task(
@@ -29,4 +32,13 @@ from attribution.allocation import rules
 )
 def rules_reapply_task(run_id: int) -> dict:
     run = rules.rules_reapply_execute(run_id=run_id)
+    if run.state == RunState.SUCCEEDED:
+        # Re-mapping moved cost between teams, models and deployments: the stored allocation of
+        # every account with current billing data is recomputed from the new mapping.
+        for account_id in (
+            IngestRun.objects.filter(state=IngestState.SUCCEEDED)
+            .values_list("account_id", flat=True)
+            .distinct()
+        ):
+            allocation_run_task.delay(account_id, None)
     return {"run_id": run.pk, "state": run.state, "done": run.progress_done, "total": run.progress_total}
