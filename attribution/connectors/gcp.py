@@ -4,7 +4,9 @@ Source settings of a GCP account:
 
     table           "project.dataset.table" of the billing export: standard
                     (gcp_billing_export_v1_*) or detailed (gcp_billing_export_resource_v1_*), a
-                    table or a view over one.
+                    table or a view over one; or the FOCUS table/view (gcp_billing_export_focus_*).
+    schema          "focus", "standard" or "detailed"; default: FOCUS when the table has a
+                    BilledCost column (tables.get), the standard/detailed export otherwise.
     project         billing project the query jobs run (and are paid) in; default: the table's.
     location        dataset location, e.g. "US" (default "US").
     credentials     "ambient" (ADC: workload identity, GOOGLE_APPLICATION_CREDENTIALS, metadata
@@ -31,6 +33,17 @@ with export_time after that are rare corrections. A month is final once
 `final_quiet_days`. A later row still arrives as a new version; the sync then flags the period
 "restated after close".
 
+FOCUS. The FOCUS table (or Google's FOCUS view over the detailed export) is read per billing
+period (the month of BillingPeriodStart) and streamed as FOCUS CSV (header + rows, Tags as a JSON
+object) into the FOCUS parser, selecting only the columns it reads. Its version is, when the table
+has `x_ExportTime`, the month's max x_ExportTime, with the same watermark / re-scan window / bounded
+re-read as above; without that column it is a fingerprint "sha256:..." of (row count,
+SUM(CAST(BilledCost AS NUMERIC))) per month, computed by the discovery aggregate (a full scan of
+the FOCUS columns it names, every sync). A re-read of a fingerprinted month recomputes the
+fingerprint while streaming and fails the run if the month changed since discovery; a
+restatement that keeps both the row count and the sum is not seen (it changes no total). Without
+x_ExportTime a month is final `final_after_days + final_quiet_days` after its end.
+
 Usage metrics. google-cloud-monitoring ships only gRPC transports (no `transport="rest"`), so
 the Vertex AI metrics are read with the documented REST method `projects.timeSeries.list`
 (https://monitoring.googleapis.com/v3/...) through google-auth's AuthorizedSession, with the same
@@ -39,6 +52,7 @@ credentials as BigQuery and nothing new to install.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -97,6 +111,51 @@ _STRUCT_COLUMNS = {
     "project": ("id", "name", "labels"),
     "invoice": ("month",),
 }
+# What attribution/ingest/formats/focus.py reads; only those present in the table are selected.
+FOCUS_COLUMNS = (
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "BillingCurrency",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ProviderName",
+    "ServiceProviderName",
+    "PublisherName",
+    "HostProviderName",
+    "InvoiceIssuerName",
+    "BillingAccountId",
+    "BillingAccountName",
+    "SubAccountId",
+    "SubAccountName",
+    "RegionId",
+    "RegionName",
+    "AvailabilityZone",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceName",
+    "ServiceCategory",
+    "SkuId",
+    "SkuPriceId",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "CommitmentDiscountId",
+    "Tags",
+)
+FOCUS_REQUIRED = ("BilledCost", "EffectiveCost", "ChargePeriodStart", "BillingPeriodStart", "ChargeCategory")
+FOCUS_EXPORT_TIME = "x_ExportTime"
+_NANO = Decimal("1e-9")
 _REQUIRED_COLUMNS = ("billing_account_id", "cost", "currency", "usage_start_time", "invoice", "export_time")
 
 
@@ -213,6 +272,54 @@ def _row_json(row: Any) -> bytes:
     # Floats keep their shortest round-trip text (what BigQuery sent); the parser reads them as
     # Decimal, so a cost like 31.338502 arrives exactly.
     return (json.dumps(dict(row.items()), default=_json_default, separators=(",", ":")) + "\n").encode()
+
+
+def _focus_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)  # the shortest round-trip text; the parser reads it as Decimal
+    return str(value)
+
+
+def _focus_tags(value: Any) -> str:
+    """Tags as the JSON object the FOCUS parser reads: a REPEATED key/value RECORD (Google's
+    FOCUS schema) becomes {key: value}; a JSON or STRING column is passed through."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        tags: dict[str, Any] = {}
+        for item in value:
+            if isinstance(item, dict) and item.get("key") is not None:
+                tags.setdefault(str(item["key"]), item.get("value"))
+        return json.dumps(tags, separators=(",", ":"), default=_json_default)
+    return json.dumps(value, separators=(",", ":"), default=_json_default)
+
+
+def _nano(value: Any) -> Decimal:
+    # CAST(x AS NUMERIC) in BigQuery: 9 decimal places, halves away from zero.
+    from decimal import ROUND_HALF_UP
+
+    number = (
+        value
+        if isinstance(value, Decimal)
+        else Decimal(repr(value) if isinstance(value, float) else str(value))
+    )
+    return number.quantize(_NANO, rounding=ROUND_HALF_UP)
+
+
+def focus_fingerprint(count: int, billed: Any) -> str:
+    """The version of a FOCUS month without x_ExportTime: a hash of (rows, SUM(BilledCost))."""
+    import hashlib
+
+    text = f"{int(count)}|{format(_nano(billed or 0), 'f')}"
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 # --- billing -------------------------------------------------------------------------------------
@@ -350,6 +457,225 @@ class GcpBillingConnector(BillingConnector):
             + (f"\nAND export_time <= TIMESTAMP('{until.astimezone(dt.UTC).isoformat()}')" if until else "")
         )
 
+    # --- FOCUS ---
+
+    @cached_property
+    def is_focus(self) -> bool:
+        schema = str(self.settings.get("schema") or "").lower()
+        if schema in ("standard", "detailed"):
+            return False
+        if schema and schema != "focus":
+            raise ConnectorError(
+                f"source_settings.schema {schema!r} must be 'focus', 'standard' or 'detailed'",
+                error_kind=SyncErrorKind.INVALID,
+            )
+        return schema == "focus" or "BilledCost" in self.column_names
+
+    @property
+    def focus_export_time(self) -> str | None:
+        return FOCUS_EXPORT_TIME if FOCUS_EXPORT_TIME in self.column_names else None
+
+    def focus_discovery_sql(self, since: dt.datetime | None) -> str:
+        export_time = self.focus_export_time
+        if export_time:
+            version = f"MAX({export_time}) AS last_export_time"
+            where = f"WHERE {export_time} >= TIMESTAMP('{since.isoformat()}')\n" if since else ""
+        else:
+            # NUMERIC sums exactly and in any order; a FLOAT64 sum may differ between runs.
+            version = "SUM(CAST(BilledCost AS NUMERIC)) AS billed_cost"
+            where = ""
+        return (
+            "-- inferensys:focus-discover\n"
+            "SELECT FORMAT_TIMESTAMP('%Y%m', BillingPeriodStart) AS billing_month, "
+            f"{version}, COUNT(*) AS row_count\n"
+            f"FROM `{self.table_id}`\n"  # noqa: S608 - validated identifier, datetime bound
+            f"{where}"
+            "GROUP BY billing_month\n"
+            "ORDER BY billing_month DESC"
+        )
+
+    def focus_columns(self) -> list[str]:
+        present = self.column_names
+        missing = [column for column in FOCUS_REQUIRED if column not in present]
+        if missing:
+            raise ConnectorError(
+                f"BigQuery table {self.table_id} has no column {', '.join(missing)}: is it the Cloud "
+                "Billing FOCUS table or view?",
+                error_kind=SyncErrorKind.INVALID,
+            )
+        return [column for column in FOCUS_COLUMNS if column in present]
+
+    def focus_period_sql(self, billing_month: str, until: dt.datetime | None = None) -> str:
+        start = _month_start(billing_month)
+        bound = (
+            f"\nAND {self.focus_export_time} <= TIMESTAMP('{until.astimezone(dt.UTC).isoformat()}')"
+            if until and self.focus_export_time
+            else ""
+        )
+        return (
+            f"-- inferensys:focus-period {billing_month}\n"
+            f"SELECT {', '.join(self.focus_columns())}\n"
+            f"FROM `{self.table_id}`\n"  # noqa: S608 - validated identifier, digits-only month
+            f"WHERE BillingPeriodStart >= TIMESTAMP('{start.isoformat()}')\n"
+            f"AND BillingPeriodStart < TIMESTAMP('{_next_month(start).isoformat()}')" + bound
+        )
+
+    def _focus_discover(self) -> list[PeriodDelivery]:
+        from google.cloud import bigquery
+
+        now = timezone.now()
+        export_time = self.focus_export_time
+        stored = self._stored_versions() if export_time else {}
+        watermark = self._watermark(stored) if export_time else None
+        since = watermark - dt.timedelta(days=self._setting_int("rescan_days", 3)) if watermark else None
+        try:
+            job = self.client.query(
+                self.focus_discovery_sql(since),
+                job_config=bigquery.QueryJobConfig(use_query_cache=False),
+                project=self.job_project,
+            )
+            rows = list(job.result())
+        except Exception as error:
+            raise gcp_error(error, doing=f"discovering billing periods in the FOCUS table {self.table_id}")
+        found = {_month_start(row["billing_month"]): row for row in rows}
+        wanted = set(found)
+        if export_time:
+            current = now.date().replace(day=1)
+            wanted |= {
+                month
+                for month, version in stored.items()
+                if version.source_version and (not version.is_final or month >= _previous_month(current))
+            }
+        deliveries = []
+        for month in sorted(wanted, reverse=True):
+            row = found.get(month)
+            billing_month = f"{month:%Y%m}"
+            until: dt.datetime | None = None
+            if export_time:
+                until = (
+                    row["last_export_time"]
+                    if row is not None
+                    else (stored[month].watermark or dt.datetime.fromisoformat(stored[month].source_version))
+                )
+                source_version = until.astimezone(dt.UTC).isoformat()
+                is_final = self._is_final(month, until, now)
+                details = {"watermark": source_version, "scan_since": since.isoformat() if since else None}
+            else:
+                source_version = focus_fingerprint(row["row_count"], row["billed_cost"])
+                closes = dt.datetime.combine(_next_month(month), dt.time(), tzinfo=dt.UTC) + dt.timedelta(
+                    days=self._setting_int("final_after_days", 5) + self._setting_int("final_quiet_days", 3)
+                )
+                is_final = now >= closes
+                details = {"fingerprint": source_version}
+            details["rows_in_scan"] = row["row_count"] if row is not None else None
+            deliveries.append(
+                PeriodDelivery(
+                    billing_period_start=month,
+                    source_version=source_version,
+                    is_final=is_final,
+                    files=[
+                        RemoteFile(
+                            name=f"bigquery://{self.table_id}?billing_period={billing_month}",
+                            version=source_version,
+                            open=lambda billing_month=billing_month, version=source_version: self.open_uri(
+                                f"bigquery://{self.table_id}?billing_period={billing_month}", version
+                            ),
+                        )
+                    ],
+                    source_format="focus",
+                    details=details,
+                )
+            )
+        logger.info(
+            "gcp FOCUS discovery %s: %d billing periods (version by %s)",
+            self.account.slug,
+            len(deliveries),
+            export_time or "row count and SUM(BilledCost)",
+        )
+        return deliveries
+
+    def focus_period_open(self, billing_month: str, *, version: str) -> IO[bytes]:
+        """FOCUS CSV of one billing period, streamed page by page: bounded by x_ExportTime when
+        the version is one, else checked against the fingerprint once the last row is read."""
+        until = None
+        if not version.startswith("sha256:"):
+            try:
+                until = dt.datetime.fromisoformat(version)
+            except ValueError:
+                raise ConnectorError(
+                    f"{version!r} is not a FOCUS period version", error_kind=SyncErrorKind.INVALID
+                ) from None
+            if until.tzinfo is None:
+                until = until.replace(tzinfo=dt.UTC)
+        columns = self.focus_columns()
+        rows = self._rows_query(
+            self.focus_period_sql(billing_month, until), what=f"billing period {billing_month} (FOCUS)"
+        )
+
+        def chunks() -> Iterator[bytes]:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(columns)
+            count, billed = 0, Decimal(0)
+            try:
+                for page in rows.pages:
+                    for row in page:
+                        writer.writerow(
+                            [
+                                _focus_tags(row["Tags"]) if name == "Tags" else _focus_cell(row[name])
+                                for name in columns
+                            ]
+                        )
+                        count += 1
+                        if row["BilledCost"] is not None:
+                            billed += _nano(row["BilledCost"])
+                    yield buffer.getvalue().encode()
+                    buffer.seek(0)
+                    buffer.truncate()
+            except Exception as error:
+                raise gcp_error(error, doing=f"reading the FOCUS rows of billing period {billing_month}")
+            if buffer.getvalue():
+                yield buffer.getvalue().encode()
+            if until is None and focus_fingerprint(count, billed) != version:
+                # Raised before the reader sees the end of the stream: the run fails, nothing lands.
+                raise ConnectorError(
+                    f"FOCUS billing period {billing_month} of {self.table_id} changed since it was "
+                    f"discovered ({count} rows now); the next sync reads the new version",
+                    error_kind=SyncErrorKind.INVALID,
+                )
+
+        return io.BufferedReader(ChunkStream(chunks()), buffer_size=1 << 20)
+
+    def _rows_query(self, sql: str, *, what: str):
+        """Dry run (its estimate logged, refused above max_bytes_billed), then the paged rows."""
+        from google.cloud import bigquery
+
+        max_bytes = self.settings.get("max_bytes_billed")
+        try:
+            dry = self.client.query(
+                sql,
+                job_config=bigquery.QueryJobConfig(dry_run=True, use_query_cache=False),
+                project=self.job_project,
+            )
+        except Exception as error:
+            raise gcp_error(error, doing=f"estimating the query of {what}")
+        estimate = dry.total_bytes_processed or 0
+        logger.info("gcp %s %s: dry run estimates %d bytes processed", self.account.slug, what, estimate)
+        if max_bytes and estimate > int(max_bytes):
+            raise ConnectorError(
+                f"the query of {what} would process {estimate} bytes, above "
+                f"source_settings.max_bytes_billed ({max_bytes})",
+                error_kind=SyncErrorKind.INVALID,
+            )
+        config = bigquery.QueryJobConfig(use_query_cache=False)
+        if max_bytes:
+            config.maximum_bytes_billed = int(max_bytes)
+        try:
+            job = self.client.query(sql, job_config=config, project=self.job_project)
+            return job.result(page_size=PAGE_SIZE)
+        except Exception as error:
+            raise gcp_error(error, doing=f"querying {what}")
+
     # --- contract ---
 
     def test_connection(self) -> ConnectionReport:
@@ -365,7 +691,7 @@ class GcpBillingConnector(BillingConnector):
 
             try:
                 self.client.query(
-                    self.discovery_sql(None),
+                    self.focus_discovery_sql(None) if self.is_focus else self.discovery_sql(None),
                     job_config=bigquery.QueryJobConfig(dry_run=True, use_query_cache=False),
                     project=self.job_project,
                 )
@@ -422,6 +748,8 @@ class GcpBillingConnector(BillingConnector):
     def discover(self) -> list[PeriodDelivery]:
         from google.cloud import bigquery
 
+        if self.is_focus:
+            return self._focus_discover()
         now = timezone.now()
         stored = self._stored_versions()
         watermark = self._watermark(stored)
@@ -489,7 +817,11 @@ class GcpBillingConnector(BillingConnector):
 
     def open_uri(self, uri: str, version: str, *, seekable: bool = False) -> IO[bytes]:
         """Re-run the month's row query, bounded by its version (max export_time). NDJSON is never
-        read as Parquet, so `seekable` is not offered."""
+        read as Parquet, so `seekable` is not offered. A FOCUS period (`?billing_period=`) is
+        re-read as FOCUS CSV."""
+        focus_prefix = f"bigquery://{self.table_id}?billing_period="
+        if uri.startswith(focus_prefix) and re.fullmatch(r"\d{6}", uri[len(focus_prefix) :]):
+            return self.focus_period_open(uri[len(focus_prefix) :], version=version)
         prefix = f"bigquery://{self.table_id}?invoice_month="
         invoice_month = uri[len(prefix) :] if uri.startswith(prefix) else ""
         if not re.fullmatch(r"\d{6}", invoice_month):

@@ -107,6 +107,52 @@ STANDARD_SCHEMA = [f for f in DETAILED_SCHEMA if f["name"] not in ("resource", "
 
 _TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S UTC"
 
+# Google's FOCUS table/view (billing docs "Structure of FOCUS data export"): the columns the demo
+# maps, with x_ columns the connector must not read. `x_ExportTime` is dropped by tests that
+# exercise the fingerprint version.
+FOCUS_SCHEMA: list[dict] = [
+    _f("BilledCost", "NUMERIC"),
+    _f("EffectiveCost", "NUMERIC"),
+    _f("ListCost", "NUMERIC"),
+    _f("ContractedCost", "NUMERIC"),
+    _f("BillingCurrency"),
+    _f("ChargePeriodStart", "TIMESTAMP"),
+    _f("ChargePeriodEnd", "TIMESTAMP"),
+    _f("BillingPeriodStart", "TIMESTAMP"),
+    _f("BillingPeriodEnd", "TIMESTAMP"),
+    _f("ChargeCategory"),
+    _f("ChargeClass"),
+    _f("ChargeDescription"),
+    _f("ProviderName"),
+    _f("PublisherName"),
+    _f("InvoiceIssuerName"),
+    _f("BillingAccountId"),
+    _f("SubAccountId"),
+    _f("SubAccountName"),
+    _f("RegionId"),
+    _f("ResourceId"),
+    _f("ResourceName"),
+    _f("ServiceName"),
+    _f("ServiceCategory"),
+    _f("SkuId"),
+    _f("PricingCategory"),
+    _f("PricingQuantity", "NUMERIC"),
+    _f("PricingUnit"),
+    _f("ConsumedQuantity", "NUMERIC"),
+    _f("ConsumedUnit"),
+    _f("ListUnitPrice", "NUMERIC"),
+    _f("Tags", "RECORD", "REPEATED", [_f("key"), _f("value"), _f("inherited", "BOOLEAN"), _f("namespace")]),
+    _f("x_CostType"),
+    _f("x_Credits", "RECORD", "REPEATED", [_f("name"), _f("amount", "NUMERIC"), _f("type")]),
+    _f("x_ExportTime", "TIMESTAMP"),
+]
+_FOCUS_CATEGORY = {
+    "regular": "Usage",
+    "tax": "Tax",
+    "adjustment": "Adjustment",
+    "rounding_error": "Adjustment",
+}
+
 
 def timestamp_parse(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, _TIMESTAMP_TEXT).replace(tzinfo=dt.UTC)
@@ -146,6 +192,126 @@ def cell(value: Any, schema_field: dict) -> dict:
     if repeated:
         return {"v": [{"v": _scalar(item, schema_field["type"])} for item in (value or [])]}
     return {"v": _scalar(value, schema_field["type"])}
+
+
+def focus_rows(rows: list[dict]) -> list[dict]:
+    """The demo's detailed-export rows as Google's FOCUS view shows them: BilledCost =
+    EffectiveCost = cost + SUM(credits.amount), ListCost = cost_at_list, the billing period the
+    invoice month, Tags the resource labels then the project's (inherited)."""
+    out = []
+    for row in rows:
+        month = row["invoice"]["month"]
+        start = dt.datetime(int(month[:4]), int(month[4:]), 1, tzinfo=dt.UTC)
+        end = (start + dt.timedelta(days=32)).replace(day=1)
+        billed = Decimal(str(row["cost"])) + sum(
+            (Decimal(str(credit["amount"])) for credit in row.get("credits") or []), Decimal(0)
+        )
+        project = row.get("project") or {}
+        tags = [{**label, "inherited": False, "namespace": None} for label in row.get("labels") or []]
+        own = {label["key"] for label in tags}
+        tags += [
+            {**label, "inherited": True, "namespace": None}
+            for label in project.get("labels") or []
+            if label["key"] not in own
+        ]
+        usage = row.get("usage") or {}
+        out.append(
+            {
+                "BilledCost": billed,
+                "EffectiveCost": billed,
+                "ListCost": row.get("cost_at_list"),
+                "ContractedCost": billed,
+                "BillingCurrency": row["currency"],
+                "ChargePeriodStart": row["usage_start_time"],
+                "ChargePeriodEnd": row["usage_end_time"],
+                "BillingPeriodStart": start,
+                "BillingPeriodEnd": end,
+                "ChargeCategory": _FOCUS_CATEGORY.get(row.get("cost_type") or "regular", "Usage"),
+                "ChargeClass": None,
+                "ChargeDescription": (row.get("sku") or {}).get("description"),
+                "ProviderName": "Google Cloud",
+                "PublisherName": "Google Cloud",
+                "InvoiceIssuerName": "Google Cloud",
+                "BillingAccountId": row["billing_account_id"],
+                "SubAccountId": project.get("id"),
+                "SubAccountName": project.get("name"),
+                "RegionId": (row.get("location") or {}).get("region"),
+                "ResourceId": (row.get("resource") or {}).get("global_name"),
+                "ResourceName": (row.get("resource") or {}).get("name"),
+                "ServiceName": (row.get("service") or {}).get("description"),
+                "ServiceCategory": "AI and Machine Learning",
+                "SkuId": (row.get("sku") or {}).get("id"),
+                "PricingCategory": "Standard",
+                "PricingQuantity": usage.get("amount_in_pricing_units"),
+                "PricingUnit": usage.get("pricing_unit"),
+                "ConsumedQuantity": usage.get("amount"),
+                "ConsumedUnit": usage.get("unit"),
+                "ListUnitPrice": (row.get("price") or {}).get("effective_price"),
+                "Tags": tags,
+                "x_CostType": row.get("cost_type"),
+                "x_Credits": row.get("credits") or [],
+                "x_ExportTime": row["export_time"],
+            }
+        )
+    return out
+
+
+_FOCUS_MONTH = re.compile(r"BillingPeriodStart\s*>=\s*TIMESTAMP\('(\d{4})-(\d{2})-01'\)")
+_FOCUS_LOWER = re.compile(r"\bx_ExportTime\s*>=\s*TIMESTAMP\('([^']+)'\)")
+_FOCUS_UPPER = re.compile(r"\bx_ExportTime\s*<=\s*TIMESTAMP\('([^']+)'\)")
+
+
+def _moment(value: Any) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else timestamp_parse(value)
+
+
+def focus_query_evaluate(table: Table, sql: str) -> tuple[list[dict], list[list[dict]], int]:
+    """The FOCUS connector's two shapes: the per-month aggregate and a month's rows."""
+    names = {f["name"] for f in table.schema}
+    rows = table.rows
+    for pattern, keep in ((_FOCUS_LOWER, lambda m, b: m >= b), (_FOCUS_UPPER, lambda m, b: m <= b)):
+        if match := pattern.search(sql):
+            if "x_ExportTime" not in names:
+                raise _unrecognized("x_ExportTime")
+            bound = dt.datetime.fromisoformat(match.group(1))
+            rows = [row for row in rows if keep(_moment(row["x_ExportTime"]), bound)]
+    if "-- inferensys:focus-discover" in sql:
+        by_export = "MAX(x_ExportTime)" in sql
+        if by_export and "x_ExportTime" not in names:
+            raise _unrecognized("x_ExportTime")
+        if not by_export and "SUM(CAST(BilledCost AS NUMERIC))" not in sql:
+            raise BigQueryError(400, "invalidQuery", "stand-in: FOCUS discovery without a version column")
+        groups: dict[str, list] = {}
+        for row in rows:
+            month = f"{row['BillingPeriodStart']:%Y%m}"
+            group = groups.setdefault(month, [None, Decimal(0), 0])
+            if by_export:
+                moment = _moment(row["x_ExportTime"])
+                group[0] = max(group[0], moment) if group[0] else moment
+            group[1] += Decimal(str(row["BilledCost"]))
+            group[2] += 1
+        version_field = _f("last_export_time", "TIMESTAMP") if by_export else _f("billed_cost", "NUMERIC")
+        schema = [_f("billing_month"), version_field, _f("row_count", "INTEGER")]
+        result = [
+            [
+                {"v": month},
+                {"v": _micros(latest) if by_export else format(billed, "f")},
+                {"v": str(count)},
+            ]
+            for month, (latest, billed, count) in sorted(groups.items(), reverse=True)
+        ]
+        return schema, result, len(rows) * 24
+    period = re.search(r"-- inferensys:focus-period (\d{6})", sql)
+    month_filter = _FOCUS_MONTH.search(sql)
+    if not period or not month_filter or "".join(month_filter.groups()) != period.group(1):
+        raise BigQueryError(400, "invalidQuery", "stand-in: FOCUS period query without its month filter")
+    columns = projection(sql, table.schema)
+    selected = [row for row in rows if f"{row['BillingPeriodStart']:%Y%m}" == period.group(1)]
+    return (
+        [schema_field for _n, schema_field, _s in columns],
+        [_project_row(row, columns) for row in selected],
+        sum(_row_bytes(row, columns) for row in selected),
+    )
 
 
 class BigQueryError(Exception):
@@ -312,6 +478,8 @@ def query_evaluate(state: BigQueryState, sql: str) -> tuple[list[dict], list[lis
         raise BigQueryError(
             404, "notFound", f"Not found: Table {project}:{rest} was not found in location US"
         )
+    if "-- inferensys:focus-" in sql:
+        return focus_query_evaluate(table, sql)
     rows = table.rows
     bound = _LOWER_BOUND.search(sql)
     if bound:
@@ -532,9 +700,11 @@ def restated(rows: list[dict], *, month: str, export_time: dt.datetime, extra_co
 __all__ = [
     "BigQueryState",
     "DETAILED_SCHEMA",
+    "FOCUS_SCHEMA",
     "STANDARD_SCHEMA",
     "Table",
     "bigquery_server",
     "demo_table_rows",
+    "focus_rows",
     "restated",
 ]
