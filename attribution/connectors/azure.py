@@ -51,14 +51,12 @@ import datetime as dt
 import io
 import json
 import logging
-import os
 import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
 from functools import cached_property
-from pathlib import Path
 from typing import IO, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -75,6 +73,7 @@ from attribution.connectors.base import (
     RemoteFile,
     UsageConnector,
 )
+from attribution.connectors.credentials import CredentialsError, reference_resolve
 from attribution.models import Deployment, SyncErrorKind
 
 logger = logging.getLogger(__name__)
@@ -91,26 +90,14 @@ METRICS_API_VERSION = "2023-10-01"
 
 
 def _reference_text(reference: str, *, what: str) -> str:
-    if reference.startswith("env:"):
-        value = os.environ.get(reference[4:])
-        if not value:
-            raise ConnectorError(
-                f"{what}: environment variable {reference[4:]} is not set",
-                error_kind=SyncErrorKind.AUTHENTICATION,
-            )
-        return value.strip()
-    if reference.startswith("file:"):
-        try:
-            return Path(reference[5:]).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise ConnectorError(
-                f"{what}: cannot read {reference[5:]} ({error.strerror})",
-                error_kind=SyncErrorKind.AUTHENTICATION,
-            )
-    raise ConnectorError(
-        f"{what}: {reference!r} is not 'ambient', 'env:NAME' or 'file:/path'",
-        error_kind=SyncErrorKind.INVALID,
-    )
+    """The text an `env:`/`file:` reference points at; a missing one is an authentication problem."""
+    try:
+        return reference_resolve(reference)
+    except CredentialsError as error:
+        kind = (
+            SyncErrorKind.AUTHENTICATION if reference.startswith(("env:", "file:")) else SyncErrorKind.INVALID
+        )
+        raise ConnectorError(f"{what}: {error}", error_kind=kind) from None
 
 
 class _StaticTokenCredential:
