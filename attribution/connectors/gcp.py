@@ -842,41 +842,10 @@ class GcpBillingConnector(BillingConnector):
     def period_open(self, invoice_month: str, *, until: dt.datetime | None = None) -> IO[bytes]:
         """NDJSON of one invoice month in the export's row shape, streamed page by page; with
         `until`, only rows exported up to that time (the version the run was planned with)."""
-        from google.cloud import bigquery
 
-        sql = self.period_sql(invoice_month, until)
-        max_bytes = self.settings.get("max_bytes_billed")
-        try:
-            dry = self.client.query(
-                sql,
-                job_config=bigquery.QueryJobConfig(dry_run=True, use_query_cache=False),
-                project=self.job_project,
-            )
-        except Exception as error:
-            raise gcp_error(error, doing=f"estimating the query of invoice month {invoice_month}")
-        estimate = dry.total_bytes_processed or 0
-        logger.info(
-            "gcp %s invoice month %s: dry run estimates %d bytes processed",
-            self.account.slug,
-            invoice_month,
-            estimate,
-        )
-        if max_bytes and estimate > int(max_bytes):
-            raise ConnectorError(
-                f"the query of invoice month {invoice_month} would process {estimate} bytes, above "
-                f"source_settings.max_bytes_billed ({max_bytes})",
-                error_kind=SyncErrorKind.INVALID,
-            )
-        config = bigquery.QueryJobConfig(use_query_cache=False)
-        if max_bytes:
-            config.maximum_bytes_billed = int(max_bytes)
-        try:
-            job = self.client.query(sql, job_config=config, project=self.job_project)
-            # Iterating `pages` reads jobs.getQueryResults over REST, one page in memory at a time
-            # (the Storage API is only used by to_arrow/to_dataframe, which we never call).
-            rows = job.result(page_size=PAGE_SIZE)
-        except Exception as error:
-            raise gcp_error(error, doing=f"querying invoice month {invoice_month}")
+        # Iterating `pages` reads jobs.getQueryResults over REST, one page in memory at a time
+        # (the Storage API is only used by to_arrow/to_dataframe, which we never call).
+        rows = self._rows_query(self.period_sql(invoice_month, until), what=f"invoice month {invoice_month}")
 
         def chunks() -> Iterator[bytes]:
             try:

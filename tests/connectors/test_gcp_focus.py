@@ -150,6 +150,10 @@ def test_it_selects_only_the_needed_focus_columns(account, focus_table):
 def test_it_reads_a_restated_fingerprinted_month_and_refuses_a_stale_version(account, focus_table):
     table = focus_table.tables[TABLE]
     table.schema = WITHOUT_EXPORT_TIME
+    # A slice of each month is enough here (the exact-totals test serves every row).
+    table.rows = [r for r in table.rows if r["BillingPeriodStart"].month == 9][-300:] + [
+        r for r in table.rows if r["BillingPeriodStart"].month == 10
+    ][-300:]
     sync_once(account)
     before, _e, rows_before = period_totals("gcp-focus", SEPTEMBER)
 
