@@ -49,6 +49,7 @@ def legacy_column_name(name: str) -> str:
 
 
 class AwsCurParser(CsvParser):
+    billed_cost_column: ClassVar[str] = "line_item_unblended_cost"
     name: ClassVar[str] = "aws-cur2"
     provider: ClassVar[str] = Provider.AWS
     label: ClassVar[str] = "AWS CUR 2.0"
@@ -85,13 +86,6 @@ class AwsCurParser(CsvParser):
         return datetime_parse(
             cell(row, columns, "bill_billing_period_start_date"), column="bill_billing_period_start_date"
         ).date()
-
-    def rejected_amounts(self, row: list[str], columns: dict[str, int]) -> dict[str, Decimal]:
-        try:
-            billed = decimal_parse(cell(row, columns, "line_item_unblended_cost"), column="unblended")
-        except RowError:
-            return {}
-        return {"billed_cost": billed} if billed is not None else {}
 
     def _tags(self, row: list[str], columns: dict[str, int], context: ParseContext) -> dict[str, str]:
         tags: dict[str, str] = {}

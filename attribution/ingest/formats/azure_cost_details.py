@@ -30,13 +30,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from attribution.choices import Provider
 from attribution.ingest import mapping
 from attribution.ingest.currency import currency_validate
-from attribution.ingest.errors import RowError
 from attribution.ingest.formats.base import CsvParser, ParseContext, cell, header_of
 from attribution.ingest.tags import tag_key_normalize, tags_check, tags_normalize
 from attribution.ingest.values import (
@@ -114,6 +112,7 @@ def tags_parse(raw: str) -> dict[str, str]:
 
 
 class AzureCostDetailsParser(CsvParser):
+    billed_cost_column: ClassVar[str] = "cost"
     name: ClassVar[str] = "azure-cost-details"
     provider: ClassVar[str] = Provider.AZURE
     label: ClassVar[str] = "Azure cost details"
@@ -147,13 +146,6 @@ class AzureCostDetailsParser(CsvParser):
             return datetime_parse(start, column="BillingPeriodStartDate").date()
         # Exports without a billing period (legacy pay-as-you-go, some MCA rows) bill by calendar month.
         return datetime_parse(cell(row, columns, "date"), column="Date").date().replace(day=1)
-
-    def rejected_amounts(self, row: list[str], columns: dict[str, int]) -> dict[str, Decimal]:
-        try:
-            cost = decimal_parse(cell(row, columns, "cost"), column="cost")
-        except RowError:
-            return {}
-        return {"billed_cost": cost} if cost is not None else {}
 
     def row_parse(
         self, row: list[str], columns: dict[str, int], header: list[str], context: ParseContext

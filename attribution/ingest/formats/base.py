@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from attribution.ingest.errors import IngestError, MissingColumnError, RowError
 from attribution.ingest.sources import CountingReader, LocalSource, Source, open_text
+from attribution.ingest.values import decimal_parse
 
 # Billing exports carry long JSON cells (tags, additional info).
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -130,8 +131,20 @@ class CsvParser(Parser):
     ) -> dict[str, Any]:
         raise NotImplementedError
 
+    # The column holding BilledCost, read from a rejected row when it still parses, so the gap between
+    # source and database sums is explained by the rejected rows themselves.
+    billed_cost_column: ClassVar[str] = ""
+
     def rejected_amounts(self, row: list[str], columns: dict[str, int]) -> dict[str, Decimal]:
-        return {}
+        if not self.billed_cost_column:
+            return {}
+        try:
+            billed = decimal_parse(
+                cell(row, columns, self.billed_cost_column), column=self.billed_cost_column
+            )
+        except RowError:
+            return {}
+        return {"billed_cost": billed} if billed is not None else {}
 
     def _open(self, context: ParseContext):
         return open_text(context.source)

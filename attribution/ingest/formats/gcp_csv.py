@@ -25,7 +25,6 @@ from attribution.choices import Provider
 from attribution.ingest.errors import RowError
 from attribution.ingest.formats.base import CsvParser, ParseContext, cell, header_of
 from attribution.ingest.formats.gcp_bigquery import GcpBigQueryParser
-from attribution.ingest.values import decimal_parse
 
 _NESTED = frozenset({"credits", "labels", "system_labels", "project.labels", "tags"})
 _SIGNATURE = frozenset({"billing_account_id", "cost", "usage_start_time", "invoice.month"})
@@ -63,6 +62,7 @@ def _period_from_month(month: str) -> dt.date:
 
 
 class GcpCsvParser(CsvParser):
+    billed_cost_column: ClassVar[str] = "cost"
     name: ClassVar[str] = "gcp-csv"
     provider: ClassVar[str] = Provider.GCP
     label: ClassVar[str] = "Google Cloud billing export (CSV)"
@@ -83,13 +83,6 @@ class GcpCsvParser(CsvParser):
 
     def period_of(self, row: list[str], columns: dict[str, int]) -> dt.date:
         return _period_from_month(cell(row, columns, "invoice.month"))
-
-    def rejected_amounts(self, row: list[str], columns: dict[str, int]) -> dict[str, Decimal]:
-        try:
-            cost = decimal_parse(cell(row, columns, "cost"), column="cost")
-        except RowError:
-            return {}
-        return {"billed_cost": cost} if cost is not None else {}
 
     def row_parse(
         self, row: list[str], columns: dict[str, int], header: list[str], context: ParseContext
