@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest
 
-from attribution.admin import CloudAccountAdmin
+from attribution.admin import CloudAccountAdmin, ReadOnlyAdmin
 from attribution.models import CloudAccount
 from governance import selectors
 from governance.models import (
@@ -261,23 +261,14 @@ class AlertAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
+    # The audit log is append-only, for superusers too.
     list_display = ["created_at", "actor_label", "action", "object_type", "object_id", "object_repr"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_label", "object_repr", "object_id"]
     date_hierarchy = "created_at"
     show_full_result_count = False
     readonly_fields = [field.name for field in AuditEvent._meta.fields]
-
-    # The audit log is append-only, for superusers too.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(ApiToken)

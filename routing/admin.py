@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from attribution.admin import ReadOnlyAdmin
 from governance.admin import AuditedAdmin
 from routing.models import Gateway, PolicyDocument, PushAttempt, RoutingPolicy
 
@@ -61,7 +62,7 @@ class PushAttemptInline(admin.TabularInline):
 
 
 @admin.register(PolicyDocument)
-class PolicyDocumentAdmin(admin.ModelAdmin):
+class PolicyDocumentAdmin(ReadOnlyAdmin):
     """Published versions are immutable (gateways may hold any of them): view only."""
 
     list_display = ["gateway", "version", "content_hash", "created_at"]
@@ -70,15 +71,6 @@ class PolicyDocumentAdmin(admin.ModelAdmin):
     list_select_related = ["gateway"]
     readonly_fields = ["gateway", "version", "content", "content_hash", "created_at"]
     inlines = [PushAttemptInline]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(PushAttempt)
