@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,30 +60,38 @@ class _ReadaheadGate:
 
     pyarrow's streaming CSV reader pulls blocks from the input in a background generator that
     queues up to dozens of blocks: on a stream it would read a 100 MB export whole before we use
-    the first batch. The reader thread waits here while it is more than `AHEAD_BLOCKS` blocks ahead
-    of the batches taken, unless our thread is waiting for a batch (then it must read: never a
-    deadlock). `release()` lets everything through once we stop reading (error or end)."""
+    the first batch. Every block is one `read()` of the input, so the reader thread waits here while
+    it has read more than `AHEAD_BLOCKS` blocks beyond the batches taken (one more while our thread
+    waits for a batch). Counting reads, not bytes: a batch ends at a line boundary, so batches
+    cover a little less than a block each and a byte budget drifts further ahead with every batch
+    (it did: 26 blocks, 100 MB, were held by the middle of a 1M-row file). `release()` lets
+    everything through once we stop reading (error or end)."""
 
     AHEAD_BLOCKS = 1
+    STALL_SECONDS = 0.25  # the consumer waited this long for a batch: let a further block through
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._taken = 0
-        self._waiting = False
+        self._waiting_since: float | None = None
         self._released = False
 
-    def admit(self, position: int) -> None:
+    def admit(self, reads: int) -> None:
         with self._condition:
-            while not (
-                self._released
-                or self._waiting
-                or position < (self._taken + 1 + self.AHEAD_BLOCKS) * BLOCK_SIZE
-            ):
-                self._condition.wait(timeout=1.0)
+            while not self._released:
+                allowed = self._taken + self.AHEAD_BLOCKS
+                if self._waiting_since is not None:
+                    # A batch normally needs one block; one that needs more (a very long line)
+                    # gets them, one stall at a time: never a deadlock.
+                    stalls = int((time.monotonic() - self._waiting_since) / self.STALL_SECONDS)
+                    allowed += 1 + stalls
+                if reads <= allowed:
+                    return
+                self._condition.wait(timeout=self.STALL_SECONDS / 2)
 
     def waiting(self, waiting: bool) -> None:
         with self._condition:
-            self._waiting = waiting
+            self._waiting_since = time.monotonic() if waiting else None
             if not waiting:
                 self._taken += 1
             self._condition.notify_all()
@@ -94,8 +103,9 @@ class _ReadaheadGate:
 
 
 class _LineCountingReader(io.RawIOBase):
-    """Counts the newlines of the decompressed text (one row per line is checked at the end),
-    drops a UTF-8 BOM, and holds pyarrow's read-ahead to a few blocks (_ReadaheadGate)."""
+    """The file object pyarrow reads: whole blocks of the decompressed text (short reads of a
+    network stream are joined up), with newlines counted (one row per line is checked at the end),
+    a UTF-8 BOM dropped, and pyarrow's read-ahead held back by the _ReadaheadGate."""
 
     def __init__(self, source, gate: _ReadaheadGate | None = None) -> None:
         self._source = source
@@ -103,26 +113,36 @@ class _LineCountingReader(io.RawIOBase):
         self.last_byte = b""
         self._first = True
         self._gate = gate
-        self.position = 0
+        self.reads = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def read(self, size: int = -1) -> bytes:
         if self._gate is not None:
-            self._gate.admit(self.position)
-        data = self._source.read(len(buffer))
+            self._gate.admit(self.reads)
+        self.reads += 1
+        data = self._source.read(size)
+        if size > 0 and data and len(data) < size:
+            parts = [data]
+            wanted = size - len(data)
+            while wanted > 0 and (more := self._source.read(wanted)):
+                parts.append(more)
+                wanted -= len(more)
+            data = b"".join(parts)
         if self._first and data:
             self._first = False
             if data.startswith(b"\xef\xbb\xbf"):
                 data = data[3:] + self._source.read(3)
-        count = len(data)
-        buffer[:count] = data
-        self.position += count
-        if count:
+        if data:
             self.newlines += data.count(b"\n")
             self.last_byte = data[-1:]
-        return count
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def physical_lines(self) -> int:
         return self.newlines + (1 if self.last_byte not in (b"", b"\n") else 0)
@@ -152,16 +172,16 @@ class CsvBatches:
             gate = _ReadaheadGate()
             lines = _LineCountingReader(binary, gate)
             try:
-                yield lines, io.BufferedReader(lines, buffer_size=4 << 20), gate
+                yield lines, gate
             finally:
                 gate.release()  # never leave pyarrow's reader thread waiting
 
     def __iter__(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
-        with self._stream() as (lines, text, gate):
+        with self._stream() as (lines, gate):
             gate.waiting(True)
             try:
                 reader = pacsv.open_csv(
-                    text,
+                    lines,
                     read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=False),
                     parse_options=pacsv.ParseOptions(invalid_row_handler=self._invalid_row),
                     convert_options=pacsv.ConvertOptions(

@@ -449,7 +449,7 @@ class AwsCurParser(CsvParser):
             reparse = lines[np.asarray(bad_rows.to_numpy(zero_copy_only=False), dtype=bool)]
             table = table.filter(pc.invert(bad_rows))
         else:
-            reparse = lines[:0]
+            reparse = np.empty(0, dtype=np.int64)  # not lines[:0]: a view would keep `lines` alive
         return Batch(table=table, reparse_lines=reparse)
 
 
