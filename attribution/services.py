@@ -368,7 +368,7 @@ def _run_fail(run: IngestRun, error: Exception) -> None:
     )
     try:
         loader.staging_clear(run_id=run.pk)
-        loader.line_items_discard_run(run_id=run.pk)
+        loader.partition_drop(run_id=run.pk)
         if transient:
             RejectedRow.objects.filter(ingest_run_id=run.pk).delete()
         IngestRun.objects.filter(pk=run.pk, state=IngestState.RUNNING).update(
@@ -571,7 +571,7 @@ class _RunLoader:
             reparse: list = []
             for data in _in_background(self.batches_prepare(parser, context, file_index, reparse)):
                 if data:
-                    loader.line_items_copy_data(data=data)
+                    loader.line_items_copy_data(run_id=self.run.pk, data=data)
                 self.progress_record(context)
             lines = set(np.concatenate(reparse).tolist()) if reparse else set()
             if lines:
@@ -614,13 +614,14 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None, remote_open: Re
     loader.staging_clear(run_id=run.pk)
     loader.line_items_discard(account_id=account.pk, billing_period_start=period)
     RejectedRow.objects.filter(ingest_run_id=run.pk).delete()
+    loader.partition_create(run_id=run.pk)
     state = _RunLoader(run, progress, batches=True, remote_open=remote_open)
     try:
         state.files_load()
     except RowPathNeeded as reason:
         # A file the batch path cannot number line by line: redo the whole run row by row.
         logger.info("ingest run %s: row path (%s)", run.pk, reason)
-        loader.line_items_discard_run(run_id=run.pk)
+        loader.partition_create(run_id=run.pk)
         RejectedRow.objects.filter(ingest_run_id=run.pk).delete()
         state = _RunLoader(run, progress, batches=False, remote_open=remote_open)
         state.files_load()
@@ -629,12 +630,13 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None, remote_open: Re
     if state.paired:
         rows_merged = loader.staging_pair_datasets(run_id=run.pk)
         loader.staging_move(run_id=run.pk)
+    loaded = loader.line_items_summary(run_id=run.pk)
+    loader.partition_attach(run_id=run.pk)
 
     with transaction.atomic():
         loader.period_lock(account_id=account.pk, billing_period_start=period)
         if IngestRun.objects.filter(pk=run.pk, state=IngestState.RUNNING).count() != 1:
             raise IngestError(f"run {run.pk} is no longer running; it was not swapped in")
-        rows_loaded, database_sums = loader.line_item_sums(run_id=run.pk)
         # Old version out before the new one is marked current: ingestrun_one_current_per_period.
         # From here on, readers see the new rows and not the old ones (module docstring of loader).
         IngestRun.objects.filter(
@@ -649,15 +651,19 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None, remote_open: Re
         IngestRun.objects.filter(pk=run.pk).update(
             state=IngestState.SUCCEEDED,
             rows_in_source=state.rows_in_source,
-            rows_loaded=rows_loaded,
+            rows_loaded=loaded.rows,
             rows_rejected=state.rows_rejected,
             rows_processed=state.rows_in_source,
             bytes_processed=state.bytes_done,
             source_sums=sums,
-            database_sums={column: _decimal_text(database_sums[column]) for column in COST_COLUMNS},
+            database_sums={column: _decimal_text(loaded.sums[column]) for column in COST_COLUMNS},
+            charge_period_first=loaded.charge_period_first,
+            charge_period_last=loaded.charge_period_last,
             finished_at=timezone.now(),
         )
-        _cells, days = loader.daily_cost_rebuild(account_id=account.pk, billing_period_start=period)
+        _cells, days = loader.daily_cost_rebuild(
+            account_id=account.pk, billing_period_start=period, loaded_run=run.pk
+        )
         if state.tag_keys:
             TagKey.objects.bulk_create(
                 [

@@ -97,6 +97,11 @@ def _setup_dimensions() -> dict:
         billing_period_end=dt.date(2026, 11, 1),
         state="succeeded",
     )
+    from attribution.ingest import loader
+
+    # The run's partition of the line items, as an ingest leaves it (attribution/ingest/loader.py).
+    loader.partition_create(run_id=run.pk)
+    loader.partition_attach(run_id=run.pk)
     return {
         "account": account.pk,
         "run": run.pk,
@@ -217,6 +222,15 @@ def generate(ids: dict, line_items: int, usage_rows: int) -> None:
             {**ids, "rows": usage_rows, "start": dt.datetime.combine(MONTH_START, dt.time(), tzinfo=dt.UTC)},
         )
         cursor.execute("SET session_replication_role = DEFAULT")
+        # The run's ChargePeriodStart span, as the ingest swap records it: readers find runs by it.
+        cursor.execute(
+            """UPDATE attribution_ingestrun
+                  SET charge_period_first = span.first, charge_period_last = span.last
+                 FROM (SELECT MIN(charge_period_start) AS first, MAX(charge_period_start) AS last
+                         FROM attribution_costlineitem WHERE ingest_run_id = %(run)s) span
+                WHERE id = %(run)s""",
+            ids,
+        )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE attribution_costlineitem")
         cursor.execute("VACUUM ANALYZE attribution_usagerecord")

@@ -8,8 +8,12 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.models import F
+from django.db.models.functions import Greatest, Least
 
-from attribution.models import CloudAccount, DailyCost, Deployment, ServedModel, Team
+from attribution.ingest import loader
+from attribution.models import CloudAccount, CostLineItem, DailyCost, Deployment, IngestRun, ServedModel, Team
 from governance.models import Budget, Membership
 
 
@@ -30,6 +34,25 @@ class UserFactory(factory.django.DjangoModelFactory):
         for name in extracted or ():
             group, _ = Group.objects.get_or_create(name=name)
             self.groups.add(group)
+
+
+def line_item_create(**fields) -> CostLineItem:
+    """One line item written through the ORM, as the loader would leave it: in its run's partition
+    (created and attached on first use), with the run's ChargePeriodStart span widened to it."""
+    run: IngestRun = fields["ingest_run"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [loader.partition_name(run.pk)])
+        if not cursor.fetchone()[0]:
+            loader.partition_create(run_id=run.pk)
+            loader.partition_attach(run_id=run.pk)
+    item = CostLineItem.objects.create(**fields)
+    start = item.charge_period_start
+    # Postgres' LEAST and GREATEST ignore NULLs: the first item sets both ends.
+    IngestRun.objects.filter(pk=run.pk).update(
+        charge_period_first=Least(F("charge_period_first"), start),
+        charge_period_last=Greatest(F("charge_period_last"), start),
+    )
+    return item
 
 
 class CloudAccountFactory(factory.django.DjangoModelFactory):

@@ -26,6 +26,7 @@ from tests.factories import (
     ServedModelFactory,
     TeamFactory,
     UserFactory,
+    line_item_create,
 )
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def _url(model, view: str, *args) -> str:
 
 def _line_item(run: IngestRun, line: int, team=None) -> CostLineItem:
     start = timezone.make_aware(dt.datetime(2026, 10, 1))
-    return CostLineItem.objects.create(
+    return line_item_create(
         account=run.account,
         ingest_run=run,
         source_line=line,

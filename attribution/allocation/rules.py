@@ -108,9 +108,9 @@ _RESOURCE_SQL = """CASE WHEN %(resource_rules)s OR lower(li.resource_id) IN (
 _KEY_SQL = f"""md5(concat_ws(chr(31), li.account_id::text, li.normalized_tags::text, {_RESOURCE_SQL},
     li.sub_account_id, li.billing_account_id, li.service_name, li.region_id))"""
 
+# `runs`: the current runs in scope (IngestRun.objects.current_ids), so only their partitions are read.
 _CURRENT_ITEMS_SQL = """
-    li.ingest_run_id IN (SELECT id FROM attribution_ingestrun WHERE state = %(succeeded)s {run_scope})
-    {item_scope}
+    li.ingest_run_id = ANY(%(runs)s) {item_scope}
 """
 
 _KEYS_SQL = """
@@ -192,9 +192,8 @@ _INCOMPLETE_SQL = " AND (li.team_id IS NULL OR li.model_id IS NULL OR li.deploym
 
 def _current_items_sql(*, period_scope: bool, incomplete_only: bool = False) -> str:
     if not period_scope:
-        return _CURRENT_ITEMS_SQL.format(run_scope="", item_scope="")
+        return _CURRENT_ITEMS_SQL.format(item_scope="")
     return _CURRENT_ITEMS_SQL.format(
-        run_scope="AND account_id = %(account)s AND billing_period_start = %(period)s",
         item_scope="AND li.account_id = %(account)s AND li.billing_period_start = %(period)s"
         + (_INCOMPLETE_SQL if incomplete_only else ""),
     )
@@ -206,6 +205,12 @@ def _mapping_prepare(
     """Fill the temporary rule_keys and rule_mapping tables (dropped by _mapping_drop, or at the
     end of the transaction); return the `WITH changed AS (...)` prefix for the caller's statement."""
     current_items = _current_items_sql(period_scope=period_scope, incomplete_only=incomplete_only)
+    if period_scope:
+        params["runs"] = IngestRun.objects.current_ids(
+            account_id=params["account"], billing_period_start=params["period"]
+        )
+    else:
+        params["runs"] = IngestRun.objects.current_ids()
     params["resource_rules"] = with_candidate and params.get("c_match_field") == RuleMatchField.RESOURCE_ID
     params["resource_rules"] |= DimensionRule.objects.filter(
         is_active=True, match_field=RuleMatchField.RESOURCE_ID
@@ -268,7 +273,7 @@ def dimension_rules_apply(
                 UPDATE attribution_costlineitem li
                    SET team_id = changed.new_team, model_id = changed.new_model,
                        deployment_id = changed.new_deployment
-                  FROM changed WHERE li.id = changed.id
+                  FROM changed WHERE li.ingest_run_id = ANY(%(runs)s) AND li.id = changed.id
                 """,
                 params,
             )

@@ -42,7 +42,6 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from attribution import signals
-from attribution.choices import IngestState
 from attribution.ingest.tags import tag_key_normalize
 from attribution.models import AllocationMethod, AllocationRule, CloudAccount, IngestRun
 
@@ -151,16 +150,16 @@ def allocation_days_for(*, account_id: int, billing_period_start: dt.date | None
     """Days a run must cover: days with line items, plus days that still have allocated rows
     (their line items may have gone with a restatement)."""
     period_filter = "AND billing_period_start = %(period)s" if billing_period_start else ""
+    runs = IngestRun.objects.current_ids(account_id=account_id, billing_period_start=billing_period_start)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT DISTINCT (charge_period_start AT TIME ZONE 'UTC')::date FROM attribution_costlineitem
-            WHERE account_id = %(account)s {period_filter}
-              AND ingest_run_id IN (SELECT id FROM attribution_ingestrun WHERE state = 'succeeded')
+            WHERE ingest_run_id = ANY(%(runs)s)
             UNION
             SELECT DISTINCT day FROM attribution_allocatedcost WHERE account_id = %(account)s {period_filter}
             """,  # noqa: S608
-            {"account": account_id, "period": billing_period_start},
+            {"account": account_id, "period": billing_period_start, "runs": runs},
         )
         return sorted(row[0] for row in cursor.fetchall())
 
@@ -191,7 +190,9 @@ def allocation_run(
     keys = _pool_keys()
     params: dict[str, Any] = {"account": account_id, "days": days, "first": first, "after_last": after_last}
     params.update({f"key_{index}": key for index, key in enumerate(keys)})
-    params["runs"] = _current_runs(account_id)
+    params["runs"] = IngestRun.objects.current_ids(
+        account_id=account_id, charged_from=first, charged_before=after_last
+    )
     rule_case = _rule_case(rules, keys, params)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, account_id])
@@ -214,16 +215,6 @@ def allocation_run(
     _violations_signal(result.violations)
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _current_runs(account_id: int) -> list[int]:
-    """Ids of the account's current (succeeded) ingest runs: only their line items count. A list,
-    not a subquery, so the planner sees from the column statistics how many rows qualify."""
-    return list(
-        IngestRun.objects.filter(account_id=account_id, state=IngestState.SUCCEEDED).values_list(
-            "id", flat=True
-        )
-    )
 
 
 def _contiguous(days: list[dt.date]) -> bool:
@@ -572,7 +563,9 @@ def _conservation_violations(
             "days": days,
             "first": first,
             "after_last": after_last,
-            "runs": _current_runs(account_id),
+            "runs": IngestRun.objects.current_ids(
+                account_id=account_id, charged_from=first, charged_before=after_last
+            ),
         },
     )
     rows = cursor.fetchall()
@@ -637,11 +630,16 @@ def allocation_accounts_for_days(*, days: list[dt.date]) -> list[int]:
             """
             SELECT DISTINCT account_id FROM attribution_costlineitem
             WHERE charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
-              AND ingest_run_id IN (SELECT id FROM attribution_ingestrun WHERE state = 'succeeded')
+              AND ingest_run_id = ANY(%(runs)s)
               AND (charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
             UNION
             SELECT DISTINCT account_id FROM attribution_allocatedcost WHERE day = ANY(%(days)s)
             """,
-            {"days": sorted(days), "first": first, "after_last": after_last},
+            {
+                "days": sorted(days),
+                "first": first,
+                "after_last": after_last,
+                "runs": IngestRun.objects.current_ids(charged_from=first, charged_before=after_last),
+            },
         )
         return sorted(row[0] for row in cursor.fetchall())

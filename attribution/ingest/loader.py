@@ -1,11 +1,14 @@
 """The SQL half of the pipeline. Bulk rows never pass through the ORM.
 
-Visibility model: line items are COPYed straight into attribution_costlineitem under the new run's
-id, and every reader (the focus_line_items view, the DailyCost rebuild, the admin) sees only rows
+Line items are partitioned by ingest run (migration 0008). A run COPYs into a table of its own,
+`attribution_costlineitem_r<run id>` (`partition_create`): no index to maintain, nobody else reading
+it. Once loaded it is attached as the run's partition (`partition_attach`), still invisible: every
+reader (the focus_line_items view, the DailyCost rebuild, allocation, the admin) sees only rows
 whose run is the current (succeeded) version of its period. So a loading, failed or killed run is
 invisible whatever it wrote, and the swap is one short transaction that flips run states and
-rebuilds DailyCost; the superseded version's rows are deleted right after (`line_items_discard`),
-and again before any later run of the period, so a crash in between leaves only invisible rows.
+rebuilds DailyCost; the superseded version's partition is dropped right after
+(`line_items_discard`), and again before any later run of the period, so a crash in between
+leaves only invisible rows.
 
 The staging table is used only where rows must be combined before they count: the Azure
 actual/amortized pairing (see formats/azure_cost_details.py).
@@ -16,19 +19,30 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from attribution.choices import COST_COLUMNS, IngestState
+from attribution.models import IngestRun
+
+logger = logging.getLogger(__name__)
 
 STAGING_TABLE = "attribution_costlineitem_staging"
+LINE_ITEM_TABLE = "attribution_costlineitem"
+# How long dropping a partition may wait for readers of the line items before it gives up (the
+# rows are invisible; the next discard of the period drops them). Longer would queue every new
+# reader behind the drop's lock.
+DROP_LOCK_TIMEOUT = "2s"
 
 # Columns a parser fills, in COPY order (ingest_run_id and account_id are prepended).
 ROW_COLUMNS: tuple[str, ...] = (
@@ -150,7 +164,7 @@ def line_items_copy_rows(
 ) -> int:
     """COPY parsed rows (the row path) into the line items under the run; returns the count."""
     columns = ("ingest_run_id", "account_id", *LINE_ITEM_COLUMNS)
-    statement = f"COPY attribution_costlineitem ({', '.join(columns)}) FROM STDIN"
+    statement = f"COPY {partition_name(run_id)} ({', '.join(columns)}) FROM STDIN"
     written = 0
     with connection.cursor() as cursor:
         with cursor.cursor.copy(statement) as copy:
@@ -194,32 +208,81 @@ def batch_copy_data(*, run_id: int, account_id: int, table: pa.Table, resolver: 
     return buffer.getvalue()
 
 
-def line_items_copy_data(*, data: bytes) -> None:
+def line_items_copy_data(*, run_id: int, data: bytes) -> None:
     columns = ("ingest_run_id", "account_id", *LINE_ITEM_COLUMNS)
-    statement = f"COPY attribution_costlineitem ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+    statement = f"COPY {partition_name(run_id)} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
     with connection.cursor() as cursor:
         with cursor.cursor.copy(statement) as copy:
             copy.write(data)
 
 
+def partition_name(run_id: int) -> str:
+    return f"{LINE_ITEM_TABLE}_r{int(run_id)}"
+
+
+def partition_create(*, run_id: int) -> None:
+    """The run's own table for its rows: the line items' columns, defaults and checks, no index.
+    Not yet a partition (`partition_attach` makes it one once loaded). A table left by an earlier
+    attempt of this run is dropped first."""
+    name = partition_name(run_id)
+    if not partition_drop(run_id=run_id):
+        raise OperationalError(f"{name} is still being read; the run will be retried")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""CREATE TABLE {name} (LIKE {LINE_ITEM_TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+                CONSTRAINT {name}_run CHECK (ingest_run_id = {int(run_id)}))"""
+        )
+
+
+def partition_attach(*, run_id: int) -> None:
+    """Make the loaded table the run's partition. Its CHECK on ingest_run_id spares the scan that
+    would prove the rows belong; the lock taken on the line items (SHARE UPDATE EXCLUSIVE) lets
+    readers and other loads go on."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE {LINE_ITEM_TABLE} ATTACH PARTITION {partition_name(run_id)} "
+            f"FOR VALUES IN ({int(run_id)})"
+        )
+
+
+def partition_drop(*, run_id: int) -> bool:
+    """Drop the run's table or partition, if any. Dropping a partition locks the line items
+    against readers, so it waits at most DROP_LOCK_TIMEOUT for those already reading; False if it
+    gave up (the rows stay, invisible, for a later discard)."""
+    name = partition_name(run_id)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+            if not cursor.fetchone()[0]:
+                return True
+            cursor.execute("SELECT current_setting('lock_timeout')")
+            previous = cursor.fetchone()[0]
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [DROP_LOCK_TIMEOUT])
+            cursor.execute(f"DROP TABLE {name}")
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+    except OperationalError as error:
+        if not isinstance(error.__cause__, psycopg.errors.LockNotAvailable):
+            raise
+        logger.warning("%s is being read; left for a later discard", name)
+        return False
+    return True
+
+
 def line_items_discard(
     *, account_id: int, billing_period_start: dt.date, except_run_id: int | None = None
 ) -> int:
-    """Delete the line items of the period's runs that are not its current version (superseded,
-    failed, or left by a crash). Invisible rows either way; this only frees the space."""
+    """Drop the line items of the period's runs that are not its current version (superseded,
+    failed, or left by a crash). Invisible rows either way; this only frees the space.
+    Returns the number of partitions dropped."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """DELETE FROM attribution_costlineitem WHERE ingest_run_id IN (
-                   SELECT id FROM attribution_ingestrun WHERE account_id = %s AND billing_period_start = %s
-                   AND state <> %s AND id <> %s)""",
+            f"""SELECT id FROM attribution_ingestrun WHERE account_id = %s AND billing_period_start = %s
+                   AND state <> %s AND id <> %s AND to_regclass('{LINE_ITEM_TABLE}_r' || id) IS NOT NULL
+                 ORDER BY id""",  # noqa: S608
             [account_id, billing_period_start, IngestState.SUCCEEDED, except_run_id or 0],
         )
-        return cursor.rowcount
-
-
-def line_items_discard_run(*, run_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM attribution_costlineitem WHERE ingest_run_id = %s", [run_id])
+        runs = [row[0] for row in cursor.fetchall()]
+    return sum(partition_drop(run_id=run) for run in runs)
 
 
 def staging_clear(*, run_id: int) -> None:
@@ -299,7 +362,7 @@ def staging_move(*, run_id: int) -> int:
         select_list.append(f"left({column}, {limit})" if limit else column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""INSERT INTO attribution_costlineitem
+            f"""INSERT INTO {partition_name(run_id)}
                     (ingest_run_id, account_id, {", ".join(LINE_ITEM_COLUMNS)})
                 SELECT ingest_run_id, account_id, {", ".join(select_list)}
                 FROM attribution_costlineitem_staging WHERE ingest_run_id = %s
@@ -311,34 +374,93 @@ def staging_move(*, run_id: int) -> int:
     return inserted
 
 
-def line_item_sums(*, run_id: int) -> tuple[int, dict[str, Decimal]]:
-    sums_sql = ", ".join(f"COALESCE(SUM({column}), 0)" for column in COST_COLUMNS)
-    with connection.cursor() as cursor:
+@dataclass
+class LoadedSummary:
+    """What the database holds for a run, read back from its rows."""
+
+    rows: int
+    sums: dict[str, Decimal]
+    charge_period_first: dt.datetime | None
+    charge_period_last: dt.datetime | None
+    days: list[dt.date]
+
+
+# The run's rows summed at the DailyCost grain (plus its billing period): one pass over them that
+# gives both the run's database totals and, in the swap, its share of DailyCost. A session temp
+# table, dropped by daily_cost_rebuild (or with the session if the run dies first).
+RUN_CELLS_TABLE = "ingest_run_cells"
+_CELL_KEYS = (
+    "account_id", "billing_period_start", "service_name", "region_id", "team_id", "model_id",
+    "deployment_id", "charge_category", "billing_currency",
+)  # fmt: skip
+
+
+def _aggregation_settings(cursor) -> None:
+    """For a GROUP BY over a freshly loaded partition (inside a transaction). It has no statistics
+    yet, so the planner guesses a few hundred rows and sorts a million on disk; JIT-compiling the
+    wide expressions costs more than it saves."""
+    cursor.execute("SET LOCAL work_mem = '64MB'")
+    cursor.execute("SET LOCAL jit = off")
+
+
+def line_items_summary(*, run_id: int) -> LoadedSummary:
+    keys = ", ".join(_CELL_KEYS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _aggregation_settings(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
         cursor.execute(
-            f"SELECT COUNT(*), {sums_sql} FROM attribution_costlineitem WHERE ingest_run_id = %s",  # noqa: S608
-            [run_id],
+            f"""CREATE TEMP TABLE {RUN_CELLS_TABLE} AS
+                SELECT (charge_period_start AT TIME ZONE 'UTC')::date AS day, {keys},
+                       SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost,
+                       SUM(list_cost) AS list_cost, SUM(contracted_cost) AS contracted_cost,
+                       SUM(consumed_quantity) AS consumed_quantity, COUNT(*) AS line_items,
+                       MIN(charge_period_start) AS first_start, MAX(charge_period_start) AS last_start
+                  FROM {partition_name(run_id)}
+                 GROUP BY 1, {keys}"""  # noqa: S608
         )
-        count, *sums = cursor.fetchone()
-    return count, dict(zip(COST_COLUMNS, sums, strict=True))
+        sums_sql = ", ".join(f"COALESCE(SUM({column}), 0)" for column in COST_COLUMNS)
+        cursor.execute(
+            f"""SELECT COALESCE(SUM(line_items), 0), {sums_sql}, MIN(first_start), MAX(last_start),
+                       array_agg(DISTINCT day)
+                  FROM {RUN_CELLS_TABLE}"""  # noqa: S608
+        )
+        count, *rest = cursor.fetchone()
+    sums, (first, last, days) = rest[: len(COST_COLUMNS)], rest[len(COST_COLUMNS) :]
+    return LoadedSummary(
+        rows=count,
+        sums=dict(zip(COST_COLUMNS, sums, strict=True)),
+        charge_period_first=first,
+        charge_period_last=last,
+        days=sorted(d for d in days or [] if d is not None),
+    )
 
 
-def daily_cost_rebuild(*, account_id: int, billing_period_start: dt.date) -> tuple[int, list[dt.date]]:
+def daily_cost_rebuild(
+    *, account_id: int, billing_period_start: dt.date, loaded_run: int | None = None
+) -> tuple[int, list[dt.date]]:
     """Recompute the DailyCost cells of every day the period touches, from current versions only.
 
     DailyCost's unique cell has no billing period, and a charge can fall on a day that belongs to
     another period's rows (late GCP usage, AWS credits): so cells are rebuilt per *day* from all
     the account's current line items of that day, each labelled with the earliest period in it.
+    `loaded_run`: the swap's run, whose rows `line_items_summary` has just summed into the session's
+    RUN_CELLS_TABLE; they are taken from there (and the table dropped) instead of read again.
     Returns (cells written, the charge days of the period's current version).
     """
-    params = {"account": account_id, "period": billing_period_start, "succeeded": IngestState.SUCCEEDED}
-    current_runs = """SELECT id FROM attribution_ingestrun WHERE account_id = %(account)s
-                      AND state = %(succeeded)s"""
+    params: dict[str, Any] = {"account": account_id, "period": billing_period_start}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT DISTINCT (charge_period_start AT TIME ZONE 'UTC')::date FROM attribution_costlineitem
-                WHERE ingest_run_id IN ({current_runs} AND billing_period_start = %(period)s)""",  # noqa: S608
-            params,
-        )
+        if loaded_run is not None:
+            cursor.execute(f"SELECT DISTINCT day FROM {RUN_CELLS_TABLE}")  # noqa: S608
+        else:
+            cursor.execute(
+                f"""SELECT DISTINCT (charge_period_start AT TIME ZONE 'UTC')::date FROM {LINE_ITEM_TABLE}
+                    WHERE ingest_run_id = ANY(%(runs)s)""",  # noqa: S608
+                {
+                    "runs": IngestRun.objects.current_ids(
+                        account_id=account_id, billing_period_start=billing_period_start
+                    )
+                },
+            )
         period_days = sorted(row[0] for row in cursor.fetchall())
         cursor.execute(
             "SELECT day FROM attribution_dailycost WHERE account_id = %(account)s "
@@ -352,7 +474,22 @@ def daily_cost_rebuild(*, account_id: int, billing_period_start: dt.date) -> tup
             {**params, "days": days},
         )
         if not days:
+            cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
             return 0, period_days
+        first = dt.datetime.combine(days[0], dt.time(), tzinfo=dt.UTC)
+        after_last = dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        runs = IngestRun.objects.current_ids(
+            account_id=account_id, charged_from=first, charged_before=after_last
+        )
+        cursor.execute("SELECT provider FROM attribution_cloudaccount WHERE id = %s", [account_id])
+        provider = cursor.fetchone()[0]
+        keys = ", ".join(_CELL_KEYS)
+        sums = "billed_cost, effective_cost, list_cost, consumed_quantity"
+        loaded_cells = ""
+        if loaded_run is not None:
+            loaded_cells = f"""SELECT day, {keys}, {sums}, line_items FROM {RUN_CELLS_TABLE}
+                               WHERE day = ANY(%(days)s) UNION ALL"""  # noqa: S608
+        _aggregation_settings(cursor)
         cursor.execute(
             f"""
             INSERT INTO attribution_dailycost (
@@ -360,24 +497,31 @@ def daily_cost_rebuild(*, account_id: int, billing_period_start: dt.date) -> tup
                 team_id, model_id, deployment_id, charge_category, billing_currency,
                 billed_cost, effective_cost, list_cost, consumed_quantity,
                 input_tokens, output_tokens, requests, line_items)
-            SELECT (li.charge_period_start AT TIME ZONE 'UTC')::date, li.account_id,
-                   MIN(li.billing_period_start), acct.provider, li.service_name, li.region_id,
-                   li.team_id, li.model_id, li.deployment_id, li.charge_category, li.billing_currency,
-                   SUM(li.billed_cost), SUM(li.effective_cost), COALESCE(SUM(li.list_cost), 0),
-                   COALESCE(SUM(li.consumed_quantity), 0), 0, 0, 0, COUNT(*)
-            FROM attribution_costlineitem li
-            JOIN attribution_cloudaccount acct ON acct.id = li.account_id
-            WHERE li.ingest_run_id IN ({current_runs})
-              AND li.charge_period_start >= %(first)s AND li.charge_period_start < %(after_last)s
-              AND (li.charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
-            GROUP BY 1, li.account_id, acct.provider, li.service_name, li.region_id, li.team_id,
-                     li.model_id, li.deployment_id, li.charge_category, li.billing_currency
+            SELECT day, account_id, MIN(billing_period_start), %(provider)s, service_name, region_id,
+                   team_id, model_id, deployment_id, charge_category, billing_currency,
+                   SUM(billed_cost), SUM(effective_cost), COALESCE(SUM(list_cost), 0),
+                   COALESCE(SUM(consumed_quantity), 0), 0, 0, 0, SUM(line_items)
+            FROM (
+                {loaded_cells}
+                SELECT (charge_period_start AT TIME ZONE 'UTC')::date, {keys}, {sums}, 1
+                FROM {LINE_ITEM_TABLE}
+                WHERE ingest_run_id = ANY(%(runs)s)
+                  AND charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
+                  AND (charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
+            ) cells (day, {keys}, {sums}, line_items)
+            GROUP BY day, account_id, service_name, region_id, team_id, model_id, deployment_id,
+                     charge_category, billing_currency
             """,  # noqa: S608
             {
                 **params,
                 "days": days,
-                "first": dt.datetime.combine(days[0], dt.time(), tzinfo=dt.UTC),
-                "after_last": dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC),
+                "runs": [run for run in runs if run != loaded_run],
+                "provider": provider,
+                "first": first,
+                "after_last": after_last,
             },
         )
-        return cursor.rowcount, period_days
+        written = cursor.rowcount
+        if loaded_run is not None:
+            cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
+        return written, period_days

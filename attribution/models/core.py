@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from django.core.exceptions import ValidationError
@@ -185,6 +186,31 @@ class Deployment(models.Model):
         return self.slug
 
 
+class IngestRunQuerySet(models.QuerySet):
+    def current_ids(
+        self,
+        *,
+        account_id: int | None = None,
+        billing_period_start: dt.date | None = None,
+        charged_from: dt.datetime | None = None,
+        charged_before: dt.datetime | None = None,
+    ) -> list[int]:
+        """Ids of the current (succeeded) runs whose line items a query must read: of an account,
+        a billing period, and/or with a ChargePeriodStart in [charged_from, charged_before).
+        Queries pass them as `ingest_run_id = ANY(...)`, which the planner prunes to those
+        partitions of the line items (see CostLineItem)."""
+        runs = self.filter(state=IngestState.SUCCEEDED)
+        if account_id is not None:
+            runs = runs.filter(account_id=account_id)
+        if billing_period_start is not None:
+            runs = runs.filter(billing_period_start=billing_period_start)
+        if charged_from is not None:
+            runs = runs.filter(charge_period_last__gte=charged_from)
+        if charged_before is not None:
+            runs = runs.filter(charge_period_first__lt=charged_before)
+        return list(runs.order_by("id").values_list("id", flat=True))
+
+
 class IngestRun(models.Model):
     """One attempt to load one version of (cloud account, billing period).
 
@@ -211,11 +237,17 @@ class IngestRun(models.Model):
     rows_processed = models.BigIntegerField(default=0, help_text="Progress while running")
     bytes_total = models.BigIntegerField(default=0)
     bytes_processed = models.BigIntegerField(default=0)
+    # The span of its line items' ChargePeriodStart (a zone map): which runs' partitions a query
+    # over some days must read. Null while loading and for a run without rows.
+    charge_period_first = models.DateTimeField(null=True, blank=True)
+    charge_period_last = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = IngestRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -253,10 +285,14 @@ class CostLineItem(models.Model):
 
     Loaded in bulk with COPY by the ingest pipeline; never written row by row through the ORM.
 
-    This is the largest table by far, and every index and foreign-key check costs on each COPY.
-    The foreign keys are therefore not enforced in the database (`db_constraint=False`) and not
-    indexed: the loader writes only ids it has just read from those tables, and rows are found by
-    (account, billing period), (account, charge time) or ingest run — the three indexes below.
+    The table is partitioned by ingest run (LIST on ingest_run_id, migration 0008): each version of
+    an (account, billing period) is one partition, `attribution_costlineitem_r<run id>`. A run COPYs
+    into a table of its own with no index to maintain, attaches it before its swap, and a
+    superseded version is dropped whole instead of deleted row by row (attribution/ingest/loader.py).
+    Readers name the runs they read (`ingest_run_id = ANY(...)`, see `IngestRun.charge_period_*`),
+    so the planner reads only those partitions. There is no index and no primary-key constraint
+    in the database (ids come from a sequence); foreign keys are neither enforced nor indexed: the
+    loader writes only ids it has just read from those tables.
     """
 
     account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT, related_name="+", **_UNENFORCED_KEY)
@@ -319,11 +355,6 @@ class CostLineItem(models.Model):
     objects = ScopedQuerySet.as_manager()
 
     class Meta:
-        indexes = [
-            models.Index(fields=["account", "billing_period_start"]),
-            models.Index(fields=["account", "charge_period_start"]),
-            models.Index(fields=["ingest_run"]),
-        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(billing_currency__regex=r"^[A-Z]{3}$"), name="costlineitem_currency_iso"

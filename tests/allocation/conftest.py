@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from attribution import services
-from attribution.models import CostLineItem, IngestRun, UsageRecord
-from tests.factories import CloudAccountFactory, DeploymentFactory, TeamFactory
+from attribution.models import IngestRun, UsageRecord
+from tests.factories import CloudAccountFactory, DeploymentFactory, TeamFactory, line_item_create
 
 DAY = dt.date(2026, 10, 5)
 PERIOD = dt.date(2026, 10, 1)
@@ -42,7 +42,7 @@ class World:
     ) -> None:
         self.line += 1
         start = dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC)
-        CostLineItem.objects.create(
+        line_item_create(
             account=self.account,
             ingest_run=self.run,
             source_line=self.line,

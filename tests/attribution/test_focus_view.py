@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from attribution.models import CostLineItem, IngestRun
-from tests.factories import CloudAccountFactory, DeploymentFactory, TeamFactory
+from tests.factories import CloudAccountFactory, DeploymentFactory, TeamFactory, line_item_create
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def line_item() -> CostLineItem:
         billing_period_end=dt.date(2026, 11, 1),
         state="succeeded",
     )
-    return CostLineItem.objects.create(
+    return line_item_create(
         account=account,
         ingest_run=run,
         source_line=42,

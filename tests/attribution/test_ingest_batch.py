@@ -236,31 +236,47 @@ def focus_count(account: str) -> int:
         return cursor.fetchone()[0]
 
 
+def _table_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        return cursor.fetchone()[0]
+
+
 def test_rows_of_a_run_that_is_not_current_are_invisible_and_cleaned_up(tmp_path, monkeypatch):
     path = mixed_file(tmp_path)
     first = load(path, "aws", batches=True, monkeypatch=monkeypatch)
     visible = focus_count("aws")
-    # A crashed second version: rows written under a run that never swapped in.
-    crashed = IngestRun.objects.create(
-        account=first.account,
-        billing_period_start=first.billing_period_start,
-        billing_period_end=first.billing_period_end,
-        state="failed",
-    )
     resolver = loader.DimensionResolver(account_id=first.account_id)
     parsed = [i for i in AwsCurParser().parse(ParseContext(path=str(path))) if isinstance(i, dict)]
-    loader.line_items_copy_rows(
-        run_id=crashed.pk, account_id=first.account_id, rows=parsed, resolver=resolver
-    )
-    assert CostLineItem.objects.filter(ingest_run=crashed).count() == 14
+    # Two crashed versions: one died after attaching its partition, one while still loading it.
+    crashed = []
+    for attach in (True, False):
+        run = IngestRun.objects.create(
+            account=first.account,
+            billing_period_start=first.billing_period_start,
+            billing_period_end=first.billing_period_end,
+            state="failed",
+        )
+        loader.partition_create(run_id=run.pk)
+        loader.line_items_copy_rows(
+            run_id=run.pk, account_id=first.account_id, rows=parsed, resolver=resolver
+        )
+        if attach:
+            loader.partition_attach(run_id=run.pk)
+        crashed.append(run)
+    assert CostLineItem.objects.filter(ingest_run=crashed[0]).count() == 14
 
     assert focus_count("aws") == visible == 14
-    # The next run of the period removes the invisible rows before loading.
+    # The next run of the period drops the invisible rows before loading, and the superseded
+    # version's partition after its swap.
     rows = mixed_rows()
     rows[0]["line_item_unblended_cost"] = "99"
     second = load(mixed_file(tmp_path, rows, "restated.csv"), "aws", batches=True, monkeypatch=monkeypatch)
     assert set(CostLineItem.objects.values_list("ingest_run_id", flat=True)) == {second.pk}
     assert focus_count("aws") == 14
+    for run in (first, *crashed):
+        assert not _table_exists(loader.partition_name(run.pk))
+    assert _table_exists(loader.partition_name(second.pk))
 
 
 def test_the_swap_sends_period_ingested_with_the_days(tmp_path, monkeypatch):
