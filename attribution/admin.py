@@ -32,6 +32,7 @@ from attribution.models import (
     SpendEstimate,
     SyncRun,
     TagKey,
+    TagSet,
     Team,
     UnitCost,
     UsageBatch,
@@ -201,6 +202,14 @@ class CostLineItemAdmin(BulkTableAdmin):
         # Only current versions: a loading, failed or superseded run's rows are not line items yet
         # (or any more); see attribution/ingest/loader.py.
         return super().get_queryset(request).filter(ingest_run__state=IngestState.SUCCEEDED)
+
+
+@admin.register(TagSet)
+class TagSetAdmin(BulkTableAdmin):
+    """Distinct tag combinations of line items (see TagSet); the line items name them by id."""
+
+    list_display = ["id", "tags", "normalized_tags"]
+    readonly_fields = ["id", "tags", "normalized_tags"]
 
 
 @admin.register(RejectedRow)

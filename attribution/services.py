@@ -442,6 +442,7 @@ class _RunLoader:
         self.paired = {"actual", "amortized"} <= datasets
         self.batches = batches and self.parser_class.batch_capable and not self.paired
         self.resolver = loader.DimensionResolver(account_id=run.account_id)
+        self.tag_sets = loader.TagSets()
         self.chunk_rows: int = settings.INGEST_CHUNK_ROWS
         self.source_sums = {column: ZERO for column in COST_COLUMNS}
         self.rejected_sums = {column: ZERO for column in COST_COLUMNS}
@@ -517,21 +518,21 @@ class _RunLoader:
         self.exhausted = False
         while not self.exhausted:
             rows = self.chunk_rows_take(items, entry, file_index)
-            if self.paired:
-                loader.staging_copy(
-                    run_id=self.run.pk, account_id=self.account.pk, rows=rows, resolver=self.resolver
-                )
-            else:
-                loader.line_items_copy_rows(
-                    run_id=self.run.pk, account_id=self.account.pk, rows=rows, resolver=self.resolver
-                )
+            copy_rows = loader.staging_copy if self.paired else loader.line_items_copy_rows
+            copy_rows(
+                run_id=self.run.pk,
+                account_id=self.account.pk,
+                rows=rows,
+                resolver=self.resolver,
+                tag_sets=self.tag_sets,
+            )
             self.progress_record(context)
 
     def batches_prepare(
         self, parser, context: ParseContext, file_index: int, reparse: list
-    ) -> Iterator[bytes]:
+    ) -> Iterator[tuple[bytes, list]]:
         """Worker thread: the batch path's blocks, filtered to the run's period, counted, summed and
-        serialised for COPY. Touches no database."""
+        serialised for COPY, each with the tag sets it names first. Touches no database."""
         period = pa.scalar(self.run.billing_period_start, pa.date32())
         for batch in parser.parse_batches(context):
             reparse.append(batch.reparse_lines)
@@ -546,16 +547,21 @@ class _RunLoader:
                     self.other_periods.setdefault(other, set()).add(file_index)
                 table = table.filter(mine)
             if not table.num_rows:
-                yield b""
+                yield b"", []
                 continue
             self.rows_in_source += table.num_rows
             for column in COST_COLUMNS:
                 total = pc.sum(table.column(column)).as_py()
                 if total is not None:
                     self.source_sums[column] += total
-            yield loader.batch_copy_data(
-                run_id=self.run.pk, account_id=self.account.pk, table=table, resolver=self.resolver
+            data = loader.batch_copy_data(
+                run_id=self.run.pk,
+                account_id=self.account.pk,
+                table=table,
+                resolver=self.resolver,
+                tag_sets=self.tag_sets,
             )
+            yield data, self.tag_sets.take_pending()
 
     def file_load(self, file_index: int, entry: dict) -> None:
         source = self.sources[file_index]
@@ -569,7 +575,8 @@ class _RunLoader:
         parser = self.parser_class()
         if self.batches:
             reparse: list = []
-            for data in _in_background(self.batches_prepare(parser, context, file_index, reparse)):
+            for data, tag_sets in _in_background(self.batches_prepare(parser, context, file_index, reparse)):
+                loader.tag_sets_save(tag_sets)
                 if data:
                     loader.line_items_copy_data(run_id=self.run.pk, data=data)
                 self.progress_record(context)

@@ -49,10 +49,23 @@ def _setup_dimensions() -> dict:
         Deployment,
         IngestRun,
         ServedModel,
+        TagSet,
         Team,
     )
 
     account = CloudAccount.objects.create(provider="aws", name="Bench", slug="bench-aws")
+    TagSet.objects.bulk_create(
+        [TagSet(id=NO_TAGS, tags={}, normalized_tags={})]
+        + [
+            TagSet(
+                id=POOL_TAGS + i,
+                tags={},
+                normalized_tags={"pool": f"pool-{i}", "deployment": f"pool-dep-{i}"},
+            )
+            for i in range(POOLS)
+        ]
+        + [TagSet(id=TEAM_TAGS + i, tags={}, normalized_tags={"team": f"team-{i}"}) for i in range(TEAMS)]
+    )
     teams = [Team.objects.create(name=f"Team {i}", slug=f"team-{i}") for i in range(TEAMS)]
     models = [ServedModel.objects.create(name=f"model-{i}", slug=f"model-{i}") for i in range(5)]
     pools = [
@@ -121,7 +134,7 @@ def _not_null_blank_columns() -> list[tuple[str, str]]:
         "account_id", "ingest_run_id", "source_line", "billing_period_start", "billed_cost",
         "effective_cost", "billing_currency", "charge_period_start", "charge_period_end",
         "billing_period_start_at", "billing_period_end_at", "charge_category", "provider_name",
-        "billing_account_id", "service_name", "resource_id", "tags", "normalized_tags",
+        "billing_account_id", "service_name", "resource_id", "tag_set_id",
         "team_id", "model_id", "deployment_id", "list_cost",
     }  # fmt: skip
     columns = []
@@ -139,18 +152,17 @@ INSERT INTO attribution_costlineitem (
     account_id, ingest_run_id, source_line, billing_period_start, billed_cost, effective_cost, list_cost,
     billing_currency, charge_period_start, charge_period_end, billing_period_start_at,
     billing_period_end_at, charge_category, provider_name, billing_account_id, service_name,
-    resource_id, tags, normalized_tags, team_id, model_id, deployment_id {extra_columns})
+    resource_id, tag_set_id, team_id, model_id, deployment_id {extra_columns})
 SELECT %(account)s, %(run)s, %(offset)s + g, %(period)s,
        amount, amount * 0.93, abs(amount) * 1.1,
        'USD', %(day)s + make_interval(hours => g %% 24), %(day)s + make_interval(hours => g %% 24 + 1),
        %(period)s, %(period_end)s,
        CASE WHEN g %% 100 = 7 THEN 'Credit' ELSE 'Usage' END, 'AWS', '123456789012', 'AmazonEC2',
        CASE WHEN kind BETWEEN 10 AND 16 THEN 'i-pool-' || pool ELSE 'i-' || (g %% 997) END,
-       '{{}}'::jsonb,
-       CASE WHEN kind BETWEEN 10 AND 16
-            THEN jsonb_build_object('pool', 'pool-' || pool, 'deployment', 'pool-dep-' || pool)
-            WHEN kind < 10 THEN jsonb_build_object('team', 'team-' || (g %% {teams}))
-            ELSE '{{}}'::jsonb END,
+       -- tag sets made by _setup_dimensions: pool and deployment tags, a team tag, none
+       CASE WHEN kind BETWEEN 10 AND 16 THEN {pool_tags} + pool
+            WHEN kind < 10 THEN {team_tags} + (g %% {teams})
+            ELSE {no_tags} END,
        CASE WHEN kind < 10 THEN (%(teams)s::bigint[])[1 + g %% {teams}] END,
        CASE WHEN kind < 10 THEN (%(other_models)s::bigint[])[1 + g %% {others}]
             WHEN kind BETWEEN 10 AND 16 THEN (%(pool_models)s::bigint[])[1 + pool]
@@ -185,17 +197,28 @@ FROM (
 """
 
 
-def generate(ids: dict, line_items: int, usage_rows: int) -> None:
-    from django.db import connection
+# Tag set ids of the generated line items (content-addressed in real ingests; fixed here).
+NO_TAGS, POOL_TAGS, TEAM_TAGS = 1, 1000, 2000
 
+
+def _line_items_sql() -> str:
     extra = _not_null_blank_columns()
-    line_items_sql = _LINE_ITEMS_SQL.format(
+    return _LINE_ITEMS_SQL.format(
         extra_columns="".join(f", {column}" for column, _ in extra),
         extra_values="".join(f", {value}" for _, value in extra),
         teams=TEAMS,
         others=OTHER_DEPLOYMENTS,
         pools=POOLS,
+        no_tags=NO_TAGS,
+        pool_tags=POOL_TAGS,
+        team_tags=TEAM_TAGS,
     )
+
+
+def generate(ids: dict, line_items: int, usage_rows: int) -> None:
+    from django.db import connection
+
+    line_items_sql = _line_items_sql()
     per_day = line_items // DAYS
     with connection.cursor() as cursor:
         # Bench only: skip the deferred FK triggers (millions of queued events); the ids are valid.
@@ -253,14 +276,7 @@ def aggregate_pass() -> float:
 def late_bill(ids: dict, day: dt.date, rows: int) -> None:
     from django.db import connection
 
-    extra = _not_null_blank_columns()
-    sql = _LINE_ITEMS_SQL.format(
-        extra_columns="".join(f", {column}" for column, _ in extra),
-        extra_values="".join(f", {value}" for _, value in extra),
-        teams=TEAMS,
-        others=OTHER_DEPLOYMENTS,
-        pools=POOLS,
-    )
+    sql = _line_items_sql()
     with connection.cursor() as cursor:
         cursor.execute(
             sql,

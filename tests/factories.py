@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import factory
@@ -38,8 +39,13 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 def line_item_create(**fields) -> CostLineItem:
     """One line item written through the ORM, as the loader would leave it: in its run's partition
-    (created and attached on first use), with the run's ChargePeriodStart span widened to it."""
+    (created and attached on first use), its `tags` / `normalized_tags` in a TagSet, with the run's
+    ChargePeriodStart span widened to it."""
     run: IngestRun = fields["ingest_run"]
+    tags = json.dumps(fields.pop("tags", {}), sort_keys=True)
+    normalized = json.dumps(fields.pop("normalized_tags", {}), sort_keys=True)
+    loader.tag_sets_save([(loader.tag_set_id(tags, normalized), tags, normalized)])
+    fields["tag_set_id"] = loader.tag_set_id(tags, normalized)
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [loader.partition_name(run.pk)])
         if not cursor.fetchone()[0]:

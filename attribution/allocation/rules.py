@@ -105,7 +105,7 @@ _MATCH_SQL = f"""
 _RESOURCE_SQL = """CASE WHEN %(resource_rules)s OR lower(li.resource_id) IN (
         SELECT lower(resource_id) FROM attribution_deployment WHERE resource_id <> '')
     THEN lower(li.resource_id) ELSE '' END"""
-_KEY_SQL = f"""md5(concat_ws(chr(31), li.account_id::text, li.normalized_tags::text, {_RESOURCE_SQL},
+_KEY_SQL = f"""md5(concat_ws(chr(31), li.account_id::text, li.tag_set_id::text, {_RESOURCE_SQL},
     li.sub_account_id, li.billing_account_id, li.service_name, li.region_id))"""
 
 # `runs`: the current runs in scope (IngestRun.objects.current_ids), so only their partitions are read.
@@ -115,10 +115,13 @@ _CURRENT_ITEMS_SQL = """
 
 _KEYS_SQL = """
 CREATE TEMP TABLE rule_keys ON COMMIT DROP AS
-SELECT DISTINCT ON (key) key, account_id, normalized_tags, resource_key AS resource_id, sub_account_id,
-       billing_account_id, service_name, region_id
-  FROM (SELECT {key_sql} AS key, {resource_sql} AS resource_key, li.*
-          FROM attribution_costlineitem li WHERE {current_items}) li
+SELECT keys.key, keys.account_id, tag_set.normalized_tags, keys.resource_id, keys.sub_account_id,
+       keys.billing_account_id, keys.service_name, keys.region_id
+  FROM (SELECT DISTINCT ON (key) key, account_id, tag_set_id, resource_key AS resource_id, sub_account_id,
+               billing_account_id, service_name, region_id
+          FROM (SELECT {key_sql} AS key, {resource_sql} AS resource_key, li.*
+                  FROM attribution_costlineitem li WHERE {current_items}) li) keys
+  JOIN attribution_tagset tag_set ON tag_set.id = keys.tag_set_id
 """
 
 # The team, model and deployment each key resolves to: explicit mapping first, then rules.

@@ -230,7 +230,8 @@ def _cells_build(cursor, rule_case: str, keys: list[str], params: dict[str, Any]
     # key) and grouped by; which rule they match is decided per group afterwards.
     tag_columns = [f"tag_{index}" for index in range(len(keys))]
     tag_select = "".join(
-        f", CASE WHEN li.team_id IS NULL THEN lower(li.normalized_tags->>%(key_{index})s) END AS tag_{index}"
+        f", CASE WHEN li.team_id IS NULL THEN lower(tag_set.normalized_tags->>%(key_{index})s) END"
+        f" AS tag_{index}"
         for index in range(len(keys))
     )
     tag_group = "".join(f", {column}" for column in tag_columns)
@@ -252,6 +253,7 @@ def _cells_build(cursor, rule_case: str, keys: list[str], params: dict[str, Any]
                    li.team_id, li.model_id, li.deployment_id {tag_select},
                    li.billed_cost, li.effective_cost
             FROM attribution_costlineitem li
+            JOIN attribution_tagset tag_set ON tag_set.id = li.tag_set_id
             WHERE li.account_id = %(account)s
               AND li.ingest_run_id = ANY(%(runs)s::bigint[])
               AND li.charge_period_start >= %(first)s AND li.charge_period_start < %(after_last)s

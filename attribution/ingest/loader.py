@@ -17,6 +17,7 @@ actual/amortized pairing (see formats/azure_cost_details.py).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import logging
@@ -33,6 +34,7 @@ import pyarrow.csv as pacsv
 from django.db import OperationalError, connection, transaction
 
 from attribution.choices import COST_COLUMNS, IngestState
+from attribution.ingest.errors import IngestError
 from attribution.models import IngestRun
 
 logger = logging.getLogger(__name__)
@@ -68,11 +70,72 @@ LINE_ITEM_LIMITS: dict[str, int] = {
     "service_category": 64, "sku_id": 200, "sku_price_id": 300, "pricing_category": 20,
     "pricing_unit": 100, "consumed_unit": 100,
 }  # fmt: skip
+TAG_COLUMNS = ("tags", "normalized_tags")  # parsed as JSON text; stored as a TagSet
 PARSED_COLUMNS: tuple[str, ...] = tuple(
-    c for c in ROW_COLUMNS if c not in ("source_file", "dataset", "pair_key")
+    c for c in ROW_COLUMNS if c not in ("source_file", "dataset", "pair_key", *TAG_COLUMNS)
 )
+STAGED_COLUMNS: tuple[str, ...] = tuple(c for c in ROW_COLUMNS if c not in TAG_COLUMNS)
 DIMENSION_COLUMNS: tuple[str, ...] = ("team_id", "model_id", "deployment_id")
-LINE_ITEM_COLUMNS: tuple[str, ...] = PARSED_COLUMNS + DIMENSION_COLUMNS
+LINE_ITEM_COLUMNS: tuple[str, ...] = (*PARSED_COLUMNS, "tag_set_id", *DIMENSION_COLUMNS)
+
+
+def tag_set_id(tags_json: str, normalized_json: str) -> int:
+    """The TagSet id of a line item's tags: a 63-bit BLAKE2b digest of the two JSON texts."""
+    digest = hashlib.blake2b(f"{tags_json}\x1f{normalized_json}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+class TagSets:
+    """The tag sets a run has named, and those not yet saved. Used by one thread at a time: the
+    batch path's worker hands its new sets over with each batch (`take_pending`); the database
+    thread saves them (`tag_sets_save`) before the COPY that uses them."""
+
+    MAX_REMEMBERED = 100_000  # files whose tags are unique per row: bounded memory
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], int] = {}
+        self._pending: list[tuple[int, str, str]] = []
+
+    def id_of(self, tags_json: str, normalized_json: str) -> int:
+        key = (tags_json, normalized_json)
+        found = self._ids.get(key)
+        if found is None:
+            if len(self._ids) >= self.MAX_REMEMBERED:
+                self._ids.clear()  # forgotten ones are saved again: ON CONFLICT DO NOTHING
+            found = self._ids[key] = tag_set_id(tags_json, normalized_json)
+            self._pending.append((found, tags_json, normalized_json))
+        return found
+
+    def take_pending(self) -> list[tuple[int, str, str]]:
+        pending, self._pending = self._pending, []
+        return pending
+
+
+def tag_sets_save(sets: list[tuple[int, str, str]]) -> None:
+    """Store new tag sets; an id already taken by different tags (a digest collision) is an error
+    rather than a silent merge of two sets."""
+    if not sets:
+        return
+    ids, tags, normalized = (list(column) for column in zip(*sets, strict=True))
+    params = {"ids": ids, "tags": tags, "normalized": normalized}
+    given = (
+        "unnest(%(ids)s::bigint[], %(tags)s::jsonb[], %(normalized)s::jsonb[]) AS given(id, tags, normalized)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO attribution_tagset (id, tags, normalized_tags)
+                SELECT id, tags, normalized FROM {given} ON CONFLICT (id) DO NOTHING""",  # noqa: S608
+            params,
+        )
+        cursor.execute(
+            f"""SELECT given.id FROM {given} JOIN attribution_tagset saved ON saved.id = given.id
+                 WHERE saved.tags <> given.tags OR saved.normalized_tags <> given.normalized
+                 LIMIT 1""",  # noqa: S608
+            params,
+        )
+        clash = cursor.fetchone()
+    if clash:
+        raise IngestError(f"two different tag sets share the digest {clash[0]}; report this as a bug")
 
 
 class DimensionResolver:
@@ -159,8 +222,19 @@ def _trim(column: str, value: Any) -> Any:
     return value[:limit] if limit and isinstance(value, str) else value
 
 
+def _tags_of(row: dict[str, Any], tag_sets: TagSets) -> tuple[int, str]:
+    """(tag set id, normalised tags JSON) of a parsed row."""
+    tags, normalized = (json.dumps(row.get(column) or {}, ensure_ascii=False) for column in TAG_COLUMNS)
+    return tag_sets.id_of(tags, normalized), normalized
+
+
 def line_items_copy_rows(
-    *, run_id: int, account_id: int, rows: Iterable[dict[str, Any]], resolver: DimensionResolver
+    *,
+    run_id: int,
+    account_id: int,
+    rows: Iterable[dict[str, Any]],
+    resolver: DimensionResolver,
+    tag_sets: TagSets,
 ) -> int:
     """COPY parsed rows (the row path) into the line items under the run; returns the count."""
     columns = ("ingest_run_id", "account_id", *LINE_ITEM_COLUMNS)
@@ -171,20 +245,31 @@ def line_items_copy_rows(
             for row in rows:
                 values: list[Any] = [run_id, account_id]
                 for column in PARSED_COLUMNS:
-                    value = row.get(column, None if column in _NULLABLE else "")
-                    if column in ("tags", "normalized_tags"):
-                        value = json.dumps(value or {}, ensure_ascii=False)
-                    values.append(_trim(column, value))
-                values.extend(resolver.resolve(values[-1], row.get("resource_id", "")))
+                    values.append(_trim(column, row.get(column, None if column in _NULLABLE else "")))
+                tag_set, normalized = _tags_of(row, tag_sets)
+                values.append(tag_set)
+                values.extend(resolver.resolve(normalized, row.get("resource_id", "")))
                 copy.write_row(values)
                 written += 1
+    tag_sets_save(tag_sets.take_pending())
     return written
 
 
-def batch_copy_data(*, run_id: int, account_id: int, table: pa.Table, resolver: DimensionResolver) -> bytes:
-    """The CSV text COPY reads for one batch (built off the database thread, see services.py)."""
+def batch_copy_data(
+    *, run_id: int, account_id: int, table: pa.Table, resolver: DimensionResolver, tag_sets: TagSets
+) -> bytes:
+    """The CSV text COPY reads for one batch (built off the database thread, see services.py).
+    The batch's new tag sets are left in `tag_sets` for the database thread to save first."""
     count = table.num_rows
     team, model, deployment = resolver.resolve_table(table)
+    pairs = pc.dictionary_encode(
+        pc.binary_join_element_wise(
+            *(table.column(column).combine_chunks() for column in TAG_COLUMNS), "\x1f"
+        )
+    )
+    set_ids = pa.array(
+        [tag_sets.id_of(*pair.split("\x1f", 1)) for pair in pairs.dictionary.to_pylist()], pa.int64()
+    )
     arrays: list[Any] = [pa.array(np.full(count, run_id)), pa.array(np.full(count, account_id))]
     for column in PARSED_COLUMNS:
         values = table.column(column)
@@ -193,11 +278,12 @@ def batch_copy_data(*, run_id: int, account_id: int, table: pa.Table, resolver: 
             values = pc.utf8_slice_codeunits(values, 0, limit)
         elif pa.types.is_timestamp(values.type) and values.type.tz is not None:
             # Arrow formats zoned timestamps through the tz database (slow); UTC wall time + "+00"
-            # is the same instant, 20x faster.
-            naive = pc.cast(values.cast(pa.timestamp("us")), pa.string())
-            values = pc.binary_join_element_wise(naive, "+00", "")
+            # is the same instant, 20x faster. Each distinct instant (a few hundred hours) once.
+            encoded = pc.dictionary_encode(values.combine_chunks().cast(pa.timestamp("us")))
+            text = pc.binary_join_element_wise(pc.cast(encoded.dictionary, pa.string()), "+00", "")
+            values = pc.take(text, encoded.indices)
         arrays.append(values)
-    arrays += [team, model, deployment]
+    arrays += [pc.take(set_ids, pairs.indices), team, model, deployment]
     buffer = io.BytesIO()
     # all_valid quotes every value, so "" is an empty string and an unquoted empty field is NULL.
     pacsv.write_csv(
@@ -291,24 +377,29 @@ def staging_clear(*, run_id: int) -> None:
 
 
 def staging_copy(
-    *, run_id: int, account_id: int, rows: Iterable[dict[str, Any]], resolver: DimensionResolver
+    *,
+    run_id: int,
+    account_id: int,
+    rows: Iterable[dict[str, Any]],
+    resolver: DimensionResolver,
+    tag_sets: TagSets,
 ) -> int:
     """COPY one chunk of parsed rows into staging (paired datasets only); returns the count."""
-    columns = ("ingest_run_id", "account_id", *ROW_COLUMNS, *DIMENSION_COLUMNS)
+    columns = ("ingest_run_id", "account_id", *STAGED_COLUMNS, "tag_set_id", *DIMENSION_COLUMNS)
     statement = f"COPY attribution_costlineitem_staging ({', '.join(columns)}) FROM STDIN"
     written = 0
     with connection.cursor() as cursor:
         with cursor.cursor.copy(statement) as copy:
             for row in rows:
                 values: list[Any] = [run_id, account_id]
-                for column in ROW_COLUMNS:
-                    value = row.get(column, _DEFAULTS.get(column, None if column in _NULLABLE else ""))
-                    if column in ("tags", "normalized_tags"):
-                        value = json.dumps(value or {}, ensure_ascii=False)
-                    values.append(value)
-                values.extend(resolver.resolve(values[-1], row.get("resource_id", "")))
+                for column in STAGED_COLUMNS:
+                    values.append(row.get(column, _DEFAULTS.get(column, None if column in _NULLABLE else "")))
+                tag_set, normalized = _tags_of(row, tag_sets)
+                values.append(tag_set)
+                values.extend(resolver.resolve(normalized, row.get("resource_id", "")))
                 copy.write_row(values)
                 written += 1
+    tag_sets_save(tag_sets.take_pending())
     return written
 
 

@@ -136,8 +136,9 @@ def stored_state(account: str) -> dict:
     """Everything an ingest may change for an account, to compare before/after a failed run."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT li.id, li.ingest_run_id, li.source_line, li.billed_cost, li.effective_cost, li.tags "
+            "SELECT li.id, li.ingest_run_id, li.source_line, li.billed_cost, li.effective_cost, ts.tags "
             "FROM attribution_costlineitem li JOIN attribution_cloudaccount a ON a.id = li.account_id "
+            "JOIN attribution_tagset ts ON ts.id = li.tag_set_id "
             "WHERE a.slug = %s ORDER BY li.id",
             [account],
         )

@@ -49,7 +49,7 @@ def test_it_loads_an_actual_file_alone_with_purchases_out_of_effective_cost(inge
     assert run.rows_loaded == len(rows) == 11
     assert Decimal(run.database_sums["billed_cost"]) == total
     assert Decimal(run.database_sums["effective_cost"]) == total - Decimal("3.25")
-    tagged = CostLineItem.objects.filter(normalized_tags__costcenter="1234").count()
+    tagged = CostLineItem.objects.filter(tag_set__normalized_tags__costcenter="1234").count()
     assert tagged == sum(1 for r in rows if '"CostCenter": "1234"' in r["Tags"])
 
 

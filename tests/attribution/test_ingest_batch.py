@@ -259,7 +259,11 @@ def test_rows_of_a_run_that_is_not_current_are_invisible_and_cleaned_up(tmp_path
         )
         loader.partition_create(run_id=run.pk)
         loader.line_items_copy_rows(
-            run_id=run.pk, account_id=first.account_id, rows=parsed, resolver=resolver
+            run_id=run.pk,
+            account_id=first.account_id,
+            rows=parsed,
+            resolver=resolver,
+            tag_sets=loader.TagSets(),
         )
         if attach:
             loader.partition_attach(run_id=run.pk)

@@ -185,7 +185,14 @@ def test_a_focus_parquet_file_loads_like_its_csv_twin(ingest, tmp_path):
     assert csv_run.rows_loaded == parquet_run.rows_loaded == len(rows)
     assert view_totals("csv-focus") == view_totals("parquet-focus")
     assert view_totals("parquet-focus")[1] == expected_billed
-    fields = ("source_line", "billed_cost", "effective_cost", "list_cost", "charge_period_start", "tags")
+    fields = (
+        "source_line",
+        "billed_cost",
+        "effective_cost",
+        "list_cost",
+        "charge_period_start",
+        "tag_set__tags",
+    )
     assert (
         list(CostLineItem.objects.filter(ingest_run=csv_run).order_by("source_line").values_list(*fields))[0][
             1:

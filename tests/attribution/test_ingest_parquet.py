@@ -66,7 +66,7 @@ def test_it_loads_the_real_legacy_cur_parquet_to_the_cent(ingest, shared_billing
     assert sum(c.billed_cost for c in cells) == db_billed and sum(c.line_items for c in cells) == count
     # Flattened tag columns become tags with normalised keys.
     tagged = sum(1 for r in table if r["resource_tags_user_cost_center"])
-    assert CostLineItem.objects.filter(normalized_tags__has_key="cost_center").count() == tagged > 0
+    assert CostLineItem.objects.filter(tag_set__normalized_tags__has_key="cost_center").count() == tagged > 0
     assert TagKey.objects.filter(key="resource_tags_user_cost_center", normalized_key="cost_center").exists()
 
 
@@ -246,7 +246,8 @@ def test_cur2_parquet_and_cur2_csv_of_the_same_rows_load_identically(ingest, tmp
 
     fields = (
         "source_line", "billed_cost", "effective_cost", "list_cost", "charge_category", "charge_period_start",
-        "charge_period_end", "billing_period_end_at", "tags", "normalized_tags", "commitment_discount_id",
+        "charge_period_end", "billing_period_end_at", "tag_set__tags", "tag_set__normalized_tags",
+        "commitment_discount_id",
         "sku_id", "region_id", "pricing_category", "consumed_quantity",
     )  # fmt: skip
 

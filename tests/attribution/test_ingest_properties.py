@@ -88,7 +88,9 @@ def test_cur2_rows_load_with_exact_sums(rows, compress):
     assert Decimal(run.database_sums["billed_cost"]) == Decimal(run.source_sums["billed_cost"]) == expected
     assert Decimal(run.database_sums["effective_cost"]) == expected  # Usage rows: EffectiveCost = unblended
     stored = list(
-        CostLineItem.objects.filter(ingest_run=run).order_by("source_line").values_list("tags", flat=True)
+        CostLineItem.objects.filter(ingest_run=run)
+        .order_by("source_line")
+        .values_list("tag_set__tags", flat=True)
     )
     assert stored == [{k: v for k, v in tags.items()} for _amount, tags in rows]
 
@@ -116,7 +118,9 @@ def test_focus_rows_load_with_exact_sums(rows):
         expected = sum((r[index] for r in rows if r[index] is not None), Decimal(0))
         assert Decimal(run.database_sums[column]) == Decimal(run.source_sums[column]) == expected
     stored = list(
-        CostLineItem.objects.filter(ingest_run=run).order_by("source_line").values_list("tags", flat=True)
+        CostLineItem.objects.filter(ingest_run=run)
+        .order_by("source_line")
+        .values_list("tag_set__tags", flat=True)
     )
     assert stored == [tags for *_amounts, tags in rows]
 
@@ -164,7 +168,9 @@ def test_azure_rows_load_with_exact_sums(rows, braces):
     assert Decimal(run.database_sums["billed_cost"]) == Decimal(run.source_sums["billed_cost"]) == expected
     assert Decimal(run.database_sums["effective_cost"]) == expected
     stored = list(
-        CostLineItem.objects.filter(ingest_run=run).order_by("source_line").values_list("tags", flat=True)
+        CostLineItem.objects.filter(ingest_run=run)
+        .order_by("source_line")
+        .values_list("tag_set__tags", flat=True)
     )
     assert stored == [tags for *_rest, tags in rows]
 
