@@ -17,8 +17,10 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -425,6 +427,8 @@ class _RunLoader:
     """Streams a run's files into the line items (or staging for paired Azure datasets),
     counting and summing every source row of the run's period on the way."""
 
+    PROGRESS_SECONDS = 1.0  # how often the batch path records progress
+
     def __init__(
         self,
         run: IngestRun,
@@ -563,6 +567,28 @@ class _RunLoader:
             )
             yield data, self.tag_sets.take_pending()
 
+    def batches_copy(self, batches: Iterator[tuple[bytes, list]], context: ParseContext) -> None:
+        """COPY the prepared batches, several to a statement. A statement ends (so that other
+        queries can run) to save tag sets a batch names for the first time, and every
+        PROGRESS_SECONDS to record progress."""
+        with ExitStack() as open_copy:
+            copy = None
+            last_progress = time.monotonic()
+            for data, tag_sets in batches:
+                progress_due = time.monotonic() - last_progress >= self.PROGRESS_SECONDS
+                if copy is not None and (tag_sets or progress_due):
+                    open_copy.close()
+                    copy = None
+                loader.tag_sets_save(tag_sets)
+                if progress_due:
+                    self.progress_record(context)
+                    last_progress = time.monotonic()
+                if data:
+                    if copy is None:
+                        copy = open_copy.enter_context(loader.line_items_copy(run_id=self.run.pk))
+                    copy.write(data)
+        self.progress_record(context)
+
     def file_load(self, file_index: int, entry: dict) -> None:
         source = self.sources[file_index]
         dataset = entry.get("dataset", "")
@@ -575,11 +601,9 @@ class _RunLoader:
         parser = self.parser_class()
         if self.batches:
             reparse: list = []
-            for data, tag_sets in _in_background(self.batches_prepare(parser, context, file_index, reparse)):
-                loader.tag_sets_save(tag_sets)
-                if data:
-                    loader.line_items_copy_data(run_id=self.run.pk, data=data)
-                self.progress_record(context)
+            self.batches_copy(
+                _in_background(self.batches_prepare(parser, context, file_index, reparse)), context
+            )
             lines = set(np.concatenate(reparse).tolist()) if reparse else set()
             if lines:
                 # Rows the vectorised code left: the row path loads or rejects them, as always.

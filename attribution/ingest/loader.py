@@ -21,7 +21,8 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -294,12 +295,16 @@ def batch_copy_data(
     return buffer.getvalue()
 
 
-def line_items_copy_data(*, run_id: int, data: bytes) -> None:
+@contextmanager
+def line_items_copy(*, run_id: int) -> Iterator[Any]:
+    """One COPY into the run's table; `write()` batches of `batch_copy_data` to it. One statement
+    for many batches keeps Postgres busy (no round trip and drain per batch); no other query
+    can run on the connection until it ends."""
     columns = ("ingest_run_id", "account_id", *LINE_ITEM_COLUMNS)
     statement = f"COPY {partition_name(run_id)} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
     with connection.cursor() as cursor:
         with cursor.cursor.copy(statement) as copy:
-            copy.write(data)
+            yield copy
 
 
 def partition_name(run_id: int) -> str:
