@@ -226,16 +226,19 @@ def _cells_build(cursor, rule_case: str, keys: list[str], params: dict[str, Any]
     # For a run of consecutive days the timestamp range says it all; an extra per-row test on
     # the computed day would also spoil the planner's row estimate.
     day_filter = "" if _contiguous(params["days"]) else "WHERE day = ANY(%(days)s)"
-    # The pool tag values of team-less line items are read once per row (one jsonb lookup per
-    # key) and grouped by; which rule they match is decided per group afterwards.
+    # Line items are summed per tag set first (team-less ones only need their tags); the pool tag
+    # values are then read once per tag set (one jsonb lookup per key) and grouped by. Which rule
+    # they match is decided per group afterwards.
     tag_columns = [f"tag_{index}" for index in range(len(keys))]
     tag_select = "".join(
-        f", CASE WHEN li.team_id IS NULL THEN lower(tag_set.normalized_tags->>%(key_{index})s) END"
-        f" AS tag_{index}"
-        for index in range(len(keys))
+        f", lower(tag_set.normalized_tags->>%(key_{index})s) AS tag_{index}" for index in range(len(keys))
     )
     tag_group = "".join(f", {column}" for column in tag_columns)
     any_tag = " OR ".join(f"{column} IS NOT NULL" for column in tag_columns) or "false"
+    cell = (
+        "day, account_id, billing_period_start, charge_category, billing_currency, "
+        "team_id, model_id, deployment_id"
+    )
     for table in ("alloc_raw", "alloc_cells"):
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
     # Hundreds of groups a day from millions of rows: a hash aggregate. The planner cannot see
@@ -244,23 +247,30 @@ def _cells_build(cursor, rule_case: str, keys: list[str], params: dict[str, Any]
     cursor.execute(
         f"""
         CREATE TEMP TABLE alloc_raw ON COMMIT DROP AS
-        SELECT day, account_id, billing_period_start, charge_category, billing_currency,
-               team_id, model_id, deployment_id {tag_group},
+        SELECT {cell} {tag_group},
                SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
         FROM (
-            SELECT (li.charge_period_start AT TIME ZONE 'UTC')::date AS day, li.account_id,
-                   li.billing_period_start, li.charge_category, li.billing_currency,
-                   li.team_id, li.model_id, li.deployment_id {tag_select},
-                   li.billed_cost, li.effective_cost
-            FROM attribution_costlineitem li
-            JOIN attribution_tagset tag_set ON tag_set.id = li.tag_set_id
-            WHERE li.account_id = %(account)s
-              AND li.ingest_run_id = ANY(%(runs)s::bigint[])
-              AND li.charge_period_start >= %(first)s AND li.charge_period_start < %(after_last)s
-        ) line_items
-        {day_filter}
-        GROUP BY day, account_id, billing_period_start, charge_category, billing_currency,
-                 team_id, model_id, deployment_id {tag_group}
+            SELECT per_tag_set.* {tag_select}
+            FROM (
+                SELECT {cell}, tag_set_id,
+                       SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
+                FROM (
+                    SELECT (li.charge_period_start AT TIME ZONE 'UTC')::date AS day, li.account_id,
+                           li.billing_period_start, li.charge_category, li.billing_currency,
+                           li.team_id, li.model_id, li.deployment_id,
+                           CASE WHEN li.team_id IS NULL THEN li.tag_set_id END AS tag_set_id,
+                           li.billed_cost, li.effective_cost
+                    FROM attribution_costlineitem li
+                    WHERE li.account_id = %(account)s
+                      AND li.ingest_run_id = ANY(%(runs)s::bigint[])
+                      AND li.charge_period_start >= %(first)s AND li.charge_period_start < %(after_last)s
+                ) line_items
+                {day_filter}
+                GROUP BY {cell}, tag_set_id
+            ) per_tag_set
+            LEFT JOIN attribution_tagset tag_set ON tag_set.id = per_tag_set.tag_set_id
+        ) tagged
+        GROUP BY {cell} {tag_group}
         """,  # noqa: S608
         params,
     )
