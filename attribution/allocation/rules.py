@@ -234,7 +234,7 @@ def _mapping_drop(cursor) -> None:
 
 
 def _base_params() -> dict[str, Any]:
-    return {"succeeded": IngestState.SUCCEEDED, "exclude_rule": -1}
+    return {"exclude_rule": -1}
 
 
 # --- Applying ----------------------------------------------------------------------------------

@@ -139,11 +139,6 @@ class _LineCountingReader(io.RawIOBase):
             self.last_byte = data[-1:]
         return data
 
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def physical_lines(self) -> int:
         return self.newlines + (1 if self.last_byte not in (b"", b"\n") else 0)
 

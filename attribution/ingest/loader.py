@@ -478,7 +478,6 @@ class LoadedSummary:
     sums: dict[str, Decimal]
     charge_period_first: dt.datetime | None
     charge_period_last: dt.datetime | None
-    days: list[dt.date]
 
 
 # The run's rows summed at the DailyCost grain (plus its billing period): one pass over them that
@@ -516,18 +515,16 @@ def line_items_summary(*, run_id: int) -> LoadedSummary:
         )
         sums_sql = ", ".join(f"COALESCE(SUM({column}), 0)" for column in COST_COLUMNS)
         cursor.execute(
-            f"""SELECT COALESCE(SUM(line_items), 0), {sums_sql}, MIN(first_start), MAX(last_start),
-                       array_agg(DISTINCT day)
+            f"""SELECT COALESCE(SUM(line_items), 0), {sums_sql}, MIN(first_start), MAX(last_start)
                   FROM {RUN_CELLS_TABLE}"""  # noqa: S608
         )
         count, *rest = cursor.fetchone()
-    sums, (first, last, days) = rest[: len(COST_COLUMNS)], rest[len(COST_COLUMNS) :]
+    sums, (first, last) = rest[: len(COST_COLUMNS)], rest[len(COST_COLUMNS) :]
     return LoadedSummary(
         rows=count,
         sums=dict(zip(COST_COLUMNS, sums, strict=True)),
         charge_period_first=first,
         charge_period_last=last,
-        days=sorted(d for d in days or [] if d is not None),
     )
 
 
