@@ -298,6 +298,11 @@ class SpendEstimate(models.Model):
     model = models.ForeignKey(ServedModel, on_delete=models.CASCADE, related_name="+")
     currency = models.CharField(max_length=3)
     estimated_cost = models.DecimalField(**MONEY)
+    # What the basis alone gave, before the deployment's calibration factor; estimated_cost is this
+    # times calibration_factor. Kept so accuracy can be shown with and without calibration and so a
+    # factor is always learned from uncalibrated figures (never from its own output).
+    uncalibrated_cost = models.DecimalField(**MONEY, null=True, blank=True)
+    calibration_factor = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     basis = models.CharField(max_length=16, help_text="unit_cost or price_card")
     basis_details = models.JSONField(default=dict, blank=True)
     billed_cost = models.DecimalField(**MONEY, null=True, blank=True)
