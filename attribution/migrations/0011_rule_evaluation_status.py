@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('attribution', '0009_line_item_tag_sets'),
+        ("attribution", "0010_estimate_calibration"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dimensionrule',
-            name='evaluation_error',
+            model_name="dimensionrule",
+            name="evaluation_error",
             field=models.TextField(blank=True, editable=False),
         ),
         migrations.AddField(
-            model_name='ingestrun',
-            name='warnings',
+            model_name="ingestrun",
+            name="warnings",
             field=models.JSONField(blank=True, default=list),
         ),
     ]
