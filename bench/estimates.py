@@ -141,7 +141,7 @@ def build(days: int, seed: int):
         weekday_factor = 0.7 if day.weekday() >= 5 else 1.0
         growth = 1 + (day - FIRST_DAY).days * 0.004
         bills[day] = []
-        for slug, (provider, mode, team_slugs, hourly, tokens, requests, shape) in DEPLOYMENTS.items():
+        for slug, (_, mode, team_slugs, hourly, _, requests, shape) in DEPLOYMENTS.items():
             deployment = deployments[slug]
             day_requests = int(requests * weekday_factor * growth * rng.uniform(0.85, 1.15))
             shares = [rng.uniform(0.5, 1.5) for _ in team_slugs]
@@ -307,7 +307,8 @@ def main() -> None:
         factors = EstimateCalibration.objects.filter(deployment=deployment).order_by("-learned_at")
         latest = factors.first()
         print(
-            f"calibration {slug}: {factors.count()} factors learned, in force x{latest.factor if latest else '-'}"
+            f"calibration {slug}: {factors.count()} factors learned, "
+            f"in force x{latest.factor if latest else '-'}"
         )
 
     overall = result.overall
@@ -315,7 +316,8 @@ def main() -> None:
     p90 = overall.p90_error_percent or 0.0
     uncalibrated = overall.uncalibrated_median_error_percent or 0.0
     print(
-        f"uncalibrated: median {uncalibrated:.2f} %, p90 {overall.uncalibrated_p90_error_percent or 0:.2f} %; "
+        f"uncalibrated: median {uncalibrated:.2f} %, "
+        f"p90 {overall.uncalibrated_p90_error_percent or 0:.2f} %; "
         f"calibrated: median {median:.2f} %, p90 {p90:.2f} %"
     )
     report("estimate_median_abs_error_calibrated", median, "%", "<=", 3.0)
