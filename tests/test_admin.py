@@ -427,3 +427,71 @@ def test_it_audits_changes_to_cloud_account_source_settings(superuser_client, ob
     assert response.status_code == 200
     assert "looks like a credential" in response.content.decode()
     assert AuditEvent.objects.filter(object_type="attribution.cloudaccount").count() == 1
+
+
+def test_it_refuses_a_mapping_rule_whose_regex_cannot_be_evaluated(superuser_client, objects):
+    # Defect 1 of issue 10: the admin form accepted "(" and every later ingest failed.
+    from attribution.models import DimensionRule
+
+    before = DimensionRule.objects.count()
+    data = {
+        "name": "Broken",
+        "priority": "5",
+        "match_field": "service_name",
+        "operator": "regex",
+        "value": "(",
+        "set_team": objects["team"].pk,
+        "is_active": "on",
+    }
+    response = superuser_client.post(_url(DimensionRule, "add"), data)
+    assert response.status_code == 200
+    assert "Not a valid regular expression" in response.content.decode()
+    assert DimensionRule.objects.count() == before
+    data["value"] = "^amazon (ec2|sagemaker)$"
+    response = superuser_client.post(_url(DimensionRule, "add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert DimensionRule.objects.count() == before + 1
+
+
+def test_it_refuses_fixed_shares_that_do_not_total_100_percent(superuser_client, objects):
+    # Defect 5 of issue 10: the rule's form accepted shares totalling 90 % without a word.
+    from attribution.models import AllocationRule, AllocationShare, Team
+
+    ads = TeamFactory(slug="ads", name="Ads")
+    data = {
+        "name": "GPU pool B",
+        "priority": "100",
+        "match_tag_key": "pool",
+        "match_tag_value": "gpu-b",
+        "method": "fixed",
+        "idle_policy": "own_line",
+        "is_active": "on",
+        "shares-TOTAL_FORMS": "2",
+        "shares-INITIAL_FORMS": "0",
+        "shares-0-team": objects["team"].pk,
+        "shares-0-percent": "60",
+        "shares-1-team": ads.pk,
+        "shares-1-percent": "30",
+    }
+    response = superuser_client.post(_url(AllocationRule, "add"), data)
+    assert response.status_code == 200
+    assert "must total exactly 100%; its 2 shares total 90%" in response.content.decode()
+    assert not AllocationRule.objects.filter(name="GPU pool B").exists()
+    data["shares-1-percent"] = "40"
+    response = superuser_client.post(_url(AllocationRule, "add"), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    rule = AllocationRule.objects.get(name="GPU pool B")
+    share = rule.shares.get(team=ads)
+    # One share edited on its own may not break the total either, nor be deleted alone.
+    response = superuser_client.post(
+        _url(AllocationShare, "change", share.pk),
+        {"rule": rule.pk, "team": ads.pk, "percent": "35"},
+    )
+    assert response.status_code == 200
+    assert "total 95%" in response.content.decode()
+    share.refresh_from_db()
+    assert share.percent == Decimal("40")
+    assert (
+        superuser_client.post(_url(AllocationShare, "delete", share.pk), {"post": "yes"}).status_code == 403
+    )
+    assert Team.objects.filter(slug="ads").exists() and rule.shares.count() == 2
