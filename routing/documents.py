@@ -113,31 +113,26 @@ def _governance_fill(
 ) -> None:
     """Quotas, throttles and blocks that apply to the models this gateway serves."""
     slugs = {m.id: m.slug for m in models}
-    throttles = {
-        (s.team_id, s.model_id): s
-        for s in enforcement
-        if s.action == "throttle" and s.throttle_share is not None
-    }
-    missing_teams = {q.team_id for q in selectors.quotas_effective()} - set(teams)
+    # Governance's effective quotas already carry its throttles (limit cut by the share) and blocks
+    # (limit 0); the document states them as gateways must enforce them.
+    quotas = selectors.quotas_effective()
+    missing_teams = {q.team_id for q in quotas} - set(teams)
     if missing_teams:
         teams.update(dict(Team.objects.filter(id__in=missing_teams).values_list("id", "slug")))
-    for quota in selectors.quotas_effective():
+    for quota in quotas:
         if quota.model_id is not None and quota.model_id not in slugs:
             continue
         if quota.gateway_id is not None and quota.gateway_id != gateway.id:
             continue
-        limit = int(quota.limit)
-        throttle = throttles.get((quota.team_id, quota.model_id)) or throttles.get((quota.team_id, None))
-        if throttle is not None:
-            # Throttle: the quota shrinks to the budget's share of it.
-            limit = int(limit * throttle.throttle_share)
         content["quotas"].append(
             {
                 "team": teams.get(quota.team_id),
                 "model": slugs.get(quota.model_id) if quota.model_id else None,
                 "metric": quota.metric,
                 "window": quota.window,
-                "limit": limit,
+                "limit": int(quota.limit),
+                "configured_limit": int(getattr(quota, "configured_limit", quota.limit)),
+                "reason": getattr(quota, "reason", ""),
             }
         )
     for state in enforcement:
@@ -150,7 +145,7 @@ def _governance_fill(
             "reason": state.reason,
         }
         if state.action == "throttle" and state.throttle_share is not None:
-            content["throttles"].append({**entry, "share": str(state.throttle_share)})
+            content["throttles"].append({**entry, "throttle_share": str(state.throttle_share)})
         elif state.action == "block":
             content["blocks"].append(entry)
     for key in ("quotas", "throttles", "blocks"):

@@ -16,10 +16,18 @@ from routing.choices import PublishReason
     retry_backoff=2,
     max_retries=3,
 )
-def policies_republish(reason: str = PublishReason.BUDGET_ACTION, detail: str = "", **_ignored) -> list[int]:
+def policies_republish(
+    reason: str = PublishReason.BUDGET_ACTION,
+    detail: str = "",
+    budget_ids: list[int] | None = None,
+    **_ignored,
+) -> list[int]:
     """Re-evaluate and publish every gateway. Governance enqueues it by name when a budget action is
-    applied or lifted (no arguments: the reason is then a budget action)."""
+    applied or lifted, with its own reason (e.g. "budget_actions_changed") and the budget ids."""
     if reason not in PublishReason.values:
+        detail = f"{reason.replace('_', ' ')}" + (
+            f" (budgets {', '.join(map(str, budget_ids))})" if budget_ids else ""
+        )
         reason = PublishReason.BUDGET_ACTION
     return [d.id for d in services.policies_republish(reason=reason, reason_detail=detail)]
 

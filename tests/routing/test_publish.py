@@ -169,7 +169,13 @@ def test_budget_actions_reroute_a_team_and_put_throttles_and_blocks_in_the_docum
     assert weights(document) == {"llama-aws": 0, "llama-gcp": 100}
     assert weights(document, team="search") == {"llama-aws": 100, "llama-gcp": 0}
     assert document.content["throttles"] == [
-        {"team": "research", "model": None, "provider": None, "reason": "research at 95%", "share": "0.25"}
+        {
+            "team": "research",
+            "model": None,
+            "provider": None,
+            "reason": "research at 95%",
+            "throttle_share": "0.25",
+        }
     ]
     assert document.content["blocks"] == [
         {"team": "ads", "model": "llama-70b", "provider": None, "reason": "ads budget exhausted"}
