@@ -176,8 +176,11 @@ def estimate_accuracy_report(
         groups["day"][row.day.isoformat()].append(row)
         cover = coverage.setdefault(row.currency, CurrencyCoverage(row.currency))
         cover.billed += row.billed
-        # A day with no estimate at all is unestimated whole; otherwise its unestimated cells.
-        cover.unestimated += row.billed if row.basis == BASIS_UNESTIMATED else row.unestimated_billed
+        # Dollars of deployment-days nobody estimated at all. Cells of an estimated day that do not
+        # line up with its estimates (a pool billed without teams, estimated per team) are the
+        # estimate's error, not dollars without an estimate.
+        if row.basis == BASIS_UNESTIMATED:
+            cover.unestimated += row.billed
     return AccuracyReport(
         overall=_figures("all", rows),
         by_provider=[_figures(key, items) for key, items in sorted(groups["provider"].items())],
