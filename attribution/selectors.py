@@ -610,7 +610,6 @@ def _top_deployments(rows: QuerySet[DailyCost], estimates: list[dict]) -> list[d
         .annotate(
             billed=Sum("billed_cost"),
             effective=Sum("effective_cost"),
-            requests=Sum("requests"),
             line_items=Sum("line_items"),
         )
         .order_by("-billed", "deployment__slug")[:TOP_DEPLOYMENTS]

@@ -524,9 +524,9 @@ class DailyCost(models.Model):
     effective_cost = models.DecimalField(**MONEY, default=0)
     list_cost = models.DecimalField(**MONEY, default=0)
     consumed_quantity = models.DecimalField(**QUANTITY, default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    requests = models.BigIntegerField(default=0)
+    # No token or request counts here: usage has no service, region or charge category, so it
+    # cannot be spread over these cells without inventing a split. They live in the usage rollups
+    # (UsageDaily) and, per deployment and model, next to the cost in UnitCost.
     line_items = models.BigIntegerField(default=0)
 
     objects = ScopedQuerySet.as_manager()
