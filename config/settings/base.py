@@ -128,6 +128,12 @@ ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("INFERENSYS_ALERT_WEBHOOK_TIMEOUT_SECOND
 # Price of an output token relative to an input token, for splitting a deployment's cost into cost
 # per 1M input and per 1M output tokens when its price cards do not say.
 UNIT_COST_OUTPUT_INPUT_RATIO = env_decimal("INFERENSYS_UNIT_COST_OUTPUT_INPUT_RATIO", Decimal("1"))
+# Routing: how much a restored deployment's weight cap rises per evaluation cycle; the error rate a
+# gateway may report before a deployment is drained; how long a gateway may take to apply a new
+# document before an alert.
+ROUTING_RESTORE_STEP = env_decimal("INFERENSYS_ROUTING_RESTORE_STEP", Decimal("0.25"))
+ROUTING_MAX_ERROR_RATE = env_decimal("INFERENSYS_ROUTING_MAX_ERROR_RATE", Decimal("0.5"))
+ROUTING_APPLY_DEADLINE_SECONDS = env_int("INFERENSYS_ROUTING_APPLY_DEADLINE_SECONDS", 120, minimum=5)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -151,6 +157,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets shared by several serializers get one name each in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AlertKindEnum": "governance.choices.AlertKind",
+        "ChannelKindEnum": "governance.choices.ChannelKind",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
