@@ -45,3 +45,20 @@ def spend_landed_task(days: list[str] | None = None, refresh_estimates: bool = F
 
         estimates_refresh(days=[dt.date.fromisoformat(day) for day in days])
     return budgets_evaluate_all.run()
+
+
+@shared_task(
+    bind=True,
+    name="governance.tasks.alert_delivery_send_task",
+    soft_time_limit=60,
+    time_limit=70,
+    max_retries=20,
+)
+def alert_delivery_send_task(self, delivery_id: int) -> str:
+    """One attempt; the service decides whether and when to try again (backoff), the queue waits."""
+    from governance.alert_services import alert_delivery_send
+
+    outcome = alert_delivery_send(delivery_id=delivery_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.state

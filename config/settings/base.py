@@ -157,6 +157,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets shared by several serializers get one name each in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AlertKindEnum": "governance.choices.AlertKind",
+        "ChannelKindEnum": "governance.choices.ChannelKind",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
