@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("attribution", "0009_line_item_tag_sets")]
+    dependencies = [("attribution", "0013_unit_cost_ratio_basis")]
 
     operations = [
         migrations.AddField(
