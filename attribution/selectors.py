@@ -24,6 +24,7 @@ from attribution.cost_selectors import REASON_NOT_ALLOCATED, CostFilters, reason
 from attribution.estimates.accuracy import AccuracyReport, estimate_accuracy_report
 from attribution.estimates.calibration import calibration_factors_current
 from attribution.models import DailyCost, ServedModel, Team, UnitCost
+from attribution.models.allocation import UnitCostRatioSource
 
 DEFAULT_RANGE_DAYS = 90
 # A bound on the range keeps the figure payload (days x series) small whatever the user asks for.
@@ -650,9 +651,17 @@ def _latest_unit_costs(*, filters: OverviewFilters, end: dt.date, currency: str)
             "cost_per_1m_input_tokens",
             "cost_per_1m_output_tokens",
             "cost_per_1k_requests",
+            "output_input_ratio",
+            "ratio_source",
         )[: UNIT_COST_ROWS * 5]
     )
     latest.sort(key=lambda row: (row["model__name"], row["deployment__slug"]))
     for row in latest:
         row["provider_label"] = _provider_label(row["provider"])
+        # Which basis split the cost over input and output tokens: a default ratio must never
+        # pass for a price.
+        source = row["ratio_source"]
+        row["ratio_label"] = (
+            UnitCostRatioSource(source).label if source in UnitCostRatioSource.values else "not recorded"
+        )
     return latest[:UNIT_COST_ROWS]
