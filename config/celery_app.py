@@ -69,6 +69,17 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    "budgets-forecast": {
+        "task": "governance.tasks.budgets_forecast_all",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+    # Daily anomaly detection over yesterday (UTC) per team, model, provider and deployment.
+    "anomalies-detect": {
+        "task": "governance.tasks.anomalies_detect_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
     "heartbeat": {
         "task": "config.tasks.heartbeat",
         "schedule": 60.0,

@@ -63,6 +63,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "governance.context_processors.navigation",
             ],
         },
     },
@@ -124,6 +125,8 @@ LEASE_TTL_SECONDS = env_int("INFERENSYS_LEASE_TTL_SECONDS", 30, minimum=1)
 LEASE_AUTHENTICATION_CLASSES = ["routing.auth.GatewayTokenAuthentication"]
 # Alerts: webhook deliveries are retried with exponential backoff this many times.
 ALERT_DELIVERY_MAX_ATTEMPTS = env_int("INFERENSYS_ALERT_DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+# Anomalies: a day's excess over the expected spend must be at least this (reporting currency).
+ANOMALY_MIN_IMPACT = env_decimal("INFERENSYS_ANOMALY_MIN_IMPACT", Decimal("50"))
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("INFERENSYS_ALERT_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 # Price of an output token relative to an input token, for splitting a deployment's cost into cost
 # per 1M input and per 1M output tokens when its price cards do not say.
