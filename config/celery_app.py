@@ -35,6 +35,25 @@ app.conf.beat_schedule = {
         "schedule": 900.0,
         "options": {"expires": 840, "queue": "rollup"},
     },
+    # Routing: probe deployments, advance gradual restores, re-evaluate weights and publish. A
+    # failing deployment is drained within one cycle.
+    "routing-evaluation-cycle": {
+        "task": "routing.evaluation_cycle",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    # Gateways that have not applied the latest document within the deadline raise an alert.
+    "routing-gateways-lag-check": {
+        "task": "routing.gateways_lag_check",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    # Budgets on the spend known now (estimates included); spend landing also triggers it at once.
+    "budgets-evaluate": {
+        "task": "governance.tasks.budgets_evaluate_all",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     "heartbeat": {
         "task": "config.tasks.heartbeat",
         "schedule": 60.0,

@@ -262,6 +262,9 @@ class IngestRun(models.Model):
     charge_period_first = models.DateTimeField(null=True, blank=True)
     charge_period_last = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Problems that did not fail the run, e.g. a mapping rule skipped because it cannot be
+    # evaluated: [{"kind": "rule_skipped", "rule_id": ..., "message": ...}, ...].
+    warnings = models.JSONField(default=list, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -541,9 +544,9 @@ class DailyCost(models.Model):
     effective_cost = models.DecimalField(**MONEY, default=0)
     list_cost = models.DecimalField(**MONEY, default=0)
     consumed_quantity = models.DecimalField(**QUANTITY, default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    requests = models.BigIntegerField(default=0)
+    # No token or request counts here: usage has no service, region or charge category, so it
+    # cannot be spread over these cells without inventing a split. They live in the usage rollups
+    # (UsageDaily) and, per deployment and model, next to the cost in UnitCost.
     line_items = models.BigIntegerField(default=0)
 
     objects = ScopedQuerySet.as_manager()
