@@ -30,6 +30,8 @@ def token_scope_denial(*, scopes: list[str] | None, method: str, view: Any) -> s
     if method in permissions.SAFE_METHODS:
         return None if READ_SCOPE in scopes else f"This API token lacks the '{READ_SCOPE}' scope."
     narrow = getattr(view, "token_write_scope", None)
+    if narrow is None and getattr(view, "write_scope", None):  # the budgets API's spelling
+        narrow = f"write:{view.write_scope}"
     accepted = [WRITE_SCOPE, *([narrow] if narrow else [])]
     if any(scope in scopes for scope in accepted):
         return None
