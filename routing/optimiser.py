@@ -98,7 +98,9 @@ class RouteProblem:
 @dataclass(frozen=True)
 class RouteSolution:
     feasible: bool
-    weights: dict[int, float]  # shares, summing to 1 (the last weights when infeasible)
+    # Shares summing to 1: the last weights when infeasible, unless a drain forced a relaxed solve
+    # (then feasible is False, changed True, and the message says what was relaxed).
+    weights: dict[int, float]
     changed: bool  # False when hysteresis (or infeasibility) kept the last weights
     failed_constraint: str = ""
     message: str = ""
@@ -127,7 +129,24 @@ def route_solve(problem: RouteProblem) -> RouteSolution:
             ),
             "capacity" if _lp(eligible, problem, dropped=CONSTRAINT_FAMILIES) is None else "combined",
         )
-        return _keep_last(problem, failed, _infeasible_message(failed, eligible, problem))
+        message = _infeasible_message(failed, eligible, problem)
+        if _drain_pending(problem):
+            # Never keep sending traffic to a drained deployment for a policy's sake: relax the
+            # policy's constraints one family at a time until the drain fits, and say so.
+            for count in range(1, len(CONSTRAINT_FAMILIES) + 1):
+                relaxed = _lp(eligible, problem, dropped=CONSTRAINT_FAMILIES[:count])
+                if relaxed is not None:
+                    weights = {c.deployment_id: 0.0 for c in problem.candidates}
+                    weights.update(relaxed)
+                    dropped = ", ".join(CONSTRAINT_FAMILIES[:count])
+                    return RouteSolution(
+                        feasible=False,
+                        weights=weights,
+                        changed=True,
+                        failed_constraint=failed,
+                        message=f"{message} Drained anyway with {dropped} relaxed.",
+                    )
+        return _keep_last(problem, failed, message)
     weights = {c.deployment_id: 0.0 for c in problem.candidates}
     weights.update(shares)
     last = problem.last_weights

@@ -321,17 +321,19 @@ def _pinned_outcome(
 def _route_state_save(model: ServedModel, outcome: RouteOutcome, state: RouteState | None) -> None:
     weights = {str(d): share_text(w) for d, w in outcome.weights.items()}
     problem = "" if outcome.feasible else f"{outcome.failed_constraint}: {outcome.message}"
+    # An infeasible route keeps its weights, unless a drain forced a relaxed solution.
+    keep = outcome.feasible or outcome.changed
     if state is None:
         RouteState.objects.create(
             model=model,
             request_class=outcome.request_class,
             origin=outcome.origin,
             team_id=outcome.team_id,
-            weights=weights if outcome.feasible else {},
+            weights=weights if keep else {},
             last_problem=problem,
         )
-    elif (outcome.feasible and state.weights != weights) or state.last_problem != problem:
-        if outcome.feasible:
+    elif (keep and state.weights != weights) or state.last_problem != problem:
+        if keep:
             state.weights = weights
         state.last_problem = problem
         state.save()

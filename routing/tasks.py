@@ -44,6 +44,8 @@ def evaluation_cycle() -> list[int]:
     max_retries=6,
     acks_late=True,
     soft_time_limit=60,
+    # A hard limit under the broker's visibility timeout, or a hung push would be delivered twice.
+    time_limit=90,
 )
 def policy_push(self, document_id: int) -> str:
     """Push one document; retried with exponential backoff and jitter on a failed push (the gateway

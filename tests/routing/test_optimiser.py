@@ -253,3 +253,19 @@ def test_points_always_add_up_to_100(raw):
     points = shares_to_points({k: v / total for k, v in raw.items()})
     assert sum(points.values()) == 100
     assert all(p >= 0 for p in points.values())
+
+
+def test_a_drain_is_applied_even_when_the_policy_then_becomes_infeasible():
+    # Only one deployment left and a 70% maximum share: infeasible, but the dead one must be emptied.
+    candidates = (deployment(1, "1.00", drained=True), deployment(2, "2.00", provider="gcp"))
+    solution = route_solve(
+        RouteProblem(
+            candidates=candidates,
+            policy=cheapest(max_share_per_deployment=0.7),
+            last_weights={1: 0.7, 2: 0.3},
+        )
+    )
+    assert not solution.feasible and solution.changed
+    assert solution.failed_constraint == "max_share"
+    assert "relaxed" in solution.message
+    assert solution.points() == {1: 0, 2: 100}
