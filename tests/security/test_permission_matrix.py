@@ -55,6 +55,9 @@ ADMIN_FINANCE_WRITES = [
     r"^/api/v1/exchange-rates",
     r"^/api/v1/accounts/\{id\}/(sync|test-connection)$",
 ]
+# Pages for admin and finance only; pages that create something (viewers get 403 on those).
+ADMIN_FINANCE_PAGES = [r"^/governance/audit/"]
+CREATE_PAGES = [r"/new/?$"]
 # Marker amounts: each exists once, in rows of one team (or of the whole account).
 ALPHA_MARKERS = ["4101.0101", "5101.0101"]  # alpha's daily cost and budget
 BETA_MARKERS = ["4202.0202", "5202.0202"]  # beta's daily cost and budget
@@ -260,6 +263,10 @@ def test_every_page_answers_each_caller_as_the_rules_say(world, caller):
             ok = status == 302 and "/login/" in response["Location"]
         elif route == "/admin/":
             ok = status == 200 if user.is_staff else status == 302
+        elif caller in TEAM_ROLES and matches(route, ADMIN_FINANCE_PAGES):
+            ok = status == 403
+        elif caller == "viewer" and matches(route, CREATE_PAGES):
+            ok = status == 403
         else:
             ok = status == 200
         if not ok:
