@@ -237,6 +237,9 @@ _broker_url = env_str("CELERY_BROKER_URL", "")
 # The longest task: one ingest run (attribution.tasks.ingest_run_execute_task).
 INGEST_TASK_SOFT_TIME_LIMIT = env_int("INFERENSYS_INGEST_SOFT_TIME_LIMIT", 3 * 3600, minimum=60)
 INGEST_TASK_TIME_LIMIT = INGEST_TASK_SOFT_TIME_LIMIT + 300
+# A pending ingest of remote files nobody started for this long lost its task message (a broker
+# restarted without persistence): the storage sweeper enqueues it again (attribution/ingest/sweep.py).
+INGEST_PENDING_STALE_SECONDS = env_int("INFERENSYS_INGEST_PENDING_STALE_SECONDS", 1800, minimum=5)
 if _broker_url:
     CELERY_BROKER_URL = _broker_url
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
