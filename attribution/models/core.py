@@ -49,6 +49,21 @@ def validate_source_settings(value: object) -> None:
     walk(value, "")
 
 
+# Roles that read every team's figures (governance.choices.Role; literal here, this layer does not
+# import governance).
+READ_ALL_ROLES = ("admin", "finance")
+
+
+def user_reads_everything(user) -> bool:
+    """Admin and finance roles, and superusers, read company-wide figures; everyone else their teams."""
+    if user is None or not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    groups = getattr(user, "groups", None)  # a gateway principal has none
+    return groups is not None and groups.filter(name__in=READ_ALL_ROLES).exists()
+
+
 class ScopedQuerySet(models.QuerySet):
     """Restricts rows to what a user may see, by the team the rows belong to.
 
@@ -62,7 +77,7 @@ class ScopedQuerySet(models.QuerySet):
     def restrict(self, user) -> models.QuerySet:
         if user is None or not user.is_authenticated:
             return self.none()
-        if user.is_superuser or user.groups.filter(name__in=("admin", "finance")).exists():
+        if user_reads_everything(user):
             return self
         lookup = f"{self.team_lookup}__memberships__user" if self.team_lookup else "memberships__user"
         return self.filter(**{lookup: user}).distinct()
@@ -187,6 +202,11 @@ class Deployment(models.Model):
 
 
 class IngestRunQuerySet(models.QuerySet):
+    def restrict(self, user) -> models.QuerySet:
+        """Runs carry whole-account totals (every team's cost, and the unallocated): admin and
+        finance read them; other roles see none, as they see no other team's figures."""
+        return self if user_reads_everything(user) else self.none()
+
     def current_ids(
         self,
         *,
