@@ -19,12 +19,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from attribution.allocation.rules import dimension_rule_preview
-from attribution.api.base import TokenHasReadScope
+from attribution.api.base import TokenScopePermission
 from attribution.models import BackgroundRun, CloudAccount, Deployment, DimensionRule, ServedModel, Team
 
 # Role names as governance defines them (governance.choices.Role); literal here, as in
 # ScopedQuerySet, because this layer does not import governance.
 RULE_EDITOR_ROLES = ("admin", "finance")
+# The narrow API token scope for changing, previewing and re-applying rules (`write` also works).
+RULES_WRITE_SCOPE = "write:dimension_rules"
 
 
 class CanEditRules(permissions.BasePermission):
@@ -138,7 +140,8 @@ class RulePreviewSerializer(serializers.Serializer):
 class RulePreviewView(generics.GenericAPIView):
     """What a rule would move before it is saved: dollars and line items, from where to where."""
 
-    permission_classes = [permissions.IsAuthenticated, CanEditRules]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission, CanEditRules]
+    token_write_scope = RULES_WRITE_SCOPE
     serializer_class = RulePreviewRequestSerializer
     pagination_class = None
     filter_backends: list = []
@@ -215,7 +218,7 @@ class BackgroundRunSerializer(serializers.ModelSerializer):
 class BackgroundRunView(generics.RetrieveAPIView):
     """A long run started from the UI or API (re-applying rules to history...), with its progress."""
 
-    permission_classes = [permissions.IsAuthenticated, TokenHasReadScope]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission]
     serializer_class = BackgroundRunSerializer
     queryset = BackgroundRun.objects.all()
     filter_backends: list = []

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attribution', '0011_rule_evaluation_status'),
+        ('attribution', '0015_unallocated_reason_rule_skipped'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
