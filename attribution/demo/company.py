@@ -109,6 +109,9 @@ class DeploymentSpec:
     # Hours of the 15th of each month when the node is drained for upgrades (no usage, no cost).
     maintenance_hours: tuple[int, ...] = ()
     utc_offset_hours: int = -5
+    # False for the untagged workloads (Company.untagged_workloads): billed with no owner tags and
+    # never registered as deployments; their owner is kept here so suggestions can be scored.
+    tagged: bool = True
 
     @property
     def gpu_count(self) -> int:
@@ -120,6 +123,8 @@ class DeploymentSpec:
 
     def tags(self) -> dict[str, str]:
         """Tag values (unprefixed keys) exactly as the resource carries them."""
+        if not self.tagged:
+            return {}
         if self.kind == POOL:
             return {"deployment": self.slug, "pool": self.pool}
         return {"team": self.owner_team, "model": self.model, "deployment": self.slug}
@@ -136,12 +141,27 @@ class Company:
     accounts: tuple[AccountSpec, ...]
     deployments: tuple[DeploymentSpec, ...]
     aws_member_accounts: dict[str, str] = field(default_factory=dict)
+    # Workloads someone launched without tags (a canary, a backfill, a batch account): billed, not
+    # registered as deployments, no gateway usage. Their true owner is `teams[0]` and `model`.
+    untagged_workloads: tuple[DeploymentSpec, ...] = ()
 
     def account(self, provider: str) -> AccountSpec:
         return next(account for account in self.accounts if account.provider == provider)
 
     def deployments_of(self, provider: str) -> list[DeploymentSpec]:
         return [deployment for deployment in self.deployments if deployment.provider == provider]
+
+    def untagged_of(self, provider: str) -> list[DeploymentSpec]:
+        return [workload for workload in self.untagged_workloads if workload.provider == provider]
+
+    def true_owners(self) -> dict[str, tuple[str, str | None]]:
+        """Resource id -> (team, model) of every untagged resource; platform cost belongs to
+        `platform` (no model). What bench/suggestions.py scores the suggestions against."""
+        owners: dict[str, tuple[str, str | None]] = {
+            workload.resource_id: (workload.owner_team, workload.model)
+            for workload in self.untagged_workloads
+        }
+        return owners
 
 
 @dataclass(frozen=True)
@@ -1084,4 +1104,88 @@ def company_build(*, seed: int) -> Company:
         accounts=_accounts(),
         deployments=_deployments(seed),
         aws_member_accounts={AWS_ML_ACCOUNT: "acme-ml-prod", AWS_PLATFORM_ACCOUNT: "acme-platform"},
+        untagged_workloads=_untagged_workloads(),
+    )
+
+
+def _untagged_workloads() -> tuple[DeploymentSpec, ...]:
+    """Named the way their teams name things, so a person (or a suggestion) can tell whose they are."""
+    D = DeploymentSpec
+    Dec = Decimal
+    sagemaker = {"kind": MANAGED_ENDPOINT, "service": "sagemaker", "reporter": GATEWAY_ENVOY, "tagged": False}
+    return (
+        # Search's canary of its Llama 70B endpoint: a second p4d, launched from a notebook.
+        D(
+            "untagged-llama70b-search-canary",
+            AWS,
+            "aws-prod",
+            "us-east-1",
+            "llama-3-1-70b-instruct",
+            resource_id=_sagemaker_arn("us-east-1", "llama-3-1-70b-search-canary"),
+            teams=(("search", 1.0),),
+            pricing_mode="on_demand",
+            instance_type="ml.p4d.24xlarge",
+            accelerator="nvidia-a100-40gb",
+            instance_count=1,
+            gpus_per_instance=8,
+            on_demand_rate=Dec("37.688"),
+            **sagemaker,
+        ),
+        # Recommendations re-embedding the catalogue on a second BGE endpoint.
+        D(
+            "untagged-bge-recsys-backfill",
+            AWS,
+            "aws-prod",
+            "us-east-1",
+            "bge-large-en-v1-5",
+            resource_id=_sagemaker_arn("us-east-1", "bge-large-recsys-backfill"),
+            teams=(("recsys", 1.0),),
+            pricing_mode="on_demand",
+            instance_type="ml.g5.xlarge",
+            accelerator="nvidia-a10g",
+            instance_count=2,
+            gpus_per_instance=1,
+            on_demand_rate=Dec("1.408"),
+            **sagemaker,
+        ),
+        # Assistant's shadow Whisper endpoint, testing a new version.
+        D(
+            "untagged-whisper-assistant-shadow",
+            AWS,
+            "aws-prod",
+            "us-east-1",
+            "whisper-large-v3",
+            resource_id=_sagemaker_arn("us-east-1", "whisper-large-v3-assistant-shadow"),
+            teams=(("assistant", 1.0),),
+            pricing_mode="on_demand",
+            instance_type="ml.g5.4xlarge",
+            accelerator="nvidia-a10g",
+            instance_count=1,
+            gpus_per_instance=1,
+            on_demand_rate=Dec("2.03"),
+            **sagemaker,
+        ),
+        # Assistant's batch account for offline evaluation runs (per token, billed like its sibling).
+        D(
+            "untagged-gpt4o-assistant-batch",
+            AZURE,
+            "azure-prod",
+            "eastus",
+            "gpt-4o",
+            MANAGED_PER_TOKEN,
+            "aoai",
+            _azure_id(
+                "rg-ai-prod-eastus", "Microsoft.CognitiveServices/accounts/acme-aoai-assistant-eus-batch"
+            ),
+            (("assistant", 1.0),),
+            GATEWAY_LITELLM,
+            "managed_per_token",
+            input_price_per_1k=Dec("0.00125"),  # the Batch API's half price
+            output_price_per_1k=Dec("0.005"),
+            resource_name="acme-aoai-assistant-eus-batch",
+            peak_requests_per_hour=2500,
+            input_tokens_per_request=2200,
+            output_tokens_per_request=400,
+            tagged=False,
+        ),
     )
