@@ -8,8 +8,6 @@ class AttributionConfig(AppConfig):
     def ready(self) -> None:
         # Receivers of attribution's own signals: mapping rules apply inside the ingest swap;
         # allocation and estimate reconciliation are enqueued once the swap commits.
-        from attribution.allocation import (  # noqa: F401
-            allocation_receivers,
-            estimate_receivers,
-            receivers,
-        )
+        from attribution.allocation import receivers as allocation_receivers  # noqa: F401
+        from attribution.estimates import receivers as estimate_receivers  # noqa: F401
+        from attribution.mapping import receivers as mapping_receivers  # noqa: F401

@@ -9,7 +9,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Task modules inside subject packages, which autodiscovery (app.tasks only) does not find.
 app.conf.include = [
+    "attribution.ingest.tasks",
     "attribution.connectors.tasks",
+    "attribution.mapping.tasks",
     "attribution.allocation.tasks",
     "attribution.usage.tasks",
 ]

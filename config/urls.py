@@ -21,8 +21,4 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("attribution.urls")),
-    path("accounts/", include("attribution.connectors.urls")),
-    path("rules/", include("attribution.rules_urls")),
-    path("governance/", include("governance.urls")),
-    path("routing/", include("routing.urls")),
 ]

@@ -14,14 +14,14 @@ from celery import shared_task
 from django.db import OperationalError
 from psycopg import OperationalError as PsycopgOperationalError
 
-from attribution.allocation import estimates
-from attribution.allocation.currency import allocated_costs_convert
 from attribution.allocation.services import (
     AllocationRuleError,
     allocation_accounts_for_days,
     allocation_run,
 )
-from attribution.allocation.unit_costs import unit_costs_rebuild
+from attribution.costs.services import unit_costs_rebuild
+from attribution.currency.services import allocated_costs_convert
+from attribution.estimates import services as estimates
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 import django_filters
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView
 
 from attribution.api.base import RestrictedReadOnlyViewSet
@@ -154,18 +152,3 @@ class AccountSyncView(APIView):
             run = sync_run_request(account_id=account.pk, kind=SyncKind.BILLING, trigger="api")
             transaction.on_commit(lambda: account_sync_task.delay(account.pk, run.pk, "api"))
         return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
-
-
-router = SimpleRouter(trailing_slash=False)
-router.register("sync-runs", SyncRunViewSet, basename="sync-run")
-
-# Account actions live beside the read-only accounts viewset of attribution.api.views.
-urlpatterns = [
-    *router.urls,
-    path(
-        "accounts/<int:pk>/test-connection",
-        AccountTestConnectionView.as_view(),
-        name="account-test-connection",
-    ),
-    path("accounts/<int:pk>/sync", AccountSyncView.as_view(), name="account-sync"),
-]

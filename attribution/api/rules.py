@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.urls import path
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers
 from rest_framework.exceptions import ValidationError
@@ -18,8 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from attribution.allocation.rules import dimension_rule_preview
 from attribution.api.base import TokenHasReadScope
+from attribution.mapping.services import dimension_rule_preview
 from attribution.models import BackgroundRun, CloudAccount, Deployment, DimensionRule, ServedModel, Team
 
 # Role names as governance defines them (governance.choices.Role); literal here, as in
@@ -221,9 +220,3 @@ class BackgroundRunView(generics.RetrieveAPIView):
     @extend_schema(operation_id="background_runs_retrieve", tags=["background-runs"])
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
-
-
-urlpatterns = [
-    path("dimension-rules/preview", RulePreviewView.as_view(), name="dimension-rule-preview"),
-    path("background-runs/<int:pk>", BackgroundRunView.as_view(), name="background-run-detail"),
-]

@@ -231,8 +231,8 @@ def _period_plan(run: SyncRun, account: CloudAccount, delivery: PeriodDelivery) 
     version, and the ingest re-opens them at that version (attribution.connectors.remote_opener)."""
     # Imported here: attribution.services imports the whole ingest pipeline, which a web request
     # listing sync runs does not need.
+    from attribution.ingest.services import ingest_runs_create
     from attribution.ingest.sources import RemoteSource
-    from attribution.services import ingest_runs_create
 
     period = delivery.billing_period_start
     if not delivery.files:
@@ -276,7 +276,7 @@ def _ingest_dispatch(run: SyncRun, account: CloudAccount, plan: PeriodPlan, *, i
 
 
 def _ingest_inline(*, ingest_run_id: int, billing_period_start: str, **finish: Any) -> None:
-    from attribution.services import ingest_run_execute, ingest_run_followups
+    from attribution.ingest.services import ingest_run_execute, ingest_run_followups
 
     try:
         pending = [ingest_run_id]

@@ -182,7 +182,7 @@ def period_ingest_finished_task(
 
 def period_ingest_signature(*, ingest_run_id: int, **finish) -> Signature:
     """The ingest of one synced period (ingest queue), then its bookkeeping (default queue)."""
-    from attribution.tasks import ingest_run_execute_task
+    from attribution.ingest.tasks import ingest_run_execute_task
 
     return chain(
         ingest_run_execute_task.si(ingest_run_id),

@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from attribution.allocation.currency import ExchangeRateRowError, exchange_rates_upsert
 from attribution.api.currency import ExchangeRateReadViewSet
+from attribution.currency.services import ExchangeRateRowError, exchange_rates_upsert
 from governance.api.permissions import IsAdminOrFinance
 from governance.services import audit_event_record
 

@@ -16,12 +16,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from attribution.allocation.rules import (
-    dimension_rule_create,
-    dimension_rule_delete,
-    dimension_rule_update,
-    rules_reapply_start,
-)
 from attribution.api.base import TokenHasReadScope
 from attribution.api.rules import (
     BackgroundRunSerializer,
@@ -29,6 +23,12 @@ from attribution.api.rules import (
     DimensionRuleSerializer,
     rule_data_from,
     service_errors,
+)
+from attribution.mapping.services import (
+    dimension_rule_create,
+    dimension_rule_delete,
+    dimension_rule_update,
+    rules_reapply_start,
 )
 from attribution.models import DimensionRule
 from governance.services import audit_event_record

@@ -58,8 +58,8 @@ def demo_exports(tmp_path_factory) -> DemoExports:
 def delivery_ingest(*, account, delivery: PeriodDelivery):
     """Run the ingest pipeline on the delivery's files as the sync does: streamed remote sources,
     re-opened by the account's connector when the runs execute; returns the period's runs."""
+    from attribution.ingest.services import ingest_run_execute, ingest_runs_create
     from attribution.ingest.sources import RemoteSource
-    from attribution.services import ingest_run_execute, ingest_runs_create
 
     created = ingest_runs_create(
         account=account,

@@ -1,0 +1,264 @@
+"""Mapping rules: precedence, application on ingest and to history, preview vs apply, conservation."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db.models import Sum
+
+from attribution.mapping import services as rules
+from attribution.models import BackgroundRun, CostLineItem, DailyCost, IngestRun
+from tests.attribution.mapping.conftest import by_resource, cents
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+def three_rules(dims) -> None:
+    rules.dimension_rule_create(
+        rule_data={
+            "name": "ML prod sub-account is ads",
+            "priority": 10,
+            "match_field": "sub_account_id",
+            "value": "ml-prod-222",
+            "set_team_id": dims["ads"].pk,
+        }
+    )
+    rules.dimension_rule_create(
+        rule_data={
+            "name": "SageMaker is search on the llama pool",
+            "priority": 20,
+            "match_field": "service_name",
+            "operator": "contains",
+            "value": "sagemaker",
+            "set_team_id": dims["search"].pk,
+            "set_deployment_id": dims["pool"].pk,
+        }
+    )
+    rules.dimension_rule_create(
+        rule_data={
+            "name": "Anything with a cost center is ads",
+            "priority": 30,
+            "match_field": "tag",
+            "tag_key": "cost-center",
+            "operator": "exists",
+            "set_team_id": dims["ads"].pk,
+        }
+    )
+
+
+def apply_all() -> int:
+    moved = 0
+    for account_id, period in (
+        IngestRun.objects.filter(state="succeeded")
+        .values_list("account_id", "billing_period_start")
+        .distinct()
+    ):
+        moved += rules.dimension_rules_apply(account_id=account_id, billing_period_start=period)["line_items"]
+    return moved
+
+
+def test_first_rule_wins_per_dimension_and_explicit_tags_win(dims, ingest_periods):
+    ingest_periods()
+    assert by_resource()["ep-b"] == (None, None, None)
+    three_rules(dims)
+    assert apply_all() == 2 * 2  # B and C in each of the two periods
+    assert by_resource() == {
+        "i-a": ("search", None, None),  # explicit tag, no rule matches
+        "ep-b": ("ads", "llama-70b", "llama-pool"),  # team from rule 10, deployment (+ model) from rule 20
+        "i-c": ("ads", None, None),  # tag exists
+        "i-d": ("search", None, None),  # explicit tag beats the sub-account rule
+        "fn-e": (None, None, None),
+    }
+    assert apply_all() == 0  # idempotent
+
+
+def test_rules_apply_on_ingest_before_anyone_reads_the_period(dims, ingest_periods):
+    three_rules(dims)
+    ingest_periods()
+    assert by_resource()["ep-b"] == ("ads", "llama-70b", "llama-pool")
+    ads = DailyCost.objects.filter(team__slug="ads", billing_period_start="2024-03-01").aggregate(
+        total=Sum("billed_cost")
+    )["total"]
+    assert cents(ads) == Decimal("25.75")  # B 20.50 + C 5.25
+
+
+def test_deleting_a_rule_undoes_it_when_rules_are_reapplied(dims, ingest_periods):
+    ingest_periods()
+    three_rules(dims)
+    apply_all()
+    rules.dimension_rule_delete(rule=rules.DimensionRule.objects.get(priority=10))
+    apply_all()
+    assert by_resource()["ep-b"] == ("search", "llama-70b", "llama-pool")
+    rules.DimensionRule.objects.all().delete()
+    apply_all()
+    assert by_resource()["ep-b"] == (None, None, None)
+    assert by_resource()["i-c"] == (None, None, None)
+
+
+def test_rules_only_move_cost_daily_totals_do_not_change(dims, ingest_periods):
+    ingest_periods()
+
+    def per_day() -> dict:
+        rows = DailyCost.objects.values("day").annotate(
+            billed=Sum("billed_cost"), effective=Sum("effective_cost")
+        )
+        return {row["day"]: (row["billed"], row["effective"]) for row in rows}
+
+    def per_team() -> dict:
+        rows = DailyCost.objects.values("team__slug").annotate(billed=Sum("billed_cost"))
+        return {row["team__slug"]: row["billed"] for row in rows}
+
+    days_before, teams_before = per_day(), per_team()
+    three_rules(dims)
+    apply_all()
+    assert per_day() == days_before
+    teams_after = per_team()
+    assert teams_after != teams_before
+    assert sum(teams_after.values()) == sum(teams_before.values())
+    assert cents(teams_after["ads"]) == Decimal("51.50")  # (20.50 + 5.25) x 2 periods
+
+
+def moved_dollars(before: dict, after: dict, amounts: dict) -> tuple[int, Decimal]:
+    moved = [pk for pk, dims in after.items() if before[pk] != dims]
+    return len(moved), sum((amounts[pk] for pk in moved), Decimal(0))
+
+
+def test_the_preview_shows_to_the_cent_what_saving_the_rule_then_moves(dims, ingest_periods):
+    ingest_periods()
+    three_rules(dims)
+    apply_all()
+    candidate = {
+        "name": "Lambda and EC2 in 444 go to search",
+        "priority": 5,
+        "match_field": "sub_account_id",
+        "operator": "regex",
+        "value": "^(444|333)$",
+        "set_team_id": dims["search"].pk,
+    }
+    preview = rules.dimension_rule_preview(rule_data=candidate)
+
+    def state() -> dict:
+        return {
+            pk: (t, m, d)
+            for pk, t, m, d in CostLineItem.objects.values_list("pk", "team", "model", "deployment")
+        }
+
+    amounts = dict(CostLineItem.objects.values_list("pk", "billed_cost"))
+    before = state()
+    rules.dimension_rule_create(rule_data=candidate)
+    apply_all()
+    count, dollars = moved_dollars(before, state(), amounts)
+    assert preview["line_items"] == count == 4  # C (ads -> search) and E (none -> search), two periods
+    assert Decimal(preview["billed_cost"]["USD"]) == dollars == Decimal("17.166")
+    moves = {(m["from"]["team"], m["to"]["team"]): Decimal(m["billed_cost"]) for m in preview["moves"]}
+    assert moves == {("ads", "search"): Decimal("10.50"), (None, "search"): Decimal("6.666")}
+
+
+def test_previewing_a_deletion_and_an_edit(dims, ingest_periods):
+    ingest_periods()
+    three_rules(dims)
+    apply_all()
+    first = rules.DimensionRule.objects.get(priority=10)
+    deletion = rules.dimension_rule_preview(rule_data={"id": first.pk, "delete": True})
+    # Without the sub-account rule, B falls to the SageMaker rule (search): 20.50 x 2
+    assert deletion["billed_cost"] == {"USD": "41.0000000000"}
+    edit = rules.dimension_rule_preview(
+        rule_data={
+            "id": first.pk,
+            "name": first.name,
+            "priority": 10,
+            "match_field": "sub_account_id",
+            "value": "ml-prod-222",
+            "set_team_id": dims["ads"].pk,
+        }
+    )
+    assert edit["line_items"] == 0
+    assert (
+        CostLineItem.objects.filter(team__slug="search", resource_id="ep-b").count() == 0
+    )  # nothing written
+
+
+def test_it_rejects_invalid_rules_with_a_message_per_field(dims):
+    with pytest.raises(ValidationError) as caught:
+        rules.dimension_rule_clean(
+            rule_data={"name": "x", "match_field": "tag", "operator": "regex", "value": ""}
+        )
+    assert set(caught.value.message_dict) == {"tag_key", "value", "set_team"}
+    with pytest.raises(ValidationError) as caught:
+        rules.dimension_rule_clean(
+            rule_data={
+                "name": "x",
+                "match_field": "service_name",
+                "operator": "regex",
+                "value": "(unclosed",
+                "set_team_id": dims["ads"].pk,
+            }
+        )
+    assert "regular expression" in caught.value.message_dict["value"][0]
+    with pytest.raises(ValidationError) as caught:
+        rules.dimension_rule_clean(
+            rule_data={
+                "name": "x",
+                "match_field": "service_name",
+                "operator": "exists",
+                "set_team_id": dims["ads"].pk,
+            }
+        )
+    assert "only applies to tags" in caught.value.message_dict["operator"][0]
+
+
+def test_reapply_walks_every_period_and_reaches_100_percent(
+    dims, ingest_periods, django_capture_on_commit_callbacks
+):
+    ingest_periods()
+    three_rules(dims)
+    with django_capture_on_commit_callbacks() as callbacks:
+        run = rules.rules_reapply_start(actor_id=None)
+        again = rules.rules_reapply_start(actor_id=None)
+    assert again.pk == run.pk  # a pending run is reused
+    assert len(callbacks) == 1
+    finished = rules.rules_reapply_execute(run_id=run.pk)
+    assert finished.state == "succeeded"
+    assert (finished.progress_done, finished.progress_total) == (2, 2)
+    assert finished.result == {"periods": 2, "line_items_moved": 4}
+    # A redelivered task finds the run no longer pending and does nothing.
+    assert rules.rules_reapply_execute(run_id=run.pk).result == finished.result
+    assert BackgroundRun.objects.count() == 1
+    assert by_resource()["ep-b"][0] == "ads"
+
+
+def test_conservation_per_currency_and_team_is_exact(dims, ingest_periods):
+    ingest_periods()
+    line_total = CostLineItem.objects.aggregate(total=Sum("billed_cost"))["total"]
+    three_rules(dims)
+    apply_all()
+    per_team = defaultdict(Decimal)
+    for team, billed in DailyCost.objects.values_list("team__slug", "billed_cost"):
+        per_team[team] += billed
+    assert sum(per_team.values()) == line_total
+
+
+def test_resource_id_rules_and_deployment_resources(dims, ingest_periods):
+    # A deployment billed as resource fn-e is explicit mapping; a resource-id rule fills the rest.
+    dims["pool"].resource_id = "FN-E"
+    dims["pool"].save()
+    ingest_periods()
+    assert by_resource()["fn-e"] == (None, "llama-70b", "llama-pool")
+    candidate = {
+        "name": "Instances i-* are search's",
+        "priority": 1,
+        "match_field": "resource_id",
+        "operator": "prefix",
+        "value": "I-",
+        "set_team_id": dims["search"].pk,
+        "set_deployment_id": dims["pool"].pk,
+    }
+    preview = rules.dimension_rule_preview(rule_data=candidate)
+    rules.dimension_rule_create(rule_data=candidate)
+    assert apply_all() == preview["line_items"] == 6  # i-a, i-c, i-d get the deployment; i-c the team too
+    assert by_resource()["i-c"] == ("search", "llama-70b", "llama-pool")
+    assert by_resource()["i-a"] == ("search", "llama-70b", "llama-pool")
+    assert by_resource()["fn-e"] == (None, "llama-70b", "llama-pool")
