@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from attribution.api.base import RestrictedReadOnlyViewSet
-from attribution.connectors.sync import SyncBusyError, account_connection_test, sync_run_request
+from attribution.connectors.services import SyncBusyError, account_connection_test, sync_run_request
 from attribution.models import CloudAccount, RunState, SyncKind, SyncRun
 
 # The scope an API token needs to start syncs and connection tests (session users need a role).

@@ -16,7 +16,7 @@ from celery.canvas import Signature
 from django.db import transaction
 from django.utils import timezone
 
-from attribution.connectors import sync
+from attribution.connectors import services as sync
 from attribution.connectors.base import ConnectorError
 from attribution.models import CloudAccount, RunState, SyncErrorKind, SyncKind, SyncRun
 

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from attribution.connectors.sync import SyncBusyError, account_connection_test, sync_run_request
+from attribution.connectors.services import SyncBusyError, account_connection_test, sync_run_request
 from attribution.models import CloudAccount, RunState, SyncErrorKind, SyncKind, SyncRun
 
 SYNC_ROLES = ("admin", "finance")

@@ -9,7 +9,7 @@ import io
 import json
 
 from attribution.connectors.aws import AwsBillingConnector
-from attribution.connectors.sync import account_sync
+from attribution.connectors.services import account_sync
 from attribution.models import BillingPeriodVersion, CostLineItem, IngestRun, RunState
 from governance.choices import AlertKind
 from governance.models import Alert

@@ -13,7 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from attribution.connectors.aws import AwsBillingConnector
-from attribution.connectors.sync import account_sync
+from attribution.connectors.services import account_sync
 from attribution.models import (
     BillingPeriodVersion,
     CostLineItem,
@@ -251,7 +251,7 @@ def test_a_connection_test_of_a_healthy_export_passes(moto, demo_cur2, demo_comp
 
 
 def test_two_syncs_of_one_account_never_overlap(moto, demo_company):
-    from attribution.connectors.sync import SyncBusyError, sync_run_request
+    from attribution.connectors.services import SyncBusyError, sync_run_request
 
     running = sync_run_request(account_id=demo_company.pk)
     SyncRun.objects.filter(pk=running.pk).update(state=RunState.RUNNING, started_at=timezone.now())
@@ -262,7 +262,7 @@ def test_two_syncs_of_one_account_never_overlap(moto, demo_company):
 
 
 def test_a_sync_abandoned_by_a_dead_worker_does_not_block_the_account(moto, demo_cur2, demo_company):
-    from attribution.connectors.sync import sync_run_request
+    from attribution.connectors.services import sync_run_request
 
     upload_demo(demo_cur2)
     stale = sync_run_request(account_id=demo_company.pk)

@@ -10,7 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from attribution.connectors.aws import AwsUsageConnector
-from attribution.connectors.sync import account_usage_sync
+from attribution.connectors.services import account_usage_sync
 from attribution.models import RunState, UsageRecord
 
 SEARCH = ("us-east-1", "llama-3-1-70b-search", "aws-use1-llama70b-sagemaker")

@@ -281,7 +281,7 @@ def test_it_rejects_a_bad_query_token_clearly(query_account, management_server, 
 
 @time_machine.travel(NOW, tick=True)
 def test_the_sync_service_lands_actual_and_amortized_exports_and_skips_them_next_time(account, demo_exports):
-    from attribution.connectors.sync import account_sync
+    from attribution.connectors.services import account_sync
 
     first = account_sync(account_id=account.pk, trigger="manual", inline_ingest=True)
     assert first.state == "succeeded", first.error

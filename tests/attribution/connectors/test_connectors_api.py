@@ -84,7 +84,7 @@ def test_a_sync_request_is_queued_once(moto, demo_company, finance, client):
 
 
 def test_sync_runs_are_listed_filtered_and_paginated(demo_company, viewer, client):
-    from attribution.connectors.sync import sync_run_request
+    from attribution.connectors.services import sync_run_request
 
     for _ in range(3):
         sync_run_request(account_id=demo_company.pk, kind=SyncKind.BILLING)
@@ -153,7 +153,7 @@ def test_the_connection_test_task_records_a_run(moto, demo_company):
 
 
 def test_an_unexpected_error_fails_the_run_instead_of_leaving_it_running(moto, demo_company):
-    from attribution.connectors.sync import account_sync
+    from attribution.connectors.services import account_sync
 
     demo_company.source_settings = {**demo_company.source_settings, "usage_bucket_seconds": 3600, "region": 7}
     demo_company.save()

@@ -19,7 +19,7 @@ from attribution.connectors.credentials import (
     account_credentials,
     cloud_account_credentials_set,
 )
-from attribution.connectors.sync import account_sync
+from attribution.connectors.services import account_sync
 from attribution.models import CloudAccount, RunState, SyncErrorKind
 from governance.models import AuditEvent
 from tests.attribution.connectors.conftest import DEMO_BUCKET, moto_auth_enable, upload_tree

@@ -237,7 +237,7 @@ def test_it_reports_a_working_connection(account, billing_table):
 
 @time_machine.travel(NOW, tick=True)
 def test_the_sync_service_lands_both_months_and_skips_them_next_time(account, billing_table):
-    from attribution.connectors.sync import account_sync
+    from attribution.connectors.services import account_sync
 
     first = account_sync(account_id=account.pk, trigger="manual", inline_ingest=True)
     assert first.state == "succeeded", first.error

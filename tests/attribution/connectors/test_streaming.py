@@ -17,7 +17,7 @@ import pytest
 import time_machine
 from django.db.models import Sum
 
-from attribution.connectors.sync import account_sync
+from attribution.connectors.services import account_sync
 from attribution.ingest.errors import IngestError
 from attribution.ingest.services import ingest_run_execute, ingest_runs_create
 from attribution.ingest.sources import RemoteSource

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from attribution.connectors.base import ConnectorError
-from attribution.connectors.sync import account_sync, sync_run_request
+from attribution.connectors.services import account_sync, sync_run_request
 from attribution.connectors.tasks import MAX_RETRIES, account_sync_task, retry_countdown
 from attribution.models import RunState, SyncErrorKind, SyncRun
 from governance.choices import AlertKind

@@ -258,8 +258,6 @@ def _period_plan(run: SyncRun, account: CloudAccount, delivery: PeriodDelivery) 
 
 
 def _ingest_dispatch(run: SyncRun, account: CloudAccount, plan: PeriodPlan, *, inline: bool) -> None:
-    from attribution.connectors import tasks as connector_tasks
-
     finish = {
         "sync_run_id": run.pk,
         "account_id": account.pk,
@@ -271,8 +269,7 @@ def _ingest_dispatch(run: SyncRun, account: CloudAccount, plan: PeriodPlan, *, i
         if inline:
             _ingest_inline(ingest_run_id=ingest_run_id, **finish)
         else:
-            signature = connector_tasks.period_ingest_signature(ingest_run_id=ingest_run_id, **finish)
-            transaction.on_commit(signature.delay)
+            signals.period_ingest_requested.send(sender=SyncRun, ingest_run_id=ingest_run_id, **finish)
 
 
 def _ingest_inline(*, ingest_run_id: int, billing_period_start: str, **finish: Any) -> None:
