@@ -20,3 +20,13 @@ period_restated_after_close = Signal()
 
 # Sent when a sync or ingest fails permanently. kwargs: account_id, kind, error_kind, error.
 sync_failed = Signal()
+
+# Background work a service asks for. Services never import Celery tasks (tasks import services);
+# each capability's receivers.py enqueues the task after the sender's transaction commits.
+# kwargs: run_id (a BackgroundRun of kind rules_reapply).
+rules_reapply_requested = Signal()
+# kwargs: start, end (ISO datetimes of the minute buckets a usage batch touched).
+usage_recorded = Signal()
+# kwargs: ingest_run_id, sync_run_id, account_id, billing_period_start (ISO date), source_version,
+# is_final: one synced period to ingest, then hand back to the sync's bookkeeping.
+period_ingest_requested = Signal()

@@ -13,6 +13,7 @@ app.conf.include = [
     "attribution.connectors.tasks",
     "attribution.mapping.tasks",
     "attribution.allocation.tasks",
+    "attribution.estimates.tasks",
     "attribution.usage.tasks",
 ]
 

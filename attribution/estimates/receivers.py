@@ -17,7 +17,7 @@ from attribution.signals import period_ingested
 
 @receiver(period_ingested, dispatch_uid="attribution.allocation.estimates_reconcile_on_ingest")
 def estimates_reconcile_on_ingest(sender, *, account_id: int, days: list[dt.date], **kwargs) -> None:
-    from attribution.allocation.tasks import estimates_reconcile_task
+    from attribution.estimates.tasks import estimates_reconcile_task
 
     day_strings = sorted({day.isoformat() for day in days})
     if not day_strings:

@@ -8,13 +8,19 @@ period's rows, and only when a rule changes anything is DailyCost rebuilt again.
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.dispatch import receiver
 
-from attribution.mapping import tasks as rule_tasks  # noqa: F401 - registers the re-apply task in workers
 from attribution.mapping.services import dimension_rules_apply
-from attribution.signals import period_ingested
+from attribution.mapping.tasks import rules_reapply_task
+from attribution.signals import period_ingested, rules_reapply_requested
 
 
 @receiver(period_ingested, dispatch_uid="attribution.allocation.dimension_rules_apply")
 def dimension_rules_apply_on_ingest(sender, *, account_id: int, billing_period_start, **kwargs) -> None:
     dimension_rules_apply(account_id=account_id, billing_period_start=billing_period_start, fresh_ingest=True)
+
+
+@receiver(rules_reapply_requested, dispatch_uid="attribution.mapping.rules_reapply_enqueue")
+def rules_reapply_enqueue(sender, *, run_id: int, **kwargs) -> None:
+    transaction.on_commit(lambda: rules_reapply_task.delay(run_id))

@@ -37,6 +37,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from attribution import signals
 from attribution.choices import IngestState
 from attribution.models import (
     BackgroundRun,
@@ -490,9 +491,7 @@ def rules_reapply_start(*, actor_id: int | None = None) -> BackgroundRun:
         run = BackgroundRun.objects.create(
             kind=REAPPLY_KIND, params={"actor_id": actor_id}, message="Waiting for a worker"
         )
-        from attribution.mapping.tasks import rules_reapply_task
-
-        transaction.on_commit(lambda: rules_reapply_task.delay(run.pk))
+        signals.rules_reapply_requested.send(sender=BackgroundRun, run_id=run.pk)
     return run
 
 

@@ -10,10 +10,10 @@ import pytest
 from django.db import transaction
 
 from attribution import signals
-from attribution.allocation.tasks import estimates_reconcile_task
 from attribution.costs.selectors import estimate_accuracy
 from attribution.estimates import receivers as estimate_receivers  # noqa: F401  (connects the receiver)
 from attribution.estimates.services import estimates_refresh
+from attribution.estimates.tasks import estimates_reconcile_task
 from attribution.models import Deployment, PriceCard, SpendEstimate, UnitCost, UsageRecord
 from tests.factories import (
     CloudAccountFactory,
