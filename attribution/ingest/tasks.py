@@ -75,13 +75,3 @@ def rollup_daily_cost_task(account_id: int, billing_period_start: str) -> int:
     """Rebuild DailyCost of one (account, period); the period is an ISO date (JSON-safe)."""
     period = dt.date.fromisoformat(billing_period_start)
     return services.daily_cost_rebuild(account_id=account_id, billing_period_start=period)
-
-
-@shared_task(name="attribution.tasks.rollup_recent_usage", queue="rollup", ignore_result=True)
-def rollup_recent_usage() -> int:
-    """Placeholder for the usage -> DailyCost token/request rollup (scheduled in config/celery_app.py).
-
-    Ingest leaves DailyCost.input_tokens/output_tokens/requests at 0; the usage rollup that fills
-    them comes with the usage pipeline. Returns the number of cells updated: 0 for now.
-    """
-    return 0
