@@ -38,6 +38,12 @@ app.conf.beat_schedule = {
         "schedule": 900.0,
         "options": {"expires": 840, "queue": "rollup"},
     },
+    # Budgets on the spend known now (estimates included); spend landing also triggers it at once.
+    "budgets-evaluate": {
+        "task": "governance.tasks.budgets_evaluate_all",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     "heartbeat": {
         "task": "config.tasks.heartbeat",
         "schedule": 60.0,

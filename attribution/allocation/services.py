@@ -43,7 +43,7 @@ from django.db.models import Q
 
 from attribution import signals
 from attribution.ingest.tags import tag_key_normalize
-from attribution.models import AllocationMethod, AllocationRule, CloudAccount, IngestRun
+from attribution.models import AllocationMethod, AllocationRule, AllocationShare, CloudAccount, IngestRun
 
 logger = logging.getLogger(__name__)
 
@@ -82,17 +82,62 @@ class AllocationResult:
         return not self.violations
 
 
+def allocation_shares_error(*, name: str, method: str, percents: list[Decimal]) -> str:
+    """Why a rule with these shares cannot be saved or applied ("" when it can).
+
+    Fixed shares must total exactly 100 %: a remainder would be money no team carries and no
+    reason explains, an excess money allocated twice. Every interface (admin form, service,
+    the allocation run itself) asks this one function.
+    """
+    if method != AllocationMethod.FIXED:
+        return ""
+    total = sum(percents, Decimal(0))
+    if total == Decimal(100):
+        return ""
+    return (
+        f"Allocation rule {name!r} splits by fixed shares, which must total exactly 100%; "
+        f"its {len(percents)} shares total {total.normalize():f}%. Adjust the shares so they add up to 100."
+    )
+
+
 def allocation_rule_validate(*, rule: AllocationRule) -> None:
     """Raise AllocationRuleError if the rule cannot be applied as it stands."""
-    if rule.method != AllocationMethod.FIXED:
-        return
-    percents = [share.percent for share in rule.shares.all()]
-    total = sum(percents, Decimal(0))
-    if total != Decimal(100):
-        raise AllocationRuleError(
-            f"Allocation rule {rule.name!r} splits by fixed shares, which must total exactly 100%; "
-            f"its {len(percents)} shares total {total}%. Adjust the shares and run allocation again."
-        )
+    problem = allocation_shares_error(
+        name=rule.name, method=rule.method, percents=[share.percent for share in rule.shares.all()]
+    )
+    if problem:
+        raise AllocationRuleError(f"{problem} Then run allocation again.")
+
+
+def allocation_rule_create(*, rule_data: dict[str, Any], shares: list[dict[str, Any]]) -> AllocationRule:
+    """Create an allocation rule with its fixed shares (`team_id`/`model_id`, `percent`), all or nothing.
+
+    Raises AllocationRuleError when fixed shares do not total 100 %, ValidationError for a bad field.
+    """
+    with transaction.atomic():
+        rule = AllocationRule(**rule_data)
+        rule.full_clean()
+        rule.save()
+        allocation_rule_shares_set(rule=rule, shares=shares)
+    return rule
+
+
+def allocation_rule_shares_set(
+    *, rule: AllocationRule, shares: list[dict[str, Any]]
+) -> list[AllocationShare]:
+    """Replace the rule's shares; refused, leaving the old ones, unless fixed shares total 100 %."""
+    objects = [AllocationShare(rule=rule, **share) for share in shares]
+    problem = allocation_shares_error(
+        name=rule.name, method=rule.method, percents=[Decimal(str(share.percent)) for share in objects]
+    )
+    if problem:
+        raise AllocationRuleError(problem)
+    with transaction.atomic():
+        rule.shares.all().delete()
+        for share in objects:
+            share.full_clean(exclude=["rule"])
+            share.save()
+    return objects
 
 
 def _rules_for(account_id: int) -> list[AllocationRule]:

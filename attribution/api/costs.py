@@ -25,6 +25,8 @@ from attribution.api.filters import DayRangeForm
 from attribution.choices import Provider
 from attribution.costs import selectors as cost_selectors
 from attribution.currency.services import reporting_currency
+from attribution.estimates.accuracy import calibration_history, estimate_accuracy_report
+from attribution.estimates.serializers import AccuracyReportSerializer, CalibrationSerializer
 from attribution.models import AllocatedCost, SpendEstimate, UnitCost
 
 MONEY = {"max_digits": 34, "decimal_places": 10, "read_only": True}
@@ -425,6 +427,34 @@ class SpendEstimateViewSet(RestrictedReadOnlyViewSet):
     def accuracy(self, request: Request) -> Response:
         rows = cost_selectors.estimate_accuracy(user=request.user, filters=_cost_filters(request))
         return Response(EstimateAccuracySerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Estimate accuracy: median and p90 error per deployment-day, calibrated and not, "
+        "per provider, basis and day, and the share of billed dollars with no estimate",
+        parameters=COST_PARAMETERS,
+        filters=False,
+        responses=AccuracyReportSerializer,
+    )
+    @action(
+        detail=False, methods=["get"], url_path="accuracy-report", pagination_class=None, filter_backends=[]
+    )
+    def accuracy_report(self, request: Request) -> Response:
+        filters = _cost_filters(request)
+        report = estimate_accuracy_report(
+            user=request.user, filters=filters, with_days=bool(filters.deployment)
+        )
+        return Response(AccuracyReportSerializer(report).data)
+
+    @extend_schema(
+        summary="Calibration factors per deployment and basis, with their history (newest first)",
+        parameters=[OpenApiParameter("deployment", OpenApiTypes.STR, description="Deployment slug")],
+        filters=False,
+        responses=CalibrationSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], url_path="calibration", pagination_class=None, filter_backends=[])
+    def calibration(self, request: Request) -> Response:
+        rows = calibration_history(user=request.user, deployment=request.query_params.get("deployment", ""))
+        return Response(CalibrationSerializer(rows, many=True).data)
 
 
 # --- /unallocated -----------------------------------------------------------------------------------------

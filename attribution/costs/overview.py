@@ -21,6 +21,8 @@ from django.db.models import Case, CharField, F, Max, QuerySet, Sum, Value, When
 from attribution.choices import PricingMode, Provider
 from attribution.costs import selectors as cost_selectors
 from attribution.costs.selectors import REASON_NOT_ALLOCATED, CostFilters, reason_label
+from attribution.estimates.accuracy import AccuracyReport, estimate_accuracy_report
+from attribution.estimates.calibration import calibration_factors_current
 from attribution.models import DailyCost, ServedModel, Team, UnitCost
 
 DEFAULT_RANGE_DAYS = 90
@@ -145,6 +147,8 @@ class Overview:
     figures: dict[str, dict] = field(default_factory=dict)
     top_deployments: list[dict] = field(default_factory=list)
     estimate_accuracy: list[cost_selectors.EstimateAccuracy] = field(default_factory=list)
+    # Median / p90 error per deployment-day, calibrated and not, and the unestimated share.
+    accuracy_report: AccuracyReport | None = None
     unit_costs: list[dict] = field(default_factory=list)
 
     @property
@@ -282,9 +286,20 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
         "by_model": _model_figure(range_rows, range_estimates, currency=currency),
     }
     overview.top_deployments = _top_deployments(in_range, range_estimates)
-    overview.estimate_accuracy = cost_selectors.estimate_accuracy(
-        user=user, filters=_cost_filters(filters, start=start, end=end, currency=currency)
-    )
+    accuracy_filters = _cost_filters(filters, start=start, end=end, currency=currency)
+    overview.estimate_accuracy = cost_selectors.estimate_accuracy(user=user, filters=accuracy_filters)
+    if overview.estimate_accuracy:
+        overview.accuracy_report = estimate_accuracy_report(user=user, filters=accuracy_filters)
+        factors = calibration_factors_current(
+            deployment_ids={row.deployment_id for row in overview.estimate_accuracy}
+        )
+        for row in overview.estimate_accuracy:
+            # A factor per basis: a deployment that changed basis has one for each.
+            row.calibration_factors = sorted(
+                (basis, factor.factor)
+                for (deployment_id, basis, row_currency), factor in factors.items()
+                if deployment_id == row.deployment_id and row_currency == row.currency
+            )
     overview.unit_costs = _latest_unit_costs(filters=filters, end=end, currency=currency)
     return overview
 

@@ -163,6 +163,8 @@ class EstimateAccuracy:
     # (estimated - billed) / billed over the whole period: positive means we over-estimate.
     bias_percent: Decimal | None = None
     last_day: dt.date | None = None
+    # (basis, factor) in force for new estimates (filled by the overview selector).
+    calibration_factors: list[tuple[str, Decimal]] = field(default_factory=list)
 
     @property
     def error(self) -> Decimal:

@@ -17,8 +17,12 @@ from attribution.signals import period_ingested, rules_reapply_requested
 
 
 @receiver(period_ingested, dispatch_uid="attribution.allocation.dimension_rules_apply")
-def dimension_rules_apply_on_ingest(sender, *, account_id: int, billing_period_start, **kwargs) -> None:
-    dimension_rules_apply(account_id=account_id, billing_period_start=billing_period_start, fresh_ingest=True)
+def dimension_rules_apply_on_ingest(
+    sender, *, account_id: int, billing_period_start, run_id: int | None = None, **kwargs
+) -> None:
+    dimension_rules_apply(
+        account_id=account_id, billing_period_start=billing_period_start, fresh_ingest=True, run_id=run_id
+    )
 
 
 @receiver(rules_reapply_requested, dispatch_uid="attribution.mapping.rules_reapply_enqueue")

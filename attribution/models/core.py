@@ -242,6 +242,9 @@ class IngestRun(models.Model):
     charge_period_first = models.DateTimeField(null=True, blank=True)
     charge_period_last = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Problems that did not fail the run, e.g. a mapping rule skipped because it cannot be
+    # evaluated: [{"kind": "rule_skipped", "rule_id": ..., "message": ...}, ...].
+    warnings = models.JSONField(default=list, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

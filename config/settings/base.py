@@ -117,6 +117,14 @@ EXPORTS_DIR = Path(env_str("INFERENSYS_EXPORTS_DIR", str(DATA_DIR / "exports")))
 INGEST_CHUNK_ROWS = env_int("INFERENSYS_INGEST_CHUNK_ROWS", 50_000, minimum=1_000)
 # How old the latest exchange rate may be for a charge date before a conversion refuses to guess.
 EXCHANGE_RATE_MAX_AGE_DAYS = env_int("INFERENSYS_EXCHANGE_RATE_MAX_AGE_DAYS", 7, minimum=0)
+# Leases (POST /api/v1/leases): how long a grant lasts before its unused part returns to the pool.
+LEASE_TTL_SECONDS = env_int("INFERENSYS_LEASE_TTL_SECONDS", 30, minimum=1)
+# Who may ask for a lease: gateways, authenticated by their token. Named by import path so that
+# governance does not import routing (the layer above it).
+LEASE_AUTHENTICATION_CLASSES = ["routing.auth.GatewayTokenAuthentication"]
+# Alerts: webhook deliveries are retried with exponential backoff this many times.
+ALERT_DELIVERY_MAX_ATTEMPTS = env_int("INFERENSYS_ALERT_DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("INFERENSYS_ALERT_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 # Price of an output token relative to an input token, for splitting a deployment's cost into cost
 # per 1M input and per 1M output tokens when its price cards do not say.
 UNIT_COST_OUTPUT_INPUT_RATIO = env_decimal("INFERENSYS_UNIT_COST_OUTPUT_INPUT_RATIO", Decimal("1"))
