@@ -1,4 +1,4 @@
-"""Cloud sync endpoints: start a sync, test a connection (admin and finance only), list sync runs.
+"""Cloud sync endpoints: start a sync, test a connection (attribution.sync_account), list sync runs.
 
     POST /api/v1/accounts/{id}/test-connection   runs the checks now, answers with each check
     POST /api/v1/accounts/{id}/sync               enqueues a billing sync, answers 202 with the run
@@ -11,7 +11,6 @@ nor credentials_ciphertext is among them.
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
@@ -20,18 +19,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from attribution.api.base import RestrictedReadOnlyViewSet
-from attribution.connectors.services import SyncBusyError, account_connection_test, sync_run_request
+from attribution.connectors.services import SyncBusyError, account_connection_test, account_sync_queue
 from attribution.models import CloudAccount, RunState, SyncKind, SyncRun
 
-# The scope an API token needs to start syncs and connection tests (session users need a role).
+# The scope an API token needs to start syncs and connection tests (its user needs the permission).
 SYNC_SCOPE = "write:accounts"
-SYNC_ROLES = ("admin", "finance")
+SYNC_PERMISSION = "attribution.sync_account"
 
 
 class CanOperateSyncs(permissions.BasePermission):
-    """Admin and finance roles (and superusers); an API token also needs the write:accounts scope."""
+    """The attribution.sync_account permission; an API token also needs the write:accounts scope."""
 
-    message = "Only the admin and finance roles may start syncs and connection tests."
+    message = "Starting syncs and connection tests needs the attribution.sync_account permission."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
@@ -41,7 +40,7 @@ class CanOperateSyncs(permissions.BasePermission):
         if scopes is not None and SYNC_SCOPE not in scopes:
             self.message = f"This API token lacks the '{SYNC_SCOPE}' scope."
             return False
-        return user.is_superuser or user.groups.filter(name__in=SYNC_ROLES).exists()
+        return user.has_perm(SYNC_PERMISSION)
 
 
 class SyncRunSerializer(serializers.ModelSerializer):
@@ -138,17 +137,8 @@ class AccountSyncView(APIView):
     @extend_schema(request=None, responses={202: SyncRunSerializer, 409: SyncRunSerializer})
     def post(self, request: Request, pk: int) -> Response:
         """Enqueue a billing sync of the account; follow it with GET /api/v1/sync-runs/{id}."""
-        from attribution.connectors.tasks import account_sync_task
-
         account = get_object_or_404(CloudAccount, pk=pk)
-        with transaction.atomic():
-            # Lock the account row so two clicks do not enqueue two syncs.
-            CloudAccount.objects.select_for_update().get(pk=account.pk)
-            active = SyncRun.objects.filter(
-                account=account, kind=SyncKind.BILLING, state__in=(RunState.PENDING, RunState.RUNNING)
-            ).first()
-            if active is not None:
-                return Response(SyncRunSerializer(active).data, status=status.HTTP_409_CONFLICT)
-            run = sync_run_request(account_id=account.pk, kind=SyncKind.BILLING, trigger="api")
-            transaction.on_commit(lambda: account_sync_task.delay(account.pk, run.pk, "api"))
+        run, queued = account_sync_queue(account_id=account.pk, trigger="api")
+        if not queued:
+            return Response(SyncRunSerializer(run).data, status=status.HTTP_409_CONFLICT)
         return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

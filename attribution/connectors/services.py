@@ -35,6 +35,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from attribution import signals
+from attribution.audit import audited_change_send, model_snapshot, snapshot_changes
 from attribution.choices import IngestState
 from attribution.connectors import billing_connector_for, usage_connector_for
 from attribution.connectors.base import ConnectionReport, ConnectorError, PeriodDelivery
@@ -73,12 +74,78 @@ class PeriodPlan:
     run_ids: list[int]
 
 
+# --- accounts (governed: every change audited) ----------------------------------------------------
+
+
+def cloud_account_save(
+    *, account: CloudAccount, actor: Any = None, remote_addr: str | None = None
+) -> CloudAccount:
+    """Create or update an account, validated (no secret in source_settings, only references),
+    audited with its settings before and after (never the encrypted credential)."""
+    account.full_clean()
+    with transaction.atomic():
+        saved = (
+            CloudAccount.objects.select_for_update().filter(pk=account.pk).first()
+            if account.pk is not None
+            else None
+        )
+        before = model_snapshot(saved) if saved is not None else None
+        account.save()
+        audited_change_send(
+            actor=actor,
+            action="create" if before is None else "update",
+            obj=account,
+            changes=snapshot_changes(before, model_snapshot(account)),
+            remote_addr=remote_addr,
+        )
+    return account
+
+
+def cloud_account_delete(*, account: CloudAccount, actor: Any = None, remote_addr: str | None = None) -> None:
+    with transaction.atomic():
+        audited_change_send(
+            actor=actor,
+            action="delete",
+            obj=account,
+            changes=snapshot_changes(model_snapshot(account), None),
+            remote_addr=remote_addr,
+        )
+        account.delete()
+
+
 # --- run bookkeeping ---------------------------------------------------------------------------
 
 
 def sync_run_request(*, account_id: int, kind: str = SyncKind.BILLING, trigger: str = "manual") -> SyncRun:
     """A pending run, visible at once in the UI and API; a task claims and executes it."""
     return SyncRun.objects.create(account_id=account_id, kind=kind, trigger=trigger[:16])
+
+
+def account_sync_queue(*, account_id: int, trigger: str) -> tuple[SyncRun, bool]:
+    """Queue a billing sync of the account unless one is already queued or running.
+
+    Returns (run, queued): the new pending run, or the active one with queued=False. The account
+    row is locked so that two clicks (or a click and an API call) do not queue two syncs. The task
+    is enqueued by connectors/receivers.py once this transaction commits.
+    """
+    with transaction.atomic():
+        CloudAccount.objects.select_for_update().get(pk=account_id)
+        active = (
+            SyncRun.objects.filter(
+                account_id=account_id,
+                kind=SyncKind.BILLING,
+                state__in=(RunState.PENDING, RunState.RUNNING),
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if active is not None:
+            return active, False
+        run = sync_run_request(account_id=account_id, kind=SyncKind.BILLING, trigger=trigger)
+        signals.account_sync_requested.send(
+            sender=SyncRun, account_id=account_id, sync_run_id=run.pk, trigger=trigger
+        )
+    return run, True
 
 
 def _stale_runs_abandon(*, account_id: int, kind: str) -> None:

@@ -12,11 +12,14 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import DateField, ExpressionWrapper, F, OuterRef, Subquery
 
+from attribution.audit import audited_change_send, model_snapshot, snapshot_changes
 from attribution.currency.codes import ISO_4217_CODES
 from attribution.models import AllocatedCost, ExchangeRate
 
@@ -114,12 +117,19 @@ def _parse_row(row: Mapping[str, object], label: str) -> tuple[tuple[dt.date, st
 
 
 def exchange_rates_upsert(
-    *, rows: Iterable[Mapping[str, object]], source: str, first_row_number: int = 1
+    *,
+    rows: Iterable[Mapping[str, object]],
+    source: str,
+    first_row_number: int = 1,
+    actor: Any = None,
+    remote_addr: str | None = None,
 ) -> list[RateChange]:
     """Validate every row first, then insert or update them by (date, from, to) in one transaction.
 
     One bad row rejects the whole load (and says which rows and why): a half-loaded rate table
-    would convert some days and fail others for no visible reason.
+    would convert some days and fail others for no visible reason. A load that changes anything
+    is audited as one event summarising the batch (up to 5,000 rows: one event per row would
+    bury every other change in the log), in the same transaction.
     """
     parsed: dict[tuple[dt.date, str, str], Decimal] = {}
     errors: list[str] = []
@@ -164,7 +174,84 @@ def exchange_rates_upsert(
                 to_update.append(current)
         ExchangeRate.objects.bulk_create(to_create, batch_size=1000)
         ExchangeRate.objects.bulk_update(to_update, ["rate", "source"], batch_size=1000)
+        if changes:
+            audited_change_send(
+                actor=actor,
+                action="bulk_load",
+                object_type=ExchangeRate._meta.label_lower,
+                object_id="bulk",
+                object_repr=f"{len(changes)} exchange rate(s) from {source or 'an unnamed source'}",
+                changes=_rate_load_summary(changes, source=source),
+                remote_addr=remote_addr,
+            )
     return changes
+
+
+# How many changed rates the summary event lists one by one (the counts cover all of them).
+AUDIT_LISTED_RATES = 100
+
+
+def _rate_load_summary(changes: list[RateChange], *, source: str) -> dict[str, Any]:
+    days = [change.rate.date for change in changes]
+    listed = [
+        {
+            "date": change.rate.date,
+            "from": change.rate.from_currency,
+            "to": change.rate.to_currency,
+            "before": None
+            if change.created
+            else {"rate": change.previous_rate, "source": change.previous_source},
+            "after": {"rate": change.rate.rate, "source": change.rate.source},
+        }
+        for change in changes[:AUDIT_LISTED_RATES]
+    ]
+    return {
+        "source": source,
+        "created": sum(1 for change in changes if change.created),
+        "updated": sum(1 for change in changes if not change.created),
+        "first_date": min(days),
+        "last_date": max(days),
+        "pairs": sorted({f"{c.rate.from_currency}->{c.rate.to_currency}" for c in changes}),
+        "rates": listed,
+        "rates_truncated": len(changes) > AUDIT_LISTED_RATES,
+    }
+
+
+def exchange_rate_save(
+    *, rate: ExchangeRate, actor: Any = None, remote_addr: str | None = None
+) -> ExchangeRate:
+    """Save one rate edited by hand (the admin), validated like a loaded row, audited."""
+    row = {"date": str(rate.date), "from": rate.from_currency, "to": rate.to_currency, "rate": str(rate.rate)}
+    try:
+        (_day, rate.from_currency, rate.to_currency), rate.rate = _parse_row(row, "this rate")
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+    with transaction.atomic():
+        before = None
+        if rate.pk is not None:
+            saved = ExchangeRate.objects.select_for_update().filter(pk=rate.pk).first()
+            before = model_snapshot(saved) if saved is not None else None
+        rate.save()
+        audited_change_send(
+            actor=actor,
+            action="create" if before is None else "update",
+            obj=rate,
+            changes=snapshot_changes(before, model_snapshot(rate)),
+            remote_addr=remote_addr,
+        )
+    return rate
+
+
+def exchange_rate_delete(*, rate: ExchangeRate, actor: Any = None, remote_addr: str | None = None) -> None:
+    with transaction.atomic():
+        audited_change_send(
+            actor=actor,
+            action="delete",
+            obj=rate,
+            changes=snapshot_changes(model_snapshot(rate), None),
+            remote_addr=remote_addr,
+        )
+        rate.delete()
 
 
 def exchange_rates_load(*, rows: Iterable[Mapping[str, object]], source: str) -> int:

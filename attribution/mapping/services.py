@@ -38,6 +38,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from attribution import signals
+from attribution.audit import audited_change_send, model_snapshot, snapshot_changes
 from attribution.choices import IngestState
 from attribution.models import (
     BackgroundRun,
@@ -491,13 +492,32 @@ def dimension_rule_clean(*, rule_data: dict[str, Any], partial: bool = False) ->
     return data
 
 
-def dimension_rule_create(*, rule_data: dict[str, Any]) -> DimensionRule:
+def dimension_rule_create(
+    *, rule_data: dict[str, Any], actor: Any = None, remote_addr: str | None = None
+) -> DimensionRule:
+    """Validate and save a new rule; audited in the same transaction."""
     clean = dimension_rule_clean(rule_data=rule_data)
-    return DimensionRule.objects.create(**clean, evaluation_error="")
+    with transaction.atomic():
+        rule = DimensionRule.objects.create(**clean, evaluation_error="")
+        audited_change_send(
+            actor=actor,
+            action="create",
+            obj=rule,
+            changes=snapshot_changes(None, model_snapshot(rule)),
+            remote_addr=remote_addr,
+        )
+    return rule
 
 
-def dimension_rule_update(*, rule: DimensionRule, rule_data: dict[str, Any]) -> tuple[DimensionRule, dict]:
-    """Apply `rule_data` over the saved rule; returns the rule and {field: [old, new]} of changes."""
+def dimension_rule_update(
+    *,
+    rule: DimensionRule,
+    rule_data: dict[str, Any],
+    actor: Any = None,
+    remote_addr: str | None = None,
+) -> tuple[DimensionRule, dict]:
+    """Apply `rule_data` over the saved rule; returns the rule and {field: [old, new]} of changes.
+    A change is audited in the same transaction; saving the rule as it was writes nothing."""
     merged = {field: getattr(rule, field) for field in RULE_FIELDS}
     merged.update({field: rule_data[field] for field in RULE_FIELDS if field in rule_data})
     clean = dimension_rule_clean(rule_data=merged)
@@ -506,16 +526,66 @@ def dimension_rule_update(*, rule: DimensionRule, rule_data: dict[str, Any]) -> 
         for field, value in clean.items()
         if getattr(rule, field) != value
     }
+    if not changes:
+        return rule, changes
+    before = model_snapshot(rule)
     for field, value in clean.items():
         setattr(rule, field, value)
     # Validated just now: whatever made an earlier version unevaluable is gone.
     rule.evaluation_error = ""
-    rule.save()
+    with transaction.atomic():
+        rule.save()
+        audited_change_send(
+            actor=actor,
+            action="update",
+            obj=rule,
+            changes=snapshot_changes(before, model_snapshot(rule)),
+            remote_addr=remote_addr,
+        )
     return rule, changes
 
 
-def dimension_rule_delete(*, rule: DimensionRule) -> None:
-    rule.delete()
+def dimension_rule_delete(*, rule: DimensionRule, actor: Any = None, remote_addr: str | None = None) -> None:
+    with transaction.atomic():
+        audited_change_send(
+            actor=actor,
+            action="delete",
+            obj=rule,
+            changes=snapshot_changes(model_snapshot(rule), None),
+            remote_addr=remote_addr,
+        )
+        rule.delete()
+
+
+def dimension_rule_save(
+    *,
+    rule: DimensionRule | None,
+    rule_data: dict[str, Any],
+    actor: Any,
+    remote_addr: str | None = None,
+) -> tuple[DimensionRule, BackgroundRun | None]:
+    """Create (rule=None) or update a rule and, if anything changed, start (or join) the
+    re-application of the rules to history, all in one transaction. Returns (rule, run or None)."""
+    with transaction.atomic():
+        if rule is None:
+            rule = dimension_rule_create(rule_data=rule_data, actor=actor, remote_addr=remote_addr)
+            changed = True
+        else:
+            rule, changes = dimension_rule_update(
+                rule=rule, rule_data=rule_data, actor=actor, remote_addr=remote_addr
+            )
+            changed = bool(changes)
+        run = rules_reapply_start(actor_id=getattr(actor, "pk", None)) if changed else None
+    return rule, run
+
+
+def dimension_rule_remove(
+    *, rule: DimensionRule, actor: Any, remote_addr: str | None = None
+) -> BackgroundRun:
+    """Delete a rule and start (or join) the re-application to history, in one transaction."""
+    with transaction.atomic():
+        dimension_rule_delete(rule=rule, actor=actor, remote_addr=remote_addr)
+        return rules_reapply_start(actor_id=getattr(actor, "pk", None))
 
 
 # --- Re-applying to history ----------------------------------------------------------------------
@@ -540,6 +610,14 @@ def rules_reapply_start(*, actor_id: int | None = None) -> BackgroundRun:
             kind=REAPPLY_KIND, params={"actor_id": actor_id}, message="Waiting for a worker"
         )
         signals.rules_reapply_requested.send(sender=BackgroundRun, run_id=run.pk)
+    return run
+
+
+def rules_reapply_request(*, actor: Any, remote_addr: str | None = None) -> BackgroundRun:
+    """A person asked to re-apply the rules to history: start (or join) the run, audited."""
+    with transaction.atomic():
+        run = rules_reapply_start(actor_id=getattr(actor, "pk", None))
+        audited_change_send(actor=actor, action="reapply_rules", obj=run, changes={}, remote_addr=remote_addr)
     return run
 
 

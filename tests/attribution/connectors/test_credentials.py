@@ -116,7 +116,8 @@ def test_set_credentials_encrypts_audits_key_names_and_never_echoes_the_secret(
     event = AuditEvent.objects.get(action="credentials_set")
     assert event.object_id == str(account.pk)
     assert event.changes == {
-        "credentials_ciphertext": {"old": "unset", "new": "encrypted (access_key_id, secret_access_key)"}
+        "before": {"credentials": "unset"},
+        "after": {"credentials": "encrypted (access_key_id, secret_access_key)"},
     }
     assert SECRET not in json.dumps(event.changes) and account.credentials_ciphertext not in json.dumps(
         event.changes

@@ -262,16 +262,18 @@ RATES = {
 }
 
 
-def test_finance_loads_rates_and_each_change_is_audited(world):
+def test_finance_loads_rates_and_the_load_is_audited_as_one_event(world):
     response = _client(world["people"]["finance"]).post("/api/v1/exchange-rates", RATES, format="json")
     assert response.status_code == 201, response.json()
     assert response.json() == {"created": 1, "updated": 1, "unchanged": 0}
-    events = AuditEvent.objects.filter(object_type="attribution.exchangerate").order_by("id")
-    assert [(event.action, event.changes["rate"]) for event in events] == [
-        ("create", [None, "1.081700000000"]),
-        ("update", ["1.084200000000", "1.085000000000"]),
+    # The fixture's own load is audited too, as the system's.
+    (event,) = AuditEvent.objects.filter(object_type="attribution.exchangerate", actor__isnull=False)
+    assert (event.action, event.actor_label) == ("bulk_load", "finance")
+    assert (event.changes["created"], event.changes["updated"]) == (1, 1)
+    assert [(row["date"], row["before"], row["after"]["rate"]) for row in event.changes["rates"]] == [
+        ("2026-10-20", None, "1.081700000000"),
+        ("2026-10-19", {"rate": "1.084200000000", "source": "ecb"}, "1.085000000000"),
     ]
-    assert events[0].actor_label == "finance"
     listed = _client(world["people"]["viewer"]).get("/api/v1/exchange-rates", {"from_currency": "EUR"}).json()
     assert [(row["date"], row["rate"]) for row in listed["results"]] == [
         ("2026-10-20", "1.081700000000"),
@@ -283,7 +285,7 @@ def test_only_admin_and_finance_may_load_rates(world):
     for persona in ("lead", "viewer"):
         response = _client(world["people"][persona]).post("/api/v1/exchange-rates", RATES, format="json")
         assert response.status_code == 403
-    assert not AuditEvent.objects.filter(object_type="attribution.exchangerate").exists()
+    assert not AuditEvent.objects.filter(object_type="attribution.exchangerate", actor__isnull=False).exists()
 
 
 def test_a_token_needs_a_write_scope_to_load_rates(world):
@@ -305,4 +307,4 @@ def test_it_rejects_a_bad_rate_naming_the_row_and_changes_nothing(world):
     assert response.status_code == 400
     [message] = response.json()["rates"]
     assert message.startswith("row 2: to currency 'US' is not an ISO 4217 code, rate '0' must be a positive")
-    assert not AuditEvent.objects.filter(object_type="attribution.exchangerate").exists()
+    assert not AuditEvent.objects.filter(object_type="attribution.exchangerate", actor__isnull=False).exists()

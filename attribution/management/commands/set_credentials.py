@@ -5,7 +5,7 @@ with INFERENSYS_CREDENTIALS_KEY and stores it on the account; the change goes to
 the key names only. The secret is read from an environment variable, a file or stdin, never from
 the command line (which shows in `ps` and shell history), and is never printed.
 
-It lives in governance because the audit log does; the write itself is attribution's service.
+The service (attribution.connectors.credentials) audits the change in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
 from attribution.connectors.credentials import CredentialsError, cloud_account_credentials_set
 from attribution.models import CloudAccount
-from governance.services import audit_event_record
 
 
 class Command(BaseCommand):
@@ -61,21 +59,9 @@ class Command(BaseCommand):
                     "The credential must be a JSON object, e.g. "
                     '{"access_key_id": "...", "secret_access_key": "..."}.'
                 ) from None
-        had_one = bool(account.credentials_ciphertext)
         try:
-            with transaction.atomic():
-                keys = cloud_account_credentials_set(account_id=account.pk, values=values)
-                audit_event_record(
-                    actor=None,
-                    action="credentials_cleared" if values is None else "credentials_set",
-                    obj=account,
-                    changes={
-                        "credentials_ciphertext": {
-                            "old": "set" if had_one else "unset",
-                            "new": f"encrypted ({', '.join(keys)})" if keys else "unset",
-                        }
-                    },
-                )
+            # Audited by the service, in the same transaction as the change.
+            keys = cloud_account_credentials_set(account_id=account.pk, values=values)
         except CredentialsError as error:
             raise CommandError(str(error))
         if values is None:
