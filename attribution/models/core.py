@@ -53,8 +53,8 @@ class ScopedQuerySet(models.QuerySet):
     """Restricts rows to what a user may see, by the team the rows belong to.
 
     Memberships live in governance, a higher layer; we only follow its reverse relation by name
-    (`team__memberships__user`) so this layer imports nothing from it. Admin and finance roles,
-    and superusers, see everything.
+    (`team__memberships__user`) so this layer imports nothing from it. Users holding
+    `attribution.view_all_teams` (admin and finance, see setup_roles) and superusers see everything.
     """
 
     team_lookup = "team"
@@ -62,7 +62,7 @@ class ScopedQuerySet(models.QuerySet):
     def restrict(self, user) -> models.QuerySet:
         if user is None or not user.is_authenticated:
             return self.none()
-        if user.is_superuser or user.groups.filter(name__in=("admin", "finance")).exists():
+        if user.has_perm("attribution.view_all_teams"):
             return self
         lookup = f"{self.team_lookup}__memberships__user" if self.team_lookup else "memberships__user"
         return self.filter(**{lookup: user}).distinct()
@@ -90,6 +90,8 @@ class CloudAccount(models.Model):
 
     class Meta:
         ordering = ["slug"]
+        # Actions that are not a model change; which role holds them is said in setup_roles only.
+        permissions = [("sync_account", "Can start syncs and connection tests of cloud accounts")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(provider__in=Provider.values), name="cloudaccount_provider_valid"
@@ -116,6 +118,8 @@ class Team(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Row scoping: without it a user reads only the teams they are a member of.
+        permissions = [("view_all_teams", "Can read the costs of every team, unallocated cost included")]
 
     def __str__(self) -> str:
         return self.name

@@ -1,5 +1,6 @@
-"""The mapping rules page: lists the rules and, for admin and finance, edits them with a live
-preview. The page reads rules through the ORM once; edits go through the REST API (audited)."""
+"""The mapping rules page: lists the rules and, for holders of the rule permissions, edits them
+with a live preview. The page reads rules through the ORM once; edits go through the REST API
+(audited by the service)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from attribution.api.rules import RULE_EDITOR_ROLES, DimensionRuleSerializer
+from attribution.api.rules import DimensionRuleSerializer, user_may_edit_rules
 from attribution.mapping.services import REAPPLY_KIND
 from attribution.models import (
     BackgroundRun,
@@ -28,7 +29,8 @@ def rules_page_data(*, user) -> dict:
     rules = rules.order_by("priority", "id")
     latest_run = BackgroundRun.objects.filter(kind=REAPPLY_KIND).order_by("-id").first()
     return {
-        "can_edit": bool(user.is_superuser or user.groups.filter(name__in=RULE_EDITOR_ROLES).exists()),
+        "can_edit": user_may_edit_rules(user),
+        "can_reapply": user.has_perm("attribution.reapply_rules"),
         "rules": DimensionRuleSerializer(rules, many=True).data,
         "choices": {
             "match_field": [[value, label] for value, label in RuleMatchField.choices],
