@@ -56,6 +56,7 @@ class AlertKind(models.TextChoices):
     CONSERVATION = "conservation", "Allocation does not reconcile"
     RESTATEMENT = "restatement", "Restated after close"
     INGEST_FAILED = "ingest_failed", "Ingest failed"
+    TEST = "test", "Test message"
 
 
 class Severity(models.TextChoices):

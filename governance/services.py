@@ -166,4 +166,8 @@ def alert_raise(
             "threshold": threshold,
         },
     )
+    if created:
+        from governance.alert_services import alert_deliveries_create
+
+        alert_deliveries_create(alert=alert)
     return alert, created

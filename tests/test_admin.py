@@ -107,6 +107,7 @@ def objects():
         gateway=gateway, version=1, content={"routes": []}, content_hash="c" * 64
     )
     PushAttempt.objects.create(document=document, gateway=gateway, outcome="succeeded", status_code=200)
+    _routing_state(served)
     _rules_allocation_and_runs(account, team, served)
     return {
         "team": team,
@@ -117,6 +118,23 @@ def objects():
         "document": document,
         "run": run,
     }
+
+
+def _routing_state(served) -> None:
+    from attribution.models import Deployment
+    from routing import models as r
+
+    deployment = Deployment.objects.get(slug="llama-aws")
+    r.DeploymentRouting.objects.create(deployment=deployment, capacity_tps=Decimal("5000"))
+    r.RouteLatency.objects.create(deployment=deployment, origin="us-east-1", p95_ms=420)
+    r.EgressRate.objects.create(provider="aws", scope="internet", price_per_gb=Decimal("0.09"))
+    r.WeightPin.objects.create(
+        model=served,
+        weights={"llama-aws": 100},
+        reason="test",
+        expires_at=timezone.now() + dt.timedelta(hours=1),
+    )
+    r.RouteState.objects.create(model=served, request_class="realtime", weights={str(deployment.pk): "1"})
 
 
 def _rules_allocation_and_runs(account, team, served) -> None:

@@ -305,6 +305,8 @@ class UnitCostSerializer(serializers.ModelSerializer):
             "cost_per_1m_input_tokens",
             "cost_per_1m_output_tokens",
             "cost_per_1k_requests",
+            "output_input_ratio",
+            "ratio_source",
         ]
         read_only_fields = fields
 

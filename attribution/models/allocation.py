@@ -235,6 +235,12 @@ class AllocatedCost(models.Model):
         return f"{self.day} {self.allocated_method_id} {self.billed_cost} {self.billing_currency}"
 
 
+class UnitCostRatioSource(models.TextChoices):
+    PRICE_CARD = "price_card", "price cards"
+    SETTING = "setting", "default ratio (no price cards)"
+    OVERRIDE = "override", "ratio given for the rebuild"
+
+
 class UnitCost(models.Model):
     """Effective (amortized) cost per unit of usage per day × model × deployment."""
 
@@ -250,6 +256,10 @@ class UnitCost(models.Model):
     cost_per_1m_input_tokens = models.DecimalField(**MONEY, null=True, blank=True)
     cost_per_1m_output_tokens = models.DecimalField(**MONEY, null=True, blank=True)
     cost_per_1k_requests = models.DecimalField(**MONEY, null=True, blank=True)
+    # The output:input price ratio that split the cost over the two kinds of token, and where it
+    # came from (UnitCostRatioSource): shown beside the figures so nobody reads a default as a price.
+    output_input_ratio = models.DecimalField(**RATIO, null=True, blank=True)
+    ratio_source = models.CharField(max_length=16, blank=True)
 
     class Meta:
         constraints = [

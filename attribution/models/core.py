@@ -250,6 +250,12 @@ class IngestRun(models.Model):
     # evaluated: [{"kind": "rule_skipped", "rule_id": ..., "message": ...}, ...].
     warnings = models.JSONField(default=list, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    # Who executes (or last executed) the run: "worker celery@host pid N", "command host pid N".
+    # A run a worker was executing is retried when that worker dies (ingest/sweep.py).
+    executor = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Executions started (claims)")
+    # When the sweeper last enqueued this pending run again (its task message was lost).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -528,9 +534,9 @@ class DailyCost(models.Model):
     effective_cost = models.DecimalField(**MONEY, default=0)
     list_cost = models.DecimalField(**MONEY, default=0)
     consumed_quantity = models.DecimalField(**QUANTITY, default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    requests = models.BigIntegerField(default=0)
+    # No token or request counts here: usage has no service, region or charge category, so it
+    # cannot be spread over these cells without inventing a split. They live in the usage rollups
+    # (UsageDaily) and, per deployment and model, next to the cost in UnitCost.
     line_items = models.BigIntegerField(default=0)
 
     objects = ScopedQuerySet.as_manager()

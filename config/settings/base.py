@@ -124,10 +124,18 @@ LEASE_TTL_SECONDS = env_int("INFERENSYS_LEASE_TTL_SECONDS", 30, minimum=1)
 LEASE_AUTHENTICATION_CLASSES = ["routing.auth.GatewayTokenAuthentication"]
 # Alerts: webhook deliveries are retried with exponential backoff this many times.
 ALERT_DELIVERY_MAX_ATTEMPTS = env_int("INFERENSYS_ALERT_DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+# Anomalies: a day's excess over the expected spend must be at least this (reporting currency).
+ANOMALY_MIN_IMPACT = env_decimal("INFERENSYS_ANOMALY_MIN_IMPACT", Decimal("50"))
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("INFERENSYS_ALERT_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 # Price of an output token relative to an input token, for splitting a deployment's cost into cost
 # per 1M input and per 1M output tokens when its price cards do not say.
 UNIT_COST_OUTPUT_INPUT_RATIO = env_decimal("INFERENSYS_UNIT_COST_OUTPUT_INPUT_RATIO", Decimal("1"))
+# Routing: how much a restored deployment's weight cap rises per evaluation cycle; the error rate a
+# gateway may report before a deployment is drained; how long a gateway may take to apply a new
+# document before an alert.
+ROUTING_RESTORE_STEP = env_decimal("INFERENSYS_ROUTING_RESTORE_STEP", Decimal("0.25"))
+ROUTING_MAX_ERROR_RATE = env_decimal("INFERENSYS_ROUTING_MAX_ERROR_RATE", Decimal("0.5"))
+ROUTING_APPLY_DEADLINE_SECONDS = env_int("INFERENSYS_ROUTING_APPLY_DEADLINE_SECONDS", 120, minimum=5)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -151,15 +159,29 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets shared by several serializers get one name each in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AlertKindEnum": "governance.choices.AlertKind",
+        "ChannelKindEnum": "governance.choices.ChannelKind",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
 # CELERY_BROKER_URL set -> that broker (Redis in production and tests). Unset -> a filesystem broker
 # under .data/celery so `make demo` runs a real worker and beat without a separate server.
 _broker_url = env_str("CELERY_BROKER_URL", "")
+# The longest task: one ingest run (attribution.tasks.ingest_run_execute_task).
+INGEST_TASK_SOFT_TIME_LIMIT = env_int("INFERENSYS_INGEST_SOFT_TIME_LIMIT", 3 * 3600, minimum=60)
+INGEST_TASK_TIME_LIMIT = INGEST_TASK_SOFT_TIME_LIMIT + 300
 if _broker_url:
     CELERY_BROKER_URL = _broker_url
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        # Redis redelivers a message not acknowledged within this many seconds, even while its
+        # task still runs: it must outlast the longest task (acks_late tasks are acknowledged at
+        # the end). A killed worker's ingest does not wait for it: the storage sweeper finds the
+        # dead run within a minute and enqueues it again (attribution/ingest/sweep.py).
+        "visibility_timeout": INGEST_TASK_TIME_LIMIT + 600,
+    }
 else:
     _celery_dir = DATA_DIR / "celery"
     for _folder in ("queue", "control", "processed"):
@@ -189,6 +211,9 @@ CELERY_TASK_ROUTES = {
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker connection (Redis restarting) does not cancel running tasks: an ingest finishes
+# and its possible redelivery is a no-op (the run is claimed once; see attribution/services.py).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("INFERENSYS_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -1,11 +1,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import budgets, leases, views
+from governance.api import alerts, budgets, leases, quotas, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("budgets", budgets.BudgetViewSet, basename="budget")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("alerts", alerts.AlertViewSet, basename="alert")
+router.register("channels", alerts.ChannelViewSet, basename="channel")
+router.register("quotas", quotas.QuotaViewSet, basename="quota")
 
 urlpatterns = [
     path("me", views.MeView.as_view(), name="me"),

@@ -196,6 +196,8 @@ class Quota(models.Model):
 
 
 class NotificationChannel(models.Model):
+    """Where alerts go. Read by admin, finance and the members of its team (BudgetQuerySet rules)."""
+
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=ChannelKind.choices)
     target = models.CharField(max_length=500, help_text="Email address or webhook URL")
@@ -206,6 +208,8 @@ class NotificationChannel(models.Model):
     # Alert kinds this channel subscribes to; empty = all kinds.
     kinds = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
+
+    objects = BudgetQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -218,6 +222,16 @@ class NotificationChannel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AlertQuerySet(models.QuerySet):
+    def restrict(self, user) -> models.QuerySet:
+        """attribution.view_all_teams (admin, finance) sees every alert; others the alerts of their teams."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.has_perm("attribution.view_all_teams"):
+            return self
+        return self.filter(team__memberships__user=user).distinct()
 
 
 class Alert(models.Model):
@@ -235,6 +249,8 @@ class Alert(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = AlertQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -46,9 +46,9 @@ def world():
     rows = [
         # Search on AWS, USD: 10.10 + 20.25 on two days
         DailyCostFactory(day=OCT_1, account=aws, team=search, model=llama, deployment=llama_aws,
-                         billed_cost=Decimal("10.10"), effective_cost=Decimal("9.10"), input_tokens=1000),
+                         billed_cost=Decimal("10.10"), effective_cost=Decimal("9.10"), line_items=4),
         DailyCostFactory(day=OCT_2, account=aws, team=search, model=llama, deployment=llama_aws,
-                         billed_cost=Decimal("20.25"), effective_cost=Decimal("19.25"), input_tokens=2000),
+                         billed_cost=Decimal("20.25"), effective_cost=Decimal("19.25"), line_items=5),
         # Ads on AWS in USD and on Azure in EUR
         DailyCostFactory(day=OCT_1, account=aws, team=ads, model=llama, deployment=llama_aws,
                          billed_cost=Decimal("5.01"), effective_cost=Decimal("5.01")),
@@ -190,7 +190,7 @@ def test_daily_costs_come_with_slugs_and_decimal_strings(world):
     assert row["account"] == "aws-prod"
     assert (row["team"], row["model"], row["deployment"]) == ("search", "llama-70b", "llama-70b-aws")
     assert isinstance(row["billed_cost"], str) and Decimal(row["billed_cost"]) == Decimal("10.10")
-    assert row["input_tokens"] == 1000
+    assert row["line_items"] == 4
 
 
 @pytest.mark.parametrize(
@@ -263,7 +263,7 @@ def test_summary_by_team_keeps_each_currency_apart(world):
         ("search", "USD", "30.3500000000"),
         (None, "USD", "4.0000000000"),  # unallocated, shown, never dropped
     ]
-    assert next(r for r in rows if r["key"] == "search")["input_tokens"] == 3000
+    assert next(r for r in rows if r["key"] == "search")["line_items"] == 9
 
 
 def test_summary_totals_equal_the_rows_they_summarise(world):

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attribution', '0011_rule_evaluation_status'),
+        ('attribution', '0014_ingest_run_liveness'),
     ]
 
     operations = [
