@@ -1,53 +1,5 @@
-"""Google Cloud: the Cloud Billing export in BigQuery, and Vertex AI endpoint metrics.
-
-Source settings of a GCP account:
-
-    table           "project.dataset.table" of the billing export: standard
-                    (gcp_billing_export_v1_*) or detailed (gcp_billing_export_resource_v1_*), a
-                    table or a view over one; or the FOCUS table/view (gcp_billing_export_focus_*).
-    schema          "focus", "standard" or "detailed"; default: FOCUS when the table has a
-                    BilledCost column (tables.get), the standard/detailed export otherwise.
-    project         billing project the query jobs run (and are paid) in; default: the table's.
-    location        dataset location, e.g. "US" (default "US").
-    credentials     "ambient" (ADC: workload identity, GOOGLE_APPLICATION_CREDENTIALS, metadata
-                    server), "file:/path/key.json" (service-account or authorized-user JSON) or
-                    "env:NAME" (the variable holds such JSON, or a short-lived OAuth access token).
-    api_endpoint    BigQuery endpoint override (tests, Private Service Connect).
-    rescan_days     late-row window re-read behind the watermark (default 3).
-    final_after_days    days into the next month before a month may be final (default 5).
-    final_quiet_days    days without a new export_time before a month may be final (default 3).
-    max_bytes_billed    refuse a row query whose dry run estimates more bytes (default: no cap).
-    metrics_projects    projects whose Vertex AI endpoints are read (default: [project]).
-    monitoring_endpoint Cloud Monitoring endpoint override (tests).
-
-Versions. The export appends rows; a row never changes, a correction is a new row with a later
-`export_time`. So the version of an invoice month is its max `export_time`. Discovery runs one
-aggregate query per sync over the partitions since (watermark - rescan window): `_PARTITIONTIME`
-on an ingestion-time partitioned table (cheap: it prunes partitions), `export_time` on a view or a
-table without it. A month whose max export_time moved is re-read whole (the loader swaps a period
-atomically); a month with no row in the window kept the version we stored.
-
-Finality. Google closes an invoice in the first days of the next month (usually by the 5th); rows
-with export_time after that are rare corrections. A month is final once
-`now >= first day of next month + final_after_days` and its last export_time is older than
-`final_quiet_days`. A later row still arrives as a new version; the sync then flags the period
-"restated after close".
-
-FOCUS. The FOCUS table (or Google's FOCUS view over the detailed export) is read per billing
-period (the month of BillingPeriodStart) and streamed as FOCUS CSV (header + rows, Tags as a JSON
-object) into the FOCUS parser, selecting only the columns it reads. Its version is, when the table
-has `x_ExportTime`, the month's max x_ExportTime, with the same watermark / re-scan window / bounded
-re-read as above; without that column it is a fingerprint "sha256:..." of (row count,
-SUM(CAST(BilledCost AS NUMERIC))) per month, computed by the discovery aggregate (a full scan of
-the FOCUS columns it names, every sync). A re-read of a fingerprinted month recomputes the
-fingerprint while streaming and fails the run if the month changed since discovery; a
-restatement that keeps both the row count and the sum is not seen (it changes no total). Without
-x_ExportTime a month is final `final_after_days + final_quiet_days` after its end.
-
-Usage metrics. google-cloud-monitoring ships only gRPC transports (no `transport="rest"`), so
-the Vertex AI metrics are read with the documented REST method `projects.timeSeries.list`
-(https://monitoring.googleapis.com/v3/...) through google-auth's AuthorizedSession, with the same
-credentials as BigQuery and nothing new to install.
+"""Google Cloud billing: the Cloud Billing export (standard or detailed) or Google's FOCUS table in
+BigQuery, discovered per invoice month and streamed into the ingest. See the package docstring.
 """
 
 from __future__ import annotations
@@ -55,16 +7,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import logging
-import os
 import re
-from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
 from functools import cached_property
-from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, ClassVar
 
 from django.utils import timezone
 
@@ -77,13 +25,13 @@ from attribution.connectors.base import (
     ConnectorError,
     PeriodDelivery,
     RemoteFile,
-    UsageConnector,
 )
-from attribution.models import BillingPeriodVersion, Deployment, SyncErrorKind
+from attribution.connectors.gcp.auth import gcp_credentials, gcp_error
+from attribution.connectors.gcp.rows import focus_cell, focus_fingerprint, focus_tags, nano, row_json
+from attribution.models import BillingPeriodVersion, SyncErrorKind
 
 logger = logging.getLogger(__name__)
 
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _TABLE_ID = re.compile(r"^[A-Za-z0-9_:.-]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+$")
 PAGE_SIZE = 5_000
 
@@ -155,171 +103,7 @@ FOCUS_COLUMNS = (
 )
 FOCUS_REQUIRED = ("BilledCost", "EffectiveCost", "ChargePeriodStart", "BillingPeriodStart", "ChargeCategory")
 FOCUS_EXPORT_TIME = "x_ExportTime"
-_NANO = Decimal("1e-9")
 _REQUIRED_COLUMNS = ("billing_account_id", "cost", "currency", "usage_start_time", "invoice", "export_time")
-
-
-# --- credentials ---------------------------------------------------------------------------------
-
-
-def _reference_text(reference: str, *, what: str) -> str:
-    if reference.startswith("env:"):
-        name = reference[4:]
-        value = os.environ.get(name)
-        if not value:
-            raise ConnectorError(
-                f"{what}: environment variable {name} is not set", error_kind=SyncErrorKind.AUTHENTICATION
-            )
-        return value
-    if reference.startswith("file:"):
-        path = Path(reference[5:])
-        try:
-            return path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ConnectorError(
-                f"{what}: cannot read {path} ({error.strerror})", error_kind=SyncErrorKind.AUTHENTICATION
-            )
-    raise ConnectorError(
-        f"{what}: {reference!r} is not 'ambient', 'env:NAME' or 'file:/path'",
-        error_kind=SyncErrorKind.INVALID,
-    )
-
-
-def gcp_credentials(settings: dict[str, Any]):
-    """google-auth credentials from the account's reference; the secret never leaves memory."""
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-    from google.oauth2 import credentials as oauth_credentials
-    from google.oauth2 import service_account
-
-    reference = str(settings.get("credentials") or "ambient")
-    if reference == "ambient":
-        try:
-            credentials, _project = google.auth.default(scopes=SCOPES)
-        except DefaultCredentialsError:
-            raise ConnectorError(
-                "no ambient Google credentials: set GOOGLE_APPLICATION_CREDENTIALS, use workload identity, "
-                "or give a 'file:' or 'env:' credential reference",
-                error_kind=SyncErrorKind.AUTHENTICATION,
-            )
-        return credentials
-    text = _reference_text(reference, what="Google credentials").strip()
-    if not text.startswith("{"):
-        # A bare OAuth access token (e.g. from `gcloud auth print-access-token`): short-lived.
-        return oauth_credentials.Credentials(token=text)
-    try:
-        info = json.loads(text)
-        if info.get("type") == "service_account":
-            return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
-        if info.get("type") == "authorized_user":
-            return oauth_credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)
-    except (ValueError, KeyError) as error:
-        raise ConnectorError(
-            f"Google credentials: the key JSON is not usable ({type(error).__name__})",
-            error_kind=SyncErrorKind.AUTHENTICATION,
-        )
-    raise ConnectorError(
-        "Google credentials: JSON of type service_account or authorized_user expected",
-        error_kind=SyncErrorKind.AUTHENTICATION,
-    )
-
-
-def gcp_error(error: Exception, *, doing: str) -> ConnectorError:
-    """Classify a google-api-core / google-auth / transport error for the sync."""
-    from google.api_core import exceptions as api
-    from google.auth import exceptions as auth
-    from requests import exceptions as http
-
-    if isinstance(error, ConnectorError):
-        return error
-    message = getattr(error, "message", None) or str(error)
-    if isinstance(error, api.Unauthorized | auth.RefreshError | auth.DefaultCredentialsError):
-        return ConnectorError(
-            f"{doing}: authentication failed ({message})", error_kind=SyncErrorKind.AUTHENTICATION
-        )
-    if isinstance(error, api.Forbidden):
-        return ConnectorError(f"{doing}: permission denied ({message})", error_kind=SyncErrorKind.PERMISSION)
-    if isinstance(error, api.NotFound):
-        return ConnectorError(f"{doing}: not found ({message})", error_kind=SyncErrorKind.NOT_FOUND)
-    if isinstance(
-        error,
-        api.TooManyRequests
-        | api.ServiceUnavailable
-        | api.InternalServerError
-        | api.GatewayTimeout
-        | api.BadGateway,
-    ) or isinstance(error, http.ConnectionError | http.Timeout):
-        return ConnectorError(f"{doing}: {message}", error_kind=SyncErrorKind.TRANSIENT, transient=True)
-    if isinstance(error, api.BadRequest):
-        return ConnectorError(f"{doing}: {message}", error_kind=SyncErrorKind.INVALID)
-    return ConnectorError(f"{doing}: {type(error).__name__}: {message}", error_kind=SyncErrorKind.INVALID)
-
-
-# --- streaming -----------------------------------------------------------------------------------
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _row_json(row: Any) -> bytes:
-    # Floats keep their shortest round-trip text (what BigQuery sent); the parser reads them as
-    # Decimal, so a cost like 31.338502 arrives exactly.
-    return (json.dumps(dict(row.items()), default=_json_default, separators=(",", ":")) + "\n").encode()
-
-
-def _focus_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, float):
-        return repr(value)  # the shortest round-trip text; the parser reads it as Decimal
-    return str(value)
-
-
-def _focus_tags(value: Any) -> str:
-    """Tags as the JSON object the FOCUS parser reads: a REPEATED key/value RECORD (Google's
-    FOCUS schema) becomes {key: value}; a JSON or STRING column is passed through."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        tags: dict[str, Any] = {}
-        for item in value:
-            if isinstance(item, dict) and item.get("key") is not None:
-                tags.setdefault(str(item["key"]), item.get("value"))
-        return json.dumps(tags, separators=(",", ":"), default=_json_default)
-    return json.dumps(value, separators=(",", ":"), default=_json_default)
-
-
-def _nano(value: Any) -> Decimal:
-    # CAST(x AS NUMERIC) in BigQuery: 9 decimal places, halves away from zero.
-    from decimal import ROUND_HALF_UP
-
-    number = (
-        value
-        if isinstance(value, Decimal)
-        else Decimal(repr(value) if isinstance(value, float) else str(value))
-    )
-    return number.quantize(_NANO, rounding=ROUND_HALF_UP)
-
-
-def focus_fingerprint(count: int, billed: Any) -> str:
-    """The version of a FOCUS month without x_ExportTime: a hash of (rows, SUM(BilledCost))."""
-    import hashlib
-
-    text = f"{int(count)}|{format(_nano(billed or 0), 'f')}"
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 # --- billing -------------------------------------------------------------------------------------
@@ -622,13 +406,13 @@ class GcpBillingConnector(BillingConnector):
                     for row in page:
                         writer.writerow(
                             [
-                                _focus_tags(row["Tags"]) if name == "Tags" else _focus_cell(row[name])
+                                focus_tags(row["Tags"]) if name == "Tags" else focus_cell(row[name])
                                 for name in columns
                             ]
                         )
                         count += 1
                         if row["BilledCost"] is not None:
-                            billed += _nano(row["BilledCost"])
+                            billed += nano(row["BilledCost"])
                     yield buffer.getvalue().encode()
                     buffer.seek(0)
                     buffer.truncate()
@@ -850,7 +634,7 @@ class GcpBillingConnector(BillingConnector):
         def chunks() -> Iterator[bytes]:
             try:
                 for page in rows.pages:
-                    yield b"".join(_row_json(row) for row in page)
+                    yield b"".join(row_json(row) for row in page)
             except Exception as error:
                 raise gcp_error(error, doing=f"reading the rows of invoice month {invoice_month}")
 
@@ -869,172 +653,3 @@ def _check_name(error_kind: str) -> str:
         SyncErrorKind.EMPTY: "export has rows",
         SyncErrorKind.TRANSIENT: "reachability",
     }.get(error_kind, "settings")
-
-
-# --- usage ---------------------------------------------------------------------------------------
-
-VERTEX_METRICS = {
-    "requests": "aiplatform.googleapis.com/prediction/online/prediction_count",
-    "errors": "aiplatform.googleapis.com/prediction/online/error_count",
-    "latency": "aiplatform.googleapis.com/prediction/online/prediction_latencies",
-}
-_ENDPOINT_IN_RESOURCE_ID = re.compile(r"/locations/([^/]+)/endpoints/([^/]+)$")
-
-
-def _rfc3339(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class GcpUsageConnector(UsageConnector):
-    """Hourly requests, errors and latency of Vertex AI online endpoints from Cloud Monitoring.
-
-    One `timeSeries.list` per metric (aligned to 1 h: ALIGN_SUM for the DELTA counts, ALIGN_DELTA
-    for the latency distribution, whose count x mean gives latency_ms_sum), paged with
-    nextPageToken. Series are mapped to deployments of this account by the endpoint in their
-    `resource_id` (.../locations/L/endpoints/ID); series of unknown endpoints are skipped."""
-
-    provider: ClassVar[str] = Provider.GCP
-    bucket_seconds = 3600
-
-    @cached_property
-    def session(self):
-        from google.auth.transport.requests import AuthorizedSession
-
-        return AuthorizedSession(gcp_credentials(self.settings))
-
-    @property
-    def endpoint(self) -> str:
-        return str(self.settings.get("monitoring_endpoint") or "https://monitoring.googleapis.com").rstrip(
-            "/"
-        )
-
-    def _projects(self) -> list[str]:
-        projects = self.settings.get("metrics_projects") or [self.settings.get("project")]
-        return [str(project) for project in projects if project]
-
-    def _deployments(self) -> dict[tuple[str, str], Deployment]:
-        by_endpoint = {}
-        for deployment in Deployment.objects.filter(account=self.account).select_related("model"):
-            match = _ENDPOINT_IN_RESOURCE_ID.search(deployment.resource_id or "")
-            if match:
-                by_endpoint[match.groups()] = deployment
-        return by_endpoint
-
-    def _series(self, *, project: str, metric: str, aligner: str, start: dt.datetime, end: dt.datetime):
-        params: dict[str, str] = {
-            "filter": f'metric.type = "{metric}" AND resource.type = "aiplatform.googleapis.com/Endpoint"',
-            "interval.startTime": _rfc3339(start),
-            "interval.endTime": _rfc3339(end),
-            "aggregation.alignmentPeriod": f"{self.bucket_seconds}s",
-            "aggregation.perSeriesAligner": aligner,
-            "view": "FULL",
-        }
-        url = f"{self.endpoint}/v3/projects/{project}/timeSeries"
-        while True:
-            from requests import exceptions as http
-
-            try:
-                response = self.session.get(url, params=params, timeout=60)
-            except (http.ConnectionError, http.Timeout) as error:
-                raise ConnectorError(
-                    f"Cloud Monitoring unreachable ({type(error).__name__})",
-                    error_kind=SyncErrorKind.TRANSIENT,
-                    transient=True,
-                )
-            except Exception as error:
-                raise gcp_error(error, doing="reading Cloud Monitoring")
-            if response.status_code != 200:
-                raise _monitoring_error(response, project=project)
-            document = response.json()
-            yield from document.get("timeSeries", [])
-            token = document.get("nextPageToken")
-            if not token:
-                return
-            params["pageToken"] = token
-
-    def fetch_usage(self, *, start: dt.datetime, end: dt.datetime) -> Iterator[dict[str, Any]]:
-        deployments = self._deployments()
-        buckets: dict[tuple[str, dt.datetime], dict[str, Any]] = defaultdict(
-            lambda: {"requests": 0, "errors": 0, "latency_ms_sum": 0.0}
-        )
-        skipped: set[tuple[str, str]] = set()
-        plan = (
-            ("requests", VERTEX_METRICS["requests"], "ALIGN_SUM"),
-            ("errors", VERTEX_METRICS["errors"], "ALIGN_SUM"),
-            ("latency", VERTEX_METRICS["latency"], "ALIGN_DELTA"),
-        )
-        for project in self._projects():
-            for field_name, metric, aligner in plan:
-                for series in self._series(
-                    project=project, metric=metric, aligner=aligner, start=start, end=end
-                ):
-                    labels = series.get("resource", {}).get("labels", {})
-                    key = (labels.get("location", ""), labels.get("endpoint_id", ""))
-                    deployment = deployments.get(key)
-                    if deployment is None:
-                        skipped.add(key)
-                        continue
-                    for point in series.get("points", []):
-                        bucket_end = dt.datetime.fromisoformat(
-                            point["interval"]["endTime"].replace("Z", "+00:00")
-                        )
-                        bucket_start = bucket_end - dt.timedelta(seconds=self.bucket_seconds)
-                        cell = buckets[(deployment.slug, bucket_start)]
-                        cell["deployment"] = deployment
-                        value = point.get("value", {})
-                        if field_name == "latency":
-                            distribution = value.get("distributionValue", {})
-                            cell["latency_ms_sum"] += float(distribution.get("mean", 0)) * int(
-                                distribution.get("count", 0)
-                            )
-                        else:
-                            cell[field_name] += int(value.get("int64Value", 0))
-        if skipped:
-            logger.info(
-                "gcp usage %s: series of unmapped endpoints skipped: %s", self.account.slug, sorted(skipped)
-            )
-        for (slug, bucket_start), cell in sorted(buckets.items(), key=lambda item: (item[0][1], item[0][0])):
-            if not start <= bucket_start < end:
-                continue
-            deployment = cell["deployment"]
-            yield {
-                "bucket_start": _rfc3339(bucket_start),
-                "bucket_seconds": self.bucket_seconds,
-                "deployment": slug,
-                "model": deployment.model.slug,
-                "team": None,
-                "requests": cell["requests"],
-                "errors": min(cell["errors"], cell["requests"]),
-                "latency_ms_sum": round(cell["latency_ms_sum"], 3),
-            }
-
-
-def _monitoring_error(response, *, project: str) -> ConnectorError:
-    try:
-        message = response.json().get("error", {}).get("message", "")
-    except ValueError:
-        message = response.text[:200]
-    status = response.status_code
-    if status == 401:
-        return ConnectorError(
-            f"Cloud Monitoring: authentication failed ({message})", error_kind=SyncErrorKind.AUTHENTICATION
-        )
-    if status == 403:
-        return ConnectorError(
-            f"Cloud Monitoring: permission denied on project {project} ({message}); "
-            "grant roles/monitoring.viewer",
-            error_kind=SyncErrorKind.PERMISSION,
-        )
-    if status == 404:
-        return ConnectorError(
-            f"Cloud Monitoring: project {project} not found ({message})", error_kind=SyncErrorKind.NOT_FOUND
-        )
-    if status == 429 or status >= 500:
-        retry_after = response.headers.get("Retry-After")
-        return ConnectorError(
-            f"Cloud Monitoring: HTTP {status} ({message})",
-            error_kind=SyncErrorKind.TRANSIENT,
-            transient=True,
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
-        )
-    return ConnectorError(f"Cloud Monitoring: HTTP {status} ({message})", error_kind=SyncErrorKind.INVALID)
