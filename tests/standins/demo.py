@@ -13,9 +13,10 @@ import pytest
 
 from attribution.connectors.base import PeriodDelivery
 from attribution.demo.azure_cost_details import azure_write
-from attribution.demo.company import DemoRange, company_build
+from attribution.demo.company import company_build
 from attribution.demo.expected import ExpectedTotals
 from attribution.demo.gcp_billing import gcp_write
+from attribution.demo.specs import DemoRange
 
 # Two billing periods: September 2026 (closed) and the first days of October (month to date).
 DEMO_END = dt.date(2026, 10, 2)

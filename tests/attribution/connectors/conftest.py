@@ -18,8 +18,9 @@ import pytest
 from django.core.management import call_command
 
 from attribution.demo.aws_cur2 import cur2_write
-from attribution.demo.company import DemoRange, company_build
+from attribution.demo.company import company_build
 from attribution.demo.expected import ExpectedTotals
+from attribution.demo.specs import DemoRange
 
 ROOT = Path(__file__).resolve().parents[3]
 MOTO_SERVER = ROOT / ".venv" / "bin" / "moto_server"

@@ -19,7 +19,8 @@ from django.db.models import Count, Sum
 
 from attribution.demo.aws_cur2 import CUR2_HEADER
 from attribution.demo.azure_cost_details import MCA_COLUMNS
-from attribution.demo.company import POOL, company_build
+from attribution.demo.company import company_build
+from attribution.demo.specs import POOL
 from attribution.models import CloudAccount, Deployment, ServedModel, Team, UsageRecord
 
 END_DATE = "2026-11-28"
