@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import health
 from routing.api import gateway as routing_gateway
@@ -23,6 +24,14 @@ urlpatterns = [
     path("v3/discovery:routes", routing_gateway.envoy_routes, name="envoy-routes"),
     path("v3/discovery:clusters", routing_gateway.envoy_clusters, name="envoy-clusters"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves Swagger UI's start-up script as a file, not inline, so the
+    # Content-Security-Policy needs no 'unsafe-inline'. Both need a signed-in user (or, for the
+    # schema, an API token): see SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"].
+    path(
+        "api/docs/",
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="swagger-ui",
+    ),
     path("", include("attribution.urls")),
+    path("governance/", include("governance.urls")),
 ]

@@ -7,7 +7,8 @@ The whole run is SQL over temporary tables, in one transaction per account:
    charge category, currency, team, model, deployment, and the first active AllocationRule the
    line item matches (evaluated only for line items without a team). Each cell has a kind:
    `direct` (has a team), `pool` (matched a rule), `no_rule` (has a deployment or a pool tag but
-   no active rule matches), `untagged` (nothing at all).
+   no active rule matches), `untagged` (nothing at all; `rule_skipped` while a mapping rule of the
+   account cannot be evaluated, since that rule might have mapped it).
 2. `alloc_pools`: pool cells per (day, account, period, charge category, currency, rule, model,
    deployment) — the unit that is split, a few hundred rows a day however many line items.
 3. `alloc_basis` / `alloc_usage`: the deployments each pool is split over and their usage that day
@@ -44,7 +45,15 @@ from django.db.models import Q
 from attribution import signals
 from attribution.audit import audited_change_send, model_snapshot, snapshot_changes
 from attribution.ingest.tags import tag_key_normalize
-from attribution.models import AllocationMethod, AllocationRule, AllocationShare, CloudAccount, IngestRun
+from attribution.models import (
+    AllocationMethod,
+    AllocationRule,
+    AllocationShare,
+    CloudAccount,
+    DimensionRule,
+    IngestRun,
+    UnallocatedReason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -275,6 +284,22 @@ def _rule_case(rules: list[AllocationRule], keys: list[str], params: dict[str, A
     return f"CASE WHEN team_id IS NOT NULL THEN NULL {' '.join(branches)} END"
 
 
+def _untagged_reason(account_id: int) -> str:
+    """The reason for the account's cost that carries nothing to allocate it by.
+
+    While a mapping rule of the account is skipped because it cannot be evaluated (see
+    attribution.allocation.rules.rules_unevaluable), that rule might have mapped this cost: the
+    reason says so, and clears once the rule is fixed and allocation runs again.
+    """
+    skipped = (
+        DimensionRule.objects.filter(is_active=True)
+        .exclude(evaluation_error="")
+        .filter(Q(account__isnull=True) | Q(account_id=account_id))
+        .exists()
+    )
+    return UnallocatedReason.RULE_SKIPPED if skipped else UnallocatedReason.UNTAGGED
+
+
 def _pool_keys() -> list[str]:
     """Tag keys that tie cost to a pool: `pool` and every key any rule (active or not) matches on."""
     keys = set(POOL_TAG_KEYS)
@@ -338,6 +363,7 @@ def allocation_run(
         account_id=account_id, charged_from=first, charged_before=after_last
     )
     rule_case = _rule_case(rules, keys, params)
+    params["untagged_reason"] = _untagged_reason(account_id)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, account_id])
         # One hash aggregate over millions of line items; the default 4 MB would spill to disk.
@@ -427,7 +453,7 @@ def _cells_build(cursor, rule_case: str, keys: list[str], params: dict[str, Any]
                CASE WHEN team_id IS NOT NULL THEN 'direct'
                     WHEN rule_id IS NOT NULL THEN 'pool'
                     WHEN has_pool THEN 'no_rule'
-                    ELSE 'untagged' END AS kind,
+                    ELSE %(untagged_reason)s END AS kind,
                SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
         FROM (
             SELECT alloc_raw.*, {rule_case} AS rule_id,

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from attribution.api.base import RestrictedReadOnlyViewSet
+from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
 from attribution.connectors.services import SyncBusyError, account_connection_test, account_sync_queue
 from attribution.models import CloudAccount, RunState, SyncKind, SyncRun
 
@@ -28,17 +28,14 @@ SYNC_PERMISSION = "attribution.sync_account"
 
 
 class CanOperateSyncs(permissions.BasePermission):
-    """The attribution.sync_account permission; an API token also needs the write:accounts scope."""
+    """The attribution.sync_account permission. An API token's scope is checked by
+    TokenScopePermission: `write` or `write:accounts` (the views' token_write_scope)."""
 
     message = "Starting syncs and connection tests needs the attribution.sync_account permission."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
-            return False
-        scopes = getattr(request.auth, "scopes", None)
-        if scopes is not None and SYNC_SCOPE not in scopes:
-            self.message = f"This API token lacks the '{SYNC_SCOPE}' scope."
             return False
         return user.has_perm(SYNC_PERMISSION)
 
@@ -96,7 +93,8 @@ _CHECK = inline_serializer(
 
 
 class AccountTestConnectionView(APIView):
-    permission_classes = [CanOperateSyncs]
+    permission_classes = [TokenScopePermission, CanOperateSyncs]
+    token_write_scope = SYNC_SCOPE
 
     @extend_schema(
         request=None,
@@ -132,7 +130,8 @@ class AccountTestConnectionView(APIView):
 
 
 class AccountSyncView(APIView):
-    permission_classes = [CanOperateSyncs]
+    permission_classes = [TokenScopePermission, CanOperateSyncs]
+    token_write_scope = SYNC_SCOPE
 
     @extend_schema(request=None, responses={202: SyncRunSerializer, 409: SyncRunSerializer})
     def post(self, request: Request, pk: int) -> Response:

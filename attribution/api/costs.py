@@ -28,6 +28,7 @@ from attribution.currency.services import reporting_currency
 from attribution.estimates.accuracy import calibration_history, estimate_accuracy_report
 from attribution.estimates.serializers import AccuracyReportSerializer, CalibrationSerializer
 from attribution.models import AllocatedCost, SpendEstimate, UnitCost
+from attribution.models.core import user_reads_everything
 
 MONEY = {"max_digits": 34, "decimal_places": 10, "read_only": True}
 RATE = {"max_digits": 24, "decimal_places": 12, "read_only": True}
@@ -288,6 +289,21 @@ class CostViewSet(RestrictedReadOnlyViewSet):
 class UnitCostSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     deployment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    effective_cost = serializers.DecimalField(
+        max_digits=24,
+        decimal_places=10,
+        read_only=True,
+        allow_null=True,
+        help_text="The deployment's whole daily cost (every team's): admin and finance only, null for others",
+    )
+
+    def to_representation(self, instance: UnitCost) -> dict:
+        data = super().to_representation(instance)
+        # Rates per 1M tokens / 1k requests are prices every role may compare; the deployment's
+        # daily spend is a company-wide figure, like other teams' costs.
+        if not self.context.get("reads_everything", False):
+            data["effective_cost"] = None
+        return data
 
     class Meta:
         model = UnitCost
@@ -326,13 +342,20 @@ class UnitCostFilterSet(django_filters.FilterSet):
 
 class UnitCostViewSet(RestrictedReadOnlyViewSet):
     """Effective (amortized) cost per unit of usage per day × model × deployment, with the usage it
-    was computed from. Per deployment, not per team: readable by any signed-in caller."""
+    was computed from. Per deployment, not per team: the rates are readable by any signed-in caller,
+    the deployment's daily effective_cost only by admin and finance (null for others)."""
 
     queryset = UnitCost.objects.select_related("model", "deployment").order_by(
         "day", "deployment__slug", "id"
     )
     serializer_class = UnitCostSerializer
     filterset_class = UnitCostFilterSet
+
+    def get_serializer_context(self) -> dict:
+        return {
+            **super().get_serializer_context(),
+            "reads_everything": user_reads_everything(self.request.user),
+        }
 
 
 # --- /estimates -------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from attribution.api.base import RestrictedReadOnlyViewSet
+from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
 from attribution.currency.services import ExchangeRateRowError, exchange_rates_upsert
 from attribution.models import ExchangeRate
 
@@ -46,20 +46,8 @@ class ExchangeRateReadViewSet(RestrictedReadOnlyViewSet):
     filterset_class = ExchangeRateFilterSet
 
 
-# Scopes that allow an API token to write rates (session users are not scoped).
-WRITE_SCOPES = ("write", "write:exchange_rates")
 MAX_RATES_PER_REQUEST = 5000
 LOAD_PERMISSIONS = ("attribution.add_exchangerate", "attribution.change_exchangerate")
-
-
-class TokenHasRateWriteScope(permissions.BasePermission):
-    message = "This API token lacks the 'write' or 'write:exchange_rates' scope."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        scopes = getattr(request.auth, "scopes", None)
-        if scopes is None:
-            return True
-        return any(scope in scopes for scope in WRITE_SCOPES)
 
 
 class ExchangeRateInputSerializer(serializers.Serializer):
@@ -95,9 +83,11 @@ class CanLoadRates(permissions.BasePermission):
 class ExchangeRateViewSet(mixins.CreateModelMixin, ExchangeRateReadViewSet):
     """Dated exchange rates. Anyone signed in may read them; holders of the rate permissions load them."""
 
+    token_write_scope = "write:exchange_rates"
+
     def get_permissions(self) -> list[permissions.BasePermission]:
         if self.request is not None and self.request.method not in permissions.SAFE_METHODS:
-            return [permissions.IsAuthenticated(), CanLoadRates(), TokenHasRateWriteScope()]
+            return [permissions.IsAuthenticated(), TokenScopePermission(), CanLoadRates()]
         return super().get_permissions()
 
     @extend_schema(

@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from attribution.api.base import TokenHasReadScope
+from attribution.api.base import TokenScopePermission
 from attribution.mapping.services import (
     dimension_rule_preview,
     dimension_rule_remove,
@@ -42,6 +42,8 @@ RULE_WRITE_PERMISSIONS = {
     "DELETE": "attribution.delete_dimensionrule",
 }
 REAPPLY_PERMISSION = "attribution.reapply_rules"
+# The narrow API token scope for changing, previewing and re-applying rules (`write` also works).
+RULES_WRITE_SCOPE = "write:dimension_rules"
 
 
 def user_may_edit_rules(user) -> bool:
@@ -189,7 +191,8 @@ class RulePreviewSerializer(serializers.Serializer):
 class RulePreviewView(generics.GenericAPIView):
     """What a rule would move before it is saved: dollars and line items, from where to where."""
 
-    permission_classes = [permissions.IsAuthenticated, CanEditRules]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission, CanEditRules]
+    token_write_scope = RULES_WRITE_SCOPE
     serializer_class = RulePreviewRequestSerializer
     pagination_class = None
     filter_backends: list = []
@@ -266,7 +269,7 @@ class BackgroundRunSerializer(serializers.ModelSerializer):
 class BackgroundRunView(generics.RetrieveAPIView):
     """A long run started from the UI or API (re-applying rules to history...), with its progress."""
 
-    permission_classes = [permissions.IsAuthenticated, TokenHasReadScope]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission]
     serializer_class = BackgroundRunSerializer
     queryset = BackgroundRun.objects.all()
     filter_backends: list = []
@@ -297,7 +300,8 @@ _WRITE_RESPONSE = inline_serializer(
 class DimensionRuleViewSet(viewsets.ModelViewSet):
     """Dimension mapping rules, in the order they apply (priority, then age)."""
 
-    permission_classes = [permissions.IsAuthenticated, TokenHasReadScope, RulesWritePermission]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission, RulesWritePermission]
+    token_write_scope = RULES_WRITE_SCOPE
     serializer_class = DimensionRuleSerializer
     queryset = DimensionRule.objects.select_related("account", "set_team", "set_model", "set_deployment")
     lookup_value_regex = r"\d+"
@@ -352,7 +356,8 @@ class DimensionRuleViewSet(viewsets.ModelViewSet):
 class RulesReapplyView(APIView):
     """Re-apply the mapping rules to every billing period already loaded, as a background run."""
 
-    permission_classes = [permissions.IsAuthenticated, CanReapplyRules]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission, CanReapplyRules]
+    token_write_scope = RULES_WRITE_SCOPE
 
     @extend_schema(
         operation_id="dimension_rules_reapply",

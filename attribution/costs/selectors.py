@@ -34,6 +34,7 @@ REASON_LABELS: dict[str, str] = {
     UnallocatedReason.NO_USAGE: "no usage to split by",
     UnallocatedReason.NO_RULE: "no rule covers it",
     UnallocatedReason.IDLE: "idle capacity",
+    UnallocatedReason.RULE_SKIPPED: "a mapping rule that could map it is skipped (fix the rule)",
     REASON_NOT_ALLOCATED: "not allocated yet",
 }
 

@@ -12,7 +12,7 @@ worker starts. Each pass:
    current version of its period and is not being executed is dropped, attached or not; so are
    staging rows of runs no longer running.
 3. Lost messages: a pending run of remote files (a sync's) that nobody started within
-   PENDING_STALE_AFTER lost its task message (a broker restart without persistence); it is
+   INGEST_PENDING_STALE_SECONDS lost its task message (a broker restart without persistence); it is
    enqueued again. Enqueuing twice is harmless: the run's lock and claim let one execution in.
 4. Tag sets (hourly, `collect_tag_sets`): those no line item references are deleted, only while no
    run is executing (a run names its tag sets before its rows are visible).
@@ -25,6 +25,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Greatest
@@ -36,9 +37,6 @@ from attribution.models import IngestRun
 
 logger = logging.getLogger(__name__)
 
-# Longer than a transient failure's longest backoff (600 s x 1.5 jitter), so a run waiting for
-# its retry is not enqueued twice for nothing.
-PENDING_STALE_AFTER = dt.timedelta(minutes=30)
 _PARTITION_PATTERN = re.compile(rf"^{loader.LINE_ITEM_TABLE}_r(\d+)$")
 
 
@@ -56,9 +54,13 @@ class SweepReport:
 
 
 def storage_sweep(
-    *, collect_tag_sets: bool = False, pending_stale_after: dt.timedelta = PENDING_STALE_AFTER
+    *, collect_tag_sets: bool = False, pending_stale_after: dt.timedelta | None = None
 ) -> SweepReport:
-    """One pass of the sweeper (module docstring). The caller enqueues `retried` and `requeued`."""
+    """One pass of the sweeper (module docstring). The caller enqueues `retried` and `requeued`.
+    `pending_stale_after` defaults to INGEST_PENDING_STALE_SECONDS (30 min: longer than a transient
+    failure's longest backoff, 600 s x 1.5 jitter, so a run waiting for its retry is left alone)."""
+    if pending_stale_after is None:
+        pending_stale_after = dt.timedelta(seconds=settings.INGEST_PENDING_STALE_SECONDS)
     report = SweepReport()
     _dead_runs_reap(report)
     _orphan_tables_drop(report)

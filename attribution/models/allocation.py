@@ -185,6 +185,9 @@ class UnallocatedReason(models.TextChoices):
     NO_USAGE = "no_usage", "No usage to split by"
     NO_RULE = "no_rule", "No rule covers it"
     IDLE = "idle", "Idle capacity"
+    # Unmapped cost of an account that has a mapping rule ingests had to skip (it cannot be
+    # evaluated): that rule might have mapped it, so "untagged" would blame the tags.
+    RULE_SKIPPED = "rule_skipped", "A mapping rule that could map it is skipped"
 
 
 class AllocatedCost(models.Model):

@@ -49,6 +49,15 @@ def validate_source_settings(value: object) -> None:
     walk(value, "")
 
 
+def user_reads_everything(user) -> bool:
+    """Holders of attribution.view_all_teams (admin and finance, see setup_roles) and superusers read
+    company-wide figures; everyone else their teams."""
+    if user is None or not user.is_authenticated:
+        return False
+    has_perm = getattr(user, "has_perm", None)  # a gateway principal has no permissions
+    return bool(has_perm and has_perm("attribution.view_all_teams"))
+
+
 class ScopedQuerySet(models.QuerySet):
     """Restricts rows to what a user may see, by the team the rows belong to.
 
@@ -62,7 +71,7 @@ class ScopedQuerySet(models.QuerySet):
     def restrict(self, user) -> models.QuerySet:
         if user is None or not user.is_authenticated:
             return self.none()
-        if user.has_perm("attribution.view_all_teams"):
+        if user_reads_everything(user):
             return self
         lookup = f"{self.team_lookup}__memberships__user" if self.team_lookup else "memberships__user"
         return self.filter(**{lookup: user}).distinct()
@@ -191,6 +200,11 @@ class Deployment(models.Model):
 
 
 class IngestRunQuerySet(models.QuerySet):
+    def restrict(self, user) -> models.QuerySet:
+        """Runs carry whole-account totals (every team's cost, and the unallocated): admin and
+        finance read them; other roles see none, as they see no other team's figures."""
+        return self if user_reads_everything(user) else self.none()
+
     def current_ids(
         self,
         *,

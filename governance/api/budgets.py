@@ -9,9 +9,8 @@ from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from attribution.api.base import RestrictedReadOnlyViewSet
+from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
 from attribution.models import CloudAccount, ServedModel, Team
 from governance import budget_services
 from governance.api import filters
@@ -20,20 +19,9 @@ from governance.choices import BudgetAction, BudgetPeriod, ThresholdBasis
 from governance.models import Budget, BudgetEvent
 from governance.selectors import budget_status
 
-
-class TokenHasScopes(permissions.BasePermission):
-    """API tokens need `read` for GET and `write` or `write:<view.write_scope>` for changes."""
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        scopes = getattr(request.auth, "scopes", None)
-        if scopes is None:
-            return True
-        if request.method in permissions.SAFE_METHODS:
-            self.message = "This API token lacks the 'read' scope."
-            return "read" in scopes
-        write_scope = f"write:{getattr(view, 'write_scope', '')}"
-        self.message = f"This API token lacks the 'write' or '{write_scope}' scope."
-        return "write" in scopes or write_scope in scopes
+# The one scope check (attribution.api.access): `read` for GET, `write` or `write:<write_scope>`
+# for changes.
+TokenHasScopes = TokenScopePermission
 
 
 def service_errors(error: DjangoValidationError) -> serializers.ValidationError:

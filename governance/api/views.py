@@ -6,7 +6,7 @@ from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from attribution.api.base import RestrictedReadOnlyViewSet, TokenHasReadScope
+from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
 from governance.api import filters, serializers
 from governance.api.permissions import CanReadAuditLog
 from governance.models import AuditEvent, Membership
@@ -15,7 +15,7 @@ from governance.models import AuditEvent, Membership
 class MeView(generics.GenericAPIView):
     """Who the caller is: username, roles and the teams they belong to."""
 
-    permission_classes = [permissions.IsAuthenticated, TokenHasReadScope]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission]
     serializer_class = serializers.MeSerializer
     pagination_class = None
     filter_backends: list = []

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from attribution.models import IngestRun
+from attribution.models import IngestRun, UnitCost
 from governance.models import AuditEvent, BudgetThreshold
 from routing.models import Gateway, PolicyDocument
 from tests.factories import (
@@ -75,6 +75,7 @@ def world():
         "search": search,
         "ads": ads,
         "llama": llama,
+        "llama_aws": llama_aws,
         "rows": rows,
         "finance": finance,
         "admin": admin,
@@ -339,7 +340,7 @@ def test_ingest_runs_show_state_progress_and_sums(world):
         source_sums={"billed_cost": "7.77"},
         database_sums={"billed_cost": "7.77"},
     )
-    client = login(world["member"])
+    client = login(world["finance"])
     [row] = results(
         client.get("/api/v1/ingest-runs?state=running&account=aws-prod&billing_period=2026-10-01")
     )
@@ -349,6 +350,44 @@ def test_ingest_runs_show_state_progress_and_sums(world):
     assert done["source_sums"] == done["database_sums"] == {"billed_cost": "7.77"}
     assert done["progress"] is None
     assert results(client.get("/api/v1/ingest-runs?billing_period=2026-09-01")) == []
+
+
+def test_ingest_runs_with_their_account_totals_are_not_shown_to_team_roles(world):
+    """A run's sums are the whole account's cost, every team's: issue 15, defect 8."""
+    IngestRun.objects.create(
+        account=world["aws"],
+        billing_period_start=OCT_1,
+        billing_period_end=dt.date(2026, 11, 1),
+        state="succeeded",
+        source_sums={"billed_cost": "38.69"},
+        database_sums={"billed_cost": "38.69"},
+    )
+    for persona in ("member", "lead"):
+        client = login(world[persona])
+        assert results(client.get("/api/v1/ingest-runs")) == [], persona
+        run_id = IngestRun.objects.get().pk
+        assert client.get(f"/api/v1/ingest-runs/{run_id}").status_code == 404, persona
+    assert len(results(login(world["finance"]).get("/api/v1/ingest-runs"))) == 1
+
+
+def test_unit_costs_show_rates_to_everyone_and_deployment_spend_to_finance_only(world):
+    """Rates per 1M tokens are prices; a deployment's daily cost is every team's spend (defect 8)."""
+    UnitCost.objects.create(
+        day=OCT_1,
+        model=world["llama"],
+        deployment=world["llama_aws"],
+        provider="aws",
+        currency="USD",
+        effective_cost=Decimal("1234.5678"),
+        input_tokens=2_000_000,
+        cost_per_1m_input_tokens=Decimal("617.2839"),
+    )
+    [for_member] = results(login(world["member"]).get("/api/v1/unit-costs"))
+    assert for_member["effective_cost"] is None
+    assert for_member["cost_per_1m_input_tokens"] == "617.2839000000"
+    assert "1234.5678" not in login(world["lead"]).get("/api/v1/unit-costs").content.decode()
+    [for_finance] = results(login(world["finance"]).get("/api/v1/unit-costs"))
+    assert for_finance["effective_cost"] == "1234.5678000000"
 
 
 # --- Governance endpoints --------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def test_it_enqueues_again_a_pending_remote_run_whose_message_was_lost(tmp_path)
 
     assert sweep.storage_sweep().requeued == [lost.pk]
     assert IngestRun.objects.get(pk=lost.pk).dispatched_at is not None
-    # Enqueued again only once per PENDING_STALE_AFTER, however often the sweeper passes.
+    # Enqueued again only once per INGEST_PENDING_STALE_SECONDS, however often the sweeper passes.
     assert sweep.storage_sweep().requeued == []
     assert IngestRun.objects.get(pk=recent.pk).dispatched_at is None
 

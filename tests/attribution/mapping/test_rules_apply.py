@@ -355,3 +355,30 @@ def test_patterns_are_checked_in_both_regex_dialects_by_the_service_and_the_mode
         rule.full_clean()
     assert dialect in caught.value.message_dict["value"][0]
     assert not DimensionRule.objects.exists()
+
+
+def test_the_cost_a_skipped_rule_might_have_mapped_stays_unallocated_with_that_reason(dims, ingest_periods):
+    from attribution.allocation.services import allocation_run
+    from attribution.models import AllocatedCost, DimensionRule
+
+    broken = DimensionRule.objects.create(
+        name="Broken regex", priority=1, match_field="service_name", operator="regex", value="(",
+        set_team_id=dims["search"].pk,
+    )  # fmt: skip
+    executed = ingest_periods()
+    account_id = executed[0].account_id
+
+    def unallocated_by_reason() -> dict[str, Decimal]:
+        allocation_run(account_id=account_id)
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for reason, billed in AllocatedCost.objects.values_list("unallocated_reason", "billed_cost"):
+            totals[reason] += billed
+        # Allocated plus unallocated is what was billed, to the cent.
+        assert sum(totals.values()) == Decimal("46.083") * 2
+        return dict(totals)
+
+    # ep-b, i-c and fn-e (20.50 + 5.25 + 3.333 a period) carry no team: the broken rule might map them.
+    assert unallocated_by_reason() == {"": Decimal("34.00"), "rule_skipped": Decimal("58.166")}
+    rules.dimension_rule_update(rule=broken, rule_data={"value": "^amazon sagemaker$"})
+    apply_all()
+    assert unallocated_by_reason() == {"": Decimal("75.00"), "untagged": Decimal("17.166")}
