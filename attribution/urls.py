@@ -1,12 +1,13 @@
 """The attribution pages, mounted once at the site root by config/urls.py.
 
 Each page group keeps its own URL namespace (`attribution:overview`, `connectors:accounts`,
-`rules:index`), so templates and tests reverse the same names as before the pages moved here.
+`rules:index`, `unallocated:index`), so templates and tests reverse the same names as before
+the pages moved here.
 """
 
 from django.urls import include, path
 
-from attribution.views import connectors, overview, rules
+from attribution.views import connectors, overview, rules, unallocated
 
 overview_patterns = [
     path("", overview.overview, name="overview"),
@@ -19,9 +20,13 @@ connector_patterns = [
 rule_patterns = [
     path("", rules.rules_page, name="index"),
 ]
+unallocated_patterns = [
+    path("", unallocated.unallocated_page, name="index"),
+]
 
 urlpatterns = [
     path("", include((overview_patterns, "attribution"))),
     path("accounts/", include((connector_patterns, "connectors"))),
     path("rules/", include((rule_patterns, "rules"))),
+    path("unallocated/", include((unallocated_patterns, "unallocated"))),
 ]

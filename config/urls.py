@@ -34,4 +34,5 @@ urlpatterns = [
     ),
     path("", include("attribution.urls")),
     path("governance/", include("governance.urls")),
+    path("routing/", include("routing.urls")),
 ]

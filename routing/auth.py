@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, permissions
@@ -18,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from governance.tokens import hash_token, split_prefix
-from routing.models import Gateway
+from routing.models import Gateway, PolicyDocument
 
 LAST_SEEN_PRECISION = dt.timedelta(seconds=10)
 
@@ -52,7 +53,17 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
         plaintext = header[len(self.keyword) + 1 :].strip()
         if split_prefix(plaintext) is None:
             return None
-        gateway = Gateway.objects.filter(token_hash=hash_token(plaintext)).first()
+        # The current document's (version, hash) comes with the same query: a conditional GET of
+        # the policy then needs no other round trip to answer 304.
+        latest = PolicyDocument.objects.filter(gateway=OuterRef("pk")).order_by("-version")
+        gateway = (
+            Gateway.objects.filter(token_hash=hash_token(plaintext))
+            .annotate(
+                latest_version=Subquery(latest.values("version")[:1]),
+                latest_hash=Subquery(latest.values("content_hash")[:1]),
+            )
+            .first()
+        )
         if gateway is None:
             return None  # maybe a user's API token: the next class decides
         now = timezone.now()

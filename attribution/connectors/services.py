@@ -162,6 +162,21 @@ def _stale_runs_abandon(*, account_id: int, kind: str) -> None:
     )
 
 
+def sync_runs_abandon_stale() -> list[int]:
+    """Sync runs of any account still `running` past STALE_RUNNING_AFTER (their worker died), failed
+    as abandoned; returns their ids. Called by the storage sweeper (attribution/ingest/sweep.py):
+    the schedule skips an account whose sync is running (`_accounts_due` in tasks.py), so without
+    it such an account would not be synced again until someone asked by hand."""
+    stale = list(
+        SyncRun.objects.filter(
+            state=RunState.RUNNING, started_at__lt=timezone.now() - STALE_RUNNING_AFTER
+        ).values_list("pk", flat=True)
+    )
+    for run in SyncRun.objects.filter(pk__in=stale).values("account_id", "kind").distinct():
+        _stale_runs_abandon(account_id=run["account_id"], kind=run["kind"])
+    return stale
+
+
 def _sync_run_claim(run: SyncRun) -> bool:
     """pending -> running, only if exactly one row changes; SyncBusyError if another is running."""
     _stale_runs_abandon(account_id=run.account_id, kind=run.kind)

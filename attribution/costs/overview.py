@@ -23,7 +23,7 @@ from attribution.costs import selectors as cost_selectors
 from attribution.costs.selectors import REASON_NOT_ALLOCATED, CostFilters, reason_label
 from attribution.currency.codes import ISO_4217_CODES
 from attribution.currency.services import RateBook
-from attribution.estimates.accuracy import AccuracyReport, estimate_accuracy_report
+from attribution.estimates.accuracy import AccuracyReport, accuracy_per_deployment, estimate_accuracy_report
 from attribution.estimates.calibration import calibration_factors_current
 from attribution.models import DailyCost, ServedModel, Team, UnitCost
 from attribution.models.allocation import UnitCostRatioSource
@@ -322,9 +322,11 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
     }
     overview.top_deployments = _top_deployments(overview, in_range, range_estimates)
     accuracy_filters = _cost_filters(filters, start=start, end=end, currency=currency)
-    overview.estimate_accuracy = cost_selectors.estimate_accuracy(user=user, filters=accuracy_filters)
+    report = estimate_accuracy_report(user=user, filters=accuracy_filters, with_days=True)
+    overview.estimate_accuracy = accuracy_per_deployment(report.deployment_days)
     if overview.estimate_accuracy:
-        overview.accuracy_report = estimate_accuracy_report(user=user, filters=accuracy_filters)
+        report.deployment_days = []  # read once for the per-deployment rows; not shown one by one
+        overview.accuracy_report = report
         factors = calibration_factors_current(
             deployment_ids={row.deployment_id for row in overview.estimate_accuracy}
         )

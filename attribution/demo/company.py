@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from attribution.demo.deployments import deployments_build
+from attribution.demo.deployments import deployments_build, untagged_workloads_build
 from attribution.demo.specs import (
     AWS,
     AWS_ML_ACCOUNT,
@@ -150,4 +150,5 @@ def company_build(*, seed: int) -> Company:
         accounts=_accounts(),
         deployments=deployments_build(seed),
         aws_member_accounts={AWS_ML_ACCOUNT: "acme-ml-prod", AWS_PLATFORM_ACCOUNT: "acme-platform"},
+        untagged_workloads=untagged_workloads_build(),
     )

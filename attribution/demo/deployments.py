@@ -792,3 +792,86 @@ def deployments_build(seed: int) -> tuple[DeploymentSpec, ...]:
             endpoint_url="https://whisper-assistant.eastus.inference.ml.azure.com/score",
         ),
     )
+
+
+def untagged_workloads_build() -> tuple[DeploymentSpec, ...]:
+    """Named the way their teams name things, so a person (or a suggestion) can tell whose they are."""
+    D = DeploymentSpec
+    Dec = Decimal
+    sagemaker = {"kind": MANAGED_ENDPOINT, "service": "sagemaker", "reporter": GATEWAY_ENVOY, "tagged": False}
+    return (
+        # Search's canary of its Llama 70B endpoint: a second p4d, launched from a notebook.
+        D(
+            "untagged-llama70b-search-canary",
+            AWS,
+            "aws-prod",
+            "us-east-1",
+            "llama-3-1-70b-instruct",
+            resource_id=_sagemaker_arn("us-east-1", "llama-3-1-70b-search-canary"),
+            teams=(("search", 1.0),),
+            pricing_mode="on_demand",
+            instance_type="ml.p4d.24xlarge",
+            accelerator="nvidia-a100-40gb",
+            instance_count=1,
+            gpus_per_instance=8,
+            on_demand_rate=Dec("37.688"),
+            **sagemaker,
+        ),
+        # Recommendations re-embedding the catalogue on a second BGE endpoint.
+        D(
+            "untagged-bge-recsys-backfill",
+            AWS,
+            "aws-prod",
+            "us-east-1",
+            "bge-large-en-v1-5",
+            resource_id=_sagemaker_arn("us-east-1", "bge-large-recsys-backfill"),
+            teams=(("recsys", 1.0),),
+            pricing_mode="on_demand",
+            instance_type="ml.g5.xlarge",
+            accelerator="nvidia-a10g",
+            instance_count=2,
+            gpus_per_instance=1,
+            on_demand_rate=Dec("1.408"),
+            **sagemaker,
+        ),
+        # Assistant's shadow Whisper endpoint, testing a new version.
+        D(
+            "untagged-whisper-assistant-shadow",
+            AWS,
+            "aws-prod",
+            "us-east-1",
+            "whisper-large-v3",
+            resource_id=_sagemaker_arn("us-east-1", "whisper-large-v3-assistant-shadow"),
+            teams=(("assistant", 1.0),),
+            pricing_mode="on_demand",
+            instance_type="ml.g5.4xlarge",
+            accelerator="nvidia-a10g",
+            instance_count=1,
+            gpus_per_instance=1,
+            on_demand_rate=Dec("2.03"),
+            **sagemaker,
+        ),
+        # Assistant's batch account for offline evaluation runs (per token, billed like its sibling).
+        D(
+            "untagged-gpt4o-assistant-batch",
+            AZURE,
+            "azure-prod",
+            "eastus",
+            "gpt-4o",
+            MANAGED_PER_TOKEN,
+            "aoai",
+            _azure_id(
+                "rg-ai-prod-eastus", "Microsoft.CognitiveServices/accounts/acme-aoai-assistant-eus-batch"
+            ),
+            (("assistant", 1.0),),
+            GATEWAY_LITELLM,
+            "managed_per_token",
+            input_price_per_1k=Dec("0.00125"),  # the Batch API's half price
+            output_price_per_1k=Dec("0.005"),
+            resource_name="acme-aoai-assistant-eus-batch",
+            peak_requests_per_hour=2500,
+            input_tokens_per_request=2200,
+            output_tokens_per_request=400,
+            tagged=False,
+        ),
+    )

@@ -509,6 +509,33 @@ class GcpWriter:
                 price=(Decimal("0.5"), "gibibyte"),
             )
         )
+        # The one platform resource someone labelled: the Terraform state bucket, the evidence
+        # that the platform project is the platform team's.
+        state_gib = Decimal(40) * noise
+        rows.append(
+            self._row(
+                start=start,
+                end=end,
+                invoice_month=invoice_month,
+                service="storage",
+                sku="Standard Storage US Multi-region",
+                project=GCP_PLATFORM_PROJECT,
+                region="us",
+                labels={"team": "platform"},
+                resource=(
+                    "acme-platform-tfstate",
+                    "//storage.googleapis.com/projects/_/buckets/acme-platform-tfstate",
+                ),
+                cost=(state_gib * Decimal("0.026") / 730).quantize(MICRO),
+                usage=(
+                    (state_gib * 1024**3 * 3600).quantize(Decimal(1)),
+                    "byte-seconds",
+                    (state_gib / 730).quantize(MICRO),
+                    "gibibyte month",
+                ),
+                price=(Decimal("0.026"), "gibibyte month"),
+            )
+        )
         return rows
 
     def _month_close_rows(

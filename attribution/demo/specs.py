@@ -96,6 +96,9 @@ class DeploymentSpec:
     # Hours of the 15th of each month when the node is drained for upgrades (no usage, no cost).
     maintenance_hours: tuple[int, ...] = ()
     utc_offset_hours: int = -5
+    # False for the untagged workloads (Company.untagged_workloads): billed with no owner tags and
+    # never registered as deployments; their owner is kept here so suggestions can be scored.
+    tagged: bool = True
 
     @property
     def gpu_count(self) -> int:
@@ -107,6 +110,8 @@ class DeploymentSpec:
 
     def tags(self) -> dict[str, str]:
         """Tag values (unprefixed keys) exactly as the resource carries them."""
+        if not self.tagged:
+            return {}
         if self.kind == POOL:
             return {"deployment": self.slug, "pool": self.pool}
         return {"team": self.owner_team, "model": self.model, "deployment": self.slug}
@@ -123,12 +128,27 @@ class Company:
     accounts: tuple[AccountSpec, ...]
     deployments: tuple[DeploymentSpec, ...]
     aws_member_accounts: dict[str, str] = field(default_factory=dict)
+    # Workloads someone launched without tags (a canary, a backfill, a batch account): billed, not
+    # registered as deployments, no gateway usage. Their true owner is `teams[0]` and `model`.
+    untagged_workloads: tuple[DeploymentSpec, ...] = ()
 
     def account(self, provider: str) -> AccountSpec:
         return next(account for account in self.accounts if account.provider == provider)
 
     def deployments_of(self, provider: str) -> list[DeploymentSpec]:
         return [deployment for deployment in self.deployments if deployment.provider == provider]
+
+    def untagged_of(self, provider: str) -> list[DeploymentSpec]:
+        return [workload for workload in self.untagged_workloads if workload.provider == provider]
+
+    def true_owners(self) -> dict[str, tuple[str, str | None]]:
+        """Resource id -> (team, model) of every untagged resource; platform cost belongs to
+        `platform` (no model). What bench/suggestions.py scores the suggestions against."""
+        owners: dict[str, tuple[str, str | None]] = {
+            workload.resource_id: (workload.owner_team, workload.model)
+            for workload in self.untagged_workloads
+        }
+        return owners
 
 
 @dataclass(frozen=True)

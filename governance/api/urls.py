@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import alerts, budgets, leases, quotas, views
+from governance.api import alerts, budgets, leases, quotas, suggestions, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("budgets", budgets.BudgetViewSet, basename="budget")
@@ -9,6 +9,7 @@ router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("alerts", alerts.AlertViewSet, basename="alert")
 router.register("channels", alerts.ChannelViewSet, basename="channel")
 router.register("quotas", quotas.QuotaViewSet, basename="quota")
+router.register("rule-suggestions", suggestions.RuleSuggestionViewSet, basename="rule-suggestion")
 
 urlpatterns = [
     path("me", views.MeView.as_view(), name="me"),

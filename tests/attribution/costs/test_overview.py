@@ -65,26 +65,44 @@ def test_it_computes_month_to_date_from_the_first_of_the_end_month_even_outside_
     assert overview.month_to_date_effective == Decimal("3.00")
 
 
-def test_it_keeps_currencies_apart():
+def test_it_never_adds_a_currency_it_cannot_convert_and_converts_the_rest():
+    from attribution.models import ExchangeRate
+
     finance = UserFactory(roles=["finance"])
     eur = CloudAccountFactory(slug="azure-eu", provider="azure", billing_currency="EUR")
     DailyCostFactory(day=dt.date(2026, 10, 1), billed_cost=Decimal("10.00"), line_items=4)
     DailyCostFactory(
         day=dt.date(2026, 10, 1),
         account=eur,
+        provider="azure",
         billing_currency="EUR",
         billed_cost=Decimal("7.50"),
         effective_cost=Decimal("7.00"),
         line_items=6,
     )
 
+    # No EUR rate: the EUR cost is in no figure (never counted as USD) and is named as missing.
     overview = _build(finance)
     assert overview.billed_cost == Decimal("10.00")
-    assert overview.other_currencies == [selectors.CurrencyTotal("EUR", Decimal("7.50"), Decimal("7.00"))]
+    [note] = overview.currency_notes
+    assert (note.currency, note.missing, note.missing_days) == (
+        "EUR",
+        Decimal("7.50"),
+        {dt.date(2026, 10, 1)},
+    )
     assert overview.line_items == 10  # a count, so it adds up across currencies
-    # Charts show the reporting currency only.
-    provider_traces = overview.figures["by_provider"]["data"]
-    assert [trace["name"] for trace in provider_traces] == ["AWS"]
+    assert [trace["name"] for trace in overview.figures["by_provider"]["data"]] == ["AWS"]
+
+    # With the day's rate it is converted everywhere, and the note says from what to what.
+    ExchangeRate.objects.create(
+        date=dt.date(2026, 10, 1), from_currency="EUR", to_currency="USD", rate=Decimal("1.0817")
+    )
+    overview = _build(finance)
+    assert overview.billed_cost == Decimal("10.00") + Decimal("8.112750")
+    assert overview.effective_cost == Decimal("10.00") + Decimal("7.5719")
+    [note] = overview.currency_notes
+    assert (note.converted_from, note.converted_to, note.missing) == (Decimal("7.50"), Decimal("8.11275"), 0)
+    assert sorted(trace["name"] for trace in overview.figures["by_provider"]["data"]) == ["AWS", "Azure"]
 
 
 def test_it_scopes_rows_and_filter_choices_by_role():

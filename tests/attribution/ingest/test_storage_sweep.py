@@ -111,6 +111,30 @@ def test_it_enqueues_again_a_pending_remote_run_whose_message_was_lost(tmp_path)
     assert IngestRun.objects.get(pk=recent.pk).dispatched_at is None
 
 
+def test_a_sync_left_running_by_a_dead_worker_no_longer_keeps_its_account_off_the_schedule():
+    from attribution.connectors.tasks import _accounts_due
+    from attribution.models import CloudAccount, SyncRun
+
+    account = CloudAccount.objects.create(slug="acme", provider="aws", sync_enabled=True)
+    killed = SyncRun.objects.create(
+        account=account, state="running", started_at=timezone.now() - dt.timedelta(hours=3)
+    )
+    live = SyncRun.objects.create(
+        account=CloudAccount.objects.create(slug="other", provider="aws", sync_enabled=True),
+        state="running",
+        started_at=timezone.now() - dt.timedelta(minutes=5),
+    )
+    # Its cadence (6 h) passes, and passes again: a running sync keeps the account off the schedule.
+    in_a_day = timezone.now() + dt.timedelta(days=1)
+    assert _accounts_due(in_a_day) == []
+
+    assert sweep.storage_sweep().sync_runs_abandoned == [killed.pk]
+    killed.refresh_from_db()
+    assert killed.state == "failed" and killed.error.startswith("abandoned")
+    assert SyncRun.objects.get(pk=live.pk).state == "running"
+    assert _accounts_due(in_a_day) == [account]
+
+
 def test_a_run_of_a_dead_executor_is_claimed_again_by_its_own_redelivery(tmp_path):
     """A redelivered task (a worker's child killed, reject_on_worker_lost) finds its run
     `running` with no lock held: it loads it again, counting the attempt."""

@@ -271,9 +271,10 @@ def test_resource_id_rules_and_deployment_resources(dims, ingest_periods):
 
 
 def test_an_invalid_regex_already_stored_is_skipped_and_reported_and_the_ingest_succeeds(
-    dims, ingest_periods
+    dims, ingest_periods, client
 ):
     from attribution.models import DimensionRule
+    from tests.factories import UserFactory
 
     # Stored bypassing validation (an old admin form, a raw SQL fix): "(" does not compile in Postgres.
     broken = DimensionRule.objects.create(
@@ -305,6 +306,12 @@ def test_an_invalid_regex_already_stored_is_skipped_and_reported_and_the_ingest_
         assert "regular expression" in run.warnings[0]["message"]
     broken.refresh_from_db()
     assert "regular expression" in broken.evaluation_error
+    # ... and the API shows both: on the run and on the rule.
+    client.force_login(UserFactory(roles=["finance"]))
+    run_json = client.get(f"/api/v1/ingest-runs/{executed[0].pk}").json()
+    assert [warning["rule_id"] for warning in run_json["warnings"]] == [broken.pk]
+    rule_json = client.get(f"/api/v1/dimension-rules/{broken.pk}").json()
+    assert rule_json["evaluation_error"] == broken.evaluation_error
     # The valid rule still mapped; what only the broken rule could have mapped stays unmapped.
     mapped = by_resource()
     assert mapped["ep-b"][0] == "ads"

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attribution', '0015_unallocated_reason_rule_skipped'),
+        ('attribution', '0016_rule_suggestions'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0003_alert_kinds_test'),
+        ('governance', '0004_lease_grant_function'),
     ]
 
     operations = [
