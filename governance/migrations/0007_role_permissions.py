@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0004_lease_grant_function'),
+        ('governance', '0006_lease_grant_async_commit'),
     ]
 
     operations = [
