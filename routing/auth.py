@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, permissions
@@ -19,9 +18,18 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from governance.tokens import hash_token, split_prefix
-from routing.models import Gateway, PolicyDocument
+from routing.models import Gateway
 
 LAST_SEEN_PRECISION = dt.timedelta(seconds=10)
+GATEWAY_BY_TOKEN_SQL = """
+    SELECT gateway.*, latest.version AS latest_version, latest.content_hash AS latest_hash
+    FROM routing_gateway gateway
+    LEFT JOIN LATERAL (
+        SELECT version, content_hash FROM routing_policydocument
+        WHERE gateway_id = gateway.id ORDER BY version DESC LIMIT 1
+    ) latest ON true
+    WHERE gateway.token_hash = %s
+"""
 
 
 @dataclass(frozen=True)
@@ -54,16 +62,9 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
         if split_prefix(plaintext) is None:
             return None
         # The current document's (version, hash) comes with the same query: a conditional GET of
-        # the policy then needs no other round trip to answer 304.
-        latest = PolicyDocument.objects.filter(gateway=OuterRef("pk")).order_by("-version")
-        gateway = (
-            Gateway.objects.filter(token_hash=hash_token(plaintext))
-            .annotate(
-                latest_version=Subquery(latest.values("version")[:1]),
-                latest_hash=Subquery(latest.values("content_hash")[:1]),
-            )
-            .first()
-        )
+        # the policy then needs no other round trip to answer 304. Plain SQL: the gateways poll
+        # every second, and building this query through the ORM cost more than running it.
+        gateway = next(iter(Gateway.objects.raw(GATEWAY_BY_TOKEN_SQL, [hash_token(plaintext)])), None)
         if gateway is None:
             return None  # maybe a user's API token: the next class decides
         now = timezone.now()

@@ -82,6 +82,26 @@ def test_a_rerun_after_ingest_file_was_killed_recovers_the_period(export, where)
     print(f"ingest_file killed at {where}: rerun finished in {recovery:.1f}s")
 
 
+def test_a_killed_process_waiting_for_a_lock_does_not_keep_its_run_alive(export):
+    """Postgres notices a dead client only when it next talks to it; a session waiting for a lock
+    would keep the run's lock (and the run would look alive) until then, without the client check
+    (INFERENSYS_DATABASE_CLIENT_CHECK_SECONDS, 10 s)."""
+    path, _clean = export
+    account = services.cloud_account_get_or_create(slug="crashy", provider="aws")
+    with held_back("swap", account_id=account.pk):
+        process = ingest_file_process(path, "crashy")
+        wait_until(lambda: blocked_backends(), what="the run to wait at its swap")
+        run = IngestRun.objects.get(account=account)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        killed = time.monotonic()
+        wait_until(lambda: run_lock_free(run.pk), what="the killed session to end", timeout=30)
+        released = time.monotonic() - killed
+        assert sweep.storage_sweep().reaped == [run.pk]  # while the lock it waited for is still held
+    assert released < 20
+    print(f"a killed process waiting for a lock released its run in {released:.1f}s")
+
+
 def test_the_sweeper_fails_a_killed_command_run_and_frees_its_period(export):
     path, clean = export
     killed = _killed_mid_run(path, "load")
