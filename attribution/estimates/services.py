@@ -188,14 +188,18 @@ def _usage_load(
 # --- Bases ------------------------------------------------------------------------------------------
 
 
-def _latest_unit_costs(day: dt.date, deployment_ids: set[int]) -> dict[tuple[int, int], UnitCost]:
-    """The latest UnitCost before `day` per (deployment, model), within the lookback."""
+def _latest_unit_costs(
+    day: dt.date, deployment_ids: set[int], *, through: dt.date | None = None
+) -> dict[tuple[int, int], UnitCost]:
+    """The latest UnitCost before `day` (and not after `through`) per (deployment, model), within
+    the lookback."""
     if not deployment_ids:
         return {}
+    last = day - dt.timedelta(days=1) if through is None else min(through, day - dt.timedelta(days=1))
     rows = (
         UnitCost.objects.filter(
             deployment_id__in=deployment_ids,
-            day__lt=day,
+            day__lte=last,
             day__gte=day - dt.timedelta(days=UNIT_COST_LOOKBACK_DAYS),
         )
         .order_by("deployment_id", "model_id", "-day", "currency")
@@ -353,12 +357,19 @@ def _from_price_card(
 # --- Refresh ----------------------------------------------------------------------------------------
 
 
-def estimates_refresh(*, days: Iterable[dt.date], now: dt.datetime | None = None) -> RefreshResult:
+def estimates_refresh(
+    *, days: Iterable[dt.date], now: dt.datetime | None = None, replay_known_through: dt.date | None = None
+) -> RefreshResult:
     """Re-estimate every given day whose bill has not landed; reconcile the days whose bill has.
 
     Idempotent: unreconciled estimates of a refreshed (day, deployment) are replaced as a whole in
     one transaction, so a repeated or concurrent run leaves one consistent set.
+
+    `replay_known_through` (attribution/estimates/replay.py) re-lives a past moment: the given days
+    are estimated as if their bills had not landed, from unit costs of days up to that date only,
+    and nothing is reconciled (the replay lands each bill at its own time).
     """
+    replaying = replay_known_through is not None
     days = sorted(set(days))
     result = RefreshResult()
     if not days:
@@ -386,12 +397,16 @@ def estimates_refresh(*, days: Iterable[dt.date], now: dt.datetime | None = None
                 and deployment["created_at"] < _day_bounds(day)[1]
             ):
                 candidates.add(deployment_id)
-        open_ids = {d for d in candidates if d in deployments.by_id and not deployments.bill_landed(day, d)}
+        open_ids = {
+            d
+            for d in candidates
+            if d in deployments.by_id and (replaying or not deployments.bill_landed(day, d))
+        }
         if not open_ids:
             continue
         open_pairs[day] = open_ids
         result.days_estimated.append(day.isoformat())
-        unit_costs = _latest_unit_costs(day, open_ids)
+        unit_costs = _latest_unit_costs(day, open_ids, through=replay_known_through)
         for deployment_id in sorted(open_ids):
             deployment = deployments.by_id[deployment_id]
             cells = usage.get((day, deployment_id), [])
@@ -447,11 +462,14 @@ def estimates_refresh(*, days: Iterable[dt.date], now: dt.datetime | None = None
             # Unreconciled estimates of deployments whose bill has not landed are rebuilt; stale
             # ones (usage deleted, deployment without basis now) disappear with them.
             stale = SpendEstimate.objects.filter(day=day, reconciled_at__isnull=True)
-            landed_ids = [d for d in deployments.by_id if deployments.bill_landed(day, d)]
-            stale.exclude(deployment_id__in=landed_ids).delete()
+            if not replaying:
+                landed_ids = [d for d in deployments.by_id if deployments.bill_landed(day, d)]
+                stale = stale.exclude(deployment_id__in=landed_ids)
+            stale.delete()
         SpendEstimate.objects.bulk_create(fresh, batch_size=2000)
     result.estimates_written = len(fresh)
-    result.reconciled = estimates_reconcile(days=days, now=now)
+    if not replaying:
+        result.reconciled = estimates_reconcile(days=days, now=now)
     return result
 
 

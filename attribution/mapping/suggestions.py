@@ -333,6 +333,9 @@ def suggestion_candidates(resources: list[Resource] | None = None) -> list[Candi
     """Every suggestion the current line items support, each untagged resource in at most one."""
     resources = _load_resources() if resources is None else resources
     untagged = [resource for resource in resources if resource.untagged and resource.billed_cost]
+    # A credit or refund with no owner is shared by nature (it follows the spend it refunds): a
+    # mapping rule for it would hand one team every credit. Only spend is suggested for.
+    untagged = [resource for resource in untagged if resource.billed_cost > 0]
     tagged = [resource for resource in resources if resource.team_id is not None]
     candidates = _name_candidates(untagged, tagged)
     taken = {id(resource) for candidate in candidates for resource in candidate.covered}
