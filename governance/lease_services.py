@@ -14,6 +14,7 @@ Overspend past the limit is then bounded by the grants outstanding. A blocked sc
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -122,6 +123,66 @@ def _resolve(
     return pool, Decimal(limit), limit == 0, reason
 
 
+# Per process, briefly: what a budget's period is (kind, time zone, fiscal start, custom range). The
+# amount, thresholds and actions are read by the grant itself, so a change to them applies at once;
+# a change of period kind or time zone applies within this many seconds.
+_PERIOD_CACHE_SECONDS = 10.0
+_period_cache: dict[int, tuple[float, Budget]] = {}
+
+
+def _budget_for_period(budget_id: int) -> Budget | None:
+    cached = _period_cache.get(budget_id)
+    if cached is not None and time.monotonic() - cached[0] < _PERIOD_CACHE_SECONDS:
+        return cached[1]
+    budget = (
+        Budget.objects.filter(pk=budget_id)
+        .only(
+            "id", "period", "timezone", "fiscal_year_start_month", "custom_start", "custom_end", "is_active"
+        )
+        .first()
+    )
+    if budget is not None:
+        _period_cache[budget_id] = (time.monotonic(), budget)
+    return budget
+
+
+def _budget_lease_fast(
+    *,
+    budget_id: int,
+    holder: str,
+    amount: Decimal,
+    previous: Lease | None,
+    used: Decimal | None,
+    now: dt.datetime,
+    ttl: dt.timedelta,
+) -> LeaseGrant | None:
+    """One round trip once the period's pool exists (None: take the full path, which creates it)."""
+    budget = _budget_for_period(budget_id)
+    if budget is None or not budget.is_active:
+        return None
+    period = budget_period(budget=budget, at=now)
+    if period is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pool_id, lease_id, granted, remaining, hard_limit, blocked, reason, window_end"
+            " FROM governance_budget_lease_grant(%s, %s, %s, %s, %s, %s, %s, %s)",
+            [budget_id, period.start_at, holder[:200], amount, previous.pk if previous else None,
+             used if previous else None, now, now + ttl],
+        )  # fmt: skip
+        pool_id, lease_id, granted, remaining, limit, blocked, reason, window_end = cursor.fetchone()
+    if pool_id is None:
+        return None
+    if not reason and granted is not None and granted < amount:
+        reason = (
+            "The allowance left in this period is smaller than asked." if granted else "No allowance left."
+        )
+    return LeaseGrant(
+        lease_id=lease_id, granted=granted, unit=LeaseUnit.MONEY, expires_at=now + ttl if lease_id else None,
+        window_end=window_end, limit=limit, remaining=remaining, blocked=blocked, reason=reason,
+    )  # fmt: skip
+
+
 def _spend_now(budget: Budget, period) -> Decimal:
     from governance.enforcement import budget_spend
 
@@ -153,8 +214,18 @@ def lease_request(
             raise LeaseError({"renew": [f"No lease {renew_lease_id} held by {holder}."]})
         if budget_id is None and quota_id is None:
             budget_id, quota_id = previous.pool.budget_id, previous.pool.quota_id
-    pool, limit, blocked, reason = _resolve(budget_id=budget_id, quota_id=quota_id, now=now)
     ttl = dt.timedelta(seconds=settings.LEASE_TTL_SECONDS)
+    if (
+        budget_id is not None
+        and quota_id is None
+        and (previous is None or previous.pool.budget_id == budget_id)
+    ):
+        fast = _budget_lease_fast(
+            budget_id=budget_id, holder=holder, amount=amount, previous=previous, used=used, now=now, ttl=ttl
+        )
+        if fast is not None:
+            return fast
+    pool, limit, blocked, reason = _resolve(budget_id=budget_id, quota_id=quota_id, now=now)
     if previous is not None and previous.pool_id != pool.pk:
         # The renewed lease belongs to an earlier period or window: return it to its own pool.
         with transaction.atomic():

@@ -41,7 +41,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from attribution.allocation.rules import dimension_rule_clean, dimension_rule_create, dimension_rule_preview
+from attribution.mapping.services import dimension_rule_clean, dimension_rule_create, dimension_rule_preview
 from attribution.models import (
     CloudAccount,
     DimensionRule,
@@ -333,6 +333,9 @@ def suggestion_candidates(resources: list[Resource] | None = None) -> list[Candi
     """Every suggestion the current line items support, each untagged resource in at most one."""
     resources = _load_resources() if resources is None else resources
     untagged = [resource for resource in resources if resource.untagged and resource.billed_cost]
+    # A credit or refund with no owner is shared by nature (it follows the spend it refunds): a
+    # mapping rule for it would hand one team every credit. Only spend is suggested for.
+    untagged = [resource for resource in untagged if resource.billed_cost > 0]
     tagged = [resource for resource in resources if resource.team_id is not None]
     candidates = _name_candidates(untagged, tagged)
     taken = {id(resource) for candidate in candidates for resource in candidate.covered}
@@ -491,12 +494,12 @@ def rule_suggestion_update(*, suggestion_id: int, data: dict[str, Any]) -> tuple
 
 
 def rule_suggestion_accept(
-    *, suggestion_id: int, actor_id: int | None
+    *, suggestion_id: int, actor_id: int | None, actor: Any = None, remote_addr: str | None = None
 ) -> tuple[RuleSuggestion, DimensionRule]:
-    """Create the suggested rule (validated like any rule). The caller audits and re-applies in the
-    same transaction (governance/api/suggestions.py)."""
+    """Create the suggested rule (validated like any rule, audited by dimension_rule_create). The
+    caller audits the decision and re-applies in the same transaction (governance/api/suggestions.py)."""
     suggestion = _claim(suggestion_id)
-    rule = dimension_rule_create(rule_data=rule_data_of(suggestion))
+    rule = dimension_rule_create(rule_data=rule_data_of(suggestion), actor=actor, remote_addr=remote_addr)
     suggestion.state = SuggestionState.ACCEPTED
     suggestion.rule = rule
     suggestion.decided_by_id = actor_id

@@ -10,7 +10,7 @@ import pytest
 
 from governance.models import BudgetThreshold
 from tests.factories import BudgetFactory, MembershipFactory, TeamFactory, UserFactory
-from tests.test_browser import _seed_costs
+from tests.attribution.views.test_browser import _seed_costs
 
 # Pages that are not ours to fix (third-party UIs): linked, but not audited.
 NOT_AUDITED = {"API docs", "Django admin"}
