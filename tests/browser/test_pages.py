@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from governance.models import BudgetThreshold
-from tests.factories import BudgetFactory, MembershipFactory, TeamFactory, UserFactory
 from tests.attribution.views.test_browser import _seed_costs
+from tests.factories import BudgetFactory, MembershipFactory, TeamFactory, UserFactory
 
 # Pages that are not ours to fix (third-party UIs): linked, but not audited.
 NOT_AUDITED = {"API docs", "Django admin"}
