@@ -117,7 +117,8 @@ def test_the_view_exposes_focus_columns_in_their_exact_case(line_item):
     assert row["BilledCost"] == Decimal("123.4567890123")
     assert row["EffectiveCost"] == Decimal("98.7654321000")
     assert row["ListCost"] == Decimal("150.0000000000")
-    assert row["ContractedCost"] is None
+    # No negotiated cost in the export: FOCUS 1.2 ContractedCost is then the billed cost.
+    assert row["ContractedCost"] == Decimal("123.4567890123")
     assert row["BillingCurrency"] == "USD"
     assert row["ChargePeriodStart"] == dt.datetime(2026, 10, 3, 0, 0, tzinfo=UTC)
     assert row["ChargePeriodEnd"] == dt.datetime(2026, 10, 3, 1, 0, tzinfo=UTC)
