@@ -6,12 +6,16 @@ SQL, so the admin shows them read-only and never counts them in full.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from attribution.allocation.services import allocation_shares_error
 from attribution.choices import IngestState
 from attribution.models import (
     AllocatedCost,
@@ -278,14 +282,38 @@ class DailyCostAdmin(BulkTableAdmin):
 
 @admin.register(DimensionRule)
 class DimensionRuleAdmin(admin.ModelAdmin):
-    list_display = ["priority", "name", "match_field", "tag_key", "operator", "value", "is_active"]
+    list_display = [
+        "priority", "name", "match_field", "tag_key", "operator", "value", "is_active", "evaluation_error",
+    ]  # fmt: skip
     list_filter = ["match_field", "is_active"]
+    readonly_fields = ["evaluation_error"]
     search_fields = ["name", "value", "tag_key"]
     raw_id_fields = ["account", "set_team", "set_model", "set_deployment"]
 
 
+class AllocationShareFormSet(BaseInlineFormSet):
+    """The rule's shares as a whole: fixed shares must total 100 % (the service's own check)."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        percents = [
+            form.cleaned_data["percent"]
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and "percent" in form.cleaned_data
+        ]
+        # The admin applies the rule form's values to self.instance before building the inlines.
+        problem = allocation_shares_error(
+            name=self.instance.name, method=self.instance.method, percents=percents
+        )
+        if problem:
+            raise ValidationError(problem)
+
+
 class AllocationShareInline(admin.TabularInline):
     model = AllocationShare
+    formset = AllocationShareFormSet
     extra = 0
     raw_id_fields = ["team", "model"]
 
@@ -307,10 +335,34 @@ class AllocationRuleAdmin(admin.ModelAdmin):
     inlines = [AllocationShareInline]
 
 
+class AllocationShareForm(forms.ModelForm):
+    """One share edited alone: the rule's shares must still total 100 % with the others as they are."""
+
+    class Meta:
+        model = AllocationShare
+        fields = ["rule", "team", "model", "percent"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        rule, percent = cleaned.get("rule"), cleaned.get("percent")
+        if rule is not None and percent is not None:
+            others = rule.shares.exclude(pk=self.instance.pk).values_list("percent", flat=True)
+            problem = allocation_shares_error(name=rule.name, method=rule.method, percents=[*others, percent])
+            if problem:
+                raise ValidationError(f"{problem} Edit the shares together on the rule's page.")
+        return cleaned
+
+
 @admin.register(AllocationShare)
 class AllocationShareAdmin(admin.ModelAdmin):
+    form = AllocationShareForm
     list_display = ["rule", "team", "model", "percent"]
     raw_id_fields = ["rule", "team", "model"]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Removing one share alone would leave the others short of 100 %: shares are removed on
+        # the rule's page, where the formset checks the total.
+        return False
 
 
 @admin.register(AllocatedCost)

@@ -34,6 +34,7 @@ REASON_LABELS: dict[str, str] = {
     UnallocatedReason.NO_USAGE: "no usage to split by",
     UnallocatedReason.NO_RULE: "no rule covers it",
     UnallocatedReason.IDLE: "idle capacity",
+    UnallocatedReason.RULE_SKIPPED: "a mapping rule that could map it is skipped (fix the rule)",
     REASON_NOT_ALLOCATED: "not allocated yet",
 }
 
@@ -163,6 +164,8 @@ class EstimateAccuracy:
     # (estimated - billed) / billed over the whole period: positive means we over-estimate.
     bias_percent: Decimal | None = None
     last_day: dt.date | None = None
+    # (basis, factor) in force for new estimates (filled by the overview selector).
+    calibration_factors: list[tuple[str, Decimal]] = field(default_factory=list)
 
     @property
     def error(self) -> Decimal:

@@ -19,9 +19,14 @@ import plotly.graph_objects as go
 from django.db.models import Case, CharField, F, Max, QuerySet, Sum, Value, When
 
 from attribution import cost_selectors
+from attribution.allocation.currency import RateBook
 from attribution.choices import PricingMode, Provider
 from attribution.cost_selectors import REASON_NOT_ALLOCATED, CostFilters, reason_label
+from attribution.estimates.accuracy import AccuracyReport, estimate_accuracy_report
+from attribution.estimates.calibration import calibration_factors_current
+from attribution.ingest.currency import ISO_4217_CODES
 from attribution.models import DailyCost, ServedModel, Team, UnitCost
+from attribution.models.allocation import UnitCostRatioSource
 
 DEFAULT_RANGE_DAYS = 90
 # A bound on the range keeps the figure payload (days x series) small whatever the user asks for.
@@ -93,11 +98,33 @@ class OverviewFilters:
     model_id: int | None = None
 
 
-@dataclass(frozen=True)
-class CurrencyTotal:
+@dataclass
+class CurrencyNote:
+    """Cost in the range billed in a currency other than the reporting one: what the figures
+    include, converted at the rate of each charge day, and what they leave out for want of a rate."""
+
     currency: str
-    billed_cost: Decimal
-    effective_cost: Decimal
+    converted_from: Decimal = Decimal(0)  # in `currency`, included in the figures
+    converted_to: Decimal = Decimal(0)  # the same amount in the reporting currency
+    rate_dates: set[dt.date] = field(default_factory=set)
+    missing: Decimal = Decimal(0)  # in `currency`, in no figure: no rate within the window
+    missing_days: set[dt.date] = field(default_factory=set)
+
+    @property
+    def first_rate_date(self) -> dt.date | None:
+        return min(self.rate_dates, default=None)
+
+    @property
+    def last_rate_date(self) -> dt.date | None:
+        return max(self.rate_dates, default=None)
+
+    @property
+    def first_missing_day(self) -> dt.date | None:
+        return min(self.missing_days, default=None)
+
+    @property
+    def last_missing_day(self) -> dt.date | None:
+        return max(self.missing_days, default=None)
 
 
 @dataclass(frozen=True)
@@ -140,11 +167,16 @@ class Overview:
     unallocated_visible: bool = True
     unallocated_by_reason: list[UnallocatedReasonRow] = field(default_factory=list)
     line_items: int = 0
-    other_currencies: list[CurrencyTotal] = field(default_factory=list)
+    # Per other billing currency: converted (and at which rates) or missing a rate.
+    currency_notes_by_code: dict[str, CurrencyNote] = field(default_factory=dict)
+    # Rates to the reporting currency, loaded once, on the first row in another currency.
+    rate_book: RateBook | None = field(default=None, repr=False)
     charts: list[ChartSpec] = field(default_factory=list)
     figures: dict[str, dict] = field(default_factory=dict)
     top_deployments: list[dict] = field(default_factory=list)
     estimate_accuracy: list[cost_selectors.EstimateAccuracy] = field(default_factory=list)
+    # Median / p90 error per deployment-day, calibrated and not, and the unestimated share.
+    accuracy_report: AccuracyReport | None = None
     unit_costs: list[dict] = field(default_factory=list)
 
     @property
@@ -153,8 +185,12 @@ class Overview:
             self.line_items > 0
             or bool(self.billed_cost)
             or bool(self.estimated_cost)
-            or bool(self.other_currencies)
+            or bool(self.currency_notes_by_code)
         )
+
+    @property
+    def currency_notes(self) -> list[CurrencyNote]:
+        return [self.currency_notes_by_code[code] for code in sorted(self.currency_notes_by_code)]
 
     @property
     def total_cost(self) -> Decimal:
@@ -236,15 +272,18 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
     _fill_headline(overview, scoped)
     # Billed figures are on the allocated basis: a team's figures include its share of shared
     # pools, and the headline, the charts and the unallocated card all add up to the same total.
+    # Every currency is read and converted to the reporting one at the rate of each charge day
+    # (see _to_reporting): a figure never adds up amounts in different currencies.
     allocation_rows = _allocation_rows(
         user=user,
-        filters=_cost_filters(filters, start=min(start, month_start), end=end, currency=currency),
+        filters=_cost_filters(filters, start=min(start, month_start), end=end, currency=""),
     )
+    allocation_rows = _to_reporting(overview, allocation_rows, amounts=("billed", "effective"))
     _fill_billed(overview, allocation_rows)
     range_rows = [row for row in allocation_rows if row["day"] >= start]
     _fill_unallocated(overview, range_rows)
 
-    in_range = scoped.filter(day__gte=start, day__lte=end, billing_currency=currency)
+    in_range = scoped.filter(day__gte=start, day__lte=end)
     days = [start + dt.timedelta(days=offset) for offset in range((end - start).days + 1)]
     estimates = _open_estimates(user=user, filters=filters, overview=overview, currency=currency)
     overview.estimated_through = estimated_through or max(
@@ -281,11 +320,22 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
         "by_team": _team_figure(range_rows, range_estimates, days=days, currency=currency),
         "by_model": _model_figure(range_rows, range_estimates, currency=currency),
     }
-    overview.top_deployments = _top_deployments(in_range, range_estimates)
-    overview.estimate_accuracy = cost_selectors.estimate_accuracy(
-        user=user, filters=_cost_filters(filters, start=start, end=end, currency=currency)
-    )
-    overview.unit_costs = _latest_unit_costs(filters=filters, end=end, currency=currency)
+    overview.top_deployments = _top_deployments(overview, in_range, range_estimates)
+    accuracy_filters = _cost_filters(filters, start=start, end=end, currency=currency)
+    overview.estimate_accuracy = cost_selectors.estimate_accuracy(user=user, filters=accuracy_filters)
+    if overview.estimate_accuracy:
+        overview.accuracy_report = estimate_accuracy_report(user=user, filters=accuracy_filters)
+        factors = calibration_factors_current(
+            deployment_ids={row.deployment_id for row in overview.estimate_accuracy}
+        )
+        for row in overview.estimate_accuracy:
+            # A factor per basis: a deployment that changed basis has one for each.
+            row.calibration_factors = sorted(
+                (basis, factor.factor)
+                for (deployment_id, basis, row_currency), factor in factors.items()
+                if deployment_id == row.deployment_id and row_currency == row.currency
+            )
+    overview.unit_costs = _latest_unit_costs(overview, filters=filters, end=end)
     return overview
 
 
@@ -307,20 +357,61 @@ def _apply_dimension_filters(rows: QuerySet[DailyCost], filters: OverviewFilters
 
 
 def _fill_headline(overview: Overview, scoped: QuerySet[DailyCost]) -> None:
-    """Line items, and the totals billed in other currencies (never added to the reporting one)."""
-    rows = (
-        scoped.filter(day__gte=overview.start, day__lte=overview.end)
-        .values("billing_currency")
-        .annotate(billed=Sum("billed_cost"), effective=Sum("effective_cost"), line_items=Sum("line_items"))
-        .order_by("billing_currency")
+    """Line items in the range: a count, not money, so they add up across currencies."""
+    rows = scoped.filter(day__gte=overview.start, day__lte=overview.end).aggregate(
+        line_items=Sum("line_items")
     )
+    overview.line_items += rows["line_items"] or 0
+
+
+def _to_reporting(
+    overview: Overview, rows: list[dict], *, amounts: tuple[str, ...], note: bool = True
+) -> list[dict]:
+    """`rows` (each with `day` and `currency`) with their `amounts` in the reporting currency.
+
+    Each row converts at the rate of its own charge day (or the latest earlier one within the
+    rate window, attribution.allocation.currency). A row without a usable rate is left out, never
+    counted as if it were already in the reporting currency; with `note`, rows in the range are
+    recorded per currency (converted from/to, rate dates, missing amount and days) for the page.
+    """
+    kept = []
     for row in rows:
-        # Line items are a count, not money: they add up across currencies.
-        overview.line_items += row["line_items"] or 0
-        if row["billing_currency"] != overview.currency and row["billed"] is not None:
-            overview.other_currencies.append(
-                CurrencyTotal(row["billing_currency"], row["billed"], row["effective"] or Decimal(0))
+        currency = row["currency"]
+        if currency == overview.currency:
+            kept.append(row)
+            continue
+        if overview.rate_book is None:
+            # One query for every currency and the whole range, whichever rows come first.
+            overview.rate_book = RateBook(
+                currencies=ISO_4217_CODES,
+                to_currency=overview.currency,
+                start=min(overview.start, overview.month_start or overview.start),
+                end=overview.end,
             )
+        in_range = note and overview.start <= row["day"] <= overview.end
+        if in_range:
+            currency_note = overview.currency_notes_by_code.setdefault(currency, CurrencyNote(currency))
+        original = row[amounts[0]] or Decimal(0)
+        conversions = {
+            key: overview.rate_book.convert(amount=row[key], day=row["day"], currency=currency)
+            for key in amounts
+            if row[key] is not None
+        }
+        if any(conversion is None for conversion in conversions.values()):
+            if in_range:
+                currency_note.missing += original
+                currency_note.missing_days.add(row["day"])
+            continue
+        for key, conversion in conversions.items():
+            row[key] = conversion.amount
+        if in_range:
+            currency_note.converted_from += original
+            currency_note.converted_to += row[amounts[0]] or Decimal(0)
+            currency_note.rate_dates.update(
+                conversion.rate_date for conversion in conversions.values() if conversion.rate_date
+            )
+        kept.append(row)
+    return kept
 
 
 def _fill_billed(overview: Overview, rows: list[dict]) -> None:
@@ -340,7 +431,7 @@ def _open_estimates(*, user, filters: OverviewFilters, overview: Overview, curre
     first_day = min(overview.start, overview.month_start)
     rows = list(
         cost_selectors.estimates_open(
-            user=user, filters=_cost_filters(filters, start=first_day, end=overview.end, currency=currency)
+            user=user, filters=_cost_filters(filters, start=first_day, end=overview.end, currency="")
         )
         .values(
             "day",
@@ -349,11 +440,13 @@ def _open_estimates(*, user, filters: OverviewFilters, overview: Overview, curre
             "model_id",
             "model__name",
             "deployment_id",
+            "currency",
             provider=F("deployment__provider"),
         )
         .annotate(estimated=Sum("estimated_cost"))
-        .order_by("day", "deployment_id", "team_id", "model_id")
+        .order_by("day", "deployment_id", "team_id", "model_id", "currency")
     )
+    rows = _to_reporting(overview, rows, amounts=("estimated",))
     for row in rows:
         if row["day"] >= overview.start:
             overview.estimated_cost += row["estimated"]
@@ -371,11 +464,18 @@ def _allocation_rows(*, user, filters: CostFilters) -> list[dict]:
     allocated, pending = cost_selectors.billed_sources(user=user, filters=filters, basis="allocated")
     columns = ("day", "provider", "team_id", "team__name", "model_id", "model__name")
     sums = {"billed": Sum("billed_cost"), "effective": Sum("effective_cost")}
-    rows = list(allocated.values(*columns, reason=F("unallocated_reason")).annotate(**sums).order_by())
+    currency = F("billing_currency")
+    rows = list(
+        allocated.values(*columns, currency=currency, reason=F("unallocated_reason"))
+        .annotate(**sums)
+        .order_by()
+    )
     pending_reason = Case(
         When(team__isnull=True, then=Value(REASON_NOT_ALLOCATED)), default=Value(""), output_field=CharField()
     )
-    rows += list(pending.values(*columns, reason=pending_reason).annotate(**sums).order_by())
+    rows += list(
+        pending.values(*columns, currency=currency, reason=pending_reason).annotate(**sums).order_by()
+    )
     return rows
 
 
@@ -581,25 +681,48 @@ def _model_figure(rows: list[dict], estimates: list[dict], *, currency: str) -> 
     return figure.to_plotly_json()
 
 
-def _top_deployments(rows: QuerySet[DailyCost], estimates: list[dict]) -> list[dict]:
-    top = list(
-        rows.filter(deployment__isnull=False)
-        .values(
-            "deployment_id",
-            "deployment__slug",
-            "deployment__provider",
-            "deployment__region",
-            "deployment__pricing_mode",
-            "deployment__model__name",
-        )
-        .annotate(
-            billed=Sum("billed_cost"),
-            effective=Sum("effective_cost"),
-            requests=Sum("requests"),
-            line_items=Sum("line_items"),
-        )
-        .order_by("-billed", "deployment__slug")[:TOP_DEPLOYMENTS]
+def _top_deployments(overview: Overview, rows: QuerySet[DailyCost], estimates: list[dict]) -> list[dict]:
+    """The deployments billed most in the range, in the reporting currency.
+
+    Read per deployment, day and currency so that each day converts at its own rate, then summed
+    here: one query, a row per deployment-day.
+    """
+    details = (
+        "deployment_id",
+        "deployment__slug",
+        "deployment__provider",
+        "deployment__region",
+        "deployment__pricing_mode",
+        "deployment__model__name",
     )
+    per_day = _to_reporting(
+        overview,
+        list(
+            rows.filter(deployment__isnull=False)
+            .values(*details, "day", currency=F("billing_currency"))
+            .annotate(
+                billed=Sum("billed_cost"), effective=Sum("effective_cost"), line_items=Sum("line_items")
+            )
+            .order_by()
+        ),
+        amounts=("billed", "effective"),
+        note=False,  # the same cost is noted once, from the allocation rows
+    )
+    totals: dict[int, dict] = {}
+    for row in per_day:
+        total = totals.setdefault(
+            row["deployment_id"],
+            {
+                **{key: row[key] for key in details},
+                "billed": Decimal(0),
+                "effective": Decimal(0),
+                "line_items": 0,
+            },
+        )
+        total["billed"] += row["billed"] or 0
+        total["effective"] += row["effective"] or 0
+        total["line_items"] += row["line_items"] or 0
+    top = sorted(totals.values(), key=lambda row: (-row["billed"], row["deployment__slug"]))[:TOP_DEPLOYMENTS]
     estimated: dict[int, Decimal] = defaultdict(Decimal)
     for row in estimates:
         estimated[row["deployment_id"]] += row["estimated"]
@@ -612,12 +735,14 @@ def _top_deployments(rows: QuerySet[DailyCost], estimates: list[dict]) -> list[d
     return top
 
 
-def _latest_unit_costs(*, filters: OverviewFilters, end: dt.date, currency: str) -> list[dict]:
+def _latest_unit_costs(overview: Overview, *, filters: OverviewFilters, end: dt.date) -> list[dict]:
     """The latest unit cost on or before `end` per model × deployment (one DISTINCT ON query).
 
     Unit costs are per deployment, not per team: shared reference figures like the deployments.
+    A deployment billed in another currency is shown converted at the rate of the unit cost's
+    day; without a rate it is shown in its own currency, and says so (`shown_currency`).
     """
-    rows = UnitCost.objects.filter(day__lte=end, currency=currency)
+    rows = UnitCost.objects.filter(day__lte=end)
     if filters.provider:
         rows = rows.filter(provider=filters.provider)
     if filters.model_id is not None:
@@ -636,9 +761,25 @@ def _latest_unit_costs(*, filters: OverviewFilters, end: dt.date, currency: str)
             "cost_per_1m_input_tokens",
             "cost_per_1m_output_tokens",
             "cost_per_1k_requests",
+            "output_input_ratio",
+            "ratio_source",
+            "currency",
         )[: UNIT_COST_ROWS * 5]
     )
+    prices = ("cost_per_1m_input_tokens", "cost_per_1m_output_tokens", "cost_per_1k_requests")
+    for row in latest:
+        row["shown_currency"] = row["currency"]
+        if row["currency"] != overview.currency and _to_reporting(
+            overview, [row], amounts=prices, note=False
+        ):
+            row["shown_currency"] = overview.currency  # converted in place
     latest.sort(key=lambda row: (row["model__name"], row["deployment__slug"]))
     for row in latest:
         row["provider_label"] = _provider_label(row["provider"])
+        # Which basis split the cost over input and output tokens: a default ratio must never
+        # pass for a price.
+        source = row["ratio_source"]
+        row["ratio_label"] = (
+            UnitCostRatioSource(source).label if source in UnitCostRatioSource.values else "not recorded"
+        )
     return latest[:UNIT_COST_ROWS]

@@ -15,12 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from psycopg import OperationalError as PsycopgOperationalError
 
@@ -49,7 +52,19 @@ from attribution.signals import period_ingested
 logger = logging.getLogger(__name__)
 
 DATASETS = ("actual", "amortized")
-_RUN_LOCK_CLASS = 7_311_001  # advisory lock namespace: "this run is being executed"
+# Advisory lock namespaces. A run's execution lock is held by the session of the process executing
+# it for as long as it runs: Postgres releases it when that session ends, so a `running` run whose
+# lock anyone can take was left by a process that died (kill -9, OOM, a lost host).
+_RUN_LOCK_CLASS = 7_311_001  # "this run is being executed"
+# Held shared by every executing run, taken exclusively by the tag set collector (ingest/sweep.py):
+# a run names tag sets before the rows that use them are visible in the line items.
+TAG_SETS_LOCK = (7_311_002, 0)
+# Executions of one run that may start; a file that kills its executor every time (out of memory)
+# fails for good instead of being retried forever.
+INGEST_MAX_ATTEMPTS = 3
+# How long a new execution waits for the run's lock that someone else holds for a moment (the
+# sweeper checking the run) before it concludes that another process is executing the run.
+_RUN_LOCK_WAIT_SECONDS = 3.0
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -273,23 +288,176 @@ def _run_lock_try(run_id: int) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def _run_lock_release(run_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_RUN_LOCK_CLASS, run_id % 2_147_483_647])
+def _run_lock_wait(run_id: int) -> bool:
+    """The run's lock, waiting a moment for a holder that only checks the run (the sweeper)."""
+    deadline = time.monotonic() + _RUN_LOCK_WAIT_SECONDS
+    while not _run_lock_try(run_id):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
-def _run_claim(run_id: int) -> bool:
-    """pending -> running, only if exactly one row changes. A run left `running` by a worker that
-    died is claimed again: we hold its execution lock, so nobody else is executing it."""
+def _session_lock_release(function: str, keys: tuple[int, int]) -> None:
+    """Release a session-level advisory lock. If the session is gone (a dropped connection), so is
+    the lock; the error that dropped it is the one to report, not this one."""
     try:
-        with transaction.atomic():
-            claimed = IngestRun.objects.filter(
-                pk=run_id, state__in=(IngestState.PENDING, IngestState.RUNNING)
-            ).update(state=IngestState.RUNNING, started_at=timezone.now(), error="")
-    except IntegrityError:
-        # ingestrun_one_running_per_period: another version of this period is loading.
-        raise PeriodBusyError(f"another run of the same period is running; run {run_id} stays pending")
-    return claimed == 1
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s, %s)", list(keys))
+    except (OperationalError, InterfaceError) as error:
+        logger.warning("advisory lock %s went with its session: %s", keys, error)
+
+
+def _run_lock_release(run_id: int) -> None:
+    _session_lock_release("pg_advisory_unlock", (_RUN_LOCK_CLASS, run_id % 2_147_483_647))
+
+
+@contextmanager
+def ingest_run_locked(*, run_id: int) -> Iterator[bool]:
+    """Hold the run's execution lock for a look at the run, if no one else holds it: yields
+    whether we got it. While held, no execution of the run can start (they wait a moment)."""
+    locked = _run_lock_try(run_id)
+    try:
+        yield locked
+    finally:
+        if locked:
+            _run_lock_release(run_id)
+
+
+def _run_lock_held(run_id: int) -> bool:
+    """Whether this session still holds the run's lock: false once the session was replaced (a
+    dropped connection), when another process may already have declared the run dead."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                 AND pid = pg_backend_pid() AND classid = %s AND objid = %s AND objsubid = 2)""",
+            [_RUN_LOCK_CLASS, run_id % 2_147_483_647],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def executor_describe(kind: str) -> str:
+    """`kind` ("worker", "command", "process") and where: the run's `executor`."""
+    return f"{kind} {socket.gethostname()} pid {os.getpid()}"[:200]
+
+
+def ingest_run_reap(*, run_id: int, detected_by: str, retry_worker_runs: bool = False) -> str | None:
+    """Declare a dead run dead: a `running` run whose execution lock no live session holds.
+
+    Its partition and staged rows are dropped and the period freed. It becomes `failed` with the
+    reason, or `pending` again when `retry_worker_runs` and a worker was executing it (fewer than
+    INGEST_MAX_ATTEMPTS attempts, no newer run of the period): the caller enqueues it. Returns the
+    new state, None when the run is alive or not running."""
+    if not _run_lock_try(run_id):
+        return None  # Its executor's session is alive.
+    try:
+        run = IngestRun.objects.filter(pk=run_id, state=IngestState.RUNNING).first()
+        if run is None:
+            return None
+        newer = (
+            IngestRun.objects.filter(
+                account_id=run.account_id, billing_period_start=run.billing_period_start, pk__gt=run.pk
+            )
+            .exclude(state=IngestState.FAILED)
+            .exists()
+        )
+        retry = (
+            retry_worker_runs
+            and run.executor.startswith("worker")
+            and run.attempts < INGEST_MAX_ATTEMPTS
+            and not newer
+        )
+        now = timezone.now()
+        error = (
+            f"abandoned: attempt {run.attempts} by {run.executor or 'an unknown process'} died "
+            f"(its database session ended); detected by {detected_by} at {now:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        if retry:
+            error += f"; retried (attempt {run.attempts + 1} of {INGEST_MAX_ATTEMPTS})"
+        state = IngestState.PENDING if retry else IngestState.FAILED
+        # The state first: the period is free from here on; what follows only frees space (the
+        # sweeper drops a table left by a reaper that dies in between).
+        updated = IngestRun.objects.filter(pk=run_id, state=IngestState.RUNNING).update(
+            state=state, error=error, finished_at=None if retry else now
+        )
+        if not updated:
+            return None
+        logger.warning("ingest run %s %s", run_id, error)
+        loader.staging_clear(run_id=run_id)
+        loader.partition_drop(run_id=run_id)
+        RejectedRow.objects.filter(ingest_run_id=run_id).delete()
+        return state
+    finally:
+        _run_lock_release(run_id)
+
+
+def _period_dead_runs_reap(run_id: int) -> bool:
+    """Reap the other runs of `run_id`'s period that are `running` but dead; True if any was."""
+    period = IngestRun.objects.filter(pk=run_id).values("account_id", "billing_period_start").first()
+    others = IngestRun.objects.filter(**period, state=IngestState.RUNNING).exclude(pk=run_id)
+    reaped = [
+        ingest_run_reap(run_id=other, detected_by=f"run {run_id}")
+        for other in others.values_list("pk", flat=True)
+    ]
+    return any(reaped)
+
+
+def _run_claim(run_id: int, executor: str) -> bool:
+    """pending -> running, only if exactly one row changes. A run left `running` by an executor
+    that died is claimed again: we hold its execution lock, so nobody else is executing it. A run
+    of the same period that is `running` but dead is reaped first (`ingest_run_reap`); a live one
+    makes this PeriodBusyError."""
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                claimed = IngestRun.objects.filter(
+                    pk=run_id, state__in=(IngestState.PENDING, IngestState.RUNNING)
+                ).update(
+                    state=IngestState.RUNNING,
+                    started_at=timezone.now(),
+                    error="",
+                    executor=executor,
+                    attempts=F("attempts") + 1,
+                )
+            return claimed == 1
+        except IntegrityError:
+            # ingestrun_one_running_per_period: another version of this period is running.
+            if attempt == 1 and _period_dead_runs_reap(run_id):
+                continue
+            period = IngestRun.objects.filter(pk=run_id).values("account_id", "billing_period_start").first()
+            live = IngestRun.objects.filter(**period, state=IngestState.RUNNING).first()
+            who = f"run {live.pk} ({live.executor or 'unknown executor'})" if live else "another run"
+            raise PeriodBusyError(f"{who} is loading this period; run {run_id} stays pending") from None
+    return False
+
+
+def _run_attempts_exhausted(run_id: int) -> bool:
+    """A run whose executors died INGEST_MAX_ATTEMPTS times fails instead of starting again."""
+    run = IngestRun.objects.filter(pk=run_id).values("state", "attempts", "executor").first()
+    if run is None or run["state"] != IngestState.RUNNING or run["attempts"] < INGEST_MAX_ATTEMPTS:
+        return False
+    IngestRun.objects.filter(pk=run_id, state=IngestState.RUNNING).update(
+        state=IngestState.FAILED,
+        error=(
+            f"abandoned: all {run['attempts']} attempts died before finishing (last by {run['executor']}); "
+            "not retried again. Look for what kills the worker (memory, time limit) and rerun."
+        ),
+        finished_at=timezone.now(),
+    )
+    loader.staging_clear(run_id=run_id)
+    loader.partition_drop(run_id=run_id)
+    RejectedRow.objects.filter(ingest_run_id=run_id).delete()
+    return True
+
+
+def ingest_run_cancel(*, run_id: int, reason: str) -> bool:
+    """A pending run that will not be executed (its caller gives up) becomes failed with `reason`,
+    so no pending run is left behind. False if it is not pending."""
+    return bool(
+        IngestRun.objects.filter(pk=run_id, state=IngestState.PENDING).update(
+            state=IngestState.FAILED, error=reason[:10_000], finished_at=timezone.now()
+        )
+    )
 
 
 def _noop_if_identical(run: IngestRun) -> bool:
@@ -336,26 +504,40 @@ def _remote_opener(account: CloudAccount) -> RemoteOpener:
 
 
 def ingest_run_execute(
-    *, run_id: int, progress: ProgressCallback | None = None, remote_open: RemoteOpener | None = None
+    *,
+    run_id: int,
+    progress: ProgressCallback | None = None,
+    remote_open: RemoteOpener | None = None,
+    executor: str = "",
 ) -> IngestRun:
     """Load one run. Raises IngestError (bad input) after recording the run as failed; the
     period's previous version stays visible and whole whatever happens. Remote sources are opened
-    with `remote_open` (default: the account's billing connector, see attribution.connectors)."""
-    if not _run_lock_try(run_id):
+    with `remote_open` (default: the account's billing connector, see attribution.connectors).
+    `executor` says who runs it (`executor_describe`); a worker's run is retried if it dies.
+
+    Liveness: the run's execution lock is held by this session from before the claim until the
+    run is no longer `running`, so a `running` run without a holder is dead (`ingest_run_reap`)."""
+    if not _run_lock_wait(run_id):
         logger.info("ingest run %s is being executed elsewhere", run_id)
         return IngestRun.objects.get(pk=run_id)
     try:
-        if not _run_claim(run_id):
+        if _run_attempts_exhausted(run_id):
+            return IngestRun.objects.get(pk=run_id)
+        if not _run_claim(run_id, executor or executor_describe("process")):
             return IngestRun.objects.get(pk=run_id)  # Already finished: a redelivered task.
         run = IngestRun.objects.select_related("account").get(pk=run_id)
         if _noop_if_identical(run):
             run.refresh_from_db()
             return run
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock_shared(%s, %s)", TAG_SETS_LOCK)
         try:
             _run_load(run, progress, remote_open or _remote_opener(run.account))
         except Exception as error:
             _run_fail(run, error)
             raise
+        finally:
+            _session_lock_release("pg_advisory_unlock_shared", TAG_SETS_LOCK)
         run.refresh_from_db()
         return run
     finally:
@@ -668,6 +850,9 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None, remote_open: Re
         loader.period_lock(account_id=account.pk, billing_period_start=period)
         if IngestRun.objects.filter(pk=run.pk, state=IngestState.RUNNING).count() != 1:
             raise IngestError(f"run {run.pk} is no longer running; it was not swapped in")
+        if not _run_lock_held(run.pk):
+            # Our session was replaced: another process may have declared this run dead.
+            raise OperationalError(f"run {run.pk} lost its execution lock; it was not swapped in")
         # Old version out before the new one is marked current: ingestrun_one_current_per_period.
         # From here on, readers see the new rows and not the old ones (module docstring of loader).
         IngestRun.objects.filter(

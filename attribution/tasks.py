@@ -13,10 +13,12 @@ import logging
 import random
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 from psycopg import OperationalError as PsycopgOperationalError
 
 from attribution import services
+from attribution.ingest import sweep
 from attribution.ingest.errors import IngestError, PeriodBusyError
 
 logger = logging.getLogger(__name__)
@@ -30,10 +32,12 @@ _TRANSIENT = (OperationalError, PsycopgOperationalError, PeriodBusyError)
     queue="ingest",
     acks_late=True,
     # A worker killed mid-run redelivers the message; the run's execution lock tells a dead
-    # executor from a live one (see services.ingest_run_execute).
+    # executor from a live one (see services.ingest_run_execute), and a run's attempts are capped
+    # (services.INGEST_MAX_ATTEMPTS), so a file that kills its worker cannot loop forever.
     reject_on_worker_lost=True,
-    soft_time_limit=3 * 3600,
-    time_limit=3 * 3600 + 300,
+    # The broker's visibility timeout is derived from these (config/settings/base.py).
+    soft_time_limit=settings.INGEST_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.INGEST_TASK_TIME_LIMIT,
     autoretry_for=_TRANSIENT,
     retry_backoff=5,
     retry_backoff_max=600,
@@ -42,7 +46,8 @@ _TRANSIENT = (OperationalError, PsycopgOperationalError, PeriodBusyError)
 )
 def ingest_run_execute_task(self, run_id: int) -> dict:
     try:
-        run = services.ingest_run_execute(run_id=run_id)
+        executor = services.executor_describe(f"worker {self.request.hostname or ''}".strip())
+        run = services.ingest_run_execute(run_id=run_id, executor=executor)
     except IngestError as error:
         logger.warning("ingest run %s failed: %s", run_id, error)
         return {"run_id": run_id, "state": "failed", "error": str(error)}
@@ -57,6 +62,21 @@ def ingest_run_execute_task(self, run_id: int) -> dict:
     for followup in services.ingest_run_followups(run=run):
         ingest_run_execute_task.delay(followup.pk)
     return {"run_id": run.pk, "state": run.state, "rows_loaded": run.rows_loaded}
+
+
+@shared_task(
+    name="attribution.tasks.storage_sweep_task",
+    queue="default",
+    ignore_result=True,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def storage_sweep_task(collect_tag_sets: bool = False) -> dict:
+    """Reap dead ingest runs, drop orphan tables, re-enqueue runs whose work was lost (sweep.py)."""
+    report = sweep.storage_sweep(collect_tag_sets=collect_tag_sets)
+    for run_id in report.retried + report.requeued:
+        ingest_run_execute_task.delay(run_id)
+    return report.as_dict()
 
 
 @shared_task(
@@ -75,13 +95,3 @@ def rollup_daily_cost_task(account_id: int, billing_period_start: str) -> int:
     """Rebuild DailyCost of one (account, period); the period is an ISO date (JSON-safe)."""
     period = dt.date.fromisoformat(billing_period_start)
     return services.daily_cost_rebuild(account_id=account_id, billing_period_start=period)
-
-
-@shared_task(name="attribution.tasks.rollup_recent_usage", queue="rollup", ignore_result=True)
-def rollup_recent_usage() -> int:
-    """Placeholder for the usage -> DailyCost token/request rollup (scheduled in config/celery_app.py).
-
-    Ingest leaves DailyCost.input_tokens/output_tokens/requests at 0; the usage rollup that fills
-    them comes with the usage pipeline. Returns the number of cells updated: 0 for now.
-    """
-    return 0

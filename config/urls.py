@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import health
+from routing.api import gateway as routing_gateway
 
 api_v1 = [
     path("", include("attribution.api.urls")),
@@ -18,8 +20,18 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    # Envoy REST xDS: the paths are fixed by Envoy (routing/api/gateway.py).
+    path("v3/discovery:routes", routing_gateway.envoy_routes, name="envoy-routes"),
+    path("v3/discovery:clusters", routing_gateway.envoy_clusters, name="envoy-clusters"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves Swagger UI's start-up script as a file, not inline, so the
+    # Content-Security-Policy needs no 'unsafe-inline'. Both need a signed-in user (or, for the
+    # schema, an API token): see SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"].
+    path(
+        "api/docs/",
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="swagger-ui",
+    ),
     path("", include("attribution.urls")),
     path("accounts/", include("attribution.connectors.urls")),
     path("rules/", include("attribution.rules_urls")),

@@ -16,10 +16,16 @@ from attribution.models import CloudAccount
 from governance import selectors
 from governance.models import (
     Alert,
+    AlertDelivery,
     ApiToken,
     AuditEvent,
     Budget,
+    BudgetEnforcement,
+    BudgetEvent,
+    BudgetForecast,
     BudgetThreshold,
+    Lease,
+    LeasePool,
     Membership,
     NotificationChannel,
     Quota,
@@ -181,7 +187,7 @@ class MembershipAdmin(AuditedAdmin):
 class BudgetThresholdInline(admin.TabularInline):
     model = BudgetThreshold
     extra = 0
-    fields = ["percent", "basis"]
+    fields = ["percent", "amount", "basis", "action", "throttle_share"]
 
 
 @admin.register(Budget)
@@ -214,8 +220,8 @@ class BudgetAdmin(TeamScopedAdmin):
 @admin.register(BudgetThreshold)
 class BudgetThresholdAdmin(TeamScopedAdmin):
     team_path = "budget__team"
-    list_display = ["budget", "percent", "basis"]
-    list_filter = ["basis"]
+    list_display = ["budget", "percent", "amount", "basis", "action", "throttle_share"]
+    list_filter = ["basis", "action"]
     search_fields = ["budget__name"]
     list_select_related = ["budget"]
     autocomplete_fields = ["budget"]
@@ -230,7 +236,7 @@ class BudgetThresholdAdmin(TeamScopedAdmin):
 
 @admin.register(Quota)
 class QuotaAdmin(TeamScopedAdmin):
-    list_display = ["team", "model", "metric", "window", "limit", "updated_at"]
+    list_display = ["team", "model", "gateway_id", "metric", "window", "limit", "updated_at"]
     list_filter = ["metric", "window", "team"]
     search_fields = ["team__name", "model__name"]
     list_select_related = ["team", "model"]
@@ -316,3 +322,75 @@ class AuditedCloudAccountAdmin(AuditedAdmin, CloudAccountAdmin):
 
 admin.site.unregister(CloudAccount)
 admin.site.register(CloudAccount, AuditedCloudAccountAdmin)
+
+
+# --- Written by evaluations, leases and deliveries only: read-only here. ---------------------------
+
+
+@admin.register(BudgetEnforcement)
+class BudgetEnforcementAdmin(ReadOnlyAdmin):
+    list_display = [
+        "budget",
+        "action",
+        "throttle_share",
+        "period_start",
+        "applied_at",
+        "lifted_at",
+        "lift_reason",
+    ]
+    list_filter = ["action", "lift_reason", ("lifted_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["budget"]
+    search_fields = ["budget__name", "reason"]
+
+
+@admin.register(BudgetEvent)
+class BudgetEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "budget",
+        "kind",
+        "action",
+        "threshold_label",
+        "spend_billed",
+        "spend_estimated",
+    ]
+    list_filter = ["kind", "action"]
+    list_select_related = ["budget"]
+    search_fields = ["budget__name"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(BudgetForecast)
+class BudgetForecastAdmin(ReadOnlyAdmin):
+    list_display = [
+        "budget",
+        "period_start",
+        "method",
+        "point",
+        "lower",
+        "upper",
+        "backtest_mape",
+        "computed_at",
+    ]
+    list_select_related = ["budget"]
+    exclude = ["daily"]
+
+
+@admin.register(LeasePool)
+class LeasePoolAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "budget", "quota", "unit", "window_start", "consumed", "outstanding", "spend_known"]
+    list_select_related = ["budget", "quota"]
+
+
+@admin.register(Lease)
+class LeaseAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "pool", "holder", "requested", "granted", "used", "expires_at", "closed_at"]
+    list_select_related = ["pool"]
+    search_fields = ["holder"]
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "alert", "channel", "state", "attempts", "last_status", "sent_at"]
+    list_filter = ["state", "is_test"]
+    list_select_related = ["alert", "channel"]

@@ -56,9 +56,34 @@ class AlertKind(models.TextChoices):
     CONSERVATION = "conservation", "Allocation does not reconcile"
     RESTATEMENT = "restatement", "Restated after close"
     INGEST_FAILED = "ingest_failed", "Ingest failed"
+    TEST = "test", "Test message"
 
 
 class Severity(models.TextChoices):
     INFO = "info", "Info"
     WARNING = "warning", "Warning"
     CRITICAL = "critical", "Critical"
+
+
+class BudgetEventKind(models.TextChoices):
+    APPLIED = "applied", "Threshold crossed, action applied"
+    LIFTED = "lifted", "Action lifted"
+
+
+class LiftReason(models.TextChoices):
+    NEW_PERIOD = "new_period", "A new period started"
+    RAISED = "raised", "The budget or threshold was raised"
+    THRESHOLD_REMOVED = "threshold_removed", "The threshold was removed"
+    BUDGET_INACTIVE = "budget_inactive", "The budget was deactivated or deleted"
+
+
+class LeaseUnit(models.TextChoices):
+    MONEY = "money", "Money (the budget's currency)"
+    TOKENS = "tokens", "Tokens"
+    REQUESTS = "requests", "Requests"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (retries exhausted)"

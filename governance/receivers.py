@@ -3,8 +3,11 @@ alert they can see and acknowledge, not a log line."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from celery.signals import task_success
+from django.db import transaction
 from django.dispatch import receiver
 
 from attribution import signals
@@ -54,3 +57,35 @@ def on_sync_failed(sender: Any, **kwargs: Any) -> None:
         f"{kwargs['error']}",
         details={key: str(value) for key, value in kwargs.items() if key != "signal"},
     )
+
+
+# --- Spend landing wakes the budget evaluation --------------------------------------------------
+
+
+@receiver(signals.period_ingested, dispatch_uid="governance.budgets_on_bill")
+def on_period_ingested(sender: Any, **kwargs: Any) -> None:
+    """A bill landed: billed spend replaces estimates for its days; evaluate after the swap commits."""
+    from governance.tasks import spend_landed_task
+
+    transaction.on_commit(lambda: spend_landed_task.delay(None, False))
+
+
+USAGE_ROLLUP_TASK = "attribution.usage.tasks.usage_rollup_task"
+
+
+@task_success.connect(dispatch_uid="governance.budgets_on_usage")
+def on_usage_rolled_up(sender: Any = None, **kwargs: Any) -> None:
+    """Gateway usage was rolled up (in a worker, seconds after the batch): estimate those UTC days
+    and evaluate, so a runaway team is acted on in seconds, not at the next bill. Attribution does
+    not know about budgets; this listens to its task finishing instead of being called by it."""
+    if sender is None or getattr(sender, "name", "") != USAGE_ROLLUP_TASK:
+        return
+    from governance.tasks import spend_landed_task
+
+    args = list(getattr(sender.request, "args", None) or [])
+    try:
+        start, end = (dt.datetime.fromisoformat(value).astimezone(dt.UTC).date() for value in args[:2])
+    except (TypeError, ValueError):
+        start = end = dt.datetime.now(dt.UTC).date()
+    days = [(start + dt.timedelta(days=offset)).isoformat() for offset in range((end - start).days + 1)]
+    spend_landed_task.delay(days, True)

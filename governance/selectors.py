@@ -7,11 +7,17 @@ page or form asks about the user (what to show, which teams to offer).
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q
+from django.utils import timezone
 
 from attribution.models import Team
 from governance.choices import MembershipRole, Role
-from governance.models import Membership
+from governance.models import BudgetEnforcement, Membership, Quota
 
 # Roles that read every row, including cost no team owns.
 UNRESTRICTED_ROLES: tuple[str, ...] = (Role.ADMIN, Role.FINANCE)
@@ -72,3 +78,169 @@ def user_can_manage_team(*, user: AbstractBaseUser | AnonymousUser, team_id: int
     if team_id is None or not user.is_authenticated:
         return False
     return user.groups.filter(name=Role.TEAM_LEAD).exists() and team_id in user_lead_team_ids(user=user)
+
+
+# --- The contract with routing: actions in force and effective quotas ------------------------------
+
+
+@dataclass(frozen=True)
+class EnforcementState:
+    """A throttle, reroute or block in force for a budget's scope (routing reads these)."""
+
+    budget_id: int
+    team_id: int | None
+    model_id: int | None
+    provider: str
+    action: str  # "throttle" | "reroute" | "block"
+    throttle_share: Decimal | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class EffectiveQuota:
+    """A quota after the throttles and blocks in force: `limit` is what gateways must enforce."""
+
+    quota_id: int
+    team_id: int
+    model_id: int | None
+    gateway_id: int | None
+    metric: str  # "tokens" | "requests"
+    window: str  # "minute" | "day"
+    limit: int
+    configured_limit: int
+    reason: str
+
+
+def enforcement_active(*, at: dt.datetime | None = None) -> list[EnforcementState]:
+    """Throttle, reroute and block actions in force at `at` (default now), oldest first."""
+    at = at or timezone.now()
+    rows = (
+        BudgetEnforcement.objects.filter(action__in=("throttle", "reroute", "block"), applied_at__lte=at)
+        .filter(Q(lifted_at__isnull=True) | Q(lifted_at__gt=at))
+        .select_related("budget")
+        .order_by("applied_at", "id")
+    )
+    return [
+        EnforcementState(
+            budget_id=row.budget_id,
+            team_id=row.budget.team_id,
+            model_id=row.budget.model_id,
+            provider=row.budget.provider,
+            action=row.action,
+            throttle_share=row.throttle_share,
+            reason=row.reason,
+        )
+        for row in rows
+    ]
+
+
+def _covers(state: EnforcementState, *, team_id: int, model_id: int | None) -> bool:
+    """Does an action on a budget's scope reach a team × model quota? Budgets narrowed to a provider
+    act through routing (which deployments serve), not through the team's quotas."""
+    if state.provider:
+        return False
+    if state.team_id is not None and state.team_id != team_id:
+        return False
+    return state.model_id is None or state.model_id == model_id
+
+
+def quota_limit_effective(
+    *, configured: int, team_id: int, model_id: int | None, states: list[EnforcementState]
+) -> tuple[int, str]:
+    """A block makes the quota zero; the strongest throttle cuts it by its share (rounded down)."""
+    reaching = [state for state in states if _covers(state, team_id=team_id, model_id=model_id)]
+    blocks = [state for state in reaching if state.action == "block"]
+    if blocks:
+        return 0, blocks[0].reason
+    throttles = [state for state in reaching if state.action == "throttle" and state.throttle_share]
+    if throttles:
+        strongest = max(throttles, key=lambda state: state.throttle_share)
+        limit = int(
+            (Decimal(configured) * (1 - strongest.throttle_share)).to_integral_value(rounding=ROUND_FLOOR)
+        )
+        return limit, strongest.reason
+    return configured, ""
+
+
+def quotas_effective(*, team_id: int | None = None, model_id: int | None = None) -> list[EffectiveQuota]:
+    """Every quota (of a team and/or model when given) with its limit after actions in force."""
+    quotas = Quota.objects.order_by("team_id", "model_id", "gateway_id", "metric", "window", "id")
+    if team_id is not None:
+        quotas = quotas.filter(team_id=team_id)
+    if model_id is not None:
+        quotas = quotas.filter(model_id=model_id)
+    states = enforcement_active()
+    result = []
+    for quota in quotas:
+        limit, reason = quota_limit_effective(
+            configured=quota.limit, team_id=quota.team_id, model_id=quota.model_id, states=states
+        )
+        result.append(
+            EffectiveQuota(
+                quota_id=quota.pk,
+                team_id=quota.team_id,
+                model_id=quota.model_id,
+                gateway_id=quota.gateway_id,
+                metric=quota.metric,
+                window=quota.window,
+                limit=limit,
+                configured_limit=quota.limit,
+                reason=reason,
+            )
+        )
+    return result
+
+
+# --- Budget status ------------------------------------------------------------------------------
+
+
+def budget_status(*, budget, now: dt.datetime | None = None) -> dict:
+    """What a budget's page and API show: this period's spend in its two parts, the forecast, the
+    actions in force."""
+    from governance.enforcement import budget_forecast, budget_spend
+    from governance.periods import budget_period
+
+    now = now or timezone.now()
+    period = budget_period(budget=budget, at=now) if budget.is_active else None
+    status = {
+        "period_start": period.start if period else None,
+        "period_end": period.end if period else None,
+        "currency": budget.currency,
+        "amount": budget.amount,
+        "spend_billed": Decimal("0"),
+        "spend_estimated": Decimal("0"),
+        "spend_total": Decimal("0"),
+        "forecast": None,
+        "forecast_lower": None,
+        "forecast_upper": None,
+        "forecast_method": "",
+        "backtest_mape": None,
+        "actions": [
+            {
+                "id": row.pk,
+                "action": row.action,
+                "throttle_share": None if row.throttle_share is None else str(row.throttle_share),
+                "since": row.applied_at.isoformat(),
+                "reason": row.reason,
+            }
+            for row in budget.enforcements.filter(lifted_at__isnull=True).order_by("applied_at")
+        ],
+        "missing_rates": [],
+    }
+    if period is None:
+        return status
+    spend = budget_spend(budget=budget, period=period)
+    forecast = budget_forecast(budget=budget, period=period, spend=spend, now=now)
+    stored = budget.forecasts.filter(period_start=period.start).first()
+    status.update(
+        spend_billed=spend.billed_total,
+        spend_estimated=spend.estimated_total,
+        spend_total=spend.total,
+        forecast=forecast.point,
+        forecast_lower=forecast.lower,
+        forecast_upper=forecast.upper,
+        forecast_method=forecast.method,
+        backtest_mape=stored.backtest_mape if stored else None,
+        missing_rates=[f"{day} {currency}" for day, currency in spend.missing_rates],
+    )
+    return status

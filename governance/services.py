@@ -126,6 +126,7 @@ def alert_raise(
     details: dict | None = None,
     team=None,
     budget=None,
+    threshold=None,
 ) -> tuple[Alert, bool]:
     """Create the alert unless one with the same dedup key exists; returns (alert, created).
 
@@ -140,6 +141,11 @@ def alert_raise(
             "details": details or {},
             "team": team,
             "budget": budget,
+            "threshold": threshold,
         },
     )
+    if created:
+        from governance.alert_services import alert_deliveries_create
+
+        alert_deliveries_create(alert=alert)
     return alert, created

@@ -7,7 +7,17 @@ from django.http import HttpRequest
 
 from attribution.admin import ReadOnlyAdmin
 from governance.admin import AuditedAdmin
-from routing.models import Gateway, PolicyDocument, PushAttempt, RoutingPolicy
+from routing.models import (
+    DeploymentRouting,
+    EgressRate,
+    Gateway,
+    PolicyDocument,
+    PushAttempt,
+    RouteLatency,
+    RouteState,
+    RoutingPolicy,
+    WeightPin,
+)
 
 
 @admin.register(Gateway)
@@ -87,3 +97,50 @@ class PushAttemptAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(DeploymentRouting)
+class DeploymentRoutingAdmin(AuditedAdmin):
+    """Capacity, standby and spot pairing are edited here; health is what probes and gateways saw."""
+
+    list_display = [
+        "deployment",
+        "health",
+        "health_source",
+        "restore_cap",
+        "capacity_tps",
+        "warm_standby",
+        "spot_pair",
+    ]
+    list_filter = ["health", "warm_standby"]
+    search_fields = ["deployment__slug"]
+    list_select_related = ["deployment", "spot_pair"]
+    raw_id_fields = ["deployment", "spot_pair"]
+    readonly_fields = ["health_source", "health_reason", "health_changed_at", "last_probe_at"]
+
+
+@admin.register(WeightPin)
+class WeightPinAdmin(AuditedAdmin):
+    list_display = ["model", "request_class", "origin", "weights", "expires_at", "created_by"]
+    list_select_related = ["model", "created_by"]
+    raw_id_fields = ["model", "created_by"]
+    search_fields = ["model__slug", "reason"]
+
+
+@admin.register(EgressRate)
+class EgressRateAdmin(AuditedAdmin):
+    list_display = ["provider", "scope", "price_per_gb", "currency"]
+
+
+@admin.register(RouteLatency)
+class RouteLatencyAdmin(ReadOnlyAdmin):
+    list_display = ["deployment", "origin", "p95_ms", "error_rate", "reported_by", "updated_at"]
+    list_select_related = ["deployment"]
+
+
+@admin.register(RouteState)
+class RouteStateAdmin(ReadOnlyAdmin):
+    """The optimiser's last good weights per route; written only by evaluation."""
+
+    list_display = ["model", "request_class", "origin", "team", "weights", "last_problem", "updated_at"]
+    list_select_related = ["model", "team"]

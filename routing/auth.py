@@ -8,6 +8,7 @@ HMAC of a token is stored; a rotated token stops working at once because its has
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -18,6 +19,8 @@ from rest_framework.views import APIView
 
 from governance.tokens import hash_token, split_prefix
 from routing.models import Gateway
+
+LAST_SEEN_PRECISION = dt.timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,11 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
         if gateway is None:
             return None  # maybe a user's API token: the next class decides
         now = timezone.now()
-        Gateway.objects.filter(pk=gateway.pk).update(last_seen_at=now)
-        gateway.last_seen_at = now
+        # A gateway polling every second should not write a row every second: a few seconds of
+        # precision is all "last seen" needs.
+        if gateway.last_seen_at is None or now - gateway.last_seen_at > LAST_SEEN_PRECISION:
+            Gateway.objects.filter(pk=gateway.pk).update(last_seen_at=now)
+            gateway.last_seen_at = now
         return GatewayPrincipal(gateway=gateway), gateway
 
     def authenticate_header(self, request: Request) -> str:

@@ -92,7 +92,10 @@ def objects():
     BudgetThreshold.objects.create(budget=budget, percent=Decimal("80"))
     Quota.objects.create(team=team, metric="tokens", window="minute", limit=100_000)
     NotificationChannel.objects.create(name="ops mail", kind="email", target="ops@example.com")
-    Alert.objects.create(kind="budget_threshold", budget=budget, team=team, message="80 %", dedup_key="k1")
+    alert = Alert.objects.create(
+        kind="budget_threshold", budget=budget, team=team, message="80 %", dedup_key="k1"
+    )
+    _governance_history(budget=budget, alert=alert)
     owner = UserFactory(username="tokenowner")
     MembershipFactory(user=owner, team=team)
     token, plaintext = api_token_create(user=owner, name="ci", scopes=["read"])
@@ -104,6 +107,7 @@ def objects():
         gateway=gateway, version=1, content={"routes": []}, content_hash="c" * 64
     )
     PushAttempt.objects.create(document=document, gateway=gateway, outcome="succeeded", status_code=200)
+    _routing_state(served)
     _rules_allocation_and_runs(account, team, served)
     return {
         "team": team,
@@ -114,6 +118,23 @@ def objects():
         "document": document,
         "run": run,
     }
+
+
+def _routing_state(served) -> None:
+    from attribution.models import Deployment
+    from routing import models as r
+
+    deployment = Deployment.objects.get(slug="llama-aws")
+    r.DeploymentRouting.objects.create(deployment=deployment, capacity_tps=Decimal("5000"))
+    r.RouteLatency.objects.create(deployment=deployment, origin="us-east-1", p95_ms=420)
+    r.EgressRate.objects.create(provider="aws", scope="internet", price_per_gb=Decimal("0.09"))
+    r.WeightPin.objects.create(
+        model=served,
+        weights={"llama-aws": 100},
+        reason="test",
+        expires_at=timezone.now() + dt.timedelta(hours=1),
+    )
+    r.RouteState.objects.create(model=served, request_class="realtime", weights={str(deployment.pk): "1"})
 
 
 def _rules_allocation_and_runs(account, team, served) -> None:
@@ -154,6 +175,30 @@ def _rules_allocation_and_runs(account, team, served) -> None:
 def superuser_client(client):
     client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
     return client
+
+
+def _governance_history(*, budget, alert) -> None:
+    """One row of each table that evaluations, leases and deliveries write."""
+    from governance.lease_services import lease_request
+    from governance.models import AlertDelivery, BudgetEnforcement, BudgetEvent, BudgetForecast
+
+    now = timezone.now()
+    period = {"period_start": dt.date(2026, 10, 1), "period_end": dt.date(2026, 11, 1)}
+    enforcement = BudgetEnforcement.objects.create(
+        budget=budget, action="notify", basis="actual", limit_amount=Decimal("800"), reason="80 %",
+        applied_at=now, **period,
+    )  # fmt: skip
+    BudgetEvent.objects.create(
+        budget=budget, enforcement=enforcement, kind="applied", action="notify", threshold_label="80 %",
+        basis="actual", currency="USD", spend_billed=Decimal("810"), spend_estimated=Decimal("0"),
+        limit_amount=Decimal("800"), created_at=now, **period,
+    )  # fmt: skip
+    BudgetForecast.objects.create(
+        budget=budget, currency="USD", method="ets", point=Decimal("900"), lower=Decimal("850"),
+        upper=Decimal("950"), spend_to_date=Decimal("810"), computed_at=now, **period,
+    )  # fmt: skip
+    lease_request(holder="gateway:edge", amount=Decimal("5"), budget_id=budget.pk)
+    AlertDelivery.objects.create(alert=alert, channel=NotificationChannel.objects.first(), state="sent")
 
 
 def test_it_registers_every_model_of_the_three_apps():
@@ -271,6 +316,8 @@ def test_it_audits_a_budget_change_made_in_the_admin(superuser_client, objects):
         "amount": "2500.00",
         "currency": "USD",
         "action": "throttle",
+        "timezone": "UTC",
+        "fiscal_year_start_month": "1",
         "is_active": "on",
         "thresholds-TOTAL_FORMS": "1",
         "thresholds-INITIAL_FORMS": "1",
@@ -278,6 +325,7 @@ def test_it_audits_a_budget_change_made_in_the_admin(superuser_client, objects):
         "thresholds-0-budget": budget.pk,
         "thresholds-0-percent": "90",
         "thresholds-0-basis": "actual",
+        "thresholds-0-action": "",
     }
     response = superuser_client.post(_url(Budget, "change", budget.pk), data)
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -314,6 +362,8 @@ def test_it_keeps_a_staff_team_lead_to_their_own_teams(client, objects):
             "amount": "1",
             "currency": "USD",
             "action": "notify",
+            "timezone": "UTC",
+            "fiscal_year_start_month": "1",
             "thresholds-TOTAL_FORMS": "0",
             "thresholds-INITIAL_FORMS": "0",
         },
@@ -331,6 +381,8 @@ def test_it_keeps_a_staff_team_lead_to_their_own_teams(client, objects):
             "amount": "1",
             "currency": "USD",
             "action": "notify",
+            "timezone": "UTC",
+            "fiscal_year_start_month": "1",
             "thresholds-TOTAL_FORMS": "0",
             "thresholds-INITIAL_FORMS": "0",
         },
@@ -347,6 +399,8 @@ def test_it_keeps_a_staff_team_lead_to_their_own_teams(client, objects):
             "amount": "300",
             "currency": "USD",
             "action": "notify",
+            "timezone": "UTC",
+            "fiscal_year_start_month": "1",
             "thresholds-TOTAL_FORMS": "0",
             "thresholds-INITIAL_FORMS": "0",
         },
@@ -391,3 +445,71 @@ def test_it_audits_changes_to_cloud_account_source_settings(superuser_client, ob
     assert response.status_code == 200
     assert "looks like a credential" in response.content.decode()
     assert AuditEvent.objects.filter(object_type="attribution.cloudaccount").count() == 1
+
+
+def test_it_refuses_a_mapping_rule_whose_regex_cannot_be_evaluated(superuser_client, objects):
+    # Defect 1 of issue 10: the admin form accepted "(" and every later ingest failed.
+    from attribution.models import DimensionRule
+
+    before = DimensionRule.objects.count()
+    data = {
+        "name": "Broken",
+        "priority": "5",
+        "match_field": "service_name",
+        "operator": "regex",
+        "value": "(",
+        "set_team": objects["team"].pk,
+        "is_active": "on",
+    }
+    response = superuser_client.post(_url(DimensionRule, "add"), data)
+    assert response.status_code == 200
+    assert "Not a valid regular expression" in response.content.decode()
+    assert DimensionRule.objects.count() == before
+    data["value"] = "^amazon (ec2|sagemaker)$"
+    response = superuser_client.post(_url(DimensionRule, "add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert DimensionRule.objects.count() == before + 1
+
+
+def test_it_refuses_fixed_shares_that_do_not_total_100_percent(superuser_client, objects):
+    # Defect 5 of issue 10: the rule's form accepted shares totalling 90 % without a word.
+    from attribution.models import AllocationRule, AllocationShare, Team
+
+    ads = TeamFactory(slug="ads", name="Ads")
+    data = {
+        "name": "GPU pool B",
+        "priority": "100",
+        "match_tag_key": "pool",
+        "match_tag_value": "gpu-b",
+        "method": "fixed",
+        "idle_policy": "own_line",
+        "is_active": "on",
+        "shares-TOTAL_FORMS": "2",
+        "shares-INITIAL_FORMS": "0",
+        "shares-0-team": objects["team"].pk,
+        "shares-0-percent": "60",
+        "shares-1-team": ads.pk,
+        "shares-1-percent": "30",
+    }
+    response = superuser_client.post(_url(AllocationRule, "add"), data)
+    assert response.status_code == 200
+    assert "must total exactly 100%; its 2 shares total 90%" in response.content.decode()
+    assert not AllocationRule.objects.filter(name="GPU pool B").exists()
+    data["shares-1-percent"] = "40"
+    response = superuser_client.post(_url(AllocationRule, "add"), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    rule = AllocationRule.objects.get(name="GPU pool B")
+    share = rule.shares.get(team=ads)
+    # One share edited on its own may not break the total either, nor be deleted alone.
+    response = superuser_client.post(
+        _url(AllocationShare, "change", share.pk),
+        {"rule": rule.pk, "team": ads.pk, "percent": "35"},
+    )
+    assert response.status_code == 200
+    assert "total 95%" in response.content.decode()
+    share.refresh_from_db()
+    assert share.percent == Decimal("40")
+    assert (
+        superuser_client.post(_url(AllocationShare, "delete", share.pk), {"post": "yes"}).status_code == 403
+    )
+    assert Team.objects.filter(slug="ads").exists() and rule.shares.count() == 2

@@ -215,6 +215,14 @@ def test_it_logs_in_and_renders_the_charts(live_server, browser_page):
     page = browser_page
     failed_requests: list[str] = []
     page.on("requestfailed", lambda request: failed_requests.append(request.url))
+    # Every page is served with a Content-Security-Policy; anything it blocks is a console error.
+    csp_violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            csp_violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
 
     page.goto(f"{live_server.url}/")
     assert "/login/" in page.url  # login required
@@ -250,6 +258,7 @@ def test_it_logs_in_and_renders_the_charts(live_server, browser_page):
     assert page.locator(".role-badge").inner_text() == "Finance"
     assert page.locator(".account__name").inner_text() == "Fiona Ng"
     assert not failed_requests, f"assets failed to load: {failed_requests}"
+    assert csp_violations == []
     page.screenshot(path=SCREENSHOT, full_page=True)
 
     # Logout is a POST form; afterwards the overview needs a login again.

@@ -13,6 +13,9 @@ import yaml
 from django.core.management import call_command
 from django.test import Client, override_settings
 
+from governance.services import api_token_create
+from tests.factories import UserFactory
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,13 +61,29 @@ def test_the_schema_generates_without_warnings(tmp_path):
 
 @pytest.mark.django_db
 def test_the_schema_endpoint_serves_openapi(client):
+    client.force_login(UserFactory(username="viewer", roles=["viewer"]))
     response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     assert response.json()["openapi"].startswith("3.")
 
 
 @pytest.mark.django_db
+def test_the_schema_and_docs_are_for_signed_in_callers_and_tokens(client):
+    assert client.get("/api/schema/").status_code == 401
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 302 and docs["Location"].startswith("/login/")
+    _, plaintext = api_token_create(user=UserFactory(username="bi"), name="bi", scopes=["read"])
+    response = client.get(
+        "/api/schema/",
+        HTTP_AUTHORIZATION=f"Bearer {plaintext}",
+        HTTP_ACCEPT="application/vnd.oai.openapi+json",
+    )
+    assert response.status_code == 200 and "/api/v1/teams" in response.json()["paths"]
+
+
+@pytest.mark.django_db
 def test_swagger_ui_loads_only_local_assets_and_they_are_served(client, tmp_path):
+    client.force_login(UserFactory(username="viewer", roles=["viewer"]))
     response = client.get("/api/docs/")
     assert response.status_code == 200
     html = response.content.decode()

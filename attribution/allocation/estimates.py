@@ -4,13 +4,18 @@ Bills arrive hours to days late; gateway usage within seconds. For every day who
 landed yet (no DailyCost row for the deployment's account on that day), spend is estimated per
 day × deployment × team × model from gateway usage:
 
-1. `unit_cost`: the deployment's latest UnitCost before that day (at most UNIT_COST_LOOKBACK_DAYS
-   old) scaled by usage: effective cost × usage tokens / unit-cost tokens (requests when the unit
-   cost day had no tokens). The UnitCost is on the effective (amortized) basis.
-2. `price_card`: for deployments without billing history, the deployment's price card: $/1M input
-   and output tokens and $/1k requests per usage row, plus $/hour × hours. Hours are capacity hours
-   for instances (every hour of the day the instance existed, up to now), hours with usage for
-   managed deployments; the hourly cost is split over the day's usage rows in proportion to tokens.
+1. `price_card`: the deployment's price card valid on that day: $/1M input and output tokens and
+   $/1k requests per usage row, plus $/hour × hours. Hours are capacity hours for instances (every
+   hour of the day the instance existed, up to now), hours with usage for managed deployments; the
+   hourly cost is split over the day's usage rows in proportion to tokens.
+2. `unit_cost`: for deployments without a card, the deployment's latest UnitCost before that day
+   (at most UNIT_COST_LOOKBACK_DAYS old) scaled by usage: effective cost × usage tokens / unit-cost
+   tokens (requests when the unit cost day had no tokens). The UnitCost is on the effective
+   (amortized) basis.
+
+Either figure is then multiplied by the deployment's calibration factor for that basis, learned
+from recent true-ups (attribution/estimates/calibration.py); `uncalibrated_cost` keeps the figure
+before it, so accuracy is shown both ways.
 
 When the bill for a day lands, the estimates of that day are reconciled, never deleted: each row
 records `billed_cost` (the bill's EffectiveCost of the same cell: the basis the unit cost was
@@ -34,6 +39,7 @@ from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from attribution.choices import PricingMode
+from attribution.estimates.calibration import calibration_factors_current, calibration_learn
 from attribution.models import (
     AllocatedCost,
     CloudAccount,
@@ -360,6 +366,8 @@ def estimates_refresh(*, days: Iterable[dt.date], now: dt.datetime | None = None
     now = now or timezone.now()
     deployments = _deployments_load(days)
     usage, hours = _usage_load(days)
+    # The factors in force when the estimates are made (learned from bills landed before `now`).
+    factors = calibration_factors_current(deployment_ids=deployments.by_id, at=now)
 
     fresh: list[SpendEstimate] = []
     open_pairs: dict[dt.date, set[int]] = defaultdict(set)
@@ -387,18 +395,21 @@ def estimates_refresh(*, days: Iterable[dt.date], now: dt.datetime | None = None
         for deployment_id in sorted(open_ids):
             deployment = deployments.by_id[deployment_id]
             cells = usage.get((day, deployment_id), [])
-            estimates = None
-            if cells:
+            # A price card valid on the day is the first basis: it prices today's usage at today's
+            # price, where a unit cost is days old and, for an instance, wrongly scales a per-hour
+            # bill with usage. What the card does not know (taxes, discounts, a stale price) is the
+            # steady bias that calibration corrects. The measured unit cost serves deployments
+            # without a card.
+            estimates = _from_price_card(
+                cells,
+                cards_by_deployment.get(deployment_id, {}),
+                deployment,
+                day,
+                now,
+                hours.get((day, deployment_id), 0),
+            )
+            if estimates is None and cells:
                 estimates = _from_unit_cost(cells, unit_costs, deployment_id)
-            if estimates is None:
-                estimates = _from_price_card(
-                    cells,
-                    cards_by_deployment.get(deployment_id, {}),
-                    deployment,
-                    day,
-                    now,
-                    hours.get((day, deployment_id), 0),
-                )
             if estimates is None:
                 result.without_basis.append((day.isoformat(), deployment["slug"]))
                 continue
@@ -409,19 +420,27 @@ def estimates_refresh(*, days: Iterable[dt.date], now: dt.datetime | None = None
                     merged[key].amount += estimate.amount
                 else:
                     merged[key] = estimate
-            fresh.extend(
-                SpendEstimate(
-                    day=day,
-                    deployment_id=deployment_id,
-                    team_id=estimate.team_id,
-                    model_id=estimate.model_id,
-                    currency=estimate.currency,
-                    estimated_cost=estimate.amount,
-                    basis=estimate.basis,
-                    basis_details=estimate.details,
+            for estimate in merged.values():
+                calibration = factors.get((deployment_id, estimate.basis, estimate.currency))
+                details = dict(estimate.details)
+                if calibration is not None:
+                    details["calibration_id"] = calibration.calibration_id
+                fresh.append(
+                    SpendEstimate(
+                        day=day,
+                        deployment_id=deployment_id,
+                        team_id=estimate.team_id,
+                        model_id=estimate.model_id,
+                        currency=estimate.currency,
+                        estimated_cost=_money(estimate.amount * calibration.factor)
+                        if calibration is not None
+                        else estimate.amount,
+                        uncalibrated_cost=estimate.amount,
+                        calibration_factor=calibration.factor if calibration is not None else None,
+                        basis=estimate.basis,
+                        basis_details=details,
+                    )
                 )
-                for estimate in merged.values()
-            )
 
     with transaction.atomic():
         for day in days:
@@ -463,6 +482,19 @@ def estimates_reconcile(
     for estimate in estimates.order_by("id"):
         if deployments.bill_landed(estimate.day, estimate.deployment_id):
             by_pair[(estimate.day, estimate.deployment_id)].append(estimate)
+    # On days the estimator was live (it estimated something), a billed deployment it did not
+    # estimate at all is its blind spot: its bill becomes `unestimated` rows, so the share of
+    # dollars with no estimate is measured. Days billed before estimates existed are left alone.
+    live_days = set(
+        SpendEstimate.objects.filter(day__in=days)
+        .exclude(basis=BASIS_UNESTIMATED)
+        .values_list("day", flat=True)
+    )
+    billed_pairs = DailyCost.objects.filter(day__in=live_days, deployment__isnull=False)
+    if account_id is not None:
+        billed_pairs = billed_pairs.filter(account_id=account_id)
+    for day, deployment_id in billed_pairs.values_list("day", "deployment_id").distinct():
+        by_pair.setdefault((day, deployment_id), [])
     if not by_pair:
         return 0
     billed = _billed_cells(
@@ -496,6 +528,7 @@ def estimates_reconcile(
                     model_id=model_id,
                     currency=currency,
                     estimated_cost=Decimal(0),
+                    uncalibrated_cost=Decimal(0),
                     basis=BASIS_UNESTIMATED,
                     basis_details={"reason": "billed, but no usage or estimate for this cell"},
                     billed_cost=_money(amount),
@@ -509,6 +542,8 @@ def estimates_reconcile(
             to_update, ["billed_cost", "error", "reconciled_at"], batch_size=2000
         )
         SpendEstimate.objects.bulk_create(to_create, batch_size=2000)
+    # Every true-up teaches the deployments it touched their calibration factor.
+    calibration_learn(deployment_ids={deployment_id for _, deployment_id in by_pair}, now=now)
     return len(to_update) + len(to_create)
 
 

@@ -16,5 +16,9 @@ from attribution.signals import period_ingested
 
 
 @receiver(period_ingested, dispatch_uid="attribution.allocation.dimension_rules_apply")
-def dimension_rules_apply_on_ingest(sender, *, account_id: int, billing_period_start, **kwargs) -> None:
-    dimension_rules_apply(account_id=account_id, billing_period_start=billing_period_start, fresh_ingest=True)
+def dimension_rules_apply_on_ingest(
+    sender, *, account_id: int, billing_period_start, run_id: int | None = None, **kwargs
+) -> None:
+    dimension_rules_apply(
+        account_id=account_id, billing_period_start=billing_period_start, fresh_ingest=True, run_id=run_id
+    )

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -50,6 +50,7 @@ from attribution.models import (
     ServedModel,
     Team,
 )
+from attribution.models.allocation import regex_pattern_error
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +179,8 @@ WITH changed AS (
 _SAVED_RULES_SQL = """
     SELECT id, priority, account_id, match_field, tag_key, operator, value,
            set_team_id, set_model_id, set_deployment_id
-      FROM attribution_dimensionrule WHERE is_active AND id <> %(exclude_rule)s
+      FROM attribution_dimensionrule
+     WHERE is_active AND id <> %(exclude_rule)s AND id <> ALL(%(skip_rules)s)
 """
 _CANDIDATE_RULE_SQL = """
     UNION ALL
@@ -202,11 +204,49 @@ def _current_items_sql(*, period_scope: bool, incomplete_only: bool = False) -> 
     )
 
 
+def rules_unevaluable() -> list[dict[str, Any]]:
+    """Active saved rules that Postgres cannot evaluate, each with why: skipped, never fatal.
+
+    Validation keeps such rules out, but one stored around it (an old form, raw SQL) would make
+    every statement that evaluates the rules fail with a DataError, the ingest's swap included.
+    Each regex is compiled once, in a savepoint; the verdict is recorded on the rule
+    (`evaluation_error`) so the rules page and the admin show it, and cleared once it evaluates.
+    """
+    skipped = []
+    fixed = []
+    for rule in DimensionRule.objects.filter(is_active=True, operator=RuleOperator.REGEX).only(
+        "id", "name", "value", "evaluation_error"
+    ):
+        problem = regex_pattern_error(rule.value)
+        if problem:
+            skipped.append(
+                {
+                    "kind": "rule_skipped",
+                    "rule_id": rule.pk,
+                    "message": f"Mapping rule #{rule.pk} {rule.name!r} was skipped: {problem} Line items "
+                    "only it would map stay unmapped (unallocated, reason untagged) until it is fixed.",
+                }
+            )
+            if rule.evaluation_error != problem:
+                DimensionRule.objects.filter(pk=rule.pk).update(evaluation_error=problem)
+        elif rule.evaluation_error:
+            fixed.append(rule.pk)
+    if fixed:
+        DimensionRule.objects.filter(pk__in=fixed).update(evaluation_error="")
+    for problem in skipped:
+        logger.warning("%s", problem["message"])
+    return skipped
+
+
 def _mapping_prepare(
     cursor, *, params: dict[str, Any], with_candidate: bool, period_scope: bool, incomplete_only: bool = False
 ) -> str:
     """Fill the temporary rule_keys and rule_mapping tables (dropped by _mapping_drop, or at the
-    end of the transaction); return the `WITH changed AS (...)` prefix for the caller's statement."""
+    end of the transaction); return the `WITH changed AS (...)` prefix for the caller's statement.
+
+    Rules that cannot be evaluated are left out and listed in `params["skipped_rules"]`."""
+    params["skipped_rules"] = rules_unevaluable()
+    params["skip_rules"] = [problem["rule_id"] for problem in params["skipped_rules"]]
     current_items = _current_items_sql(period_scope=period_scope, incomplete_only=incomplete_only)
     if period_scope:
         params["runs"] = IngestRun.objects.current_ids(
@@ -241,8 +281,8 @@ def _base_params() -> dict[str, Any]:
 
 
 def dimension_rules_apply(
-    *, account_id: int, billing_period_start: dt.date, fresh_ingest: bool = False
-) -> dict[str, int]:
+    *, account_id: int, billing_period_start: dt.date, fresh_ingest: bool = False, run_id: int | None = None
+) -> dict[str, Any]:
     """Re-map the current line items of one (account, period) and rebuild its DailyCost if any moved.
 
     Runs in the caller's transaction if there is one (the ingest swap, via the period_ingested
@@ -251,6 +291,10 @@ def dimension_rules_apply(
 
     `fresh_ingest=True` (the receiver) says the rows carry only explicit mapping: nothing to do
     without an active rule for the account, and only rows missing a dimension can change.
+
+    A rule that cannot be evaluated is skipped, never fatal: it is listed in
+    {"skipped_rules": [...]} and, with `run_id` (the ingest run being swapped in), in the run's
+    `warnings`.
     """
     # attribution.services is imported here: it imports the ingest stack, and this module is
     # imported from AppConfig.ready() through the receivers.
@@ -263,7 +307,7 @@ def dimension_rules_apply(
         .filter(Q(account_id__isnull=True) | Q(account_id=account_id))
         .exists()
     ):
-        return {"line_items": 0}
+        return {"line_items": 0, "skipped_rules": []}
     with transaction.atomic():
         loader.period_lock(account_id=account_id, billing_period_start=billing_period_start)
         with connection.cursor() as cursor:
@@ -282,11 +326,15 @@ def dimension_rules_apply(
             )
             moved = cursor.rowcount
             _mapping_drop(cursor)
+        if run_id is not None and params["skipped_rules"]:
+            run = IngestRun.objects.select_for_update().only("warnings").get(pk=run_id)
+            kept = [warning for warning in run.warnings if warning.get("kind") != "rule_skipped"]
+            IngestRun.objects.filter(pk=run_id).update(warnings=kept + params["skipped_rules"])
         if moved:
             attribution_services.daily_cost_rebuild(
                 account_id=account_id, billing_period_start=billing_period_start
             )
-    return {"line_items": moved}
+    return {"line_items": moved, "skipped_rules": params["skipped_rules"]}
 
 
 # --- Preview -----------------------------------------------------------------------------------
@@ -388,12 +436,10 @@ def dimension_rule_preview(*, rule_data: dict[str, Any], limit: int = 50) -> dic
 
 
 def _regex_check(pattern: str) -> None:
-    # The pattern must compile in Postgres (not Python's dialect): ask Postgres, in a savepoint.
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT '' ~* %s", [pattern])
-    except DatabaseError as error:
-        raise ValidationError({"value": f"Not a valid regular expression: {str(error).splitlines()[0]}"})
+    # The same check as DimensionRule.clean(): Python's re and Postgres' own dialect.
+    problem = regex_pattern_error(pattern)
+    if problem:
+        raise ValidationError({"value": problem})
 
 
 def dimension_rule_clean(*, rule_data: dict[str, Any], partial: bool = False) -> dict[str, Any]:
@@ -446,7 +492,7 @@ def dimension_rule_clean(*, rule_data: dict[str, Any], partial: bool = False) ->
 
 def dimension_rule_create(*, rule_data: dict[str, Any]) -> DimensionRule:
     clean = dimension_rule_clean(rule_data=rule_data)
-    return DimensionRule.objects.create(**clean)
+    return DimensionRule.objects.create(**clean, evaluation_error="")
 
 
 def dimension_rule_update(*, rule: DimensionRule, rule_data: dict[str, Any]) -> tuple[DimensionRule, dict]:
@@ -461,6 +507,8 @@ def dimension_rule_update(*, rule: DimensionRule, rule_data: dict[str, Any]) -> 
     }
     for field, value in clean.items():
         setattr(rule, field, value)
+    # Validated just now: whatever made an earlier version unevaluable is gone.
+    rule.evaluation_error = ""
     rule.save()
     return rule, changes
 
@@ -517,9 +565,12 @@ def rules_reapply_execute(*, run_id: int) -> BackgroundRun:
     )
     BackgroundRun.objects.filter(pk=run_id).update(progress_total=len(periods), progress_done=0)
     moved = 0
+    skipped: dict[int, dict[str, Any]] = {}
     try:
         for done, (account_id, period) in enumerate(periods, start=1):
-            moved += dimension_rules_apply(account_id=account_id, billing_period_start=period)["line_items"]
+            applied = dimension_rules_apply(account_id=account_id, billing_period_start=period)
+            moved += applied["line_items"]
+            skipped.update((problem["rule_id"], problem) for problem in applied["skipped_rules"])
             BackgroundRun.objects.filter(pk=run_id).update(
                 progress_done=done, message=f"Re-mapped {done} of {len(periods)} billing periods"
             )
@@ -532,8 +583,10 @@ def rules_reapply_execute(*, run_id: int) -> BackgroundRun:
     BackgroundRun.objects.filter(pk=run_id).update(
         state=RunState.SUCCEEDED,
         finished_at=timezone.now(),
-        message=f"Re-mapped {len(periods)} billing periods; {moved} line items moved",
-        result={"periods": len(periods), "line_items_moved": moved},
+        message=f"Re-mapped {len(periods)} billing periods; {moved} line items moved"
+        + (f"; {len(skipped)} rule(s) skipped because they cannot be evaluated" if skipped else ""),
+        result={"periods": len(periods), "line_items_moved": moved}
+        | ({"skipped_rules": list(skipped.values())} if skipped else {}),
     )
     run.refresh_from_db()
     return run

@@ -7,7 +7,8 @@ The whole run is SQL over temporary tables, in one transaction per account:
    charge category, currency, team, model, deployment, and the first active AllocationRule the
    line item matches (evaluated only for line items without a team). Each cell has a kind:
    `direct` (has a team), `pool` (matched a rule), `no_rule` (has a deployment or a pool tag but
-   no active rule matches), `untagged` (nothing at all).
+   no active rule matches), `untagged` (nothing at all; `rule_skipped` while a mapping rule of the
+   account cannot be evaluated, since that rule might have mapped it).
 2. `alloc_pools`: pool cells per (day, account, period, charge category, currency, rule, model,
    deployment) — the unit that is split, a few hundred rows a day however many line items.
 3. `alloc_basis` / `alloc_usage`: the deployments each pool is split over and their usage that day
@@ -43,7 +44,15 @@ from django.db.models import Q
 
 from attribution import signals
 from attribution.ingest.tags import tag_key_normalize
-from attribution.models import AllocationMethod, AllocationRule, CloudAccount, IngestRun
+from attribution.models import (
+    AllocationMethod,
+    AllocationRule,
+    AllocationShare,
+    CloudAccount,
+    DimensionRule,
+    IngestRun,
+    UnallocatedReason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,17 +91,62 @@ class AllocationResult:
         return not self.violations
 
 
+def allocation_shares_error(*, name: str, method: str, percents: list[Decimal]) -> str:
+    """Why a rule with these shares cannot be saved or applied ("" when it can).
+
+    Fixed shares must total exactly 100 %: a remainder would be money no team carries and no
+    reason explains, an excess money allocated twice. Every interface (admin form, service,
+    the allocation run itself) asks this one function.
+    """
+    if method != AllocationMethod.FIXED:
+        return ""
+    total = sum(percents, Decimal(0))
+    if total == Decimal(100):
+        return ""
+    return (
+        f"Allocation rule {name!r} splits by fixed shares, which must total exactly 100%; "
+        f"its {len(percents)} shares total {total.normalize():f}%. Adjust the shares so they add up to 100."
+    )
+
+
 def allocation_rule_validate(*, rule: AllocationRule) -> None:
     """Raise AllocationRuleError if the rule cannot be applied as it stands."""
-    if rule.method != AllocationMethod.FIXED:
-        return
-    percents = [share.percent for share in rule.shares.all()]
-    total = sum(percents, Decimal(0))
-    if total != Decimal(100):
-        raise AllocationRuleError(
-            f"Allocation rule {rule.name!r} splits by fixed shares, which must total exactly 100%; "
-            f"its {len(percents)} shares total {total}%. Adjust the shares and run allocation again."
-        )
+    problem = allocation_shares_error(
+        name=rule.name, method=rule.method, percents=[share.percent for share in rule.shares.all()]
+    )
+    if problem:
+        raise AllocationRuleError(f"{problem} Then run allocation again.")
+
+
+def allocation_rule_create(*, rule_data: dict[str, Any], shares: list[dict[str, Any]]) -> AllocationRule:
+    """Create an allocation rule with its fixed shares (`team_id`/`model_id`, `percent`), all or nothing.
+
+    Raises AllocationRuleError when fixed shares do not total 100 %, ValidationError for a bad field.
+    """
+    with transaction.atomic():
+        rule = AllocationRule(**rule_data)
+        rule.full_clean()
+        rule.save()
+        allocation_rule_shares_set(rule=rule, shares=shares)
+    return rule
+
+
+def allocation_rule_shares_set(
+    *, rule: AllocationRule, shares: list[dict[str, Any]]
+) -> list[AllocationShare]:
+    """Replace the rule's shares; refused, leaving the old ones, unless fixed shares total 100 %."""
+    objects = [AllocationShare(rule=rule, **share) for share in shares]
+    problem = allocation_shares_error(
+        name=rule.name, method=rule.method, percents=[Decimal(str(share.percent)) for share in objects]
+    )
+    if problem:
+        raise AllocationRuleError(problem)
+    with transaction.atomic():
+        rule.shares.all().delete()
+        for share in objects:
+            share.full_clean(exclude=["rule"])
+            share.save()
+    return objects
 
 
 def _rules_for(account_id: int) -> list[AllocationRule]:
@@ -129,6 +183,22 @@ def _rule_case(rules: list[AllocationRule], keys: list[str], params: dict[str, A
                 conditions.append(f"{column} IS NOT NULL")
         branches.append(f"WHEN {' AND '.join(conditions)} THEN {int(rule.pk)}")
     return f"CASE WHEN team_id IS NOT NULL THEN NULL {' '.join(branches)} END"
+
+
+def _untagged_reason(account_id: int) -> str:
+    """The reason for the account's cost that carries nothing to allocate it by.
+
+    While a mapping rule of the account is skipped because it cannot be evaluated (see
+    attribution.allocation.rules.rules_unevaluable), that rule might have mapped this cost: the
+    reason says so, and clears once the rule is fixed and allocation runs again.
+    """
+    skipped = (
+        DimensionRule.objects.filter(is_active=True)
+        .exclude(evaluation_error="")
+        .filter(Q(account__isnull=True) | Q(account_id=account_id))
+        .exists()
+    )
+    return UnallocatedReason.RULE_SKIPPED if skipped else UnallocatedReason.UNTAGGED
 
 
 def _pool_keys() -> list[str]:
@@ -194,6 +264,7 @@ def allocation_run(
         account_id=account_id, charged_from=first, charged_before=after_last
     )
     rule_case = _rule_case(rules, keys, params)
+    params["untagged_reason"] = _untagged_reason(account_id)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, account_id])
         # One hash aggregate over millions of line items; the default 4 MB would spill to disk.
@@ -283,7 +354,7 @@ def _cells_build(cursor, rule_case: str, keys: list[str], params: dict[str, Any]
                CASE WHEN team_id IS NOT NULL THEN 'direct'
                     WHEN rule_id IS NOT NULL THEN 'pool'
                     WHEN has_pool THEN 'no_rule'
-                    ELSE 'untagged' END AS kind,
+                    ELSE %(untagged_reason)s END AS kind,
                SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost
         FROM (
             SELECT alloc_raw.*, {rule_case} AS rule_id,

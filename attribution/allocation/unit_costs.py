@@ -12,7 +12,8 @@ the input price p satisfies p·I + r·p·O = cost, so
     cost per 1M output tokens = r × cost per 1M input tokens
 r is the deployment's own price card ratio (its latest `1m_output_tokens` / `1m_input_tokens`
 cards valid on that day) when it has both; otherwise the setting
-INFERENSYS_UNIT_COST_OUTPUT_INPUT_RATIO (default 1: every token costs the same).
+INFERENSYS_UNIT_COST_OUTPUT_INPUT_RATIO (default 1: every token costs the same). Each row records
+the ratio it used and its source (price_card, setting, override); pages show it beside the figures.
 Cost per 1k requests = cost × 1000 / requests (the whole cost; it is another view of the same
 money, not a third share of it).
 """
@@ -87,7 +88,7 @@ def unit_costs_rebuild(*, days: list[dt.date], output_input_ratio: Decimal | Non
                 FROM (SELECT DISTINCT day, deployment_id FROM cost) c
             ), joined AS (
                 -- weighted_tokens = I + r·O: the denominator of the input-token price.
-                SELECT cost.*, COALESCE(u.requests, 0) AS requests,
+                SELECT cost.*, cards.ratio AS card_ratio, COALESCE(u.requests, 0) AS requests,
                        COALESCE(u.input_tokens, 0) AS input_tokens,
                        COALESCE(u.output_tokens, 0) AS output_tokens,
                        COALESCE(%(override_ratio)s::numeric, cards.ratio,
@@ -101,12 +102,15 @@ def unit_costs_rebuild(*, days: list[dt.date], output_input_ratio: Decimal | Non
             INSERT INTO attribution_unitcost (
                 day, model_id, deployment_id, provider, currency, effective_cost, requests,
                 input_tokens, output_tokens, cost_per_1m_input_tokens, cost_per_1m_output_tokens,
-                cost_per_1k_requests)
+                cost_per_1k_requests, output_input_ratio, ratio_source)
             SELECT day, model_id, deployment_id, provider, currency, effective_cost, requests,
                    input_tokens, output_tokens,
                    round(effective_cost * 1000000 / NULLIF(weighted_tokens, 0), 10),
                    round(ratio * effective_cost * 1000000 / NULLIF(weighted_tokens, 0), 10),
-                   round(effective_cost * 1000 / NULLIF(requests, 0), 10)
+                   round(effective_cost * 1000 / NULLIF(requests, 0), 10),
+                   round(ratio, 12),
+                   CASE WHEN %(override_ratio)s::numeric IS NOT NULL THEN 'override'
+                        WHEN card_ratio IS NOT NULL THEN 'price_card' ELSE 'setting' END
             FROM joined
             """,
             params,

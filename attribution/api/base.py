@@ -20,28 +20,24 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from rest_framework import permissions, viewsets
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
-# The scope an API token needs for the read-only endpoints. Session users are not scoped.
-READ_SCOPE = "read"
+from attribution.api.access import (  # noqa: F401 (re-exported)
+    READ_SCOPE,
+    WRITE_SCOPE,
+    TokenRateThrottle,
+    TokenScopePermission,
+    token_scope_denial,
+)
 
-
-class TokenHasReadScope(permissions.BasePermission):
-    """A request authenticated by an API token needs the `read` scope to use GET endpoints."""
-
-    message = "This API token lacks the 'read' scope."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        scopes = getattr(request.auth, "scopes", None)
-        if scopes is None:  # session (or another scheme without scopes)
-            return True
-        return READ_SCOPE in scopes
+# The access checks live in attribution.api.access (settings import it while DRF's views load,
+# so it must not import them); re-exported here for the viewsets that import them from here.
+TokenHasReadScope = TokenScopePermission
 
 
 class RestrictedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
     """Read-only, paginated, filterable; every queryset restricted to what the caller may see."""
 
-    permission_classes = [permissions.IsAuthenticated, TokenHasReadScope]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission]
     # Numeric ids only, so a word such as `summary` can never be taken for an object id.
     lookup_value_regex = r"\d+"
 

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView
 
-from attribution.api.base import RestrictedReadOnlyViewSet
+from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
 from attribution.connectors.sync import SyncBusyError, account_connection_test, sync_run_request
 from attribution.models import CloudAccount, RunState, SyncKind, SyncRun
 
@@ -31,17 +31,14 @@ SYNC_ROLES = ("admin", "finance")
 
 
 class CanOperateSyncs(permissions.BasePermission):
-    """Admin and finance roles (and superusers); an API token also needs the write:accounts scope."""
+    """Admin and finance roles (and superusers). An API token's scope is checked by
+    TokenScopePermission: `write` or `write:accounts` (the views' token_write_scope)."""
 
     message = "Only the admin and finance roles may start syncs and connection tests."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
-            return False
-        scopes = getattr(request.auth, "scopes", None)
-        if scopes is not None and SYNC_SCOPE not in scopes:
-            self.message = f"This API token lacks the '{SYNC_SCOPE}' scope."
             return False
         return user.is_superuser or user.groups.filter(name__in=SYNC_ROLES).exists()
 
@@ -99,7 +96,8 @@ _CHECK = inline_serializer(
 
 
 class AccountTestConnectionView(APIView):
-    permission_classes = [CanOperateSyncs]
+    permission_classes = [TokenScopePermission, CanOperateSyncs]
+    token_write_scope = SYNC_SCOPE
 
     @extend_schema(
         request=None,
@@ -135,7 +133,8 @@ class AccountTestConnectionView(APIView):
 
 
 class AccountSyncView(APIView):
-    permission_classes = [CanOperateSyncs]
+    permission_classes = [TokenScopePermission, CanOperateSyncs]
+    token_write_scope = SYNC_SCOPE
 
     @extend_schema(request=None, responses={202: SyncRunSerializer, 409: SyncRunSerializer})
     def post(self, request: Request, pk: int) -> Response:

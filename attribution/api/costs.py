@@ -25,7 +25,10 @@ from attribution.allocation.currency import reporting_currency
 from attribution.api.base import RestrictedReadOnlyViewSet
 from attribution.api.filters import DayRangeForm
 from attribution.choices import Provider
+from attribution.estimates.accuracy import calibration_history, estimate_accuracy_report
+from attribution.estimates.serializers import AccuracyReportSerializer, CalibrationSerializer
 from attribution.models import AllocatedCost, SpendEstimate, UnitCost
+from attribution.models.core import user_reads_everything
 
 MONEY = {"max_digits": 34, "decimal_places": 10, "read_only": True}
 RATE = {"max_digits": 24, "decimal_places": 12, "read_only": True}
@@ -286,6 +289,21 @@ class CostViewSet(RestrictedReadOnlyViewSet):
 class UnitCostSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     deployment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    effective_cost = serializers.DecimalField(
+        max_digits=24,
+        decimal_places=10,
+        read_only=True,
+        allow_null=True,
+        help_text="The deployment's whole daily cost (every team's): admin and finance only, null for others",
+    )
+
+    def to_representation(self, instance: UnitCost) -> dict:
+        data = super().to_representation(instance)
+        # Rates per 1M tokens / 1k requests are prices every role may compare; the deployment's
+        # daily spend is a company-wide figure, like other teams' costs.
+        if not self.context.get("reads_everything", False):
+            data["effective_cost"] = None
+        return data
 
     class Meta:
         model = UnitCost
@@ -303,6 +321,8 @@ class UnitCostSerializer(serializers.ModelSerializer):
             "cost_per_1m_input_tokens",
             "cost_per_1m_output_tokens",
             "cost_per_1k_requests",
+            "output_input_ratio",
+            "ratio_source",
         ]
         read_only_fields = fields
 
@@ -322,13 +342,20 @@ class UnitCostFilterSet(django_filters.FilterSet):
 
 class UnitCostViewSet(RestrictedReadOnlyViewSet):
     """Effective (amortized) cost per unit of usage per day × model × deployment, with the usage it
-    was computed from. Per deployment, not per team: readable by any signed-in caller."""
+    was computed from. Per deployment, not per team: the rates are readable by any signed-in caller,
+    the deployment's daily effective_cost only by admin and finance (null for others)."""
 
     queryset = UnitCost.objects.select_related("model", "deployment").order_by(
         "day", "deployment__slug", "id"
     )
     serializer_class = UnitCostSerializer
     filterset_class = UnitCostFilterSet
+
+    def get_serializer_context(self) -> dict:
+        return {
+            **super().get_serializer_context(),
+            "reads_everything": user_reads_everything(self.request.user),
+        }
 
 
 # --- /estimates -------------------------------------------------------------------------------------------
@@ -425,6 +452,34 @@ class SpendEstimateViewSet(RestrictedReadOnlyViewSet):
     def accuracy(self, request: Request) -> Response:
         rows = cost_selectors.estimate_accuracy(user=request.user, filters=_cost_filters(request))
         return Response(EstimateAccuracySerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Estimate accuracy: median and p90 error per deployment-day, calibrated and not, "
+        "per provider, basis and day, and the share of billed dollars with no estimate",
+        parameters=COST_PARAMETERS,
+        filters=False,
+        responses=AccuracyReportSerializer,
+    )
+    @action(
+        detail=False, methods=["get"], url_path="accuracy-report", pagination_class=None, filter_backends=[]
+    )
+    def accuracy_report(self, request: Request) -> Response:
+        filters = _cost_filters(request)
+        report = estimate_accuracy_report(
+            user=request.user, filters=filters, with_days=bool(filters.deployment)
+        )
+        return Response(AccuracyReportSerializer(report).data)
+
+    @extend_schema(
+        summary="Calibration factors per deployment and basis, with their history (newest first)",
+        parameters=[OpenApiParameter("deployment", OpenApiTypes.STR, description="Deployment slug")],
+        filters=False,
+        responses=CalibrationSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], url_path="calibration", pagination_class=None, filter_backends=[])
+    def calibration(self, request: Request) -> Response:
+        rows = calibration_history(user=request.user, deployment=request.query_params.get("deployment", ""))
+        return Response(CalibrationSerializer(rows, many=True).data)
 
 
 # --- /unallocated -----------------------------------------------------------------------------------------

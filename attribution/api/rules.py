@@ -19,12 +19,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from attribution.allocation.rules import dimension_rule_preview
-from attribution.api.base import TokenHasReadScope
+from attribution.api.base import TokenScopePermission
 from attribution.models import BackgroundRun, CloudAccount, Deployment, DimensionRule, ServedModel, Team
 
 # Role names as governance defines them (governance.choices.Role); literal here, as in
 # ScopedQuerySet, because this layer does not import governance.
 RULE_EDITOR_ROLES = ("admin", "finance")
+# The narrow API token scope for changing, previewing and re-applying rules (`write` also works).
+RULES_WRITE_SCOPE = "write:dimension_rules"
 
 
 class CanEditRules(permissions.BasePermission):
@@ -66,10 +68,12 @@ class DimensionRuleSerializer(serializers.ModelSerializer):
             "set_model",
             "set_deployment",
             "is_active",
+            "evaluation_error",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        # evaluation_error: why ingests skip this rule ("" = it evaluates); cleared when it is fixed.
+        read_only_fields = ["id", "evaluation_error", "created_at", "updated_at"]
         # Model-level constraints are checked by the service with messages that say what to do.
         validators: list = []
 
@@ -136,7 +140,8 @@ class RulePreviewSerializer(serializers.Serializer):
 class RulePreviewView(generics.GenericAPIView):
     """What a rule would move before it is saved: dollars and line items, from where to where."""
 
-    permission_classes = [permissions.IsAuthenticated, CanEditRules]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission, CanEditRules]
+    token_write_scope = RULES_WRITE_SCOPE
     serializer_class = RulePreviewRequestSerializer
     pagination_class = None
     filter_backends: list = []
@@ -213,7 +218,7 @@ class BackgroundRunSerializer(serializers.ModelSerializer):
 class BackgroundRunView(generics.RetrieveAPIView):
     """A long run started from the UI or API (re-applying rules to history...), with its progress."""
 
-    permission_classes = [permissions.IsAuthenticated, TokenHasReadScope]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission]
     serializer_class = BackgroundRunSerializer
     queryset = BackgroundRun.objects.all()
     filter_backends: list = []

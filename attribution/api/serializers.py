@@ -126,9 +126,6 @@ class DailyCostSerializer(serializers.ModelSerializer):
             "effective_cost",
             "list_cost",
             "consumed_quantity",
-            "input_tokens",
-            "output_tokens",
-            "requests",
             "line_items",
         ]
         read_only_fields = fields
@@ -145,9 +142,6 @@ class DailyCostSummaryRowSerializer(serializers.Serializer):
     billed_cost = serializers.DecimalField(**MONEY_FIELD)
     effective_cost = serializers.DecimalField(**MONEY_FIELD)
     list_cost = serializers.DecimalField(**MONEY_FIELD)
-    input_tokens = serializers.IntegerField(read_only=True)
-    output_tokens = serializers.IntegerField(read_only=True)
-    requests = serializers.IntegerField(read_only=True)
     line_items = serializers.IntegerField(read_only=True)
 
 

@@ -106,9 +106,6 @@ class DailyCostViewSet(RestrictedReadOnlyViewSet):
                 billed=Sum("billed_cost"),
                 effective=Sum("effective_cost"),
                 listed=Sum("list_cost"),
-                input_token_sum=Sum("input_tokens"),
-                output_token_sum=Sum("output_tokens"),
-                request_sum=Sum("requests"),
                 line_item_sum=Sum("line_items"),
             )
             .order_by(F("key").asc(nulls_last=True), "currency")
@@ -120,9 +117,6 @@ class DailyCostViewSet(RestrictedReadOnlyViewSet):
                 "billed_cost": row["billed"],
                 "effective_cost": row["effective"],
                 "list_cost": row["listed"],
-                "input_tokens": row["input_token_sum"],
-                "output_tokens": row["output_token_sum"],
-                "requests": row["request_sum"],
                 "line_items": row["line_item_sum"],
             }
             for row in rows

@@ -160,7 +160,13 @@ def connection_test_task(account_id: int) -> dict:
     }
 
 
-@shared_task(name="attribution.connectors.tasks.period_ingest_finished_task", acks_late=True)
+@shared_task(
+    name="attribution.connectors.tasks.period_ingest_finished_task",
+    acks_late=True,
+    # A limit under the broker's visibility timeout, or a hung call would be delivered twice.
+    soft_time_limit=300,
+    time_limit=330,
+)
 def period_ingest_finished_task(
     *,
     sync_run_id: int,

@@ -224,6 +224,32 @@ MODELS = (
     ModelSpec("whisper-large-v3", "Whisper Large v3", "speech"),
 )
 
+# Reference list prices per 1M (input, output) tokens, USD, of models the demo serves on its own
+# instances: the serverless offerings of the same open models (Azure AI / Bedrock, 2024). Output
+# is priced above input, as every provider prices generation; embedding and reranking models
+# produce no output tokens (no output price). Whisper is priced per audio minute: no token card.
+# Managed APIs (Bedrock, Vertex, Azure OpenAI) use their own list price from DeploymentSpec.
+REFERENCE_PRICES_PER_1M_TOKENS: dict[str, tuple[Decimal, Decimal | None]] = {
+    "llama-3-1-70b-instruct": (Decimal("2.68"), Decimal("3.54")),
+    "llama-3-1-8b-instruct": (Decimal("0.30"), Decimal("0.61")),
+    "mistral-large": (Decimal("2.00"), Decimal("6.00")),
+    "mixtral-8x7b-instruct": (Decimal("0.45"), Decimal("0.70")),
+    "gemini-1-5-pro": (Decimal("1.25"), Decimal("5.00")),
+    "gemini-1-5-flash": (Decimal("0.075"), Decimal("0.30")),
+    "gpt-4o": (Decimal("2.50"), Decimal("10.00")),
+    "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
+    "bge-large-en-v1-5": (Decimal("0.02"), None),
+    "text-embedding-3-large": (Decimal("0.13"), None),
+    "bge-reranker-large": (Decimal("0.05"), None),
+}
+
+
+def token_prices_per_1m(spec: DeploymentSpec) -> tuple[Decimal | None, Decimal | None]:
+    """The (input, output) price per 1M tokens of a deployment's price cards; None = no card."""
+    if spec.input_price_per_1k or spec.output_price_per_1k:
+        return spec.input_price_per_1k * 1000 or None, spec.output_price_per_1k * 1000 or None
+    return REFERENCE_PRICES_PER_1M_TOKENS.get(spec.model, (None, None))
+
 
 def _accounts() -> tuple[AccountSpec, ...]:
     gcp_table_suffix = GCP_BILLING_ACCOUNT.replace("-", "_")

@@ -598,12 +598,11 @@ def daily_cost_rebuild(
             INSERT INTO attribution_dailycost (
                 day, account_id, billing_period_start, provider, service_name, region_id,
                 team_id, model_id, deployment_id, charge_category, billing_currency,
-                billed_cost, effective_cost, list_cost, consumed_quantity,
-                input_tokens, output_tokens, requests, line_items)
+                billed_cost, effective_cost, list_cost, consumed_quantity, line_items)
             SELECT day, account_id, MIN(billing_period_start), %(provider)s, service_name, region_id,
                    team_id, model_id, deployment_id, charge_category, billing_currency,
                    SUM(billed_cost), SUM(effective_cost), COALESCE(SUM(list_cost), 0),
-                   COALESCE(SUM(consumed_quantity), 0), 0, 0, 0, SUM(line_items)
+                   COALESCE(SUM(consumed_quantity), 0), SUM(line_items)
             FROM (
                 {loaded_cells}
                 SELECT (charge_period_start AT TIME ZONE 'UTC')::date, {keys}, {sums}, 1

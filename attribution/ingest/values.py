@@ -48,7 +48,9 @@ def decimal_parse(
         raise RowError(f"{column}: {text!r} is not a number") from None
     if not number.is_finite():
         raise RowError(f"{column}: {text!r} is not a finite number")
-    if abs(number) >= MONEY_LIMIT:
+    # copy_abs, not abs(): abs() rounds in the default context, whose exponent limit a cell such
+    # as 1E+1000000 exceeds (decimal.Overflow would end the whole file instead of this row).
+    if number.copy_abs() >= MONEY_LIMIT:
         raise RowError(f"{column}: {text!r} is out of range for a cost")
     return number.quantize(SCALE, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
@@ -67,7 +69,7 @@ def quantity_parse(value: str | float | int | None, *, column: str) -> Decimal |
         number = Decimal(text)
     except InvalidOperation:
         raise RowError(f"{column}: {text!r} is not a number") from None
-    if not number.is_finite() or abs(number) >= QUANTITY_LIMIT:
+    if not number.is_finite() or number.copy_abs() >= QUANTITY_LIMIT:
         return None
     return number.quantize(SCALE, rounding=ROUND_HALF_EVEN, context=_WIDE)
 

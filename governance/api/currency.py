@@ -8,26 +8,14 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializ
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from attribution.allocation.currency import ExchangeRateRowError, exchange_rates_upsert
+from attribution.api.base import TokenScopePermission
 from attribution.api.currency import ExchangeRateReadViewSet
 from governance.api.permissions import IsAdminOrFinance
 from governance.services import audit_event_record
 
-# Scopes that allow an API token to write rates (session users are not scoped).
-WRITE_SCOPES = ("write", "write:exchange_rates")
 MAX_RATES_PER_REQUEST = 5000
-
-
-class TokenHasRateWriteScope(permissions.BasePermission):
-    message = "This API token lacks the 'write' or 'write:exchange_rates' scope."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        scopes = getattr(request.auth, "scopes", None)
-        if scopes is None:
-            return True
-        return any(scope in scopes for scope in WRITE_SCOPES)
 
 
 class ExchangeRateInputSerializer(serializers.Serializer):
@@ -53,9 +41,11 @@ class ExchangeRateLoadSerializer(serializers.Serializer):
 class ExchangeRateViewSet(mixins.CreateModelMixin, ExchangeRateReadViewSet):
     """Dated exchange rates. Anyone signed in may read them; admin and finance may load them."""
 
+    token_write_scope = "write:exchange_rates"
+
     def get_permissions(self) -> list[permissions.BasePermission]:
         if self.request is not None and self.request.method not in permissions.SAFE_METHODS:
-            return [permissions.IsAuthenticated(), IsAdminOrFinance(), TokenHasRateWriteScope()]
+            return [permissions.IsAuthenticated(), TokenScopePermission(), IsAdminOrFinance()]
         return super().get_permissions()
 
     @extend_schema(

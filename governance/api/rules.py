@@ -22,8 +22,9 @@ from attribution.allocation.rules import (
     dimension_rule_update,
     rules_reapply_start,
 )
-from attribution.api.base import TokenHasReadScope
+from attribution.api.base import TokenScopePermission
 from attribution.api.rules import (
+    RULES_WRITE_SCOPE,
     BackgroundRunSerializer,
     CanEditRules,
     DimensionRuleSerializer,
@@ -64,7 +65,8 @@ _WRITE_RESPONSE = inline_serializer(
 class DimensionRuleViewSet(viewsets.ModelViewSet):
     """Dimension mapping rules, in the order they apply (priority, then age)."""
 
-    permission_classes = [permissions.IsAuthenticated, TokenHasReadScope, RulesWritePermission]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission, RulesWritePermission]
+    token_write_scope = RULES_WRITE_SCOPE
     serializer_class = DimensionRuleSerializer
     queryset = DimensionRule.objects.select_related("account", "set_team", "set_model", "set_deployment")
     lookup_value_regex = r"\d+"
@@ -139,7 +141,8 @@ class DimensionRuleViewSet(viewsets.ModelViewSet):
 class RulesReapplyView(APIView):
     """Re-apply the mapping rules to every billing period already loaded, as a background run."""
 
-    permission_classes = [permissions.IsAuthenticated, CanEditRules]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission, CanEditRules]
+    token_write_scope = RULES_WRITE_SCOPE
 
     @extend_schema(
         operation_id="dimension_rules_reapply",

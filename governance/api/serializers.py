@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from governance.models import AuditEvent, Budget, BudgetThreshold, Membership
+from governance.models import AuditEvent, Budget, BudgetEvent, BudgetThreshold, Membership
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -27,7 +27,7 @@ class MeSerializer(serializers.Serializer):
 class BudgetThresholdSerializer(serializers.ModelSerializer):
     class Meta:
         model = BudgetThreshold
-        fields = ["percent", "basis"]
+        fields = ["id", "percent", "amount", "basis", "action", "throttle_share"]
         read_only_fields = fields
 
 
@@ -47,6 +47,8 @@ class BudgetSerializer(serializers.ModelSerializer):
             "provider",
             "account",
             "period",
+            "timezone",
+            "fiscal_year_start_month",
             "custom_start",
             "custom_end",
             "amount",
@@ -73,5 +75,31 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "changes",
             "remote_addr",
             "created_at",
+        ]
+        read_only_fields = fields
+
+
+class BudgetEventSerializer(serializers.ModelSerializer):
+    spend_total = serializers.DecimalField(max_digits=24, decimal_places=10, read_only=True)
+
+    class Meta:
+        model = BudgetEvent
+        fields = [
+            "id",
+            "created_at",
+            "kind",
+            "action",
+            "threshold",
+            "threshold_label",
+            "basis",
+            "period_start",
+            "period_end",
+            "currency",
+            "spend_billed",
+            "spend_estimated",
+            "spend_total",
+            "forecast",
+            "limit_amount",
+            "lift_reason",
         ]
         read_only_fields = fields

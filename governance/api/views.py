@@ -6,16 +6,16 @@ from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from attribution.api.base import RestrictedReadOnlyViewSet, TokenHasReadScope
+from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
 from governance.api import filters, serializers
 from governance.api.permissions import IsAdminOrFinance
-from governance.models import AuditEvent, Budget, Membership
+from governance.models import AuditEvent, Membership
 
 
 class MeView(generics.GenericAPIView):
     """Who the caller is: username, roles and the teams they belong to."""
 
-    permission_classes = [permissions.IsAuthenticated, TokenHasReadScope]
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission]
     serializer_class = serializers.MeSerializer
     pagination_class = None
     filter_backends: list = []
@@ -30,19 +30,6 @@ class MeView(generics.GenericAPIView):
             "teams": memberships,
         }
         return Response(self.get_serializer(payload).data)
-
-
-class BudgetViewSet(RestrictedReadOnlyViewSet):
-    """Budgets. Admin and finance see all; others the budgets of their teams."""
-
-    # Budget.objects.restrict: admin/finance see all, others the budgets of their teams.
-    queryset = (
-        Budget.objects.select_related("team", "model", "account")
-        .prefetch_related("thresholds")
-        .order_by("name", "id")
-    )
-    serializer_class = serializers.BudgetSerializer
-    filterset_class = filters.BudgetFilterSet
 
 
 class AuditEventViewSet(RestrictedReadOnlyViewSet):

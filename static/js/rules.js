@@ -74,7 +74,8 @@
       cell(row, describeMatch(rule));
       cell(row, rule.account || "Any");
       cell(row, describeSets(rule));
-      cell(row, rule.is_active ? "Yes" : "No");
+      // A rule stored around validation is skipped by every ingest: say so where it is listed.
+      cell(row, rule.is_active && rule.evaluation_error ? "Skipped: " + rule.evaluation_error : rule.is_active ? "Yes" : "No");
       if (page.can_edit) {
         var actions = cell(row, "");
         var edit = document.createElement("button");

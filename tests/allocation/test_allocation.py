@@ -270,3 +270,53 @@ def test_the_focus_view_names_the_allocation(world):
             (None, None, "unallocated", "untagged", D("1.00"), None, None, DAY),
             ("search", "pool-dep", "tokens", None, D("10.00"), D("1"), "tokens", DAY),
         ]
+
+
+# --- Defect 5 of issue 10: fixed shares that do not total 100 % are refused where they are entered ----
+
+
+def test_the_service_refuses_fixed_shares_that_do_not_total_100_and_writes_nothing(world):
+    from django.core.exceptions import ValidationError
+
+    from attribution.allocation.services import allocation_rule_create, allocation_rule_shares_set
+
+    rule_data = {
+        "name": "gpu-a fixed",
+        "match_tag_key": "pool",
+        "match_tag_value": "gpu-a",
+        "method": "fixed",
+    }
+    short = [
+        {"team_id": world.teams["search"].pk, "percent": D("60")},
+        {"team_id": world.teams["ads"].pk, "percent": D("30")},
+    ]
+    with pytest.raises(AllocationRuleError, match="must total exactly 100%; its 2 shares total 90%"):
+        allocation_rule_create(rule_data=rule_data, shares=short)
+    assert not AllocationRule.objects.exists()
+    assert not AllocationShare.objects.exists()
+    with pytest.raises(AllocationRuleError, match="total 110%"):
+        allocation_rule_create(
+            rule_data=rule_data, shares=[*short, {"team_id": world.teams["ads"].pk, "percent": 20}]
+        )
+    assert not AllocationRule.objects.exists()
+
+    whole = [short[0], {"team_id": world.teams["ads"].pk, "percent": D("40")}]
+    rule = allocation_rule_create(rule_data=rule_data, shares=whole)
+    # Replacing the shares with a short set is refused and leaves the saved ones as they were.
+    with pytest.raises(AllocationRuleError):
+        allocation_rule_shares_set(rule=rule, shares=short)
+    assert sorted(rule.shares.values_list("percent", flat=True)) == [D("40"), D("60")]
+    with pytest.raises(ValidationError):  # a share must still be in (0, 100]
+        allocation_rule_shares_set(
+            rule=rule,
+            shares=[
+                {"team_id": world.teams["search"].pk, "percent": D("150")},
+                {"team_id": world.teams["ads"].pk, "percent": D("-50")},
+            ],
+        )
+    assert rule.shares.count() == 2
+    # Other methods take no shares into account: nothing to total.
+    allocation_rule_create(rule_data={**rule_data, "name": "by tokens", "method": "tokens"}, shares=[])
+    _pool_cost(world, "80.00", "40.00")
+    world.allocate()
+    assert _rows(world) == {"search": (D("48"), D("24")), "ads": (D("32"), D("16"))}

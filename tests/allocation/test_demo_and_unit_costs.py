@@ -139,3 +139,82 @@ def test_unit_costs_include_shared_pool_shares_and_idle(world):
     assert unit.effective_cost == D("86.40")
     assert unit.cost_per_1k_requests == D("8640")
     assert selectors.unit_costs(user=UserFactory(), start=DAY, end=DAY).get() == unit
+
+
+# --- Defect 2 of issue 10: token and request counts come from usage, never from an always-0 column ----
+
+
+def test_token_and_request_counts_are_published_from_usage_not_as_zeros_in_daily_costs(demo, client):
+    from collections import defaultdict
+
+    from attribution.models import UsageRecord
+
+    for account in CloudAccount.objects.all():
+        allocation_run(account_id=account.pk)
+    unit_costs_rebuild(days=demo)
+    client.force_login(UserFactory(roles=["finance"]))
+
+    # Daily costs are billed cells (service x region x charge category ...): usage has none of those
+    # dimensions, so they publish no token or request counts at all rather than zeros.
+    daily = client.get("/api/v1/daily-costs?limit=1000").json()["results"]
+    assert daily
+    published = {key for row in daily for key in row} & {"input_tokens", "output_tokens", "requests"}
+    assert published == set()
+    summary = client.get("/api/v1/daily-costs/summary?group_by=deployment").json()["results"]
+    assert summary and not {key for row in summary for key in row} & {
+        "input_tokens",
+        "output_tokens",
+        "requests",
+    }
+
+    # Unit costs carry the real usage of each day x deployment x model, and are computed from it.
+    usage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for record in UsageRecord.objects.filter(bucket_start__date__in=demo):
+        key = (record.bucket_start.date().isoformat(), record.deployment.slug, record.model.slug)
+        usage[key][0] += record.requests
+        usage[key][1] += record.input_tokens
+        usage[key][2] += record.output_tokens
+    unit_rows = client.get("/api/v1/unit-costs?limit=1000").json()["results"]
+    with_usage = [row for row in unit_rows if row["requests"]]
+    assert len(with_usage) >= 10
+    for row in unit_rows:
+        assert [row["requests"], row["input_tokens"], row["output_tokens"]] == usage.get(
+            (row["day"], row["deployment"], row["model"]), [0, 0, 0]
+        ), row
+    for row in with_usage:
+        cost, requests = D(row["effective_cost"]), row["requests"]
+        assert D(row["cost_per_1k_requests"]) == (cost * 1000 / requests).quantize(D("1e-10"))
+
+
+# --- Defect 3 of issue 10: the demo prices input and output tokens apart, and the page says how ------
+
+
+def test_demo_unit_costs_split_by_realistic_price_cards_and_the_overview_names_the_basis(demo, client):
+    from django.urls import reverse
+
+    for account in CloudAccount.objects.all():
+        allocation_run(account_id=account.pk)
+    unit_costs_rebuild(days=demo)
+    both = UnitCost.objects.filter(input_tokens__gt=0, output_tokens__gt=0).select_related("deployment")
+    assert both.count() >= 10
+    for unit in both:
+        cards = {card.unit: card.price for card in PriceCard.objects.filter(deployment=unit.deployment)}
+        input_price, output_price = cards["1m_input_tokens"], cards["1m_output_tokens"]
+        assert input_price < output_price, unit.deployment.slug  # as every provider prices them
+        assert unit.ratio_source == "price_card"
+        assert unit.output_input_ratio == (output_price / input_price).quantize(D("1e-12"))
+        assert unit.cost_per_1m_input_tokens < unit.cost_per_1m_output_tokens
+        # Still one cost, split: input price x input tokens + output price x output tokens = cost.
+        split = (
+            unit.cost_per_1m_input_tokens * unit.input_tokens
+            + unit.cost_per_1m_output_tokens * unit.output_tokens
+        ) / 1_000_000
+        assert abs(split - unit.effective_cost) < D("0.01")
+    # Whisper is priced per audio minute: no token cards, and its rows say they used the default.
+    whisper = UnitCost.objects.filter(deployment__slug__contains="whisper")
+    assert whisper and {unit.ratio_source for unit in whisper} == {"setting"}
+
+    client.force_login(UserFactory(roles=["finance"]))
+    html = client.get(reverse("attribution:overview")).content.decode()
+    assert "Split basis" in html
+    assert "· price cards" in html and "· default ratio (no price cards)" in html

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from attribution.models import IngestRun
+from attribution.models import IngestRun, UnitCost
 from governance.models import AuditEvent, BudgetThreshold
 from routing.models import Gateway, PolicyDocument
 from tests.factories import (
@@ -46,9 +46,9 @@ def world():
     rows = [
         # Search on AWS, USD: 10.10 + 20.25 on two days
         DailyCostFactory(day=OCT_1, account=aws, team=search, model=llama, deployment=llama_aws,
-                         billed_cost=Decimal("10.10"), effective_cost=Decimal("9.10"), input_tokens=1000),
+                         billed_cost=Decimal("10.10"), effective_cost=Decimal("9.10"), line_items=4),
         DailyCostFactory(day=OCT_2, account=aws, team=search, model=llama, deployment=llama_aws,
-                         billed_cost=Decimal("20.25"), effective_cost=Decimal("19.25"), input_tokens=2000),
+                         billed_cost=Decimal("20.25"), effective_cost=Decimal("19.25"), line_items=5),
         # Ads on AWS in USD and on Azure in EUR
         DailyCostFactory(day=OCT_1, account=aws, team=ads, model=llama, deployment=llama_aws,
                          billed_cost=Decimal("5.01"), effective_cost=Decimal("5.01")),
@@ -75,6 +75,7 @@ def world():
         "search": search,
         "ads": ads,
         "llama": llama,
+        "llama_aws": llama_aws,
         "rows": rows,
         "finance": finance,
         "admin": admin,
@@ -122,7 +123,8 @@ def test_it_rejects_anonymous_callers(client, endpoint):
     assert client.get(f"/api/v1/{endpoint}").status_code == 401
 
 
-@pytest.mark.parametrize("endpoint", ["accounts", "daily-costs", "budgets", "gateways", "policy-documents"])
+# Budgets are written through the API too (tests/governance/test_budget_api.py).
+@pytest.mark.parametrize("endpoint", ["accounts", "daily-costs", "gateways", "policy-documents"])
 def test_it_is_read_only(world, endpoint):
     client = login(world["admin"])
     assert client.post(f"/api/v1/{endpoint}", {}, content_type="application/json").status_code == 405
@@ -189,7 +191,7 @@ def test_daily_costs_come_with_slugs_and_decimal_strings(world):
     assert row["account"] == "aws-prod"
     assert (row["team"], row["model"], row["deployment"]) == ("search", "llama-70b", "llama-70b-aws")
     assert isinstance(row["billed_cost"], str) and Decimal(row["billed_cost"]) == Decimal("10.10")
-    assert row["input_tokens"] == 1000
+    assert row["line_items"] == 4
 
 
 @pytest.mark.parametrize(
@@ -262,7 +264,7 @@ def test_summary_by_team_keeps_each_currency_apart(world):
         ("search", "USD", "30.3500000000"),
         (None, "USD", "4.0000000000"),  # unallocated, shown, never dropped
     ]
-    assert next(r for r in rows if r["key"] == "search")["input_tokens"] == 3000
+    assert next(r for r in rows if r["key"] == "search")["line_items"] == 9
 
 
 def test_summary_totals_equal_the_rows_they_summarise(world):
@@ -337,7 +339,7 @@ def test_ingest_runs_show_state_progress_and_sums(world):
         source_sums={"billed_cost": "7.77"},
         database_sums={"billed_cost": "7.77"},
     )
-    client = login(world["member"])
+    client = login(world["finance"])
     [row] = results(
         client.get("/api/v1/ingest-runs?state=running&account=aws-prod&billing_period=2026-10-01")
     )
@@ -347,6 +349,44 @@ def test_ingest_runs_show_state_progress_and_sums(world):
     assert done["source_sums"] == done["database_sums"] == {"billed_cost": "7.77"}
     assert done["progress"] is None
     assert results(client.get("/api/v1/ingest-runs?billing_period=2026-09-01")) == []
+
+
+def test_ingest_runs_with_their_account_totals_are_not_shown_to_team_roles(world):
+    """A run's sums are the whole account's cost, every team's: issue 15, defect 8."""
+    IngestRun.objects.create(
+        account=world["aws"],
+        billing_period_start=OCT_1,
+        billing_period_end=dt.date(2026, 11, 1),
+        state="succeeded",
+        source_sums={"billed_cost": "38.69"},
+        database_sums={"billed_cost": "38.69"},
+    )
+    for persona in ("member", "lead"):
+        client = login(world[persona])
+        assert results(client.get("/api/v1/ingest-runs")) == [], persona
+        run_id = IngestRun.objects.get().pk
+        assert client.get(f"/api/v1/ingest-runs/{run_id}").status_code == 404, persona
+    assert len(results(login(world["finance"]).get("/api/v1/ingest-runs"))) == 1
+
+
+def test_unit_costs_show_rates_to_everyone_and_deployment_spend_to_finance_only(world):
+    """Rates per 1M tokens are prices; a deployment's daily cost is every team's spend (defect 8)."""
+    UnitCost.objects.create(
+        day=OCT_1,
+        model=world["llama"],
+        deployment=world["llama_aws"],
+        provider="aws",
+        currency="USD",
+        effective_cost=Decimal("1234.5678"),
+        input_tokens=2_000_000,
+        cost_per_1m_input_tokens=Decimal("617.2839"),
+    )
+    [for_member] = results(login(world["member"]).get("/api/v1/unit-costs"))
+    assert for_member["effective_cost"] is None
+    assert for_member["cost_per_1m_input_tokens"] == "617.2839000000"
+    assert "1234.5678" not in login(world["lead"]).get("/api/v1/unit-costs").content.decode()
+    [for_finance] = results(login(world["finance"]).get("/api/v1/unit-costs"))
+    assert for_finance["effective_cost"] == "1234.5678000000"
 
 
 # --- Governance endpoints --------------------------------------------------------------------------
@@ -379,7 +419,7 @@ def test_budgets_are_scoped_to_the_callers_teams(world):
         "search",
         Decimal("5000"),
     )
-    assert budget["thresholds"] == [{"percent": "80.00", "basis": "actual"}]
+    assert [(row["percent"], row["basis"]) for row in budget["thresholds"]] == [("80.00", "actual")]
     assert results(login(world["outsider"]).get("/api/v1/budgets")) == []
     names = [b["name"] for b in results(login(world["finance"]).get("/api/v1/budgets"))]
     assert names == ["Ads monthly", "Organisation", "Search monthly"]

@@ -314,6 +314,9 @@ def assert_rejected_at_line_3(run: IngestRun, output: str, reason: str, previous
         ("twelve", "'twelve' is not a number"),
         ("1e30", "'1e30' is out of range for a cost"),
         ("-1E+20", "'-1E+20' is out of range for a cost"),
+        # Past the decimal module's own exponent limit: once a decimal.Overflow that ended the run.
+        ("1E+1000000", "'1E+1000000' is out of range for a cost"),
+        ("-9.9e+999999999", "'-9.9e+999999999' is out of range for a cost"),
         ("Infinity", "'Infinity' is not a finite number"),
         ("-inf", "'-inf' is not a finite number"),
         ("1,5", "'1,5' is not a number"),
@@ -323,6 +326,15 @@ def test_a_non_numeric_or_absurd_cost_rejects_its_row(previous, tmp_path, value,
     run, output = _ingest_with_one_bad_row(tmp_path, {"line_item_unblended_cost": value})
 
     assert_rejected_at_line_3(run, output, reason, previous)
+
+
+def test_an_oversized_quantity_is_dropped_and_the_row_kept(previous, tmp_path):
+    run, _ = _ingest_with_one_bad_row(
+        tmp_path, {"line_item_unblended_cost": "1.00", "line_item_usage_amount": "1E+1000000"}
+    )
+
+    assert run.state == "succeeded" and (run.rows_loaded, run.rows_rejected) == (3, 0)
+    assert Decimal(run.database_sums["billed_cost"]) == Decimal("4.25")
 
 
 def test_a_nan_cost_rejects_its_row(previous, tmp_path):

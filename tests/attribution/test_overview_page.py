@@ -191,16 +191,52 @@ def test_it_shows_nothing_to_a_user_without_memberships(client, world):
     assert "No cost data in this range" in response.content.decode()
 
 
-def test_it_names_other_currencies_instead_of_adding_them(client, world):
+def test_it_leaves_out_cost_without_an_exchange_rate_and_says_so(client, world):
+    # No EUR rate at all: the EUR cost is in no figure, and the page says how much and when.
     client.force_login(world["people"]["admin"])
     response = client.get(OVERVIEW)
     overview = response.context["overview"]
-    assert [(other.currency, other.billed_cost) for other in overview.other_currencies] == [
-        ("EUR", Decimal("15.00"))
-    ]
+    assert overview.billed_cost == Decimal("480.66")  # USD only, never EUR counted as USD
+    [note] = overview.currency_notes
+    assert (note.currency, note.missing, len(note.missing_days)) == ("EUR", Decimal("15.00"), 3)
     html = response.content.decode()
-    assert "15.00 EUR" in html
-    assert "not converted or added in" in html
+    assert "15.00 EUR" in html and "no EUR→USD exchange rate" in html
+
+
+def test_it_converts_every_total_to_the_reporting_currency_at_each_charge_days_rate(client, world):
+    # Defect 4 of issue 10: accounts billing in USD and EUR; EUR converts at its own day's rate.
+    from attribution.models import ExchangeRate
+
+    ExchangeRate.objects.create(date=LATEST, from_currency="EUR", to_currency="USD", rate=Decimal("1.10"))
+    ExchangeRate.objects.create(
+        date=LATEST - dt.timedelta(days=1), from_currency="EUR", to_currency="USD", rate=Decimal("1.20")
+    )
+    client.force_login(world["people"]["admin"])
+    response = client.get(OVERVIEW)
+    overview = response.context["overview"]
+    # USD 160.22 a day for three days, plus EUR 5.00 at 1.20 and at 1.10; the oldest day has no rate.
+    assert overview.billed_cost == Decimal("480.66") + Decimal("6.00") + Decimal("5.50") == Decimal("492.16")
+    assert overview.effective_cost == Decimal("448.20") + Decimal("5.40") + Decimal("4.95")
+    assert overview.month_to_date_billed == Decimal("492.16")
+    [note] = overview.currency_notes
+    assert (note.currency, note.converted_from, note.converted_to) == (
+        "EUR",
+        Decimal("10.00"),
+        Decimal("11.50"),
+    )
+    assert note.rate_dates == {LATEST, LATEST - dt.timedelta(days=1)}
+    assert (note.missing, note.missing_days) == (Decimal("5.00"), {LATEST - dt.timedelta(days=2)})
+    # The charts and tables add up to the same converted figures.
+    figures = _figures(response)
+    assert _trace_sum(figures["by_provider"]) == Decimal("492.16")
+    alpha = [trace for trace in figures["by_team"]["data"] if trace["name"] == "Alpha"]
+    assert _trace_sum({"data": alpha}) == Decimal("300.30") + Decimal("11.50")
+    top = {row["deployment__slug"]: row["billed"] for row in overview.top_deployments}
+    assert top["mistral-gcp-euw4"] == Decimal("120.03") + Decimal("11.50")
+    html = response.content.decode()
+    assert "converted to USD at the rate of each charge day" in html
+    assert "10.00 EUR" in html and "11.50 USD" in html
+    assert "5.00 EUR" in html and "no EUR→USD exchange rate" in html
 
 
 def test_it_applies_the_filters(client, world):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
@@ -14,6 +15,8 @@ from attribution.models import BackgroundRun, CostLineItem, DailyCost, IngestRun
 from tests.rules.conftest import by_resource, cents
 
 pytestmark = pytest.mark.django_db(transaction=False)
+
+PERIOD_ONE = dt.date(2024, 3, 1)
 
 
 def three_rules(dims) -> None:
@@ -262,3 +265,120 @@ def test_resource_id_rules_and_deployment_resources(dims, ingest_periods):
     assert by_resource()["i-c"] == ("search", "llama-70b", "llama-pool")
     assert by_resource()["i-a"] == ("search", "llama-70b", "llama-pool")
     assert by_resource()["fn-e"] == (None, "llama-70b", "llama-pool")
+
+
+# --- Defect 1 of issue 10: a rule that cannot be evaluated never breaks an ingest ------------------
+
+
+def test_an_invalid_regex_already_stored_is_skipped_and_reported_and_the_ingest_succeeds(
+    dims, ingest_periods
+):
+    from attribution.models import DimensionRule
+
+    # Stored bypassing validation (an old admin form, a raw SQL fix): "(" does not compile in Postgres.
+    broken = DimensionRule.objects.create(
+        name="Broken regex", priority=1, match_field="service_name", operator="regex", value="(",
+        set_team_id=dims["search"].pk,
+    )  # fmt: skip
+    rules.dimension_rule_create(
+        rule_data={
+            "name": "ML prod sub-account is ads",
+            "priority": 10,
+            "match_field": "sub_account_id",
+            "value": "ml-prod-222",
+            "set_team_id": dims["ads"].pk,
+        }
+    )
+    executed = ingest_periods()  # asserts every run succeeded
+    for run in executed:
+        run.refresh_from_db()
+        assert run.state == "succeeded"
+        # Totals to the cent: the source, the line items and the daily rollup agree.
+        assert Decimal(run.database_sums["billed_cost"]) == Decimal(run.source_sums["billed_cost"])
+        daily = DailyCost.objects.filter(billing_period_start=run.billing_period_start).aggregate(
+            total=Sum("billed_cost")
+        )["total"]
+        assert daily == Decimal(run.source_sums["billed_cost"]) == Decimal("46.083")
+        # The run says which rule was skipped and why.
+        assert [warning["rule_id"] for warning in run.warnings] == [broken.pk]
+        assert "Broken regex" in run.warnings[0]["message"]
+        assert "regular expression" in run.warnings[0]["message"]
+    broken.refresh_from_db()
+    assert "regular expression" in broken.evaluation_error
+    # The valid rule still mapped; what only the broken rule could have mapped stays unmapped.
+    mapped = by_resource()
+    assert mapped["ep-b"][0] == "ads"
+    assert mapped["i-c"][0] is None
+    # Re-applying and previewing skip it too, and say so.
+    outcome = rules.dimension_rules_apply(account_id=executed[0].account_id, billing_period_start=PERIOD_ONE)
+    assert [skipped["rule_id"] for skipped in outcome["skipped_rules"]] == [broken.pk]
+    preview = rules.dimension_rule_preview(
+        rule_data={
+            "name": "x",
+            "match_field": "service_name",
+            "value": "AWS Lambda",
+            "set_team_id": dims["ads"].pk,
+        }
+    )
+    assert preview["line_items"] == 2
+    # Fixing the rule through the service clears its status.
+    rules.dimension_rule_update(rule=broken, rule_data={"value": "^amazon ec2$"})
+    broken.refresh_from_db()
+    assert broken.evaluation_error == ""
+
+
+@pytest.mark.parametrize(
+    ("pattern", "dialect"),
+    [
+        ("(", "Python"),  # invalid everywhere; Python is asked first
+        ("(?P<name>llama)", "Postgres"),  # Python's named group: Postgres refuses it
+        (r"\yllama\y", "Python"),  # Postgres' word boundary: Python's re refuses it
+    ],
+)
+def test_patterns_are_checked_in_both_regex_dialects_by_the_service_and_the_model(dims, pattern, dialect):
+    from attribution.models import DimensionRule
+
+    data = {
+        "name": "x",
+        "match_field": "service_name",
+        "operator": "regex",
+        "value": pattern,
+        "set_team_id": dims["ads"].pk,
+    }
+    with pytest.raises(ValidationError) as caught:
+        rules.dimension_rule_create(rule_data=data)
+    assert dialect in caught.value.message_dict["value"][0]
+    rule = DimensionRule(
+        name="x", match_field="service_name", operator="regex", value=pattern, set_team=dims["ads"]
+    )
+    with pytest.raises(ValidationError) as caught:
+        rule.full_clean()
+    assert dialect in caught.value.message_dict["value"][0]
+    assert not DimensionRule.objects.exists()
+
+
+def test_the_cost_a_skipped_rule_might_have_mapped_stays_unallocated_with_that_reason(dims, ingest_periods):
+    from attribution.allocation.services import allocation_run
+    from attribution.models import AllocatedCost, DimensionRule
+
+    broken = DimensionRule.objects.create(
+        name="Broken regex", priority=1, match_field="service_name", operator="regex", value="(",
+        set_team_id=dims["search"].pk,
+    )  # fmt: skip
+    executed = ingest_periods()
+    account_id = executed[0].account_id
+
+    def unallocated_by_reason() -> dict[str, Decimal]:
+        allocation_run(account_id=account_id)
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for reason, billed in AllocatedCost.objects.values_list("unallocated_reason", "billed_cost"):
+            totals[reason] += billed
+        # Allocated plus unallocated is what was billed, to the cent.
+        assert sum(totals.values()) == Decimal("46.083") * 2
+        return dict(totals)
+
+    # ep-b, i-c and fn-e (20.50 + 5.25 + 3.333 a period) carry no team: the broken rule might map them.
+    assert unallocated_by_reason() == {"": Decimal("34.00"), "rule_skipped": Decimal("58.166")}
+    rules.dimension_rule_update(rule=broken, rule_data={"value": "^amazon sagemaker$"})
+    apply_all()
+    assert unallocated_by_reason() == {"": Decimal("75.00"), "untagged": Decimal("17.166")}

@@ -8,20 +8,27 @@ Must run before ingesting the demo exports, which resolve tags and resource ids 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from attribution.demo.company import company_build
+from attribution.demo.company import company_build, token_prices_per_1m
 from attribution.models import (
     AllocationMethod,
     AllocationRule,
     CloudAccount,
     Deployment,
     IdlePolicy,
+    PriceCard,
+    PriceUnit,
     ServedModel,
     Team,
     validate_source_settings,
 )
+
+# Before any demo day: the cards are valid for the whole generated history.
+PRICE_CARDS_VALID_FROM = dt.date(2024, 1, 1)
 
 
 class Command(BaseCommand):
@@ -55,6 +62,7 @@ class Command(BaseCommand):
                 slug=spec.slug, defaults={"name": spec.name, "family": spec.family}
             )
         pool_rules = 0
+        price_cards = 0
         for spec in company.deployments:
             deployment, _ = Deployment.objects.update_or_create(
                 slug=spec.slug,
@@ -73,6 +81,19 @@ class Command(BaseCommand):
                     "resource_id": spec.resource_id,
                 },
             )
+            # Per-token list prices: unit costs split a deployment's cost over input and output
+            # tokens in their ratio, and estimates price usage with them before the bill lands.
+            for unit, price in zip(
+                (PriceUnit.INPUT_1M, PriceUnit.OUTPUT_1M), token_prices_per_1m(spec), strict=True
+            ):
+                if price is not None:
+                    PriceCard.objects.update_or_create(
+                        deployment=deployment,
+                        unit=unit,
+                        valid_from=PRICE_CARDS_VALID_FROM,
+                        defaults={"price": price, "currency": accounts[spec.account].billing_currency},
+                    )
+                    price_cards += 1
             if spec.pool:
                 # A shared GPU pool is split over the teams that used it, by GPU-seconds; a day
                 # with no usage stays visible as idle capacity.
@@ -90,6 +111,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Demo company ready: {len(company.accounts)} accounts, {len(company.teams)} teams, "
                 f"{len(company.models)} models, {len(company.deployments)} deployments, "
-                f"{pool_rules} shared-pool allocation rules."
+                f"{pool_rules} shared-pool allocation rules, {price_cards} per-token price cards."
             )
         )

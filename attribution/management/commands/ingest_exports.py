@@ -146,7 +146,9 @@ class Command(BaseCommand):
             while queue:
                 run = queue.pop(0)
                 try:
-                    run = services.ingest_run_execute(run_id=run.pk)
+                    run = services.ingest_run_execute(
+                        run_id=run.pk, executor=services.executor_describe("command")
+                    )
                     self.stdout.write(run_summary(run))
                     queue.extend(services.ingest_run_followups(run=run))
                 except (IngestError, PeriodBusyError) as error:

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from attribution import services
 from attribution.choices import COST_COLUMNS, Provider
-from attribution.ingest.errors import IngestError
+from attribution.ingest.errors import IngestError, PeriodBusyError
 from attribution.ingest.formats import PARSERS_BY_NAME
 from attribution.models import IngestRun
 
@@ -91,9 +91,19 @@ class Command(BaseCommand):
                 continue
             bar = ProgressBar(sys.stderr, run.bytes_total, f"{account.slug} {run.billing_period_start:%Y-%m}")
             try:
-                run = services.ingest_run_execute(run_id=run.pk, progress=bar)
+                run = services.ingest_run_execute(
+                    run_id=run.pk, progress=bar, executor=services.executor_describe("command")
+                )
             except IngestError as error:
                 failures.append(str(error))
+                continue
+            except PeriodBusyError as error:
+                # A live process is loading this period: leave no pending run behind; rerun later.
+                services.ingest_run_cancel(run_id=run.pk, reason=f"not started: {error}")
+                failures.append(
+                    f"{account.slug} {run.billing_period_start:%Y-%m}: {error}; "
+                    "run the command again once it has finished"
+                )
                 continue
             finally:
                 bar.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -21,6 +23,7 @@ from governance.choices import (
 )
 
 MONEY = {"max_digits": 24, "decimal_places": 10}
+_CENT = Decimal("0.01")
 
 
 class Membership(models.Model):
@@ -59,10 +62,15 @@ class Budget(models.Model):
         CloudAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     period = models.CharField(max_length=16, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
+    # Months, quarters and years start at local midnight in this IANA zone (e.g. Europe/Berlin).
+    timezone = models.CharField(max_length=64, default="UTC")
+    # Quarters and years are fiscal: they start in this month (1 = January, calendar years).
+    fiscal_year_start_month = models.PositiveSmallIntegerField(default=1)
     custom_start = models.DateField(null=True, blank=True)
     custom_end = models.DateField(null=True, blank=True)
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, default="USD")
+    # What a threshold does when it names no action of its own.
     action = models.CharField(max_length=16, choices=BudgetAction.choices, default=BudgetAction.NOTIFY)
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
@@ -80,6 +88,10 @@ class Budget(models.Model):
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="budget_currency_iso"),
             models.CheckConstraint(condition=Q(period__in=BudgetPeriod.values), name="budget_period_valid"),
             models.CheckConstraint(condition=Q(action__in=BudgetAction.values), name="budget_action_valid"),
+            models.CheckConstraint(
+                condition=Q(fiscal_year_start_month__gte=1, fiscal_year_start_month__lte=12),
+                name="budget_fiscal_start_month_valid",
+            ),
             # A custom period needs both ends, in order; other periods need neither.
             models.CheckConstraint(
                 condition=(
@@ -101,21 +113,54 @@ class Budget(models.Model):
 
 
 class BudgetThreshold(models.Model):
+    """A level of spend (a % of the budget or an absolute amount) on actual or forecast spend, and the
+    action taken when spend reaches it."""
+
     budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="thresholds")
-    percent = models.DecimalField(max_digits=6, decimal_places=2)
+    percent = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    amount = models.DecimalField(**MONEY, null=True, blank=True, help_text="In the budget's currency")
     basis = models.CharField(max_length=16, choices=ThresholdBasis.choices, default=ThresholdBasis.ACTUAL)
+    # Blank: the budget's action.
+    action = models.CharField(max_length=16, choices=BudgetAction.choices, blank=True)
+    # Throttle: the share of the scope's quotas that is cut (0.5 halves them).
+    throttle_share = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
 
     class Meta:
-        ordering = ["budget", "percent"]
+        ordering = ["budget", "percent", "amount"]
         constraints = [
             models.UniqueConstraint(fields=["budget", "percent", "basis"], name="threshold_unique"),
+            models.UniqueConstraint(fields=["budget", "amount", "basis"], name="threshold_amount_unique"),
             models.CheckConstraint(
-                condition=Q(percent__gt=0) & Q(percent__lte=1000), name="threshold_percent_range"
+                condition=Q(percent__isnull=True) | (Q(percent__gt=0) & Q(percent__lte=1000)),
+                name="threshold_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=(Q(percent__isnull=False) & Q(amount__isnull=True))
+                | (Q(percent__isnull=True) & Q(amount__isnull=False, amount__gt=0)),
+                name="threshold_percent_xor_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(action="") | Q(action__in=BudgetAction.values), name="threshold_action_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(throttle_share__isnull=True) | Q(throttle_share__gt=0, throttle_share__lte=1),
+                name="threshold_throttle_share_range",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.budget}: {self.percent}% {self.basis}"
+        level = f"{self.percent}%" if self.percent is not None else f"{self.amount} {self.budget.currency}"
+        return f"{self.budget}: {level} {self.basis}"
+
+    @property
+    def effective_action(self) -> str:
+        return self.action or self.budget.action
+
+    def limit_for(self, budget_amount: Decimal) -> Decimal:
+        """The spend at which this threshold is crossed, in the budget's currency, to the cent."""
+        if self.amount is not None:
+            return self.amount
+        return (budget_amount * self.percent / 100).quantize(_CENT)
 
 
 class Quota(models.Model):
@@ -123,6 +168,9 @@ class Quota(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="quotas")
     model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # The id of a routing.Gateway when the quota holds for one gateway only. A plain integer, not a
+    # foreign key: governance sits below routing and must not depend on its tables.
+    gateway_id = models.PositiveBigIntegerField(null=True, blank=True)
     metric = models.CharField(max_length=16, choices=QuotaMetric.choices)
     window = models.CharField(max_length=16, choices=QuotaWindow.choices)
     limit = models.BigIntegerField()
@@ -134,7 +182,9 @@ class Quota(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["team", "model", "metric", "window"], nulls_distinct=False, name="quota_unique"
+                fields=["team", "model", "gateway_id", "metric", "window"],
+                nulls_distinct=False,
+                name="quota_unique",
             ),
             models.CheckConstraint(condition=Q(limit__gt=0), name="quota_limit_positive"),
         ]
@@ -144,13 +194,20 @@ class Quota(models.Model):
 
 
 class NotificationChannel(models.Model):
+    """Where alerts go. Read by admin, finance and the members of its team (BudgetQuerySet rules)."""
+
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=ChannelKind.choices)
     target = models.CharField(max_length=500, help_text="Email address or webhook URL")
     # Signing secret as a reference (env:NAME / file:/path), never the secret itself.
     secret_reference = models.CharField(max_length=200, blank=True)
+    # A team's channel gets that team's alerts; a channel with no team gets every alert.
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="channels")
+    # Alert kinds this channel subscribes to; empty = all kinds.
+    kinds = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
+
+    objects = BudgetQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -163,6 +220,16 @@ class NotificationChannel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AlertQuerySet(models.QuerySet):
+    def restrict(self, user) -> models.QuerySet:
+        """Admin and finance see every alert; others the alerts of their teams."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser or user.groups.filter(name__in=("admin", "finance")).exists():
+            return self
+        return self.filter(team__memberships__user=user).distinct()
 
 
 class Alert(models.Model):
@@ -180,6 +247,8 @@ class Alert(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = AlertQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

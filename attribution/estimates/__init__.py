@@ -1,0 +1,1 @@
+"""Spend estimated from usage before the bill lands: calibration and accuracy."""

@@ -1,0 +1,247 @@
+"""How good the estimates were, once their bills landed: reads for the overview panel and the API.
+
+The unit of comparison is the deployment-day: every estimate of a (day, deployment), all teams
+together, against everything billed for that deployment that day (reconciliation adds the cells
+nobody estimated as `unestimated` rows, so the billed side is the whole bill). For each
+deployment-day the absolute percentage error is |estimated − billed| / billed, calibrated (what
+was shown and enforced) and uncalibrated (what the basis alone gave). Figures: median and p90 of
+those errors, bias over the period, per provider and per basis, and the share of billed dollars
+that had no estimate at all. Percentages are not money: they are floats rounded for display;
+dollar figures stay Decimal and per currency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+from django.db.models import Max, Sum
+
+from attribution.cost_selectors import CostFilters, _apply, _sees_everything, visible
+from attribution.models import EstimateCalibration, SpendEstimate
+
+ZERO = Decimal(0)
+BASIS_UNESTIMATED = "unestimated"
+
+
+@dataclass
+class DeploymentDay:
+    day: dt.date
+    deployment_id: int
+    deployment_slug: str
+    provider: str
+    currency: str
+    basis: str  # the basis its estimates were made on; `unestimated` when none was made
+    estimated: Decimal = ZERO
+    uncalibrated: Decimal = ZERO
+    billed: Decimal = ZERO
+    unestimated_billed: Decimal = ZERO  # billed cells nobody estimated
+    calibration_factor: Decimal | None = None
+
+    def error_percent(self, *, calibrated: bool = True) -> float | None:
+        if self.billed <= 0:
+            return None
+        estimate = self.estimated if calibrated else self.uncalibrated
+        return float(abs(estimate - self.billed) / self.billed * 100)
+
+
+@dataclass
+class AccuracyFigures:
+    key: str
+    deployment_days: int = 0
+    estimated: Decimal = ZERO
+    uncalibrated: Decimal = ZERO
+    billed: Decimal = ZERO
+    median_error_percent: float | None = None
+    p90_error_percent: float | None = None
+    uncalibrated_median_error_percent: float | None = None
+    uncalibrated_p90_error_percent: float | None = None
+    # (estimated − billed) / billed over the whole group: positive means over-estimated.
+    bias_percent: float | None = None
+    uncalibrated_bias_percent: float | None = None
+
+
+@dataclass
+class CurrencyCoverage:
+    currency: str
+    billed: Decimal = ZERO
+    unestimated: Decimal = ZERO
+
+    @property
+    def unestimated_share_percent(self) -> float | None:
+        return round(float(self.unestimated / self.billed * 100), 2) if self.billed > 0 else None
+
+
+@dataclass
+class AccuracyReport:
+    overall: AccuracyFigures
+    by_provider: list[AccuracyFigures] = field(default_factory=list)
+    by_basis: list[AccuracyFigures] = field(default_factory=list)
+    by_day: list[AccuracyFigures] = field(default_factory=list)
+    coverage: list[CurrencyCoverage] = field(default_factory=list)
+    deployment_days: list[DeploymentDay] = field(default_factory=list)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 2) if values else None
+
+
+def _figures(key: str, rows: list[DeploymentDay]) -> AccuracyFigures:
+    figures = AccuracyFigures(key=key, deployment_days=len(rows))
+    calibrated, uncalibrated = [], []
+    for row in rows:
+        figures.estimated += row.estimated
+        figures.uncalibrated += row.uncalibrated
+        figures.billed += row.billed
+        # Days with no estimate at all count in the dollar share, not in the estimate's error.
+        if row.basis == BASIS_UNESTIMATED or row.billed <= 0:
+            continue
+        calibrated.append(row.error_percent(calibrated=True))
+        uncalibrated.append(row.error_percent(calibrated=False))
+    figures.median_error_percent = _percentile(calibrated, 50)
+    figures.p90_error_percent = _percentile(calibrated, 90)
+    figures.uncalibrated_median_error_percent = _percentile(uncalibrated, 50)
+    figures.uncalibrated_p90_error_percent = _percentile(uncalibrated, 90)
+    if figures.billed > 0:
+        figures.bias_percent = round(float((figures.estimated - figures.billed) / figures.billed * 100), 2)
+        figures.uncalibrated_bias_percent = round(
+            float((figures.uncalibrated - figures.billed) / figures.billed * 100), 2
+        )
+    return figures
+
+
+def deployment_days_reconciled(*, user, filters: CostFilters | None = None) -> list[DeploymentDay]:
+    """Every reconciled deployment-day in range, all its cells summed (one grouped query)."""
+    rows = _apply(
+        visible(SpendEstimate.objects.all(), user).filter(reconciled_at__isnull=False),
+        filters or CostFilters(),
+        estimates=True,
+    )
+    grouped = (
+        rows.values("day", "deployment_id", "deployment__slug", "deployment__provider", "currency", "basis")
+        .annotate(
+            estimated=Sum("estimated_cost"),
+            uncalibrated=Sum("uncalibrated_cost"),
+            billed=Sum("billed_cost"),
+            factor=Max("calibration_factor"),
+        )
+        .order_by("day", "deployment__slug", "currency")
+    )
+    days: dict[tuple, DeploymentDay] = {}
+    for row in grouped:
+        key = (row["day"], row["deployment_id"], row["currency"])
+        entry = days.get(key)
+        if entry is None:
+            entry = days[key] = DeploymentDay(
+                day=row["day"],
+                deployment_id=row["deployment_id"],
+                deployment_slug=row["deployment__slug"],
+                provider=row["deployment__provider"],
+                currency=row["currency"],
+                basis=BASIS_UNESTIMATED,
+            )
+        estimated = row["estimated"] or ZERO
+        # Estimates made before calibration existed carry no uncalibrated figure: it is the same.
+        uncalibrated = row["uncalibrated"] if row["uncalibrated"] is not None else estimated
+        entry.estimated += estimated
+        entry.uncalibrated += uncalibrated
+        entry.billed += row["billed"] or ZERO
+        if row["basis"] == BASIS_UNESTIMATED:
+            entry.unestimated_billed += row["billed"] or ZERO
+        else:
+            entry.basis = row["basis"]
+            if row["factor"] is not None and uncalibrated:
+                entry.calibration_factor = (estimated / uncalibrated).quantize(Decimal("0.000001"))
+    return list(days.values())
+
+
+def estimate_accuracy_report(
+    *, user, filters: CostFilters | None = None, with_days: bool = False
+) -> AccuracyReport:
+    """Median and p90 error per deployment-day, calibrated and not, overall / per provider / per basis /
+    per day, and the share of billed dollars that had no estimate."""
+    rows = deployment_days_reconciled(user=user, filters=filters)
+    groups: dict[str, dict[str, list[DeploymentDay]]] = {
+        "provider": defaultdict(list),
+        "basis": defaultdict(list),
+        "day": defaultdict(list),
+    }
+    coverage: dict[str, CurrencyCoverage] = {}
+    for row in rows:
+        groups["provider"][row.provider].append(row)
+        groups["basis"][row.basis].append(row)
+        groups["day"][row.day.isoformat()].append(row)
+        cover = coverage.setdefault(row.currency, CurrencyCoverage(row.currency))
+        cover.billed += row.billed
+        # Dollars of deployment-days nobody estimated at all. Cells of an estimated day that do not
+        # line up with its estimates (a pool billed without teams, estimated per team) are the
+        # estimate's error, not dollars without an estimate.
+        if row.basis == BASIS_UNESTIMATED:
+            cover.unestimated += row.billed
+    return AccuracyReport(
+        overall=_figures("all", rows),
+        by_provider=[_figures(key, items) for key, items in sorted(groups["provider"].items())],
+        by_basis=[_figures(key, items) for key, items in sorted(groups["basis"].items())],
+        by_day=[_figures(key, items) for key, items in sorted(groups["day"].items())],
+        coverage=sorted(coverage.values(), key=lambda cover: -cover.billed),
+        deployment_days=rows if with_days else [],
+    )
+
+
+@dataclass
+class CalibrationRow:
+    deployment_slug: str
+    provider: str
+    basis: str
+    currency: str
+    factor: Decimal
+    learned_at: dt.datetime
+    window_first: dt.date
+    window_last: dt.date
+    days_used: int
+    # Sums over every team on the deployment: only for users who see every team.
+    estimated: Decimal | None
+    billed: Decimal | None
+    in_force: bool
+
+
+def calibration_history(*, user, deployment: str = "") -> list[CalibrationRow]:
+    """Calibration factors, newest first per deployment; `in_force` marks the one applied now.
+
+    A user who does not see every team sees the deployments their teams' estimates ran on,
+    without the deployment-wide dollar sums.
+    """
+    sees_all = _sees_everything(user)
+    rows = EstimateCalibration.objects.select_related("deployment").order_by(
+        "deployment__slug", "basis", "currency", "-learned_at", "-id"
+    )
+    if deployment:
+        rows = rows.filter(deployment__slug=deployment)
+    if not sees_all:
+        own = visible(SpendEstimate.objects.all(), user).values("deployment_id")
+        rows = rows.filter(deployment_id__in=own)
+    seen: set[tuple[int, str, str]] = set()
+    result = []
+    for row in rows:
+        key = (row.deployment_id, row.basis, row.currency)
+        result.append(
+            CalibrationRow(
+                deployment_slug=row.deployment.slug,
+                provider=row.deployment.provider,
+                basis=row.basis,
+                currency=row.currency,
+                factor=row.factor,
+                learned_at=row.learned_at,
+                window_first=row.window_first,
+                window_last=row.window_last,
+                days_used=row.days_used,
+                estimated=row.estimated if sees_all else None,
+                billed=row.billed if sees_all else None,
+                in_force=key not in seen,
+            )
+        )
+        seen.add(key)
+    return result

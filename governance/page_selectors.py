@@ -1,0 +1,116 @@
+"""Reads for the governance pages: budget rows with their spend, the burn-down figure, filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+import plotly.graph_objects as go
+from django.utils import timezone
+
+from governance.models import Budget
+from governance.selectors import budget_status
+
+BILLED_COLOR, ESTIMATED_COLOR, FORECAST_COLOR = "#2563eb", "#93c5fd", "#f59e0b"
+
+
+@dataclass
+class BudgetRow:
+    budget: Budget
+    status: dict
+
+    @property
+    def used_share(self) -> Decimal | None:
+        if not self.budget.amount:
+            return None
+        return (self.status["spend_total"] / self.budget.amount * 100).quantize(Decimal("0.1"))
+
+    @property
+    def state(self) -> str:
+        actions = [item["action"] for item in self.status["actions"]]
+        for action in ("block", "throttle", "reroute", "notify"):
+            if action in actions:
+                return action
+        forecast = self.status["forecast"]
+        if forecast is not None and forecast > self.budget.amount:
+            return "over_forecast"
+        return "ok"
+
+
+def budget_rows(*, user) -> list[BudgetRow]:
+    budgets = (
+        Budget.objects.restrict(user)
+        .select_related("team", "model", "account")
+        .prefetch_related("thresholds")
+        .order_by("name", "id")
+    )
+    now = timezone.now()
+    return [BudgetRow(budget=budget, status=budget_status(budget=budget, now=now)) for budget in budgets]
+
+
+def budget_burndown_figure(*, budget: Budget, status: dict) -> dict:
+    """Cumulative spend this period (billed and estimated), the forecast with its 80 % band, the
+    budget and each threshold as horizontal lines."""
+    figure = go.Figure()
+    start, end = status["period_start"], status["period_end"]
+    if start is None:
+        return figure.to_plotly_json()
+    from governance.enforcement import budget_spend
+    from governance.periods import budget_period
+
+    period = budget_period(budget=budget, at=timezone.now())
+    spend = budget_spend(budget=budget, period=period)
+    today = timezone.now().date()
+    days, billed, estimated = [], [], []
+    running_billed = running_estimated = Decimal("0")
+    day = start
+    while day <= min(today, end - dt.timedelta(days=1)):
+        running_billed += spend.billed.get(day, Decimal("0"))
+        running_estimated += spend.estimated.get(day, Decimal("0"))
+        days.append(day.isoformat())
+        billed.append(float(running_billed))
+        estimated.append(float(running_estimated))
+        day += dt.timedelta(days=1)
+    figure.add_trace(
+        go.Scatter(x=days, y=billed, name="Billed", stackgroup="spend", line={"color": BILLED_COLOR})
+    )
+    figure.add_trace(
+        go.Scatter(x=days, y=estimated, name="Estimated", stackgroup="spend", line={"color": ESTIMATED_COLOR})
+    )
+    stored = budget.forecasts.filter(period_start=start).first()
+    path = [item for item in (stored.daily if stored else []) if "forecast" in item]
+    if path:
+        x = [item["day"] for item in path]
+        figure.add_trace(
+            go.Scatter(x=x, y=[float(item["upper"]) for item in path], line={"width": 0}, showlegend=False,
+                       hoverinfo="skip", name="80 % upper")
+        )  # fmt: skip
+        figure.add_trace(
+            go.Scatter(x=x, y=[float(item["lower"]) for item in path], line={"width": 0}, fill="tonexty",
+                       fillcolor="rgba(245,158,11,0.2)", name="80 % interval")
+        )  # fmt: skip
+        figure.add_trace(
+            go.Scatter(x=x, y=[float(item["forecast"]) for item in path], name=f"Forecast ({stored.method})",
+                       line={"color": FORECAST_COLOR, "dash": "dash"})
+        )  # fmt: skip
+    x_range = [start.isoformat(), (end - dt.timedelta(days=1)).isoformat()]
+    figure.add_trace(
+        go.Scatter(x=x_range, y=[float(budget.amount)] * 2, name="Budget", mode="lines",
+                   line={"color": "#111827", "width": 2})
+    )  # fmt: skip
+    for threshold in budget.thresholds.all():
+        level = float(threshold.limit_for(budget.amount))
+        level_text = f"{threshold.percent}%" if threshold.percent is not None else f"{threshold.amount}"
+        label = f"{threshold.effective_action} at {level_text}"
+        figure.add_trace(
+            go.Scatter(x=x_range, y=[level] * 2, name=f"{label} ({threshold.basis})", mode="lines",
+                       line={"color": "#dc2626" if threshold.effective_action == "block" else "#9ca3af",
+                             "dash": "dot"})
+        )  # fmt: skip
+    figure.update_layout(
+        margin={"l": 50, "r": 10, "t": 10, "b": 40},
+        yaxis={"title": budget.currency},
+        legend={"orientation": "h"},
+    )
+    return figure.to_plotly_json()

@@ -1,0 +1,162 @@
+"""Forecasts on short, flat, trending and weekly-seasonal series; the stored forecast of a budget;
+anomalies on an injected spike with the contributor that explains it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from attribution.models import DailyCost
+from governance.anomalies import anomalies_detect
+from governance.forecast_services import budget_forecast_refresh
+from governance.forecasting import backtest_mape, forecast_run_rate, forecast_total
+from governance.models import Alert
+from governance.periods import period_containing
+from tests.factories import (
+    BudgetFactory,
+    CloudAccountFactory,
+    DailyCostFactory,
+    DeploymentFactory,
+    TeamFactory,
+)
+
+
+def test_under_a_week_of_history_falls_back_to_the_run_rate():
+    point, lower, upper, method, path = forecast_total(
+        history=[10, 12, 14], spent_in_period=36, remaining_days=10
+    )
+    assert method == "run_rate"
+    assert point == pytest.approx(36 + 12 * 10)
+    assert lower < point < upper
+    assert len(path) == 10 and path[-1][0] == pytest.approx(point)
+
+
+def test_a_flat_series_forecasts_exactly_with_a_zero_width_interval():
+    point, lower, upper, method, _ = forecast_total(
+        history=[50.0] * 40, spent_in_period=500, remaining_days=20
+    )
+    assert point == pytest.approx(1500) and lower == pytest.approx(1500) and upper == pytest.approx(1500)
+    assert method == "weekly_mean"
+
+
+def test_a_trending_series_is_forecast_better_than_the_run_rate():
+    rng = np.random.default_rng(1)
+    days = np.arange(60)
+    series = 100 + 3 * days + rng.normal(0, 4, size=60)
+    history, future = series[:40], series[40:]
+    point, lower, upper, method, _ = forecast_total(
+        history=list(history), spent_in_period=0, remaining_days=20
+    )
+    actual = float(future.sum())
+    run_rate = float(history[-10:].mean()) * 20  # what 'spend so far / days' would say for this month
+    assert method == "ets"
+    assert abs(point - actual) < abs(run_rate - actual) / 2
+    assert lower <= actual <= upper
+
+
+def test_weekly_seasonality_is_learnt():
+    rng = np.random.default_rng(2)
+    weekly = np.array([100, 110, 105, 100, 95, 20, 15])  # weekends are quiet
+    series = np.tile(weekly, 9) + rng.normal(0, 3, size=63)
+    # 5 days ahead from a Friday-aligned cut: Fri..Tue contains the weekend.
+    history = list(series[:53])
+    point, lower, upper, method, path = forecast_total(history=history, spent_in_period=0, remaining_days=5)
+    actual = float(series[53:58].sum())
+    assert method == "ets"
+    assert abs(point - actual) / actual < 0.05
+    naive = float(np.mean(history[-7:])) * 5
+    assert abs(point - actual) < abs(naive - actual)
+    daily = np.diff([0.0] + [step[0] for step in path])
+    assert daily.min() < 0.4 * daily.max()  # the quiet weekend shows in the path
+    assert lower < point < upper
+
+
+def test_backtest_error_is_small_on_a_predictable_series_and_none_without_history():
+    series = [(dt.date(2026, 9, 1) + dt.timedelta(days=i), Decimal(100 + (i % 7) * 5)) for i in range(70)]
+    error = backtest_mape(series=series)
+    assert error is not None and error < 0.05
+    assert backtest_mape(series=series[:10]) is None
+
+
+def test_run_rate_baseline():
+    period = period_containing(period="month", at=dt.datetime(2026, 11, 10, tzinfo=dt.UTC))
+    forecast = forecast_run_rate(actuals=[Decimal("10")] * 10, period=period)
+    assert forecast.point == Decimal("300.00")
+
+
+@pytest.mark.django_db
+def test_a_budget_forecast_is_stored_with_its_interval_backtest_and_daily_path():
+    team, account = TeamFactory(), CloudAccountFactory()
+    start = dt.date(2026, 9, 1)
+    DailyCost.objects.bulk_create(
+        [
+            DailyCostFactory.build(
+                team=team,
+                account=account,
+                day=start + dt.timedelta(days=i),
+                billed_cost=Decimal(
+                    100 + 2 * i + (30 if (start + dt.timedelta(days=i)).weekday() < 5 else 0)
+                ),
+            )  # fmt: skip
+            for i in range(70)
+        ]
+    )
+    budget = BudgetFactory(team=team, amount=Decimal("6000"))
+    now = dt.datetime(2026, 11, 10, 9, 0, tzinfo=dt.UTC)
+    row = budget_forecast_refresh(budget_id=budget.pk, now=now)
+    assert row.method == "ets" and row.period_start == dt.date(2026, 11, 1)
+    assert row.lower < row.point < row.upper
+    assert row.spend_to_date == sum(
+        Decimal(100 + 2 * i + (30 if (start + dt.timedelta(days=i)).weekday() < 5 else 0))
+        for i in range(61, 70)
+    )
+    assert row.backtest_mape is not None and row.backtest_mape < Decimal("0.1")
+    assert [item["day"] for item in row.daily][:1] == ["2026-11-01"] and row.daily[-1]["day"] == "2026-11-30"
+    expected_end = sum(
+        100 + 2 * i + (30 if (start + dt.timedelta(days=i)).weekday() < 5 else 0) for i in range(61, 91)
+    )
+    assert math.isclose(float(row.point), expected_end, rel_tol=0.05)
+
+
+@pytest.mark.django_db
+def test_an_injected_spike_is_an_anomaly_with_its_contributor():
+    search, ads = TeamFactory(slug="search"), TeamFactory(slug="ads")
+    account = CloudAccountFactory()
+    steady, runaway = (
+        DeploymentFactory(slug="llama-a100", account=account),
+        DeploymentFactory(slug="llama-h100", account=account),
+    )
+    day = dt.date(2026, 11, 20)
+    rows = []
+    for offset in range(29):
+        current = day - dt.timedelta(days=28 - offset)
+        for team, deployment, amount in ((search, steady, 200 + offset % 5), (ads, steady, 80 + offset % 3)):
+            rows.append(DailyCostFactory.build(
+                team=team, account=account, deployment=deployment, day=current,
+                billed_cost=Decimal(amount), service_name="SageMaker",
+            ))  # fmt: skip
+    # On the day, search's traffic also hits the H100 deployment: +900.
+    rows.append(DailyCostFactory.build(team=search, account=account, deployment=runaway, day=day,
+                                       billed_cost=Decimal("900"), service_name="SageMaker"))  # fmt: skip
+    DailyCost.objects.bulk_create(rows)
+    raised = anomalies_detect(day=day)
+    by_scope = {(anomaly.dimension, anomaly.value): anomaly for anomaly, _ in raised}
+    assert ("team", "search") in by_scope and ("team", "ads") not in by_scope
+    anomaly = by_scope[("team", "search")]
+    assert (
+        anomaly.actual == pytest.approx(900 + 200 + 28 % 5)
+        and anomaly.expected < anomaly.upper < anomaly.actual
+    )
+    assert (
+        anomaly.contributors[0]["dimension"] == "deployment"
+        and anomaly.contributors[0]["value"] == "llama-h100"
+    )
+    alert = Alert.objects.get(dedup_key="anomaly:team:search:2026-11-20")
+    assert alert.kind == "anomaly" and alert.team == search and "llama-h100" in alert.message
+    # Detected again, it is the same alert.
+    anomalies_detect(day=day)
+    assert Alert.objects.filter(kind="anomaly", team=search).count() == 1

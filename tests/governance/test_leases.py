@@ -1,0 +1,153 @@
+"""Leases: a hard limit held across gateway replicas. 25 threads, each with its own Postgres
+connection, draw on one budget at once; a sampler reading the lease rows in single-statement
+snapshots checks that open grants + what was used never exceed the limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from governance.lease_services import lease_request
+from governance.models import BudgetEnforcement, BudgetThreshold, Lease, LeasePool, Quota
+from routing.models import Gateway
+from routing.services import gateway_token_rotate
+from tests.factories import BudgetFactory, TeamFactory
+
+REPLICAS = 25
+LIMIT = Decimal("100.00")
+LEASE = Decimal("0.70")
+
+
+def _budget_with_block(limit: Decimal = LIMIT):
+    budget = BudgetFactory(amount=limit, period="month")
+    BudgetThreshold.objects.create(budget=budget, percent=Decimal("100"), action="block")
+    return budget
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outstanding_grants_never_exceed_what_remains_under_25_concurrent_replicas():
+    budget = _budget_with_block()
+    start = threading.Barrier(REPLICAS + 1)
+    used_by_replica: dict[int, Decimal] = {}
+    errors: list[BaseException] = []
+    done = threading.Event()
+    samples: list[tuple[Decimal, Decimal]] = []
+
+    def replica(number: int) -> None:
+        try:
+            start.wait()
+            spent, lease_id, granted = Decimal("0"), None, None
+            while True:
+                grant = lease_request(
+                    holder=f"gateway:replica-{number}", amount=LEASE, budget_id=budget.pk,
+                    renew_lease_id=lease_id, used=granted,
+                )  # fmt: skip
+                if grant.granted == 0:
+                    break
+                # Serve requests until the grant is used up, then renew reporting all of it.
+                spent += grant.granted
+                lease_id, granted = grant.lease_id, grant.granted
+            used_by_replica[number] = spent
+        except BaseException as error:  # noqa: BLE001 - reported to the main thread below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def sampler() -> None:
+        try:
+            start.wait()
+            with connections["default"].cursor() as cursor:
+                while not done.is_set():
+                    # One statement = one snapshot: open grants and used amounts at the same instant.
+                    cursor.execute(
+                        "SELECT COALESCE(SUM(granted) FILTER (WHERE closed_at IS NULL), 0),"
+                        " COALESCE(SUM(used) FILTER (WHERE closed_at IS NOT NULL), 0)"
+                        " FROM governance_lease"
+                    )
+                    samples.append(cursor.fetchone())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=replica, args=(number,)) for number in range(REPLICAS)]
+    watcher = threading.Thread(target=sampler)
+    for thread in [*threads, watcher]:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    done.set()
+    watcher.join(timeout=10)
+    assert not errors, errors
+    assert len(used_by_replica) == REPLICAS
+    assert len(samples) > 10
+    for outstanding, used in samples:
+        assert outstanding + used <= LIMIT, (outstanding, used)
+    # Every cent of the limit was handed out and used, none beyond it.
+    assert sum(used_by_replica.values()) == LIMIT
+    pool = LeasePool.objects.get(budget=budget)
+    assert (pool.consumed, pool.outstanding) == (LIMIT, Decimal("0"))
+    assert Lease.objects.filter(pool=pool).values("holder").distinct().count() == REPLICAS
+
+
+@pytest.mark.django_db
+def test_a_blocked_budget_gets_a_zero_grant_and_expired_grants_return():
+    budget = _budget_with_block()
+    now = dt.datetime.now(dt.UTC)
+    first = lease_request(holder="gateway:a", amount=Decimal("60"), budget_id=budget.pk, now=now)
+    second = lease_request(holder="gateway:b", amount=Decimal("60"), budget_id=budget.pk, now=now)
+    assert (first.granted, second.granted, second.remaining) == (Decimal("60"), Decimal("40"), Decimal("0"))
+    # Gateway a dies; its grant returns when it expires, b's too.
+    later = now + dt.timedelta(minutes=5)
+    assert (
+        lease_request(holder="gateway:c", amount=Decimal("70"), budget_id=budget.pk, now=later).granted == 70
+    )
+    BudgetEnforcement.objects.create(
+        budget=budget, action="block", basis="actual", period_start=dt.date.today().replace(day=1),
+        period_end=dt.date.today(), limit_amount=LIMIT, reason="Blocked at 100 %", applied_at=now,
+    )  # fmt: skip
+    refused = lease_request(holder="gateway:c", amount=Decimal("1"), budget_id=budget.pk, now=later)
+    assert (refused.granted, refused.blocked, refused.reason) == (Decimal("0"), True, "Blocked at 100 %")
+
+
+@pytest.mark.django_db
+def test_quota_leases_follow_the_effective_limit_per_window():
+    team = TeamFactory()
+    quota = Quota.objects.create(team=team, metric="tokens", window="minute", limit=1000)
+    now = dt.datetime(2026, 11, 10, 12, 0, 10, tzinfo=dt.UTC)
+    assert lease_request(holder="gateway:a", amount=Decimal("800"), quota_id=quota.pk, now=now).granted == 800
+    assert lease_request(holder="gateway:b", amount=Decimal("800"), quota_id=quota.pk, now=now).granted == 200
+    # The next minute is a new window with the whole allowance.
+    next_minute = now + dt.timedelta(minutes=1)
+    grant = lease_request(holder="gateway:b", amount=Decimal("800"), quota_id=quota.pk, now=next_minute)
+    assert (grant.granted, grant.unit) == (Decimal("800"), "tokens")
+
+
+@pytest.mark.django_db
+def test_the_endpoint_takes_gateway_tokens_only_and_explains_bad_requests():
+    budget = _budget_with_block()
+    gateway = Gateway.objects.create(name="edge", slug="edge", kind="haproxy")
+    token = gateway_token_rotate(gateway=gateway, actor=None)
+    client = APIClient()
+    assert (
+        client.post("/api/v1/leases", {"budget": budget.pk, "amount": "5"}, format="json").status_code == 401
+    )
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.post("/api/v1/leases", {"budget": budget.pk, "amount": "5"}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["granted"], body["unit"], body["blocked"]) == ("5.0000000000", "money", False)
+    assert Lease.objects.get(pk=body["lease"]).holder == "gateway:edge"
+    renewed = client.post(
+        "/api/v1/leases",
+        {"budget": budget.pk, "amount": "5", "renew": body["lease"], "used": "3"},
+        format="json",
+    ).json()
+    assert Decimal(renewed["remaining"]) == LIMIT - 3 - 5
+    bad = client.post("/api/v1/leases", {"budget": budget.pk, "amount": "-1"}, format="json")
+    assert bad.status_code == 400 and "zero or more" in bad.json()["amount"][0]
+    neither = client.post("/api/v1/leases", {"amount": "1"}, format="json")
+    assert neither.status_code == 400 and "either a budget or a quota" in neither.json()["scope"][0]
