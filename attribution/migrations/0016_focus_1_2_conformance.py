@@ -152,7 +152,7 @@ def _previous_view() -> str:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("attribution", "0009_line_item_tag_sets")]
+    dependencies = [("attribution", "0015_unallocated_reason_rule_skipped")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
