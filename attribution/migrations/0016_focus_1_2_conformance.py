@@ -48,9 +48,12 @@ SELECT
          WHEN li.charge_frequency <> '' THEN li.charge_frequency
          WHEN li.charge_category = 'Usage' THEN 'Usage-Based'
          ELSE 'One-Time' END      AS "ChargeFrequency",
-    li.provider_name              AS "ProviderName",
-    NULLIF(li.publisher_name, '') AS "PublisherName",
-    NULLIF(li.invoice_issuer_name, '') AS "InvoiceIssuerName",
+    -- ProviderName, PublisherName and InvoiceIssuerName MUST NOT be null: the publisher and the
+    -- issuer are the provider unless the export names another (a marketplace seller, a reseller).
+    COALESCE(NULLIF(li.provider_name, ''), 'Unspecified') AS "ProviderName",
+    COALESCE(NULLIF(li.publisher_name, ''), NULLIF(li.provider_name, ''), 'Unspecified') AS "PublisherName",
+    COALESCE(NULLIF(li.invoice_issuer_name, ''), NULLIF(li.provider_name, ''), 'Unspecified')
+                                  AS "InvoiceIssuerName",
     NULLIF(li.invoice_id, '')     AS "InvoiceId",
     li.billing_account_id         AS "BillingAccountId",
     COALESCE(NULLIF(li.billing_account_name, ''), li.billing_account_id) AS "BillingAccountName",

@@ -101,6 +101,8 @@ def violations(slug: str) -> dict[str, int]:
             OR NOT ("ServiceCategory" || '|' || "ServiceSubcategory" = ANY(%(pairs)s))""",
         "ServiceName-C-002 not ASCII": """"ServiceName" !~ '^[\\x01-\\x7f]*$'""",
         "ServiceName-C-003 null": """"ServiceName" IS NULL""",
+        "ProviderName/PublisherName/InvoiceIssuerName-C-003 null": """"ProviderName" IS NULL
+            OR "PublisherName" IS NULL OR "InvoiceIssuerName" IS NULL""",
         "ContractedCost-C-003 / ListCost-C-003 null": """"ContractedCost" IS NULL OR "ListCost" IS NULL""",
         "ChargeFrequency-C-002/003": """"ChargeFrequency" IS NULL
             OR "ChargeFrequency" NOT IN ('One-Time', 'Recurring', 'Usage-Based')

@@ -150,7 +150,8 @@ def test_the_view_exposes_focus_columns_in_their_exact_case(line_item):
 def test_the_view_reports_empty_optional_columns_as_null(line_item):
     # FOCUS says "null when not applicable"; we store '' and the view turns it into NULL.
     row = select_focus(["ChargeClass", "SkuId", "AvailabilityZone", "PublisherName"], line_item.pk)
-    assert row == {"ChargeClass": None, "SkuId": None, "AvailabilityZone": None, "PublisherName": None}
+    # PublisherName MUST NOT be null in FOCUS 1.2: without a marketplace seller it is the provider.
+    assert row == {"ChargeClass": None, "SkuId": None, "AvailabilityZone": None, "PublisherName": "AWS"}
 
 
 def test_the_view_keeps_unattributed_rows_with_null_dimensions(line_item):
