@@ -126,7 +126,9 @@ def main() -> int:
     )
     parser.add_argument("--validator-python", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=ROOT / ".data" / "conformance")
-    parser.add_argument("--samples", type=Path, default=ROOT.parent / "shared" / "data" / "billing")
+    # CI lays shared/ beside the clone; INFERENSYS_SHARED_DATA names it elsewhere (as for the tests).
+    shared = Path(os.environ.get("INFERENSYS_SHARED_DATA") or ROOT.parent / "shared" / "data")
+    parser.add_argument("--samples", type=Path, default=shared / "billing")
     parser.add_argument("--days", type=int, default=35)
     parser.add_argument("--end-date", default="2026-11-28")
     parser.add_argument("--only", default="", help="Only exports whose label contains this text.")
@@ -154,7 +156,7 @@ def main() -> int:
         parquet = args.out / (re.sub(r"[^A-Za-z0-9.]+", "_", label).strip("_") + ".parquet")
         rows = focus_export_parquet(path=parquet, account_slugs=slugs)
         if not rows:
-            print(f"SKIP {label}: no rows (every row of the sample is rejected on ingest)")
+            print(f"SKIP {label}: no rows (every row of the sample is rejected on ingest)", flush=True)
             continue
         failed, output = validate(validator_python=args.validator_python, parquet=parquet)
         (parquet.with_suffix(".txt")).write_text(output)
@@ -162,7 +164,7 @@ def main() -> int:
         quirks = [rule for rule in failed if rule in QUIRKS]
         status = "FAIL" if real else "PASS"
         note = f" (quirks: {', '.join(quirks)})" if quirks else ""
-        print(f"{status} {label}: {rows} rows, {len(real)} failed rules{note} {' '.join(real)}")
+        print(f"{status} {label}: {rows} rows, {len(real)} failed rules{note} {' '.join(real)}", flush=True)
         problems += bool(real)
     for rule, reason in QUIRKS.items():
         print(f"quirk {rule}: {reason}")
