@@ -133,6 +133,8 @@ def main() -> int:
     parser.add_argument("--end-date", default="2026-11-28")
     parser.add_argument("--only", default="", help="Only exports whose label contains this text.")
     args = parser.parse_args()
+    # Absolute but not resolved: the venv's python is a symlink, and resolving it leaves the venv.
+    args.validator_python = Path(os.path.abspath(args.validator_python))
     if not args.samples.is_dir():
         print(
             f"No samples at {args.samples} (expected ../shared/data/billing beside the clone).",
