@@ -66,7 +66,7 @@ def demo_ingest(*, days: int, end_date: str, workdir: Path) -> list[tuple[str, l
 
 def samples_ingest(*, samples: Path) -> list[tuple[str, list[str]]]:
     """Every real sample export (files the detector refuses are not exports), one account each."""
-    from attribution import services
+    from attribution.ingest import services
     from attribution.ingest.detect import format_detect
     from attribution.ingest.errors import IngestError
 

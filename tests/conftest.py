@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-# CI lays shared/ beside the clone; a worktree elsewhere names it with INFERENSYS_SHARED_DATA.
+# A worktree that does not sit beside shared/ points INFERENSYS_SHARED_DATA at it.
 SHARED_DATA = Path(
     os.environ.get("INFERENSYS_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 )
