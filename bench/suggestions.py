@@ -41,12 +41,8 @@ ZERO = Decimal(0)
 
 
 def _truth():
-    from attribution.demo.company import (
-        AWS_PLATFORM_ACCOUNT,
-        AZURE_SUBSCRIPTION_PLATFORM,
-        GCP_PLATFORM_PROJECT,
-        company_build,
-    )
+    from attribution.demo.company import company_build
+    from attribution.demo.specs import AWS_PLATFORM_ACCOUNT, AZURE_SUBSCRIPTION_PLATFORM, GCP_PLATFORM_PROJECT
 
     company = company_build(seed=42)
     by_resource = {resource.lower(): owner for resource, owner in company.true_owners().items()}
@@ -101,7 +97,7 @@ def main() -> None:
     logging.disable(logging.INFO)
     from django.core.management import call_command
 
-    from attribution.allocation.rules import dimension_rule_create, rules_reapply_start
+    from attribution.mapping.services import dimension_rule_create, rules_reapply_start
     from attribution.mapping.suggestions import (
         _load_resources,
         rule_data_of,

@@ -42,7 +42,7 @@ def spend_landed_task(days: list[str] | None = None, refresh_estimates: bool = F
     """Spend landed (gateway usage, or a bill): estimate those days first when asked, then evaluate.
     A bill re-forecasts every budget; usage (every few seconds) only forecasts older than an hour."""
     if refresh_estimates and days:
-        from attribution.allocation.estimates import estimates_refresh
+        from attribution.estimates.services import estimates_refresh
 
         estimates_refresh(days=[dt.date.fromisoformat(day) for day in days])
     result = budgets_evaluate_all.run()

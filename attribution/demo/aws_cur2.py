@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from attribution.demo.company import (
+from attribution.demo.expected import Entry, ExpectedTotals, aws_effective_cost, decimal_text
+from attribution.demo.specs import (
     AWS,
     AWS_ML_ACCOUNT,
     AWS_PAYER,
@@ -50,7 +51,6 @@ from attribution.demo.company import (
     stable_hex,
     stable_uuid,
 )
-from attribution.demo.expected import Entry, ExpectedTotals, aws_effective_cost, decimal_text
 from attribution.demo.usage import tokens_by_hour
 
 TEN = Decimal("0.0000000001")

@@ -30,7 +30,8 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
-from attribution.demo.company import (
+from attribution.demo.expected import Entry, ExpectedTotals, decimal_text
+from attribution.demo.specs import (
     AZURE,
     AZURE_BILLING_ACCOUNT,
     AZURE_SUBSCRIPTION_ML,
@@ -43,7 +44,6 @@ from attribution.demo.company import (
     stable_hex,
     stable_uuid,
 )
-from attribution.demo.expected import Entry, ExpectedTotals, decimal_text
 from attribution.demo.usage import tokens_by_hour
 
 MCA_COLUMNS: tuple[str, ...] = (

@@ -32,7 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from attribution.demo.company import (
+from attribution.demo.expected import Entry, ExpectedTotals
+from attribution.demo.specs import (
     GCP,
     GCP_BILLING_ACCOUNT,
     GCP_ML_PROJECT,
@@ -43,7 +44,6 @@ from attribution.demo.company import (
     DeploymentSpec,
     stable_hex,
 )
-from attribution.demo.expected import Entry, ExpectedTotals
 from attribution.demo.usage import tokens_by_hour
 
 PACIFIC = ZoneInfo("America/Los_Angeles")

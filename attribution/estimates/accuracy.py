@@ -20,7 +20,7 @@ from decimal import Decimal
 import numpy as np
 from django.db.models import Max, Sum
 
-from attribution.cost_selectors import CostFilters, EstimateAccuracy, _apply, _sees_everything, visible
+from attribution.costs.selectors import CostFilters, EstimateAccuracy, _apply, _sees_everything, visible
 from attribution.models import EstimateCalibration, SpendEstimate
 
 ZERO = Decimal(0)

@@ -14,7 +14,7 @@ otherwise the factor is 1 (misses that go both ways are not a bias). Only days o
 estimated on that basis count, and only the *uncalibrated* figures: a factor never learns from its
 own output. A new factor is stored as a new EstimateCalibration row (the history) only when it
 moved; new estimates are multiplied by the factor in force when they are made
-(attribution/allocation/estimates.py); estimates already reconciled are never rewritten.
+(attribution/estimates/services.py); estimates already reconciled are never rewritten.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Max
 
-from attribution.allocation.estimates import estimates_reconcile, estimates_refresh
+from attribution.estimates.services import estimates_reconcile, estimates_refresh
 from attribution.models import DailyCost, EstimateCalibration, SpendEstimate
 
 UTC = dt.UTC

@@ -14,7 +14,7 @@ worker starts. Each pass:
 3. Lost messages: a pending run of remote files (a sync's) that nobody started within
    INGEST_PENDING_STALE_SECONDS lost its task message (a broker restart without persistence); it is
    enqueued again. Enqueuing twice is harmless: the run's lock and claim let one execution in.
-4. Sync runs still `running` past the sync task's time limit (connectors/sync.py:
+4. Sync runs still `running` past the sync task's time limit (connectors/services.py:
    `sync_runs_abandon_stale`) are failed as abandoned, so the schedule syncs their account again.
 5. Tag sets (hourly, `collect_tag_sets`): those no line item references are deleted, only while no
    run is executing (a run names its tag sets before its rows are visible).
@@ -33,10 +33,9 @@ from django.db.models import Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from attribution import services
 from attribution.choices import IngestState
-from attribution.connectors.sync import sync_runs_abandon_stale
-from attribution.ingest import loader
+from attribution.connectors.services import sync_runs_abandon_stale
+from attribution.ingest import loader, services
 from attribution.models import IngestRun
 
 logger = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from attribution.allocation.rules import dimension_rule_clean, dimension_rule_create, dimension_rule_preview
+from attribution.mapping.services import dimension_rule_clean, dimension_rule_create, dimension_rule_preview
 from attribution.models import (
     CloudAccount,
     DimensionRule,
@@ -494,12 +494,12 @@ def rule_suggestion_update(*, suggestion_id: int, data: dict[str, Any]) -> tuple
 
 
 def rule_suggestion_accept(
-    *, suggestion_id: int, actor_id: int | None
+    *, suggestion_id: int, actor_id: int | None, actor: Any = None, remote_addr: str | None = None
 ) -> tuple[RuleSuggestion, DimensionRule]:
-    """Create the suggested rule (validated like any rule). The caller audits and re-applies in the
-    same transaction (governance/api/suggestions.py)."""
+    """Create the suggested rule (validated like any rule, audited by dimension_rule_create). The
+    caller audits the decision and re-applies in the same transaction (governance/api/suggestions.py)."""
     suggestion = _claim(suggestion_id)
-    rule = dimension_rule_create(rule_data=rule_data_of(suggestion))
+    rule = dimension_rule_create(rule_data=rule_data_of(suggestion), actor=actor, remote_addr=remote_addr)
     suggestion.state = SuggestionState.ACCEPTED
     suggestion.rule = rule
     suggestion.decided_by_id = actor_id

@@ -19,8 +19,8 @@ import plotly.graph_objects as go
 from django.db import connection
 from django.db.models import F, Q, Sum, Value
 
-from attribution import cost_selectors
-from attribution.cost_selectors import CostFilters, _apply, _sees_everything, allocated_account_day, visible
+from attribution.costs import selectors as cost_selectors
+from attribution.costs.selectors import CostFilters, _apply, _sees_everything, allocated_account_day, visible
 from attribution.models import AllocatedCost, DailyCost, IngestRun, RuleSuggestion, SuggestionState
 
 ZERO = Decimal(0)

@@ -16,9 +16,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from attribution.allocation.rules import rules_reapply_start
 from attribution.api.base import TokenHasReadScope
 from attribution.api.rules import CanEditRules, DimensionRuleSerializer, service_errors
+from attribution.mapping.services import rules_reapply_start
 from attribution.mapping.suggestions import (
     rule_suggestion_accept,
     rule_suggestion_dismiss,
@@ -134,14 +134,11 @@ class RuleSuggestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         suggestion = self.get_object()
         try:
             with transaction.atomic():
+                # The rule's creation is audited by the mapping service; this records the decision.
                 suggestion, rule = rule_suggestion_accept(
-                    suggestion_id=suggestion.pk, actor_id=request.user.pk
-                )
-                audit_event_record(
+                    suggestion_id=suggestion.pk,
+                    actor_id=request.user.pk,
                     actor=request.user,
-                    action="create",
-                    obj=rule,
-                    changes={**DimensionRuleSerializer(rule).data, "from_suggestion": suggestion.pk},
                     remote_addr=_remote_addr(request),
                 )
                 audit_event_record(

@@ -7,8 +7,8 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from attribution.allocation.estimates import estimates_refresh
 from attribution.estimates.replay import estimates_replay
+from attribution.estimates.services import estimates_refresh
 
 
 class Command(BaseCommand):

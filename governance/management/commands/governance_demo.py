@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Sum
 from django.utils import timezone
 
-from attribution.allocation.estimates import estimates_refresh
+from attribution.estimates.services import estimates_refresh
 from attribution.models import Deployment, Team, UsageRecord
 from attribution.usage.services import usage_records_upsert
 from governance.alert_services import alert_acknowledge
