@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from attribution.cost_selectors import CostFilters
+from attribution.costs.selectors import CostFilters
 from attribution.estimates.accuracy import calibration_history, estimate_accuracy_report
 from attribution.models import Deployment
 
