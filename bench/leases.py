@@ -1,6 +1,6 @@
 """Leases under contention: 50 gateway replicas spend against one budget with a block threshold.
 
-    python bench/leases.py [--clients 50] [--budget 100] [--lease 0.50] [--workers 3]
+    python bench/leases.py [--clients 50] [--budget 1000] [--lease 0.50] [--workers 3]
 
 A scratch database `inferensys_bench_leases`, a real gunicorn serving the API, and `--clients`
 threads, each a gateway replica with its own keep-alive connection and the gateway's token. Each
@@ -101,7 +101,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--budget", type=Decimal, default=Decimal("100"))
+    parser.add_argument("--budget", type=Decimal, default=Decimal("1000"))
     parser.add_argument("--lease", type=Decimal, default=Decimal("0.50"))
     parser.add_argument("--workers", type=int, default=3)
     args = parser.parse_args()
