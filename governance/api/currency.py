@@ -60,7 +60,14 @@ class ExchangeRateViewSet(mixins.CreateModelMixin, ExchangeRateReadViewSet):
                     "unchanged": serializers.IntegerField(),
                 },
             ),
-            400: inline_serializer("ExchangeRateLoadErrors", {"rates": serializers.ListField()}),
+            400: inline_serializer(
+                "ExchangeRateLoadErrors",
+                {
+                    "rates": serializers.JSONField(
+                        help_text="Per rate (numbered from 1, or by index for malformed input): what is wrong"
+                    )
+                },
+            ),
         },
         examples=[
             OpenApiExample(

@@ -50,7 +50,10 @@ class RulesWritePermission(permissions.BasePermission):
 
 _WRITE_RESPONSE = inline_serializer(
     "DimensionRuleWriteResponse",
-    fields={"rule": DimensionRuleSerializer(), "reapply_run": serializers.IntegerField()},
+    fields={
+        "rule": DimensionRuleSerializer(),
+        "reapply_run": serializers.IntegerField(allow_null=True, help_text="null when nothing changed"),
+    },
 )
 
 
