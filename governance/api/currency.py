@@ -64,8 +64,10 @@ class ExchangeRateViewSet(mixins.CreateModelMixin, ExchangeRateReadViewSet):
                 "ExchangeRateLoadErrors",
                 {
                     "rates": serializers.JSONField(
-                        help_text="Per rate (numbered from 1, or by index for malformed input): what is wrong"
-                    )
+                        required=False,
+                        help_text="Per rate (numbered from 1, or by index if malformed): what is wrong",
+                    ),
+                    "source": serializers.ListField(child=serializers.CharField(), required=False),
                 },
             ),
         },
