@@ -15,8 +15,16 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from attribution.allocation.services import allocation_shares_error
+from attribution.allocation.services import (
+    allocation_rule_delete,
+    allocation_rule_save,
+    allocation_share_save,
+    allocation_shares_error,
+)
 from attribution.choices import IngestState
+from attribution.connectors.services import cloud_account_delete, cloud_account_save
+from attribution.currency.services import exchange_rate_delete, exchange_rate_save
+from attribution.mapping.services import RULE_FIELDS, dimension_rule_remove, dimension_rule_save
 from attribution.models import (
     AllocatedCost,
     AllocationRule,
@@ -28,6 +36,7 @@ from attribution.models import (
     DailyCost,
     Deployment,
     DimensionRule,
+    EstimateCalibration,
     ExchangeRate,
     IngestRun,
     PriceCard,
@@ -82,6 +91,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def _remote_addr(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class GovernedAdmin(admin.ModelAdmin):
+    """Governed objects (accounts, rules, rates): the admin writes through the same services as the
+    API, so every change made here is validated and audited like any other. Subclasses say which
+    service saves and which deletes."""
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        # One audited delete per object, never a bulk DELETE that the audit log would not see.
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
 class BulkTableAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -89,7 +113,7 @@ class BulkTableAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CloudAccount)
-class CloudAccountAdmin(admin.ModelAdmin):
+class CloudAccountAdmin(GovernedAdmin):
     list_display = ["slug", "name", "provider", "billing_currency", "created_at"]
     list_filter = ["provider", "billing_currency"]
     search_fields = ["slug", "name"]
@@ -97,6 +121,12 @@ class CloudAccountAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "last_synced_at"]
     # The encrypted credential is set through `manage.py set_credentials`, never shown or edited here.
     exclude = ["credentials_ciphertext"]
+
+    def save_model(self, request: HttpRequest, obj: CloudAccount, form, change: bool) -> None:
+        cloud_account_save(account=obj, actor=request.user, remote_addr=_remote_addr(request))
+
+    def delete_model(self, request: HttpRequest, obj: CloudAccount) -> None:
+        cloud_account_delete(account=obj, actor=request.user, remote_addr=_remote_addr(request))
 
 
 @admin.register(Team)
@@ -281,7 +311,7 @@ class DailyCostAdmin(BulkTableAdmin):
 
 
 @admin.register(DimensionRule)
-class DimensionRuleAdmin(admin.ModelAdmin):
+class DimensionRuleAdmin(GovernedAdmin):
     list_display = [
         "priority", "name", "match_field", "tag_key", "operator", "value", "is_active", "evaluation_error",
     ]  # fmt: skip
@@ -289,6 +319,20 @@ class DimensionRuleAdmin(admin.ModelAdmin):
     readonly_fields = ["evaluation_error"]
     search_fields = ["name", "value", "tag_key"]
     raw_id_fields = ["account", "set_team", "set_model", "set_deployment"]
+
+    def save_model(self, request: HttpRequest, obj: DimensionRule, form, change: bool) -> None:
+        # The same service as the API: validated, audited, and re-applied to history.
+        saved = DimensionRule.objects.get(pk=obj.pk) if change else None
+        rule, _run = dimension_rule_save(
+            rule=saved,
+            rule_data={field: getattr(obj, field) for field in RULE_FIELDS},
+            actor=request.user,
+            remote_addr=_remote_addr(request),
+        )
+        obj.pk = rule.pk
+
+    def delete_model(self, request: HttpRequest, obj: DimensionRule) -> None:
+        dimension_rule_remove(rule=obj, actor=request.user, remote_addr=_remote_addr(request))
 
 
 class AllocationShareFormSet(BaseInlineFormSet):
@@ -319,7 +363,7 @@ class AllocationShareInline(admin.TabularInline):
 
 
 @admin.register(AllocationRule)
-class AllocationRuleAdmin(admin.ModelAdmin):
+class AllocationRuleAdmin(GovernedAdmin):
     list_display = [
         "priority",
         "name",
@@ -333,6 +377,32 @@ class AllocationRuleAdmin(admin.ModelAdmin):
     search_fields = ["name", "match_tag_value"]
     raw_id_fields = ["account", "match_deployment"]
     inlines = [AllocationShareInline]
+
+    def save_model(self, request: HttpRequest, obj: AllocationRule, form, change: bool) -> None:
+        # Saved with its shares in save_related: the rule and its shares are one audited change.
+        pass
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        shares = None
+        for formset in formsets:
+            if formset.model is AllocationShare:
+                shares = [
+                    {
+                        "team_id": getattr(data.get("team"), "pk", None),
+                        "model_id": getattr(data.get("model"), "pk", None),
+                        "percent": data["percent"],
+                    }
+                    for data in (inline.cleaned_data for inline in formset.forms)
+                    if data and not data.get("DELETE") and data.get("percent") is not None
+                ]
+                # The service wrote the shares; the admin's change message reads these.
+                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        allocation_rule_save(
+            rule=form.instance, shares=shares, actor=request.user, remote_addr=_remote_addr(request)
+        )
+
+    def delete_model(self, request: HttpRequest, obj: AllocationRule) -> None:
+        allocation_rule_delete(rule=obj, actor=request.user, remote_addr=_remote_addr(request))
 
 
 class AllocationShareForm(forms.ModelForm):
@@ -363,6 +433,9 @@ class AllocationShareAdmin(admin.ModelAdmin):
         # Removing one share alone would leave the others short of 100 %: shares are removed on
         # the rule's page, where the formset checks the total.
         return False
+
+    def save_model(self, request: HttpRequest, obj: AllocationShare, form, change: bool) -> None:
+        allocation_share_save(share=obj, actor=request.user, remote_addr=_remote_addr(request))
 
 
 @admin.register(AllocatedCost)
@@ -404,10 +477,16 @@ class SpendEstimateAdmin(BulkTableAdmin):
 
 
 @admin.register(ExchangeRate)
-class ExchangeRateAdmin(admin.ModelAdmin):
+class ExchangeRateAdmin(GovernedAdmin):
     list_display = ["date", "from_currency", "to_currency", "rate", "source"]
     list_filter = ["from_currency", "to_currency", "source"]
     date_hierarchy = "date"
+
+    def save_model(self, request: HttpRequest, obj: ExchangeRate, form, change: bool) -> None:
+        exchange_rate_save(rate=obj, actor=request.user, remote_addr=_remote_addr(request))
+
+    def delete_model(self, request: HttpRequest, obj: ExchangeRate) -> None:
+        exchange_rate_delete(rate=obj, actor=request.user, remote_addr=_remote_addr(request))
 
 
 @admin.register(UsageBatch)
@@ -450,3 +529,9 @@ class BillingPeriodVersionAdmin(ReadOnlyAdmin):
 class BackgroundRunAdmin(ReadOnlyAdmin):
     list_display = ["kind", "state", "progress_done", "progress_total", "message", "created_at"]
     list_filter = ["kind", "state"]
+
+
+@admin.register(EstimateCalibration)
+class EstimateCalibrationAdmin(ReadOnlyAdmin):
+    # Learned from true-ups by the estimates service; the history is read, never edited.
+    list_display = ["deployment", "basis", "factor", "learned_at"]

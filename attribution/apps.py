@@ -7,9 +7,11 @@ class AttributionConfig(AppConfig):
 
     def ready(self) -> None:
         # Receivers of attribution's own signals: mapping rules apply inside the ingest swap;
-        # allocation and estimate reconciliation are enqueued once the swap commits.
-        from attribution.allocation import (  # noqa: F401
-            allocation_receivers,
-            estimate_receivers,
-            receivers,
-        )
+        # allocation and estimate reconciliation are enqueued once the swap commits; background
+        # work that services ask for (signals.py) is enqueued by the capability's receivers, so no
+        # service imports a task.
+        from attribution.allocation import receivers as allocation_receivers  # noqa: F401
+        from attribution.connectors import receivers as connector_receivers  # noqa: F401
+        from attribution.estimates import receivers as estimate_receivers  # noqa: F401
+        from attribution.mapping import receivers as mapping_receivers  # noqa: F401
+        from attribution.usage import receivers as usage_receivers  # noqa: F401

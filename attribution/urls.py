@@ -1,9 +1,34 @@
-from django.urls import path
+"""The attribution pages, mounted once at the site root by config/urls.py.
 
-from attribution import views
+Each page group keeps its own URL namespace (`attribution:overview`, `connectors:accounts`,
+`rules:index`, `unallocated:index`), so templates and tests reverse the same names as before
+the pages moved here.
+"""
 
-app_name = "attribution"
+from django.urls import include, path
+
+from attribution.views import connectors, overview, rules, unallocated
+from attribution.views.estimates import deployment_accuracy_page
+
+overview_patterns = [
+    path("", overview.overview, name="overview"),
+    path("estimates/<slug:slug>/", deployment_accuracy_page, name="deployment-accuracy"),
+]
+connector_patterns = [
+    path("", connectors.accounts, name="accounts"),
+    path("<int:pk>/test-connection", connectors.account_test_connection, name="account-test-connection"),
+    path("<int:pk>/sync", connectors.account_sync_now, name="account-sync"),
+]
+rule_patterns = [
+    path("", rules.rules_page, name="index"),
+]
+unallocated_patterns = [
+    path("", unallocated.unallocated_page, name="index"),
+]
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
+    path("", include((overview_patterns, "attribution"))),
+    path("accounts/", include((connector_patterns, "connectors"))),
+    path("rules/", include((rule_patterns, "rules"))),
+    path("unallocated/", include((unallocated_patterns, "unallocated"))),
 ]

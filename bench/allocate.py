@@ -323,7 +323,7 @@ def main() -> None:
     )
 
     # DailyCost is part of ingesting (rebuilt in the swap); the conservation check reads it.
-    from attribution.services import daily_cost_rebuild
+    from attribution.ingest.services import daily_cost_rebuild
 
     started = time.perf_counter()
     daily_cost_rebuild(account_id=ids["account"], billing_period_start=MONTH_START)

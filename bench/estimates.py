@@ -234,8 +234,8 @@ def land(world, day: dt.date, rows) -> None:
 
 
 def replay(world, bills, landing, day_list) -> float:
-    from attribution.allocation.estimates import estimates_reconcile, estimates_refresh
-    from attribution.allocation.unit_costs import unit_costs_rebuild
+    from attribution.costs.services import unit_costs_rebuild
+    from attribution.estimates.services import estimates_reconcile, estimates_refresh
 
     started = time.perf_counter()
     for today in day_list:

@@ -10,8 +10,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Task modules inside subject packages, which autodiscovery (app.tasks only) does not find.
 app.conf.include = [
+    "attribution.ingest.tasks",
     "attribution.connectors.tasks",
+    "attribution.mapping.tasks",
     "attribution.allocation.tasks",
+    "attribution.estimates.tasks",
     "attribution.usage.tasks",
 ]
 

@@ -33,8 +33,6 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("", include("attribution.urls")),
-    path("accounts/", include("attribution.connectors.urls")),
-    path("rules/", include("attribution.rules_urls")),
     path("governance/", include("governance.urls")),
     path("routing/", include("routing.urls")),
 ]

@@ -11,8 +11,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest
 
-from attribution.admin import CloudAccountAdmin, ReadOnlyAdmin
-from attribution.models import CloudAccount
+from attribution.admin import ReadOnlyAdmin
 from governance import selectors
 from governance.models import (
     Alert,
@@ -311,17 +310,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
             api_token_revoke(token=token, actor=request.user, remote_addr=_remote_addr(request))
             revoked += 1
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
-
-
-class AuditedCloudAccountAdmin(AuditedAdmin, CloudAccountAdmin):
-    """Cloud accounts carry credential references (source_settings): their changes are audited too.
-
-    Attribution cannot import the audit log (a higher layer), so governance re-registers the admin.
-    """
-
-
-admin.site.unregister(CloudAccount)
-admin.site.register(CloudAccount, AuditedCloudAccountAdmin)
 
 
 # --- Written by evaluations, leases and deliveries only: read-only here. ---------------------------

@@ -18,7 +18,7 @@ import pandas as pd
 from django.conf import settings
 from django.db.models import Sum
 
-from attribution.allocation.currency import RateBook, reporting_currency
+from attribution.currency.services import RateBook, reporting_currency
 from attribution.models import DailyCost, Deployment, ServedModel, SpendEstimate, Team
 from governance.choices import AlertKind, Severity
 from governance.services import alert_raise

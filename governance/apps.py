@@ -6,4 +6,10 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self) -> None:
-        from governance import receivers  # noqa: F401  (connects the signal receivers)
+        from attribution import signals
+        from governance import receivers  # connects the @receiver-decorated alert receivers
+
+        # Every audited change of a governed attribution object becomes an AuditEvent.
+        signals.audited_change.connect(
+            receivers.audit_event_on_change, dispatch_uid="governance.audit_event_on_change"
+        )

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from attribution.choices import Provider
-from attribution.ingest.currency import ISO_4217_CODES
+from attribution.currency.codes import ISO_4217_CODES
 from governance.access import require_team_scope
 from governance.choices import BudgetAction, BudgetPeriod, LiftReason, ThresholdBasis
 from governance.enforcement import Evaluation, budget_evaluate, enforcement_lift, policies_republish_enqueue

@@ -14,12 +14,13 @@ Overspend past the limit is then bounded by the grants outstanding. A blocked sc
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from governance.choices import BudgetAction, LeaseUnit, ThresholdBasis
@@ -65,14 +66,15 @@ def _budget_limit(budget: Budget) -> Decimal | None:
     return min(limits) if limits else None
 
 
-def _pool_get(*, defaults: dict, **key) -> LeasePool:
-    """Get or create the pool row; two replicas creating it at once both end up with the one row."""
+def _pool_get(*, defaults, **key) -> LeasePool:
+    """Get or create the pool row; two replicas creating it at once both end up with the one row.
+    `defaults` is called only when the pool is created (the first spend read is not cheap)."""
     pool = LeasePool.objects.filter(**key).first()
     if pool is not None:
         return pool
     try:
         with transaction.atomic():
-            return LeasePool.objects.create(**key, **defaults)
+            return LeasePool.objects.create(**key, **defaults())
     except IntegrityError:
         return LeasePool.objects.get(**key)
 
@@ -93,7 +95,7 @@ def _resolve(
         pool = _pool_get(
             budget=budget,
             window_start=period.start_at,
-            defaults={
+            defaults=lambda: {
                 "unit": LeaseUnit.MONEY,
                 "window_end": period.end_at,
                 "spend_known": _spend_now(budget, period),
@@ -109,7 +111,9 @@ def _resolve(
     if quota is None:
         raise LeaseError({"quota": [f"No quota with id {quota_id}."]})
     start, end = _quota_window(quota, now)
-    pool = _pool_get(quota=quota, window_start=start, defaults={"unit": quota.metric, "window_end": end})
+    pool = _pool_get(
+        quota=quota, window_start=start, defaults=lambda: {"unit": quota.metric, "window_end": end}
+    )
     limit, reason = quota_limit_effective(
         configured=quota.limit,
         team_id=quota.team_id,
@@ -117,6 +121,66 @@ def _resolve(
         states=enforcement_active(at=now),
     )
     return pool, Decimal(limit), limit == 0, reason
+
+
+# Per process, briefly: what a budget's period is (kind, time zone, fiscal start, custom range). The
+# amount, thresholds and actions are read by the grant itself, so a change to them applies at once;
+# a change of period kind or time zone applies within this many seconds.
+_PERIOD_CACHE_SECONDS = 10.0
+_period_cache: dict[int, tuple[float, Budget]] = {}
+
+
+def _budget_for_period(budget_id: int) -> Budget | None:
+    cached = _period_cache.get(budget_id)
+    if cached is not None and time.monotonic() - cached[0] < _PERIOD_CACHE_SECONDS:
+        return cached[1]
+    budget = (
+        Budget.objects.filter(pk=budget_id)
+        .only(
+            "id", "period", "timezone", "fiscal_year_start_month", "custom_start", "custom_end", "is_active"
+        )
+        .first()
+    )
+    if budget is not None:
+        _period_cache[budget_id] = (time.monotonic(), budget)
+    return budget
+
+
+def _budget_lease_fast(
+    *,
+    budget_id: int,
+    holder: str,
+    amount: Decimal,
+    previous: Lease | None,
+    used: Decimal | None,
+    now: dt.datetime,
+    ttl: dt.timedelta,
+) -> LeaseGrant | None:
+    """One round trip once the period's pool exists (None: take the full path, which creates it)."""
+    budget = _budget_for_period(budget_id)
+    if budget is None or not budget.is_active:
+        return None
+    period = budget_period(budget=budget, at=now)
+    if period is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pool_id, lease_id, granted, remaining, hard_limit, blocked, reason, window_end"
+            " FROM governance_budget_lease_grant(%s, %s, %s, %s, %s, %s, %s, %s)",
+            [budget_id, period.start_at, holder[:200], amount, previous.pk if previous else None,
+             used if previous else None, now, now + ttl],
+        )  # fmt: skip
+        pool_id, lease_id, granted, remaining, limit, blocked, reason, window_end = cursor.fetchone()
+    if pool_id is None:
+        return None
+    if not reason and granted is not None and granted < amount:
+        reason = (
+            "The allowance left in this period is smaller than asked." if granted else "No allowance left."
+        )
+    return LeaseGrant(
+        lease_id=lease_id, granted=granted, unit=LeaseUnit.MONEY, expires_at=now + ttl if lease_id else None,
+        window_end=window_end, limit=limit, remaining=remaining, blocked=blocked, reason=reason,
+    )  # fmt: skip
 
 
 def _spend_now(budget: Budget, period) -> Decimal:
@@ -150,53 +214,48 @@ def lease_request(
             raise LeaseError({"renew": [f"No lease {renew_lease_id} held by {holder}."]})
         if budget_id is None and quota_id is None:
             budget_id, quota_id = previous.pool.budget_id, previous.pool.quota_id
-    pool, limit, blocked, reason = _resolve(budget_id=budget_id, quota_id=quota_id, now=now)
     ttl = dt.timedelta(seconds=settings.LEASE_TTL_SECONDS)
-    with transaction.atomic():
-        # Lock order: pools only, one at a time, so concurrent requests cannot deadlock.
-        if previous is not None and previous.pool_id != pool.pk:
-            _lease_close(lease_id=previous.pk, pool_id=previous.pool_id, used=used, now=now)
-        pool = LeasePool.objects.select_for_update().get(pk=pool.pk)
-        expired = list(
-            Lease.objects.filter(pool=pool, closed_at__isnull=True, expires_at__lte=now).values_list(
-                "pk", "granted"
-            )
+    if (
+        budget_id is not None
+        and quota_id is None
+        and (previous is None or previous.pool.budget_id == budget_id)
+    ):
+        fast = _budget_lease_fast(
+            budget_id=budget_id, holder=holder, amount=amount, previous=previous, used=used, now=now, ttl=ttl
         )
-        if expired:
-            Lease.objects.filter(pk__in=[pk for pk, _ in expired]).update(closed_at=now)
-            pool.outstanding -= sum((granted for _, granted in expired), ZERO)
-        if previous is not None and previous.pool_id == pool.pk:
-            closed = Lease.objects.filter(pk=previous.pk, closed_at__isnull=True).update(
-                closed_at=now, used=used
-            )
-            if closed:
-                pool.outstanding -= previous.granted
-            pool.consumed += used or ZERO
-        if limit is None:
-            available = amount
-        else:
-            available = limit - max(pool.spend_known, pool.consumed) - pool.outstanding
-        granted = ZERO if blocked else max(ZERO, min(amount, available))
-        lease = None
-        if amount > 0:
-            lease = Lease.objects.create(
-                pool=pool, holder=holder[:200], requested=amount, granted=granted, expires_at=now + ttl
-            )
-            pool.outstanding += granted
-            pool.granted_total += granted
-        pool.save(update_fields=["outstanding", "consumed", "granted_total", "updated_at"])
+        if fast is not None:
+            return fast
+    pool, limit, blocked, reason = _resolve(budget_id=budget_id, quota_id=quota_id, now=now)
+    if previous is not None and previous.pool_id != pool.pk:
+        # The renewed lease belongs to an earlier period or window: return it to its own pool.
+        with transaction.atomic():
+            _lease_close(lease_id=previous.pk, pool_id=previous.pool_id, used=used, now=now)
+        previous = None
+    # One round trip in autocommit: the function (migration 0004) locks the pool row, releases the
+    # expired and the renewed grants, grants min(asked, what remains) and records it; the commit that
+    # follows releases the lock. See the module docstring for the arithmetic.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT lease_id, granted, remaining"
+            " FROM governance_lease_grant(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                pool.pk, holder[:200], amount, previous.pk if previous else None,
+                used if previous else None, limit, blocked, now, now + ttl,
+            ],
+        )  # fmt: skip
+        lease_id, granted, remaining = cursor.fetchone()
     if not reason and granted < amount:
         reason = (
             "The allowance left in this period is smaller than asked." if granted else "No allowance left."
         )
     return LeaseGrant(
-        lease_id=lease.pk if lease else None,
+        lease_id=lease_id,
         granted=granted,
         unit=pool.unit,
-        expires_at=lease.expires_at if lease else None,
+        expires_at=now + ttl if lease_id else None,
         window_end=pool.window_end,
         limit=limit,
-        remaining=None if limit is None else limit - max(pool.spend_known, pool.consumed) - pool.outstanding,
+        remaining=remaining,
         blocked=blocked,
         reason=reason,
     )

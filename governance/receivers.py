@@ -12,7 +12,7 @@ from django.dispatch import receiver
 
 from attribution import signals
 from governance.choices import AlertKind, Severity
-from governance.services import alert_raise
+from governance.services import alert_raise, audit_event_write
 
 
 @receiver(signals.allocation_conservation_failed, dispatch_uid="governance.conservation_alert")
@@ -89,3 +89,30 @@ def on_usage_rolled_up(sender: Any = None, **kwargs: Any) -> None:
         start = end = dt.datetime.now(dt.UTC).date()
     days = [(start + dt.timedelta(days=offset)).isoformat() for offset in range((end - start).days + 1)]
     spend_landed_task.delay(days, True)
+
+
+def audit_event_on_change(
+    sender: Any,
+    *,
+    actor: Any,
+    action: str,
+    object_type: str,
+    object_id: str,
+    object_repr: str,
+    changes: dict,
+    remote_addr: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """attribution.signals.audited_change -> one AuditEvent, written in the sender's transaction.
+
+    Connected explicitly in GovernanceConfig.ready(): a governed change that is not audited is a
+    bug, so the wiring is in plain sight rather than left to an import side effect."""
+    audit_event_write(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+        changes=changes,
+        remote_addr=remote_addr,
+    )

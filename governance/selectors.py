@@ -19,8 +19,6 @@ from attribution.models import Team
 from governance.choices import MembershipRole, Role
 from governance.models import BudgetEnforcement, Membership, Quota
 
-# Roles that read every row, including cost no team owns.
-UNRESTRICTED_ROLES: tuple[str, ...] = (Role.ADMIN, Role.FINANCE)
 # Highest first: a user in several groups is shown as the most powerful one.
 _ROLE_ORDER: tuple[Role, ...] = (Role.ADMIN, Role.FINANCE, Role.TEAM_LEAD, Role.VIEWER)
 
@@ -40,17 +38,18 @@ def user_primary_role(*, user: AbstractBaseUser | AnonymousUser) -> Role | None:
 
 
 def user_sees_all_teams(*, user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Admin, finance and superusers read everything, unallocated cost included."""
+    """attribution.view_all_teams (admin and finance, see setup_roles): every row, unallocated
+    cost included."""
     if not user.is_authenticated:
         return False
-    return user.is_superuser or user.groups.filter(name__in=UNRESTRICTED_ROLES).exists()
+    return user.has_perm("attribution.view_all_teams")
 
 
 def user_manages_all_teams(*, user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Only admins edit budgets and quotas of any team (finance reads, it does not edit)."""
+    """governance.edit_all_teams: budgets and quotas of any team, organisation-wide included."""
     if not user.is_authenticated:
         return False
-    return user.is_superuser or user.groups.filter(name=Role.ADMIN).exists()
+    return user.has_perm("governance.edit_all_teams")
 
 
 def user_lead_team_ids(*, user: AbstractBaseUser | AnonymousUser) -> set[int]:
@@ -66,7 +65,7 @@ def user_manageable_teams(*, user: AbstractBaseUser | AnonymousUser):
     """Teams offered when this user creates or edits a budget or quota."""
     if user_manages_all_teams(user=user):
         return Team.objects.all()
-    if not user.is_authenticated or not user.groups.filter(name=Role.TEAM_LEAD).exists():
+    if not user.is_authenticated or not user.has_perm("governance.change_budget"):
         return Team.objects.none()
     return Team.objects.filter(memberships__user=user, memberships__role=MembershipRole.LEAD)
 
@@ -77,7 +76,7 @@ def user_can_manage_team(*, user: AbstractBaseUser | AnonymousUser, team_id: int
         return True
     if team_id is None or not user.is_authenticated:
         return False
-    return user.groups.filter(name=Role.TEAM_LEAD).exists() and team_id in user_lead_team_ids(user=user)
+    return user.has_perm("governance.change_budget") and team_id in user_lead_team_ids(user=user)
 
 
 # --- The contract with routing: actions in force and effective quotas ------------------------------

@@ -27,14 +27,36 @@ def audit_event_record(
     remote_addr: str | None = None,
 ) -> AuditEvent:
     """Append one entry to the audit log. `changes` must be JSON-safe and must never hold secrets."""
+    return audit_event_write(
+        actor=actor,
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        object_repr=str(obj),
+        changes=changes,
+        remote_addr=remote_addr,
+    )
+
+
+def audit_event_write(
+    *,
+    actor: AbstractBaseUser | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    object_repr: str,
+    changes: dict[str, Any],
+    remote_addr: str | None = None,
+) -> AuditEvent:
+    """Append one entry naming its object by type and id (a bulk change names no single row)."""
     label = actor.get_username() if actor is not None else "system"
     return AuditEvent.objects.create(
         actor=actor,
         actor_label=label[:200],
-        action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:300],
+        action=action[:32],
+        object_type=object_type,
+        object_id=str(object_id)[:64],
+        object_repr=object_repr[:300],
         changes=changes,
         remote_addr=remote_addr,
     )

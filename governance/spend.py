@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Q, Sum
 
-from attribution.allocation.currency import RateBook
+from attribution.currency.services import RateBook
 from attribution.models import DailyCost, SpendEstimate
 
 ZERO = Decimal("0")

@@ -41,23 +41,23 @@ def budgets_evaluate_task(budget_ids: list[int] | None = None) -> dict:
 def spend_landed_task(days: list[str] | None = None, refresh_estimates: bool = False) -> dict:
     """Spend landed (gateway usage, or a bill): estimate those days first when asked, then evaluate.
     A bill re-forecasts every budget; usage (every few seconds) only forecasts older than an hour."""
-    from governance.forecast_services import budgets_forecast_refresh
-
     if refresh_estimates and days:
-        from attribution.allocation.estimates import estimates_refresh
+        from attribution.estimates.services import estimates_refresh
 
         estimates_refresh(days=[dt.date.fromisoformat(day) for day in days])
     result = budgets_evaluate_all.run()
-    budgets_forecast_refresh(older_than=dt.timedelta(hours=1) if refresh_estimates else None)
+    # Forecasts take longer (a model fit per budget): their own task, so enforcement never waits.
+    budgets_forecast_all.delay(3600 if refresh_estimates else None)
     return result
 
 
 @shared_task(name="governance.tasks.budgets_forecast_all", soft_time_limit=900, time_limit=960, **_RETRY)
-def budgets_forecast_all() -> int:
-    """Beat, hourly: every active budget's period-end forecast."""
+def budgets_forecast_all(older_than_seconds: int | None = None) -> int:
+    """Beat, hourly: every active budget's period-end forecast (or those older than given)."""
     from governance.forecast_services import budgets_forecast_refresh
 
-    return budgets_forecast_refresh()
+    older_than = dt.timedelta(seconds=older_than_seconds) if older_than_seconds else None
+    return budgets_forecast_refresh(older_than=older_than)
 
 
 @shared_task(

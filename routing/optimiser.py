@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 # Above any real cost or latency term: only used when nothing else can take the load.
@@ -115,7 +116,6 @@ CONSTRAINT_FAMILIES = ("max_step", "min_share_per_provider", "cost_ceiling", "ma
 
 def route_solve(problem: RouteProblem) -> RouteSolution:
     """Weights for one route, or the last weights and the failing constraint when infeasible."""
-    policy = problem.policy
     eligible = [c for c in problem.candidates if _eligible(c, problem)]
     if not eligible:
         return _keep_last(problem, "residency", _no_eligible_message(problem))
@@ -147,6 +147,12 @@ def route_solve(problem: RouteProblem) -> RouteSolution:
                         message=f"{message} Drained anyway with {dropped} relaxed.",
                     )
         return _keep_last(problem, failed, message)
+    return _finish(problem, shares)
+
+
+def _finish(problem: RouteProblem, shares: dict[int, float]) -> RouteSolution:
+    """Hysteresis and the changed flag, once the LP has given the shares."""
+    policy = problem.policy
     weights = {c.deployment_id: 0.0 for c in problem.candidates}
     weights.update(shares)
     last = problem.last_weights
@@ -199,34 +205,30 @@ def _objective(eligible: list[Candidate], problem: RouteProblem) -> np.ndarray:
     return terms + standby * STANDBY_PENALTY + costs * 1e-9
 
 
-def _lp(
-    eligible: list[Candidate], problem: RouteProblem, *, dropped: tuple[str, ...]
-) -> dict[int, float] | None:
+def _lp_parts(eligible: list[Candidate], problem: RouteProblem, *, dropped: tuple[str, ...]):
+    """(objective, inequality rows, their bounds, lower bounds, upper bounds) of one route's LP."""
     policy = problem.policy
     count = len(eligible)
     lower = np.zeros(count)
     upper = np.ones(count)
     if "max_share" not in dropped:
         upper = np.minimum(upper, policy.max_share_per_deployment)
-    for index, candidate in enumerate(eligible):
-        if candidate.restore_cap is not None:
-            upper[index] = min(upper[index], candidate.restore_cap)
+    caps = np.array([c.restore_cap if c.restore_cap is not None else 1.0 for c in eligible])
+    upper = np.minimum(upper, caps)
     last = problem.last_weights
     if last and "max_step" not in dropped:
         eligible_ids = {c.deployment_id for c in eligible}
         # Held by drained, excluded or removed deployments: it may move at once, beyond the step.
         freed = sum(share for deployment_id, share in last.items() if deployment_id not in eligible_ids)
-        for index, candidate in enumerate(eligible):
-            previous = last.get(candidate.deployment_id, 0.0)
-            lower[index] = max(lower[index], previous - policy.max_step)
-            upper[index] = min(upper[index], previous + policy.max_step + freed)
+        previous = np.array([last.get(c.deployment_id, 0.0) for c in eligible])
+        lower = np.maximum(lower, previous - policy.max_step)
+        upper = np.minimum(upper, previous + policy.max_step + freed)
         lower = np.minimum(lower, upper)
     rows: list[np.ndarray] = []
     bounds_upper: list[float] = []
     if problem.load_tps > 0 and "capacity" not in dropped:
-        for index, candidate in enumerate(eligible):
-            if candidate.capacity_tps is not None:
-                upper[index] = min(upper[index], candidate.capacity_tps / problem.load_tps)
+        capacity = np.array([c.capacity_tps if c.capacity_tps is not None else np.inf for c in eligible])
+        upper = np.minimum(upper, capacity / problem.load_tps)
         lower = np.minimum(lower, upper)
     if policy.min_share_per_provider > 0 and "min_share_per_provider" not in dropped:
         for provider in sorted({c.provider for c in eligible}):
@@ -250,11 +252,18 @@ def _lp(
             if pair_index is not None:
                 wanted = last.get(candidate.spot_pair_id, 0.0) + last.get(candidate.deployment_id, 0.0)
                 lower[pair_index] = max(lower[pair_index], min(wanted, upper[pair_index]))
+    return _objective(eligible, problem), rows, bounds_upper, lower, upper
+
+
+def _lp(
+    eligible: list[Candidate], problem: RouteProblem, *, dropped: tuple[str, ...]
+) -> dict[int, float] | None:
+    objective, rows, bounds_upper, lower, upper = _lp_parts(eligible, problem, dropped=dropped)
     result = linprog(
-        c=_objective(eligible, problem),
+        c=objective,
         A_ub=np.array(rows) if rows else None,
         b_ub=np.array(bounds_upper) if rows else None,
-        A_eq=np.ones((1, count)),
+        A_eq=np.ones((1, len(eligible))),
         b_eq=np.array([1.0]),
         bounds=list(zip(lower, upper, strict=True)),
         method="highs",
@@ -262,6 +271,74 @@ def _lp(
     if result.status != 0:
         return None
     return {c.deployment_id: max(0.0, float(x)) for c, x in zip(eligible, result.x, strict=True)}
+
+
+def routes_solve(problems: list[RouteProblem]) -> list[RouteSolution]:
+    """Many routes at once: their LPs are independent, so they are stacked block-diagonally into
+    one sparse LP and HiGHS solves them in one call (a fraction of the per-call overhead of one
+    linprog per route). When the stack is infeasible, each route is solved on its own so the
+    infeasible ones keep their weights and name their constraint."""
+    solvable = []
+    for problem in problems:
+        eligible = [c for c in problem.candidates if _eligible(c, problem)]
+        if eligible:
+            solvable.append((problem, eligible))
+    if not solvable:
+        return [route_solve(p) for p in problems]
+    # One sparse matrix built from triplets: block_diag over thousands of tiny blocks is slower
+    # than the solve itself.
+    objectives, lowers, uppers, ub_bounds = [], [], [], []
+    eq_rows, eq_cols, ub_rows, ub_cols, ub_data = [], [], [], [], []
+    offset = 0
+    for index, (problem, eligible) in enumerate(solvable):
+        objective, rows, bounds_upper, lower, upper = _lp_parts(eligible, problem, dropped=())
+        count = len(eligible)
+        objectives.append(objective)
+        lowers.append(lower)
+        uppers.append(upper)
+        eq_rows.append(np.full(count, index))
+        eq_cols.append(np.arange(offset, offset + count))
+        for row, bound in zip(rows, bounds_upper, strict=True):
+            nonzero = np.flatnonzero(row)
+            ub_rows.append(np.full(nonzero.size, len(ub_bounds)))
+            ub_cols.append(nonzero + offset)
+            ub_data.append(row[nonzero])
+            ub_bounds.append(bound)
+        offset += count
+    a_eq = sparse.csr_matrix(
+        (np.ones(offset), (np.concatenate(eq_rows), np.concatenate(eq_cols))), shape=(len(solvable), offset)
+    )
+    a_ub = (
+        sparse.csr_matrix(
+            (np.concatenate(ub_data), (np.concatenate(ub_rows), np.concatenate(ub_cols))),
+            shape=(len(ub_bounds), offset),
+        )
+        if ub_bounds
+        else None
+    )
+    result = linprog(
+        c=np.concatenate(objectives),
+        A_ub=a_ub,
+        b_ub=np.array(ub_bounds) if ub_bounds else None,
+        A_eq=a_eq,
+        b_eq=np.ones(len(solvable)),
+        bounds=np.column_stack([np.concatenate(lowers), np.concatenate(uppers)]),
+        method="highs",
+    )
+    if result.status != 0:
+        return [route_solve(p) for p in problems]
+    shares_by_problem: dict[int, dict[int, float]] = {}
+    offset = 0
+    for problem, eligible in solvable:
+        values = result.x[offset : offset + len(eligible)]
+        offset += len(eligible)
+        shares_by_problem[id(problem)] = {
+            c.deployment_id: max(0.0, float(x)) for c, x in zip(eligible, values, strict=True)
+        }
+    return [
+        _finish(p, shares_by_problem[id(p)]) if id(p) in shares_by_problem else route_solve(p)
+        for p in problems
+    ]
 
 
 def _complete(problem: RouteProblem, weights: dict[int, float]) -> dict[int, float]:

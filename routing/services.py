@@ -29,7 +29,7 @@ from routing.models import (
     RouteState,
     WeightPin,
 )
-from routing.optimiser import Candidate, PolicySpec, RouteProblem, route_solve, share_text
+from routing.optimiser import Candidate, PolicySpec, RouteProblem, route_solve, routes_solve, share_text
 
 
 def gateway_token_rotate(
@@ -202,7 +202,8 @@ def routes_evaluate(
     model_reroute = next((s for s in reroutes if s.team_id is None), None)
     team_reroutes = {s.team_id: s for s in reroutes if s.team_id is not None}
     states = {(s.request_class, s.origin, s.team_id): s for s in RouteState.objects.filter(model=model)}
-    outcomes: list[RouteOutcome] = []
+    outcomes: list[RouteOutcome | None] = []
+    pending: list[tuple[int, RouteState | None, RouteProblem, tuple[str, str, int | None]]] = []
     with transaction.atomic():
         for origin, gateway_provider, gateway_region in selectors.route_origins(model=model):
             candidates = tuple(
@@ -234,11 +235,33 @@ def routes_evaluate(
                     _pinned_outcome(model, request_class, origin, pin, candidates, last) if pin else None
                 )
                 if outcome is None:
-                    outcome = _solved_outcome(
-                        model, request_class, origin, team_id, reroute, candidates, spec, load * share, last
-                    )
-                outcomes.append(outcome)
-                _route_state_save(model, outcome, state)
+                    problem = _route_problem(reroute, candidates, spec, request_class, load * share, last)
+                    pending.append((len(outcomes), state, problem, (request_class, origin, team_id)))
+                    outcomes.append(None)
+                else:
+                    outcomes.append(outcome)
+                    _route_state_save(model, outcome, state)
+        # Every route of the model in one LP (routing.optimiser.routes_solve).
+        solutions = routes_solve([problem for _, _, problem, _ in pending])
+        for (index, state, problem, (request_class, origin, team_id)), solution in zip(
+            pending, solutions, strict=True
+        ):
+            if not solution.feasible and problem.excluded_providers:
+                # Nothing eligible outside the provider: still cheapest, the provider allowed.
+                solution = route_solve(replace(problem, excluded_providers=()))
+            outcome = RouteOutcome(
+                model_id=model.id,
+                request_class=request_class,
+                origin=origin,
+                team_id=team_id,
+                weights=solution.weights,
+                changed=solution.changed,
+                feasible=solution.feasible,
+                failed_constraint=solution.failed_constraint,
+                message=solution.message,
+            )
+            outcomes[index] = outcome
+            _route_state_save(model, outcome, state)
         # Team routes whose reroute was lifted: forget them so a new reroute starts fresh.
         stale = [s.pk for (cls, origin, team_id), s in states.items() if team_id is not None]
         RouteState.objects.filter(pk__in=stale).delete()
@@ -248,42 +271,23 @@ def routes_evaluate(
     return outcomes
 
 
-def _solved_outcome(
-    model: ServedModel,
-    request_class: str,
-    origin: str,
-    team_id: int | None,
+def _route_problem(
     reroute,
     candidates: tuple[Candidate, ...],
     spec: PolicySpec,
+    request_class: str,
     load: float,
     last: dict[int, float],
-) -> RouteOutcome:
+) -> RouteProblem:
     excluded = (reroute.provider,) if reroute is not None and reroute.provider else ()
     # A reroute is about money: the rerouted traffic takes its cheapest eligible route, latency aside.
-    solve_class = RequestClass.BATCH if reroute is not None else request_class
-    problem = RouteProblem(
+    return RouteProblem(
         candidates=candidates,
         policy=spec,
-        request_class=solve_class,
+        request_class=RequestClass.BATCH if reroute is not None else request_class,
         load_tps=load,
         last_weights=last,
         excluded_providers=excluded,
-    )
-    solution = route_solve(problem)
-    if not solution.feasible and excluded:
-        # Nothing cheaper outside the provider: still cheapest, but the provider stays allowed.
-        solution = route_solve(replace(problem, excluded_providers=()))
-    return RouteOutcome(
-        model_id=model.id,
-        request_class=request_class,
-        origin=origin,
-        team_id=team_id,
-        weights=solution.weights,
-        changed=solution.changed,
-        feasible=solution.feasible,
-        failed_constraint=solution.failed_constraint,
-        message=solution.message,
     )
 
 

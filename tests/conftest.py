@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# A worktree that does not sit beside shared/ points INFERENSYS_SHARED_DATA at it.
+SHARED_DATA = Path(
+    os.environ.get("INFERENSYS_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from django.db.models.functions import Greatest, Least
 
 from attribution.ingest import loader
 from attribution.models import CloudAccount, CostLineItem, DailyCost, Deployment, IngestRun, ServedModel, Team
+from governance.management.commands.setup_roles import role_permissions
 from governance.models import Budget, Membership
 
 
@@ -33,7 +34,10 @@ class UserFactory(factory.django.DjangoModelFactory):
         if not create:
             return
         for name in extracted or ():
-            group, _ = Group.objects.get_or_create(name=name)
+            group, created = Group.objects.get_or_create(name=name)
+            if created:
+                # The group holds what setup_roles grants the role, as on a real installation.
+                group.permissions.set(role_permissions(role=name))
             self.groups.add(group)
 
 

@@ -147,6 +147,11 @@ def _rules_allocation_and_runs(account, team, served) -> None:
     )
     rule = m.AllocationRule.objects.create(name="GPU pool A", match_deployment=deployment, method="tokens")
     m.AllocationShare.objects.create(rule=rule, team=team, percent=Decimal("100"))
+    m.EstimateCalibration.objects.create(
+        deployment=deployment, basis="unit_cost", currency="USD", factor=Decimal("1.05"),
+        learned_at=timezone.make_aware(dt.datetime(2026, 10, 2)), window_first=day, window_last=day,
+        days_used=1, estimated=Decimal("10"), billed=Decimal("10.5"),
+    )  # fmt: skip
     m.AllocatedCost.objects.create(
         day=day, account=account, billing_period_start=day, provider="aws", team=team, model=served,
         deployment=deployment, charge_category="Usage", billing_currency="USD", billed_cost=Decimal("1.5"),
@@ -426,7 +431,8 @@ def test_it_audits_changes_to_cloud_account_source_settings(superuser_client, ob
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     event = AuditEvent.objects.get(object_type="attribution.cloudaccount", action="update")
-    assert event.changes["source_settings"]["to"] == {
+    assert event.actor_label == "root"
+    assert event.changes["after"]["source_settings"] == {
         "bucket": "cur-exports",
         "secret_access_key": "env:AWS_SECRET",
     }

@@ -1,24 +1,22 @@
-"""Receivers of attribution signals that belong to allocation. Connected from AppConfig.ready().
-
-Unlike the usual rule for period_ingested receivers (enqueue, do not work inline), the mapping
-rules are applied inline: inside the ingest's swap transaction, so nobody ever reads the new
-version of a period before its line items are mapped. It is one UPDATE ... FROM in SQL over the
-period's rows, and only when a rule changes anything is DailyCost rebuilt again.
-"""
+"""Allocation follows every ingest: a new version of a billing period re-allocates the days it
+touches. Receivers only enqueue, after the swap's transaction commits (the signal is sent inside
+it, so a rolled-back swap enqueues nothing). Connected from AttributionConfig.ready()."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import transaction
 from django.dispatch import receiver
 
-from attribution.allocation import rule_tasks  # noqa: F401 - registers the re-apply task in workers
-from attribution.allocation.rules import dimension_rules_apply
-from attribution.signals import period_ingested
+from attribution import signals
 
 
-@receiver(period_ingested, dispatch_uid="attribution.allocation.dimension_rules_apply")
-def dimension_rules_apply_on_ingest(
-    sender, *, account_id: int, billing_period_start, run_id: int | None = None, **kwargs
-) -> None:
-    dimension_rules_apply(
-        account_id=account_id, billing_period_start=billing_period_start, fresh_ingest=True, run_id=run_id
-    )
+@receiver(signals.period_ingested, dispatch_uid="attribution.allocation.after_ingest")
+def on_period_ingested(sender: Any, *, account_id: int, days: list, **kwargs: Any) -> None:
+    from attribution.allocation.tasks import allocation_run_task
+
+    iso_days = sorted({day.isoformat() for day in days})
+    if not iso_days:
+        return
+    transaction.on_commit(lambda: allocation_run_task.delay(account_id, iso_days))

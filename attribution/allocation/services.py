@@ -43,6 +43,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from attribution import signals
+from attribution.audit import audited_change_send, model_snapshot, snapshot_changes
 from attribution.ingest.tags import tag_key_normalize
 from attribution.models import (
     AllocationMethod,
@@ -107,6 +108,104 @@ def allocation_shares_error(*, name: str, method: str, percents: list[Decimal]) 
         f"Allocation rule {name!r} splits by fixed shares, which must total exactly 100%; "
         f"its {len(percents)} shares total {total.normalize():f}%. Adjust the shares so they add up to 100."
     )
+
+
+def _shares_snapshot(rule: AllocationRule) -> list[dict[str, Any]]:
+    return [
+        {"team_id": share.team_id, "model_id": share.model_id, "percent": str(share.percent)}
+        for share in rule.shares.order_by("team_id", "model_id", "id")
+    ]
+
+
+def allocation_rule_save(
+    *,
+    rule: AllocationRule,
+    shares: list[dict[str, Any]] | None = None,
+    actor: Any = None,
+    remote_addr: str | None = None,
+) -> AllocationRule:
+    """Create or update a rule (and, when `shares` is given, replace its shares: dicts with
+    team_id, model_id, percent), validated, audited as one change with the shares before and after.
+
+    Raises ValidationError (nothing written) when fixed shares do not total 100 %.
+    """
+    with transaction.atomic():
+        before = None
+        if rule.pk is not None:
+            saved = AllocationRule.objects.select_for_update().filter(pk=rule.pk).first()
+            if saved is not None:
+                before = {**model_snapshot(saved), "shares": _shares_snapshot(saved)}
+        if shares is not None:
+            percents = [Decimal(str(share["percent"])) for share in shares]
+        elif rule.pk is not None:
+            percents = list(rule.shares.values_list("percent", flat=True))
+        else:
+            percents = []
+        problem = allocation_shares_error(name=rule.name, method=rule.method, percents=percents)
+        if problem:
+            raise ValidationError(problem)
+        rule.full_clean(validate_unique=True)
+        rule.save()
+        if shares is not None:
+            rule.shares.all().delete()
+            AllocationShare.objects.bulk_create(
+                AllocationShare(
+                    rule=rule,
+                    team_id=share.get("team_id"),
+                    model_id=share.get("model_id"),
+                    percent=Decimal(str(share["percent"])),
+                )
+                for share in shares
+            )
+        after = {**model_snapshot(rule), "shares": _shares_snapshot(rule)}
+        audited_change_send(
+            actor=actor,
+            action="create" if before is None else "update",
+            obj=rule,
+            changes=snapshot_changes(before, after),
+            remote_addr=remote_addr,
+        )
+    return rule
+
+
+def allocation_share_save(
+    *, share: AllocationShare, actor: Any = None, remote_addr: str | None = None
+) -> AllocationShare:
+    """Change one share on its own: the rule's shares must still total 100 % with the others."""
+    with transaction.atomic():
+        rule = AllocationRule.objects.select_for_update().get(pk=share.rule_id)
+        others = rule.shares.exclude(pk=share.pk).values_list("percent", flat=True)
+        problem = allocation_shares_error(
+            name=rule.name, method=rule.method, percents=[*others, share.percent]
+        )
+        if problem:
+            raise ValidationError(f"{problem} Edit the shares together on the rule's page.")
+        saved = AllocationShare.objects.filter(pk=share.pk).first() if share.pk is not None else None
+        before = model_snapshot(saved) if saved is not None else None
+        share.save()
+        audited_change_send(
+            actor=actor,
+            action="create" if before is None else "update",
+            obj=share,
+            changes=snapshot_changes(before, model_snapshot(share)),
+            remote_addr=remote_addr,
+        )
+    return share
+
+
+def allocation_rule_delete(
+    *, rule: AllocationRule, actor: Any = None, remote_addr: str | None = None
+) -> None:
+    with transaction.atomic():
+        before = {**model_snapshot(rule), "shares": _shares_snapshot(rule)}
+        audited_change_send(
+            actor=actor,
+            action="delete",
+            obj=rule,
+            changes=snapshot_changes(before, None),
+            remote_addr=remote_addr,
+        )
+        rule.delete()
 
 
 def allocation_rule_validate(*, rule: AllocationRule) -> None:

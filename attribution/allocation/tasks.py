@@ -14,14 +14,14 @@ from celery import shared_task
 from django.db import OperationalError
 from psycopg import OperationalError as PsycopgOperationalError
 
-from attribution.allocation import estimates
-from attribution.allocation.currency import allocated_costs_convert
 from attribution.allocation.services import (
     AllocationRuleError,
     allocation_accounts_for_days,
     allocation_run,
 )
-from attribution.allocation.unit_costs import unit_costs_rebuild
+from attribution.costs.services import unit_costs_rebuild
+from attribution.currency.services import allocated_costs_convert
+from attribution.estimates import services as estimates
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +33,6 @@ _RETRY = {
     "retry_jitter": True,
     "max_retries": 5,
 }
-# Days estimated between bills: bills land up to a few days late.
-ESTIMATE_WINDOW_DAYS = 7
 
 
 def _dates(days: list[str] | None) -> list[dt.date] | None:
@@ -97,45 +95,3 @@ def allocation_days_task(account_ids: list[int] | None, days: list[str]) -> dict
     outcomes = [_allocate(account_id, dates) for account_id in accounts]
     unit_costs_rebuild(days=dates)
     return {"accounts": outcomes}
-
-
-@shared_task(
-    name="attribution.allocation.tasks.unit_costs_rebuild_task",
-    queue="rollup",
-    acks_late=True,
-    soft_time_limit=900,
-    time_limit=960,
-    **_RETRY,
-)
-def unit_costs_rebuild_task(days: list[str]) -> dict:
-    return {"rows_written": unit_costs_rebuild(days=_dates(days) or [])}
-
-
-@shared_task(
-    name="attribution.allocation.tasks.estimates_refresh_recent",
-    queue="rollup",
-    acks_late=True,
-    soft_time_limit=600,
-    time_limit=660,
-    **_RETRY,
-)
-def estimates_refresh_recent() -> dict:
-    """Beat: estimate spend from usage for the last days whose bill has not landed yet."""
-    today = dt.datetime.now(dt.UTC).date()
-    days = [today - dt.timedelta(days=offset) for offset in range(ESTIMATE_WINDOW_DAYS)]
-    result = estimates.estimates_refresh(days=days)
-    return {"estimates_written": result.estimates_written, "reconciled": result.reconciled}
-
-
-@shared_task(
-    name="attribution.allocation.tasks.estimates_reconcile_task",
-    queue="rollup",
-    acks_late=True,
-    soft_time_limit=600,
-    time_limit=660,
-    **_RETRY,
-)
-def estimates_reconcile_task(account_id: int, days: list[str]) -> int:
-    """A bill landed for (account, days): billed replaces estimated there, with the error recorded.
-    Runs straight after the ingest (from DailyCost); allocation reconciles again from AllocatedCost."""
-    return estimates.estimates_reconcile(account_id=account_id, days=_dates(days) or [])

@@ -1,4 +1,4 @@
-"""Cloud sync endpoints: start a sync, test a connection (admin and finance only), list sync runs.
+"""Cloud sync endpoints: start a sync, test a connection (attribution.sync_account), list sync runs.
 
     POST /api/v1/accounts/{id}/test-connection   runs the checks now, answers with each check
     POST /api/v1/accounts/{id}/sync               enqueues a billing sync, answers 202 with the run
@@ -11,36 +11,33 @@ nor credentials_ciphertext is among them.
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView
 
 from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
-from attribution.connectors.sync import SyncBusyError, account_connection_test, sync_run_request
+from attribution.connectors.services import SyncBusyError, account_connection_test, account_sync_queue
 from attribution.models import CloudAccount, RunState, SyncKind, SyncRun
 
-# The scope an API token needs to start syncs and connection tests (session users need a role).
+# The scope an API token needs to start syncs and connection tests (its user needs the permission).
 SYNC_SCOPE = "write:accounts"
-SYNC_ROLES = ("admin", "finance")
+SYNC_PERMISSION = "attribution.sync_account"
 
 
 class CanOperateSyncs(permissions.BasePermission):
-    """Admin and finance roles (and superusers). An API token's scope is checked by
+    """The attribution.sync_account permission. An API token's scope is checked by
     TokenScopePermission: `write` or `write:accounts` (the views' token_write_scope)."""
 
-    message = "Only the admin and finance roles may start syncs and connection tests."
+    message = "Starting syncs and connection tests needs the attribution.sync_account permission."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        return user.is_superuser or user.groups.filter(name__in=SYNC_ROLES).exists()
+        return user.has_perm(SYNC_PERMISSION)
 
 
 class SyncRunSerializer(serializers.ModelSerializer):
@@ -139,32 +136,8 @@ class AccountSyncView(APIView):
     @extend_schema(request=None, responses={202: SyncRunSerializer, 409: SyncRunSerializer})
     def post(self, request: Request, pk: int) -> Response:
         """Enqueue a billing sync of the account; follow it with GET /api/v1/sync-runs/{id}."""
-        from attribution.connectors.tasks import account_sync_task
-
         account = get_object_or_404(CloudAccount, pk=pk)
-        with transaction.atomic():
-            # Lock the account row so two clicks do not enqueue two syncs.
-            CloudAccount.objects.select_for_update().get(pk=account.pk)
-            active = SyncRun.objects.filter(
-                account=account, kind=SyncKind.BILLING, state__in=(RunState.PENDING, RunState.RUNNING)
-            ).first()
-            if active is not None:
-                return Response(SyncRunSerializer(active).data, status=status.HTTP_409_CONFLICT)
-            run = sync_run_request(account_id=account.pk, kind=SyncKind.BILLING, trigger="api")
-            transaction.on_commit(lambda: account_sync_task.delay(account.pk, run.pk, "api"))
+        run, queued = account_sync_queue(account_id=account.pk, trigger="api")
+        if not queued:
+            return Response(SyncRunSerializer(run).data, status=status.HTTP_409_CONFLICT)
         return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
-
-
-router = SimpleRouter(trailing_slash=False)
-router.register("sync-runs", SyncRunViewSet, basename="sync-run")
-
-# Account actions live beside the read-only accounts viewset of attribution.api.views.
-urlpatterns = [
-    *router.urls,
-    path(
-        "accounts/<int:pk>/test-connection",
-        AccountTestConnectionView.as_view(),
-        name="account-test-connection",
-    ),
-    path("accounts/<int:pk>/sync", AccountSyncView.as_view(), name="account-sync"),
-]

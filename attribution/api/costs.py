@@ -20,11 +20,11 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from attribution import cost_selectors
-from attribution.allocation.currency import reporting_currency
 from attribution.api.base import RestrictedReadOnlyViewSet
 from attribution.api.filters import DayRangeForm
 from attribution.choices import Provider
+from attribution.costs import selectors as cost_selectors
+from attribution.currency.services import reporting_currency
 from attribution.estimates.accuracy import calibration_history, estimate_accuracy_report
 from attribution.estimates.serializers import AccuracyReportSerializer, CalibrationSerializer
 from attribution.models import AllocatedCost, SpendEstimate, UnitCost

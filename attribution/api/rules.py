@@ -1,8 +1,10 @@
-"""Dimension-rule serializers and the read side of the rules API: preview and background runs.
+"""The mapping rules API: list, create, update, delete, preview, re-apply, background runs.
 
-Writes of rules (create, update, delete, re-apply) are audited, and the audit log lives in
-governance, which this layer may not import: those views are in governance/api/rules.py and use
-the serializers defined here.
+Reads are open to every authenticated caller (rules name teams and accounts, not amounts); writes
+need the model permission (`attribution.add/change/delete_dimensionrule`), preview needs add or
+change, and re-applying to history `attribution.reapply_rules` (who holds them: setup_roles).
+Each saved change is audited by the service and starts (or joins) a background re-application
+of the rules to history; its id comes back as `reapply_run`.
 """
 
 from __future__ import annotations
@@ -10,33 +12,82 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.urls import path
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
-from rest_framework import generics, permissions, serializers
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import generics, permissions, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from attribution.allocation.rules import dimension_rule_preview
 from attribution.api.base import TokenScopePermission
+from attribution.mapping.services import (
+    dimension_rule_preview,
+    dimension_rule_remove,
+    dimension_rule_save,
+    rules_reapply_request,
+)
 from attribution.models import BackgroundRun, CloudAccount, Deployment, DimensionRule, ServedModel, Team
 
-# Role names as governance defines them (governance.choices.Role); literal here, as in
-# ScopedQuerySet, because this layer does not import governance.
-RULE_EDITOR_ROLES = ("admin", "finance")
+# The permission each write method needs (granted to roles by setup_roles).
+RULE_WRITE_PERMISSIONS = {
+    "POST": "attribution.add_dimensionrule",
+    "PUT": "attribution.change_dimensionrule",
+    "PATCH": "attribution.change_dimensionrule",
+    "DELETE": "attribution.delete_dimensionrule",
+}
+REAPPLY_PERMISSION = "attribution.reapply_rules"
 # The narrow API token scope for changing, previewing and re-applying rules (`write` also works).
 RULES_WRITE_SCOPE = "write:dimension_rules"
 
 
+def user_may_edit_rules(user) -> bool:
+    """Create or change rules (what the page's editor and the preview need)."""
+    return bool(
+        user
+        and (
+            user.has_perm("attribution.add_dimensionrule")
+            or user.has_perm("attribution.change_dimensionrule")
+        )
+    )
+
+
 class CanEditRules(permissions.BasePermission):
-    message = "Only the admin and finance roles may change or preview mapping rules."
+    """Preview: the permission to add or change rules."""
+
+    message = (
+        "Previewing mapping rules needs the attribution.add_dimensionrule or change_dimensionrule permission."
+    )
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         if user is None or not user.is_authenticated:
             return False
-        return bool(user.is_superuser or user.groups.filter(name__in=RULE_EDITOR_ROLES).exists())
+        return user_may_edit_rules(user)
+
+
+class RulesWritePermission(permissions.BasePermission):
+    """Safe methods: any authenticated caller. Others: the model permission of the method."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        needed = RULE_WRITE_PERMISSIONS.get(request.method or "")
+        self.message = f"This change needs the {needed} permission."
+        return bool(needed and request.user and request.user.has_perm(needed))
+
+
+class CanReapplyRules(permissions.BasePermission):
+    message = f"Re-applying the rules to history needs the {REAPPLY_PERMISSION} permission."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(REAPPLY_PERMISSION))
 
 
 class DimensionRuleSerializer(serializers.ModelSerializer):
@@ -228,7 +279,95 @@ class BackgroundRunView(generics.RetrieveAPIView):
         return super().get(request, *args, **kwargs)
 
 
-urlpatterns = [
-    path("dimension-rules/preview", RulePreviewView.as_view(), name="dimension-rule-preview"),
-    path("background-runs/<int:pk>", BackgroundRunView.as_view(), name="background-run-detail"),
-]
+def _remote_addr(request: Request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+_WRITE_RESPONSE = inline_serializer(
+    "DimensionRuleWriteResponse",
+    fields={
+        "rule": DimensionRuleSerializer(),
+        "reapply_run": serializers.IntegerField(allow_null=True, help_text="null when nothing changed"),
+    },
+)
+
+
+@extend_schema_view(
+    list=extend_schema(tags=["dimension-rules"]),
+    retrieve=extend_schema(tags=["dimension-rules"]),
+    create=extend_schema(tags=["dimension-rules"], responses={201: _WRITE_RESPONSE}),
+    update=extend_schema(tags=["dimension-rules"], responses={200: _WRITE_RESPONSE}),
+    partial_update=extend_schema(tags=["dimension-rules"], responses={200: _WRITE_RESPONSE}),
+    destroy=extend_schema(tags=["dimension-rules"]),
+)
+class DimensionRuleViewSet(viewsets.ModelViewSet):
+    """Dimension mapping rules, in the order they apply (priority, then age)."""
+
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission, RulesWritePermission]
+    token_write_scope = RULES_WRITE_SCOPE
+    serializer_class = DimensionRuleSerializer
+    queryset = DimensionRule.objects.select_related("account", "set_team", "set_model", "set_deployment")
+    lookup_value_regex = r"\d+"
+    filterset_fields = ["is_active", "match_field"]
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("priority", "id")
+
+    def _respond(self, rule: DimensionRule, run: BackgroundRun | None, status_code: int) -> Response:
+        return Response(
+            {"rule": DimensionRuleSerializer(rule).data, "reapply_run": run.pk if run else None},
+            status=status_code,
+        )
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            rule, run = dimension_rule_save(
+                rule=None,
+                rule_data=rule_data_from(serializer.validated_data),
+                actor=request.user,
+                remote_addr=_remote_addr(request),
+            )
+        except DjangoValidationError as error:
+            raise service_errors(error)
+        return self._respond(rule, run, status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        partial = kwargs.pop("partial", False)
+        rule = self.get_object()
+        serializer = self.get_serializer(rule, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        try:
+            rule, run = dimension_rule_save(
+                rule=rule,
+                rule_data=rule_data_from(serializer.validated_data),
+                actor=request.user,
+                remote_addr=_remote_addr(request),
+            )
+        except DjangoValidationError as error:
+            raise service_errors(error)
+        return self._respond(rule, run, status.HTTP_200_OK)
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        run = dimension_rule_remove(
+            rule=self.get_object(), actor=request.user, remote_addr=_remote_addr(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT, headers={"X-Reapply-Run": str(run.pk)})
+
+
+class RulesReapplyView(APIView):
+    """Re-apply the mapping rules to every billing period already loaded, as a background run."""
+
+    permission_classes = [permissions.IsAuthenticated, TokenScopePermission, CanReapplyRules]
+    token_write_scope = RULES_WRITE_SCOPE
+
+    @extend_schema(
+        operation_id="dimension_rules_reapply",
+        request=None,
+        responses={202: BackgroundRunSerializer},
+        tags=["dimension-rules"],
+    )
+    def post(self, request: Request) -> Response:
+        run = rules_reapply_request(actor=request.user, remote_addr=_remote_addr(request))
+        return Response(BackgroundRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -79,6 +79,12 @@ class IngestRunSerializer(serializers.ModelSerializer):
     database_sums = serializers.DictField(
         child=serializers.CharField(), read_only=True, help_text="Cost column -> decimal string, as loaded"
     )
+    warnings = serializers.ListField(
+        child=serializers.DictField(),
+        read_only=True,
+        help_text="Problems that did not fail the run: {kind, rule_id, message}, e.g. kind rule_skipped "
+        "for a mapping rule that cannot be evaluated",
+    )
 
     class Meta:
         model = IngestRun
@@ -100,6 +106,7 @@ class IngestRunSerializer(serializers.ModelSerializer):
             "source_sums",
             "database_sums",
             "error",
+            "warnings",
             "superseded_by",
             "created_at",
             "started_at",

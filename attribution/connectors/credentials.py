@@ -26,6 +26,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from django.db import transaction
 
+from attribution.audit import audited_change_send
 from attribution.models import CloudAccount, SyncErrorKind
 
 KEY_VARIABLE = "INFERENSYS_CREDENTIALS_KEY"
@@ -148,9 +149,16 @@ def account_credentials(account: CloudAccount) -> Credentials:
     raise CredentialsError("source_settings.credentials must be 'ambient', a reference, or an object.")
 
 
-def cloud_account_credentials_set(*, account_id: int, values: Mapping[str, str] | None) -> list[str]:
-    """Encrypt and store (or, with None, clear) an account's credential. Returns the key names, for
-    the audit log; the values are never returned, logged or echoed."""
+def cloud_account_credentials_set(
+    *,
+    account_id: int,
+    values: Mapping[str, str] | None,
+    actor: Any = None,
+    remote_addr: str | None = None,
+) -> list[str]:
+    """Encrypt and store (or, with None, clear) an account's credential, audited in the same
+    transaction with the key names only. Returns the key names; the values are never returned,
+    logged or echoed."""
     if values is not None:
         values = _as_string_map(dict(values), origin="the credential")
         ciphertext = credentials_encrypt(values=values)
@@ -158,8 +166,22 @@ def cloud_account_credentials_set(*, account_id: int, values: Mapping[str, str] 
         credentials_decrypt(ciphertext=ciphertext)
     else:
         ciphertext = ""
+    keys = sorted(values) if values is not None else []
     with transaction.atomic():
-        updated = CloudAccount.objects.filter(pk=account_id).update(credentials_ciphertext=ciphertext)
-    if updated != 1:
-        raise CredentialsError(f"cloud account {account_id} does not exist.")
-    return sorted(values) if values is not None else []
+        account = CloudAccount.objects.select_for_update().filter(pk=account_id).first()
+        if account is None:
+            raise CredentialsError(f"cloud account {account_id} does not exist.")
+        had_one = bool(account.credentials_ciphertext)
+        account.credentials_ciphertext = ciphertext
+        account.save(update_fields=["credentials_ciphertext"])
+        audited_change_send(
+            actor=actor,
+            action="credentials_cleared" if values is None else "credentials_set",
+            obj=account,
+            changes={
+                "before": {"credentials": "set" if had_one else "unset"},
+                "after": {"credentials": f"encrypted ({', '.join(keys)})" if keys else "unset"},
+            },
+            remote_addr=remote_addr,
+        )
+    return keys

@@ -16,7 +16,7 @@ from celery.canvas import Signature
 from django.db import transaction
 from django.utils import timezone
 
-from attribution.connectors import sync
+from attribution.connectors import services as sync
 from attribution.connectors.base import ConnectorError
 from attribution.models import CloudAccount, RunState, SyncErrorKind, SyncKind, SyncRun
 
@@ -188,7 +188,7 @@ def period_ingest_finished_task(
 
 def period_ingest_signature(*, ingest_run_id: int, **finish) -> Signature:
     """The ingest of one synced period (ingest queue), then its bookkeeping (default queue)."""
-    from attribution.tasks import ingest_run_execute_task
+    from attribution.ingest.tasks import ingest_run_execute_task
 
     return chain(
         ingest_run_execute_task.si(ingest_run_id),

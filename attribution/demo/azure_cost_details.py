@@ -30,7 +30,8 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
-from attribution.demo.company import (
+from attribution.demo.expected import Entry, ExpectedTotals, decimal_text
+from attribution.demo.specs import (
     AZURE,
     AZURE_BILLING_ACCOUNT,
     AZURE_SUBSCRIPTION_ML,
@@ -43,7 +44,6 @@ from attribution.demo.company import (
     stable_hex,
     stable_uuid,
 )
-from attribution.demo.expected import Entry, ExpectedTotals, decimal_text
 from attribution.demo.usage import tokens_by_hour
 
 MCA_COLUMNS: tuple[str, ...] = (
@@ -426,6 +426,21 @@ class AzureWriter:
             cost = quantity * price
             self._costs(row, cost=cost, payg=cost, effective_price=price, unit_price=price)
             pairs.append((row, dict(row)))
+        # The one platform resource someone tagged: the Terraform state storage account, the
+        # evidence that the platform subscription is the platform team's.
+        state = dict(pairs[0][0])
+        quantity = (Decimal(60) * noise).quantize(Decimal("0.000001"))
+        state.update(
+            ResourceId=f"/subscriptions/{AZURE_SUBSCRIPTION_PLATFORM}/resourceGroups/rg-platform-eastus/providers/"
+            "Microsoft.Storage/storageAccounts/acmeplatformtfstate",
+            quantity=decimal_text(quantity),
+            tags=json.dumps({"team": "platform"}, separators=(",", ":")),
+        )
+        price = Decimal("0.0184")
+        self._costs(
+            state, cost=quantity * price, payg=quantity * price, effective_price=price, unit_price=price
+        )
+        pairs.append((state, dict(state)))
         for region, cluster, group in (
             ("eastus", "aks-ml-eus", "rg-ml-serving"),
             ("westeurope", "aks-ml-weu", "rg-ml-serving"),
@@ -509,6 +524,8 @@ class AzureWriter:
                     pairs.extend(self._aoai_rows(base, deployment, day))
                 else:
                     pairs.extend(self._vm_rows(base, deployment, day))
+            for workload in self.company.untagged_of(AZURE):  # an Azure OpenAI account nobody tagged
+                pairs.extend(self._aoai_rows(base, workload, day))
             pairs.extend(self._platform_rows(base, day))
             for actual, amortized in pairs:
                 emit("actual", actual)

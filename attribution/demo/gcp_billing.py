@@ -32,7 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from attribution.demo.company import (
+from attribution.demo.expected import Entry, ExpectedTotals
+from attribution.demo.specs import (
     GCP,
     GCP_BILLING_ACCOUNT,
     GCP_ML_PROJECT,
@@ -43,7 +44,6 @@ from attribution.demo.company import (
     DeploymentSpec,
     stable_hex,
 )
-from attribution.demo.expected import Entry, ExpectedTotals
 from attribution.demo.usage import tokens_by_hour
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -507,6 +507,33 @@ class GcpWriter:
                 cost=(logs * Decimal("0.5")).quantize(MICRO),
                 usage=((logs * 1024**3).quantize(Decimal(1)), "bytes", logs.quantize(MICRO), "gibibyte"),
                 price=(Decimal("0.5"), "gibibyte"),
+            )
+        )
+        # The one platform resource someone labelled: the Terraform state bucket, the evidence
+        # that the platform project is the platform team's.
+        state_gib = Decimal(40) * noise
+        rows.append(
+            self._row(
+                start=start,
+                end=end,
+                invoice_month=invoice_month,
+                service="storage",
+                sku="Standard Storage US Multi-region",
+                project=GCP_PLATFORM_PROJECT,
+                region="us",
+                labels={"team": "platform"},
+                resource=(
+                    "acme-platform-tfstate",
+                    "//storage.googleapis.com/projects/_/buckets/acme-platform-tfstate",
+                ),
+                cost=(state_gib * Decimal("0.026") / 730).quantize(MICRO),
+                usage=(
+                    (state_gib * 1024**3 * 3600).quantize(Decimal(1)),
+                    "byte-seconds",
+                    (state_gib / 730).quantize(MICRO),
+                    "gibibyte month",
+                ),
+                price=(Decimal("0.026"), "gibibyte month"),
             )
         )
         return rows

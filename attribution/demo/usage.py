@@ -29,7 +29,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from attribution.demo.company import Company, DemoRange, DeploymentSpec
+from attribution.demo.specs import Company, DemoRange, DeploymentSpec
 from attribution.models import LATENCY_BUCKET_BOUNDS_MS
 
 EPOCH = dt.date(2026, 1, 1)

@@ -20,7 +20,7 @@ from decimal import Decimal
 import numpy as np
 from django.db.models import Max, Sum
 
-from attribution.cost_selectors import CostFilters, _apply, _sees_everything, visible
+from attribution.costs.selectors import CostFilters, EstimateAccuracy, _apply, _sees_everything, visible
 from attribution.models import EstimateCalibration, SpendEstimate
 
 ZERO = Decimal(0)
@@ -245,3 +245,29 @@ def calibration_history(*, user, deployment: str = "") -> list[CalibrationRow]:
         )
         seen.add(key)
     return result
+
+
+def accuracy_per_deployment(days: list[DeploymentDay]) -> list[EstimateAccuracy]:
+    """cost_selectors.estimate_accuracy's rows (MAPE and bias per deployment and currency), from
+    deployment-days already read: the overview gets both views from one query."""
+    results: dict[tuple[int, str], EstimateAccuracy] = {}
+    errors: dict[tuple[int, str], list[Decimal]] = defaultdict(list)
+    for row in sorted(days, key=lambda row: (row.deployment_slug, row.currency, row.day)):
+        key = (row.deployment_id, row.currency)
+        accuracy = results.get(key)
+        if accuracy is None:
+            accuracy = results[key] = EstimateAccuracy(
+                row.deployment_id, row.deployment_slug, row.provider, row.currency
+            )
+        accuracy.days += 1
+        accuracy.estimated += row.estimated
+        accuracy.billed += row.billed
+        accuracy.last_day = row.day
+        if row.billed > 0:
+            errors[key].append(abs(row.estimated - row.billed) / row.billed * 100)
+    for key, accuracy in results.items():
+        if errors[key]:
+            accuracy.mape_percent = sum(errors[key], ZERO) / len(errors[key])
+        if accuracy.billed > 0:
+            accuracy.bias_percent = (accuracy.estimated - accuracy.billed) / accuracy.billed * 100
+    return list(results.values())

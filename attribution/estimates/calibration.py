@@ -8,16 +8,19 @@ a steady ratio per deployment, so once a deployment's bills have landed for a fe
     factor = Σ w·billed / Σ w·uncalibrated estimate     over its last WINDOW_DAYS reconciled days,
 
 with weights halving every HALF_LIFE_DAYS of age, so a step (a new tier, a new price) is followed
-within days while one odd day moves the factor little. Only days on which the deployment was
+within days while one odd day moves the factor little. A factor is applied only when the bias is
+steady: |factor − 1| larger than two standard errors of the daily billed / estimated ratios;
+otherwise the factor is 1 (misses that go both ways are not a bias). Only days on which the deployment was
 estimated on that basis count, and only the *uncalibrated* figures: a factor never learns from its
 own output. A new factor is stored as a new EstimateCalibration row (the history) only when it
 moved; new estimates are multiplied by the factor in force when they are made
-(attribution/allocation/estimates.py); estimates already reconciled are never rewritten.
+(attribution/estimates/services.py); estimates already reconciled are never rewritten.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +38,8 @@ MIN_DAYS = 3
 # A factor outside these bounds means the basis is wrong, not biased: leave it to a person.
 FACTOR_MIN = Decimal("0.5")
 FACTOR_MAX = Decimal("2")
+# How many standard errors of the daily ratios a bias must exceed to be corrected.
+STEADY_SIGMAS = 2.0
 # A change smaller than this is noise: no new history row.
 FACTOR_TOLERANCE = Decimal("0.0005")
 FACTOR_QUANTUM = Decimal("0.000001")
@@ -67,6 +72,16 @@ def calibration_factors_current(
 
 def _weight(age_days: int) -> Decimal:
     return Decimal(2) ** (-Decimal(age_days) / HALF_LIFE_DAYS)
+
+
+def _steady(recent: list[tuple[dt.date, dict]], factor: Decimal) -> bool:
+    """Is the bias a steady one? |factor − 1| must exceed STEADY_SIGMAS standard errors of the
+    daily billed / estimated ratios of the window."""
+    ratios = [float(entry["billed"] / entry["estimated"]) for _, entry in recent if entry["estimated"] > 0]
+    if len(ratios) < MIN_DAYS:
+        return False
+    spread = statistics.stdev(ratios) / len(ratios) ** 0.5
+    return abs(float(factor) - 1) > STEADY_SIGMAS * spread
 
 
 def calibration_learn(
@@ -119,6 +134,10 @@ def calibration_learn(
             factor = (weighted_billed / weighted_estimated).quantize(FACTOR_QUANTUM)
             if not FACTOR_MIN <= factor <= FACTOR_MAX:
                 continue
+            if not _steady(recent, factor):
+                # The misses go both ways more than they lean one way (traffic mix, weekdays): a
+                # factor would chase noise and make estimates worse, so none is applied.
+                factor = Decimal(1).quantize(FACTOR_QUANTUM)
             in_force = current.get((deployment_id, basis, currency))
             if in_force is not None and abs(in_force.factor - factor) < FACTOR_TOLERANCE:
                 continue

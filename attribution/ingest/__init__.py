@@ -6,5 +6,5 @@ Layout:
   (FOCUS columns). Adding a format means adding a module there and registering it.
 - `mapping.py` holds the FOCUS cost and charge-category rules of every provider in one place.
 - `loader.py` owns the SQL: COPY into staging, dimension resolution, the swap, the rollup.
-- `attribution/services.py` drives runs (create, execute) with these pieces.
+- `services.py` drives runs (create, execute) with these pieces.
 """

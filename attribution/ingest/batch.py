@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from attribution.ingest.currency import ISO_4217_CODES
+from attribution.currency.codes import ISO_4217_CODES
 from attribution.ingest.errors import IngestError
 from attribution.ingest.sources import (
     CountingReader,

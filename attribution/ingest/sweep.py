@@ -14,7 +14,9 @@ worker starts. Each pass:
 3. Lost messages: a pending run of remote files (a sync's) that nobody started within
    INGEST_PENDING_STALE_SECONDS lost its task message (a broker restart without persistence); it is
    enqueued again. Enqueuing twice is harmless: the run's lock and claim let one execution in.
-4. Tag sets (hourly, `collect_tag_sets`): those no line item references are deleted, only while no
+4. Sync runs still `running` past the sync task's time limit (connectors/services.py:
+   `sync_runs_abandon_stale`) are failed as abandoned, so the schedule syncs their account again.
+5. Tag sets (hourly, `collect_tag_sets`): those no line item references are deleted, only while no
    run is executing (a run names its tag sets before its rows are visible).
 """
 
@@ -31,9 +33,9 @@ from django.db.models import Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from attribution import services
 from attribution.choices import IngestState
-from attribution.ingest import loader
+from attribution.connectors.services import sync_runs_abandon_stale
+from attribution.ingest import loader, services
 from attribution.models import IngestRun
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class SweepReport:
     requeued: list[int] = field(default_factory=list)  # pending runs whose message was lost: enqueue
     tables_dropped: list[str] = field(default_factory=list)
     staging_rows_deleted: int = 0
+    sync_runs_abandoned: list[int] = field(default_factory=list)
     tag_sets_deleted: int | None = None  # None: not collected (not asked, or a run was executing)
 
     def as_dict(self) -> dict:
@@ -67,6 +70,7 @@ def storage_sweep(
     _orphan_tables_drop(report)
     _staging_orphans_delete(report)
     _lost_pending_find(report, pending_stale_after)
+    report.sync_runs_abandoned = sync_runs_abandon_stale()
     if collect_tag_sets:
         report.tag_sets_deleted = tag_sets_collect()
     return report

@@ -42,6 +42,7 @@ from attribution.models.runs import (
     SyncKind,
     SyncRun,
 )
+from attribution.models.suggestions import RuleSuggestion, SuggestionKind, SuggestionState
 from attribution.models.usage import UsageBatch, UsageDaily, UsageHourly
 
 __all__ = [
@@ -67,10 +68,13 @@ __all__ = [
     "RejectedRow",
     "RuleMatchField",
     "RuleOperator",
+    "RuleSuggestion",
     "RunState",
     "ScopedQuerySet",
     "ServedModel",
     "SpendEstimate",
+    "SuggestionKind",
+    "SuggestionState",
     "SyncErrorKind",
     "SyncKind",
     "SyncRun",

@@ -82,6 +82,7 @@ class DimensionRule(models.Model):
 
     class Meta:
         ordering = ["priority", "id"]
+        permissions = [("reapply_rules", "Can re-apply the mapping rules to history")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(set_team__isnull=False)

@@ -49,27 +49,21 @@ def validate_source_settings(value: object) -> None:
     walk(value, "")
 
 
-# Roles that read every team's figures (governance.choices.Role; literal here, this layer does not
-# import governance).
-READ_ALL_ROLES = ("admin", "finance")
-
-
 def user_reads_everything(user) -> bool:
-    """Admin and finance roles, and superusers, read company-wide figures; everyone else their teams."""
+    """Holders of attribution.view_all_teams (admin and finance, see setup_roles) and superusers read
+    company-wide figures; everyone else their teams."""
     if user is None or not user.is_authenticated:
         return False
-    if user.is_superuser:
-        return True
-    groups = getattr(user, "groups", None)  # a gateway principal has none
-    return groups is not None and groups.filter(name__in=READ_ALL_ROLES).exists()
+    has_perm = getattr(user, "has_perm", None)  # a gateway principal has no permissions
+    return bool(has_perm and has_perm("attribution.view_all_teams"))
 
 
 class ScopedQuerySet(models.QuerySet):
     """Restricts rows to what a user may see, by the team the rows belong to.
 
     Memberships live in governance, a higher layer; we only follow its reverse relation by name
-    (`team__memberships__user`) so this layer imports nothing from it. Admin and finance roles,
-    and superusers, see everything.
+    (`team__memberships__user`) so this layer imports nothing from it. Users holding
+    `attribution.view_all_teams` (admin and finance, see setup_roles) and superusers see everything.
     """
 
     team_lookup = "team"
@@ -105,6 +99,8 @@ class CloudAccount(models.Model):
 
     class Meta:
         ordering = ["slug"]
+        # Actions that are not a model change; which role holds them is said in setup_roles only.
+        permissions = [("sync_account", "Can start syncs and connection tests of cloud accounts")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(provider__in=Provider.values), name="cloudaccount_provider_valid"
@@ -131,6 +127,8 @@ class Team(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Row scoping: without it a user reads only the teams they are a member of.
+        permissions = [("view_all_teams", "Can read the costs of every team, unallocated cost included")]
 
     def __str__(self) -> str:
         return self.name

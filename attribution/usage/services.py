@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import connection, transaction
 from django.utils import timezone
 
+from attribution import signals
 from attribution.models import (
     LATENCY_BUCKET_BOUNDS_MS,
     Deployment,
@@ -454,10 +455,7 @@ def usage_batch_ingest(*, reporter: str, batch_id: str, records: list[dict]) -> 
         rows, start, end = _validated_rows(records)
         _upsert_rows(reporter=reporter, batch_id=batch_id, rows=rows)
         if start is not None:
-            from attribution.usage.tasks import usage_rollup_task
-
-            start_iso, end_iso = start.isoformat(), end.isoformat()
-            transaction.on_commit(lambda: usage_rollup_task.delay(start_iso, end_iso))
+            signals.usage_recorded.send(sender=UsageBatch, start=start.isoformat(), end=end.isoformat())
     return True, len(records)
 
 

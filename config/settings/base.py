@@ -88,6 +88,15 @@ else:
     DATABASES = {
         "default": ensure_embedded_postgres(DATA_DIR, env_str("INFERENSYS_EMBEDDED_DATABASE", "inferensys"))
     }
+# A backend notices that its client died (kill -9) only when it next talks to it: while it waits
+# for a lock or runs a long statement it keeps the session's advisory locks, and a dead ingest run
+# would look alive (attribution/ingest/services.py: the run's execution lock). Postgres (>= 14, Linux)
+# checks the client's socket this often meanwhile. 0 turns the check off.
+DATABASE_CLIENT_CHECK_SECONDS = env_int("INFERENSYS_DATABASE_CLIENT_CHECK_SECONDS", 10, minimum=0)
+if DATABASE_CLIENT_CHECK_SECONDS:
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _check = f"-c client_connection_check_interval={DATABASE_CLIENT_CHECK_SECONDS * 1000}"
+    _options["options"] = f"{_options.get('options', '')} {_check}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes first: it refuses a login attempt from a locked-out username or client address
@@ -292,7 +301,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A lost broker connection (Redis restarting) does not cancel running tasks: an ingest finishes
-# and its possible redelivery is a no-op (the run is claimed once; see attribution/services.py).
+# and its possible redelivery is a no-op (the run is claimed once; see attribution/ingest/services.py).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
 # --- Logging --------------------------------------------------------------------------------------

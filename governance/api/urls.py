@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import alerts, budgets, currency, leases, quotas, rules, views
+from governance.api import alerts, budgets, leases, quotas, suggestions, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("budgets", budgets.BudgetViewSet, basename="budget")
@@ -9,12 +9,10 @@ router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("alerts", alerts.AlertViewSet, basename="alert")
 router.register("channels", alerts.ChannelViewSet, basename="channel")
 router.register("quotas", quotas.QuotaViewSet, basename="quota")
-router.register("dimension-rules", rules.DimensionRuleViewSet, basename="dimension-rule")
-router.register("exchange-rates", currency.ExchangeRateViewSet, basename="exchange-rate")
+router.register("rule-suggestions", suggestions.RuleSuggestionViewSet, basename="rule-suggestion")
 
 urlpatterns = [
     path("me", views.MeView.as_view(), name="me"),
     path("leases", leases.LeaseView.as_view(), name="leases"),
-    path("dimension-rules/reapply", rules.RulesReapplyView.as_view(), name="dimension-rules-reapply"),
     *router.urls,
 ]

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
 from governance.api import filters, serializers
-from governance.api.permissions import IsAdminOrFinance
+from governance.api.permissions import CanReadAuditLog
 from governance.models import AuditEvent, Membership
 
 
@@ -35,7 +35,7 @@ class MeView(generics.GenericAPIView):
 class AuditEventViewSet(RestrictedReadOnlyViewSet):
     """The audit log of changes to budgets, quotas, policies and credentials. Admin and finance only."""
 
-    permission_classes = [*RestrictedReadOnlyViewSet.permission_classes, IsAdminOrFinance]
+    permission_classes = [*RestrictedReadOnlyViewSet.permission_classes, CanReadAuditLog]
     queryset = AuditEvent.objects.order_by("-created_at", "-id")
     serializer_class = serializers.AuditEventSerializer
     filterset_class = filters.AuditEventFilterSet

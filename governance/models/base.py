@@ -46,7 +46,7 @@ class BudgetQuerySet(models.QuerySet):
     def restrict(self, user) -> models.QuerySet:
         if user is None or not user.is_authenticated:
             return self.none()
-        if user.is_superuser or user.groups.filter(name__in=("admin", "finance")).exists():
+        if user.has_perm("attribution.view_all_teams"):
             return self
         return self.filter(team__memberships__user=user).distinct()
 
@@ -83,6 +83,8 @@ class Budget(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Without it, budgets and quotas may be edited only for the teams a user leads.
+        permissions = [("edit_all_teams", "Can edit budgets and quotas of every team and organisation-wide")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="budget_amount_positive"),
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="budget_currency_iso"),
@@ -224,10 +226,10 @@ class NotificationChannel(models.Model):
 
 class AlertQuerySet(models.QuerySet):
     def restrict(self, user) -> models.QuerySet:
-        """Admin and finance see every alert; others the alerts of their teams."""
+        """attribution.view_all_teams (admin, finance) sees every alert; others the alerts of their teams."""
         if user is None or not user.is_authenticated:
             return self.none()
-        if user.is_superuser or user.groups.filter(name__in=("admin", "finance")).exists():
+        if user.has_perm("attribution.view_all_teams"):
             return self
         return self.filter(team__memberships__user=user).distinct()
 

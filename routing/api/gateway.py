@@ -68,7 +68,11 @@ class GatewayPolicyView(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         gateway: Gateway = request.auth
-        tag = selectors.latest_document_tag(gateway_id=gateway.id)
+        # Authentication loaded the current (version, hash) with the gateway (routing.auth).
+        if hasattr(gateway, "latest_version"):
+            tag = (gateway.latest_version, gateway.latest_hash) if gateway.latest_version else None
+        else:
+            tag = selectors.latest_document_tag(gateway_id=gateway.id)
         if tag is None:
             return JsonResponse({"detail": NO_DOCUMENT}, status=404)
         etag = entity_tag(*tag)

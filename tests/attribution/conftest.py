@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from attribution import services
+from attribution.ingest import services
 from attribution.models import IngestRun
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
@@ -11,10 +13,13 @@ from django.core.management import call_command
 
 from governance import selectors
 from governance.choices import Role
+from governance.management.commands.setup_roles import ROLE_GRANTS, role_permissions, roles_table_markdown
 from governance.models import Membership
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str) -> str:
@@ -36,7 +41,18 @@ def test_it_creates_the_four_groups_with_their_permissions():
 
     finance = _codenames("finance")
     assert {"view_dailycost", "view_budget", "view_auditevent", "view_policydocument"} <= finance
-    assert all(codename.startswith("view_") for codename in finance)
+    # Finance reads everything, syncs, edits mapping rules and loads rates; it edits no accounts,
+    # allocation rules, teams or routing.
+    assert {
+        "view_all_teams",
+        "sync_account",
+        "change_dimensionrule",
+        "reapply_rules",
+        "add_exchangerate",
+    } <= finance
+    assert (
+        not {"change_cloudaccount", "change_allocationrule", "change_team", "change_routingpolicy"} & finance
+    )
 
     lead = _codenames("team_lead")
     assert {
@@ -50,7 +66,7 @@ def test_it_creates_the_four_groups_with_their_permissions():
         "view_gateway",
     } <= lead
     assert not {"change_team", "change_membership", "change_routingpolicy", "add_cloudaccount"} & lead
-    assert "view_apitoken" not in lead
+    assert not {"view_apitoken", "view_auditevent", "view_all_teams", "sync_account", "edit_all_teams"} & lead
 
     viewer = _codenames("viewer")
     assert "view_dailycost" in viewer
@@ -125,10 +141,61 @@ def test_it_ranks_roles_and_answers_who_manages_which_team():
     assert selectors.user_sees_all_teams(user=finance) and not selectors.user_sees_all_teams(user=lead)
 
     assert selectors.user_can_manage_team(user=admin, team_id=None)
-    assert not selectors.user_can_manage_team(user=finance, team_id=alpha.pk)
+    # Finance edits budgets of every team, as the budgets API lets it (governance.edit_all_teams).
+    assert selectors.user_can_manage_team(user=finance, team_id=alpha.pk)
     assert selectors.user_can_manage_team(user=lead, team_id=alpha.pk)
     assert not selectors.user_can_manage_team(user=lead, team_id=beta.pk)
     assert not selectors.user_can_manage_team(user=lead, team_id=None)
     assert not selectors.user_can_manage_team(user=member, team_id=alpha.pk)
     assert list(selectors.user_manageable_teams(user=lead)) == [alpha]
     assert list(selectors.user_manageable_teams(user=member)) == []
+
+
+def test_the_readme_role_table_is_what_setup_roles_grants():
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- roles-table:")
+    start = readme.index("\n", start) + 1
+    end = readme.index("<!-- /roles-table -->")
+    assert readme[start:end].strip() == roles_table_markdown(), (
+        "README's role table differs from setup_roles: paste `python manage.py setup_roles --table`."
+    )
+    # Every granted permission exists (a typo would raise here, not silently grant nothing).
+    for role in ROLE_GRANTS:
+        assert role_permissions(role=role)
+
+
+def test_no_role_is_checked_by_group_name_outside_setup_roles():
+    # Listing a user's groups for display is fine; deciding with them is not.
+    pattern = re.compile(r"groups\.filter\(\s*name|groups\.values_list\([^)]*\)\s*[&|]|_ROLES\b|in _groups\(")
+    offenders = []
+    for app in ("attribution", "governance", "routing", "config"):
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" in path.parts or path.name == "setup_roles.py":
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), start=1):
+                if pattern.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_a_permission_not_a_group_name_decides(client):
+    """A group named nothing like a role, holding only attribution.sync_account, may start syncs;
+    a user in a group *named* finance without that permission may not."""
+    from django.contrib.auth.models import Permission
+
+    from attribution.models import CloudAccount
+
+    account = CloudAccount.objects.create(provider="aws", name="AWS", slug="aws-prod")
+    operators = Group.objects.create(name="night-operators")
+    operators.permissions.add(Permission.objects.get(codename="sync_account"))
+    operator = UserFactory(username="op")
+    operator.groups.add(operators)
+    impostor = UserFactory(username="imp")
+    impostor.groups.add(Group.objects.create(name="finance"))  # a bare group: no permissions
+
+    client.force_login(impostor)
+    assert client.post(f"/api/v1/accounts/{account.pk}/sync").status_code == 403
+    client.force_login(operator)
+    response = client.post(f"/api/v1/accounts/{account.pk}/sync")
+    assert response.status_code == 202, response.content
+    assert response.json()["trigger"] == "api"

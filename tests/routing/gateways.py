@@ -29,6 +29,11 @@ HTTP_CONNECTION_MANAGER = (
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
+    def handle_error(self, request, client_address) -> None:
+        # A gateway that drops its poll connection is normal here; anything else is printed.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, *args) -> None:

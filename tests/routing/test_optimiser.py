@@ -269,3 +269,32 @@ def test_a_drain_is_applied_even_when_the_policy_then_becomes_infeasible():
     assert solution.failed_constraint == "max_share"
     assert "relaxed" in solution.message
     assert solution.points() == {1: 0, 2: 100}
+
+
+def test_routes_solved_together_match_routes_solved_alone():
+    from routing.optimiser import routes_solve
+
+    candidates = (
+        deployment(1, "1.00", capacity_tps=300, p95_ms=700),
+        deployment(2, "1.50", capacity_tps=500, provider="gcp", p95_ms=200),
+        deployment(3, "4.00", provider="azure", p95_ms=100),
+    )
+    problems = [
+        RouteProblem(candidates=candidates, policy=cheapest(latency_slo_ms=500), load_tps=1000),
+        RouteProblem(candidates=candidates, policy=cheapest(), request_class="batch", load_tps=400),
+        RouteProblem(
+            candidates=candidates, policy=PolicySpec(objective="balanced", min_share_per_provider=0.1)
+        ),
+        # Infeasible: the batch falls back to solving each alone, and this one keeps its weights.
+        RouteProblem(
+            candidates=candidates,
+            policy=cheapest(min_share_per_provider=0.5),
+            last_weights={1: 0.2, 2: 0.3, 3: 0.5},
+        ),
+    ]
+    together = routes_solve(problems)
+    alone = [route_solve(problem) for problem in problems]
+    assert [s.points() for s in together] == [s.points() for s in alone]
+    assert together[0].points() == {1: 0, 2: 50, 3: 50}
+    assert together[3].failed_constraint == "min_share_per_provider"
+    assert routes_solve(problems[:3]) == alone[:3]

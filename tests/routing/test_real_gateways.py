@@ -10,6 +10,7 @@ routing on its last document. Processes start once per test (one test per gatewa
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from decimal import Decimal
 
@@ -129,7 +130,16 @@ def test_haproxy_follows_pushed_weights(routed, backends):
         assert gateway.applied_version == 1
 
         publish_price_change()
+        # Traffic flows while the push runs: raising before lowering never leaves the backend
+        # without weight, so no request fails.
+        during: list = []
+        sender = threading.Thread(target=lambda: during.append(send_requests(url, 300)))
+        sender.start()
         push_latest(gateway)
+        sender.join()
+        assert set(during[0]) <= {"llama-aws", "llama-gcp"}, during
+        detail = gateway.push_attempts.latest("id").error
+        assert detail.index("llama-gcp 30->80") < detail.index("llama-aws 70->20"), detail
         assert_split(send_requests(url, REQUESTS), aws=20, gcp=80)
 
         backends.healthy["llama-gcp"] = False

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -186,8 +185,3 @@ def management_server(local_ca):
     standin.state = ManagementState()  # type: ignore[attr-defined]
     yield standin
     standin.stop()
-
-
-def skiptoken_of(url: str) -> str | None:
-    values = parse_qs(urlsplit(url).query).get("$skiptoken")
-    return values[0] if values else None

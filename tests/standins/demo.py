@@ -13,9 +13,10 @@ import pytest
 
 from attribution.connectors.base import PeriodDelivery
 from attribution.demo.azure_cost_details import azure_write
-from attribution.demo.company import DemoRange, company_build
+from attribution.demo.company import company_build
 from attribution.demo.expected import ExpectedTotals
 from attribution.demo.gcp_billing import gcp_write
+from attribution.demo.specs import DemoRange
 
 # Two billing periods: September 2026 (closed) and the first days of October (month to date).
 DEMO_END = dt.date(2026, 10, 2)
@@ -58,8 +59,8 @@ def demo_exports(tmp_path_factory) -> DemoExports:
 def delivery_ingest(*, account, delivery: PeriodDelivery):
     """Run the ingest pipeline on the delivery's files as the sync does: streamed remote sources,
     re-opened by the account's connector when the runs execute; returns the period's runs."""
+    from attribution.ingest.services import ingest_run_execute, ingest_runs_create
     from attribution.ingest.sources import RemoteSource
-    from attribution.services import ingest_run_execute, ingest_runs_create
 
     created = ingest_runs_create(
         account=account,

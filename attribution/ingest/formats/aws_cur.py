@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from attribution.choices import Provider
+from attribution.currency.codes import currency_validate
 from attribution.ingest import batch as vec
 from attribution.ingest import mapping
-from attribution.ingest.currency import currency_validate
 from attribution.ingest.errors import MissingColumnError, RowError
 from attribution.ingest.formats.base import Batch, CsvParser, ParseContext, cell, header_of
 from attribution.ingest.tags import tag_key_normalize, tags_check, tags_normalize

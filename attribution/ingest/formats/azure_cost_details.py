@@ -33,8 +33,8 @@ import re
 from typing import Any, ClassVar
 
 from attribution.choices import Provider
+from attribution.currency.codes import currency_validate
 from attribution.ingest import mapping
-from attribution.ingest.currency import currency_validate
 from attribution.ingest.formats.base import CsvParser, ParseContext, cell, header_of
 from attribution.ingest.tags import tag_key_normalize, tags_check, tags_normalize
 from attribution.ingest.values import (

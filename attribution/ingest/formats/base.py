@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, ClassVar
 
 from attribution.ingest.errors import IngestError, MissingColumnError, RowError
@@ -240,7 +239,3 @@ def csv_line(row: list[str]) -> str:
 def cell(row: list[str], columns: dict[str, int], name: str) -> str:
     index = columns.get(name)
     return row[index] if index is not None else ""
-
-
-def path_label(path: str | Path) -> str:
-    return str(path)

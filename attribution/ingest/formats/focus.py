@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from attribution.choices import ChargeCategory
-from attribution.ingest.currency import currency_validate
+from attribution.currency.codes import currency_validate
 from attribution.ingest.errors import RowError
 from attribution.ingest.formats.base import CsvParser, ParseContext, Rejected, header_of
 from attribution.ingest.formats.parquet import (

@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from attribution.choices import Provider
+from attribution.currency.codes import currency_validate
 from attribution.ingest import mapping
-from attribution.ingest.currency import currency_validate
 from attribution.ingest.errors import IngestError, MissingColumnError, RowError
 from attribution.ingest.formats.base import ParseContext, Parser, Rejected
 from attribution.ingest.sources import open_text

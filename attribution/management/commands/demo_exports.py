@@ -18,9 +18,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from attribution.demo.aws_cur2 import cur2_write
 from attribution.demo.azure_cost_details import azure_write
-from attribution.demo.company import DemoRange, company_build
+from attribution.demo.company import company_build
 from attribution.demo.expected import ExpectedTotals
 from attribution.demo.gcp_billing import gcp_write
+from attribution.demo.specs import DemoRange
 from attribution.demo.usage import usage_write
 
 OUTPUT_PARTS = ("aws", "gcp", "azure", "usage", "_versions", "expected_totals.json")

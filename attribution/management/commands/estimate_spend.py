@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max
 from django.utils import timezone
 
-from attribution.allocation.estimates import estimates_refresh
+from attribution.estimates.services import estimates_refresh
 from attribution.models import DailyCost, UnitCost
 
 

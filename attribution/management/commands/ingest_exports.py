@@ -28,7 +28,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from attribution import services
+from attribution.ingest import services
 from attribution.ingest.errors import IngestError, PeriodBusyError
 from attribution.management.commands.ingest_file import run_summary
 from attribution.models import IngestRun
@@ -157,7 +157,7 @@ class Command(BaseCommand):
             raise CommandError("\n".join(failures))
 
     def _run_async(self, runs: list[IngestRun], timeout: float) -> list[str]:
-        from attribution.tasks import ingest_run_execute_task
+        from attribution.ingest.tasks import ingest_run_execute_task
 
         for run in runs:
             ingest_run_execute_task.delay(run.pk)

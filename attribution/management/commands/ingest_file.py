@@ -10,8 +10,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from attribution import services
 from attribution.choices import COST_COLUMNS, Provider
+from attribution.ingest import services
 from attribution.ingest.errors import IngestError, PeriodBusyError
 from attribution.ingest.formats import PARSERS_BY_NAME
 from attribution.models import IngestRun

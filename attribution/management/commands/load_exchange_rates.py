@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from attribution.allocation.currency import ExchangeRateRowError, exchange_rates_upsert
+from attribution.currency.services import ExchangeRateRowError, exchange_rates_upsert
 
 REQUIRED_COLUMNS = ("date", "from", "to", "rate")
 

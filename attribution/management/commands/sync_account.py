@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from attribution.connectors.base import ConnectorError
-from attribution.connectors.sync import SyncBusyError, account_sync, account_usage_sync, sync_run_request
+from attribution.connectors.services import SyncBusyError, account_sync, account_usage_sync, sync_run_request
 from attribution.models import CloudAccount, IngestRun, RunState, SyncKind
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from attribution.connectors.sync import SyncBusyError, account_connection_test
+from attribution.connectors.services import SyncBusyError, account_connection_test
 from attribution.models import CloudAccount
 
 

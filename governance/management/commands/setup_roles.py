@@ -1,4 +1,6 @@
-"""Create the role groups with their model permissions, and optionally demo users. Idempotent."""
+"""Create the role groups with their permissions, and optionally demo users. Idempotent.
+
+`--table` prints the README's role table (generated from ROLE_GRANTS)."""
 
 from __future__ import annotations
 
@@ -17,30 +19,99 @@ from governance.models import Membership
 
 ROLE_APPS = ("attribution", "governance", "routing")
 DEFAULT_DEMO_PASSWORD = "inferensys-demo"
-# Team leads edit these kinds of object; *which* teams is decided from memberships where rows are
-# queried and written (selectors, services, the admin), never by Django permissions alone.
-TEAM_LEAD_EDITS = ("budget", "budgetthreshold", "quota")
-# Credentials are for admins only: other roles do not even read other people's token metadata.
-ADMIN_ONLY_MODELS = ("apitoken",)
+# Read by admin and finance only: other roles do not even read other people's token metadata, nor
+# the audit log (which names who changed what across all teams).
+RESTRICTED_MODELS = ("apitoken", "auditevent")
+
+# THE place that says which role holds which permission. Code checks permissions
+# (`user.has_perm("attribution.sync_account")`), never group names; the README's role table is
+# checked against this by tests/governance/test_roles.py. "view:all" is every model's view permission of
+# the three apps, "view:readable" the same without RESTRICTED_MODELS; admin holds every permission
+# there is (it manages users and groups too).
+ROLE_GRANTS: dict[Role, tuple[str, ...]] = {
+    Role.ADMIN: ("all",),
+    Role.FINANCE: (
+        "view:all",
+        "attribution.view_all_teams",
+        "attribution.sync_account",
+        "attribution.add_dimensionrule",
+        "attribution.change_dimensionrule",
+        "attribution.delete_dimensionrule",
+        "attribution.reapply_rules",
+        "attribution.add_exchangerate",
+        "attribution.change_exchangerate",
+        "governance.edit_all_teams",
+        "governance.add_budget",
+        "governance.change_budget",
+        "governance.delete_budget",
+        "governance.add_budgetthreshold",
+        "governance.change_budgetthreshold",
+        "governance.delete_budgetthreshold",
+        "governance.add_quota",
+        "governance.change_quota",
+        "governance.delete_quota",
+    ),
+    # Team leads edit these kinds of object; *which* teams is decided from memberships where rows
+    # are queried and written (selectors, services, the admin), never by Django permissions alone.
+    Role.TEAM_LEAD: (
+        "view:readable",
+        "governance.add_budget",
+        "governance.change_budget",
+        "governance.delete_budget",
+        "governance.add_budgetthreshold",
+        "governance.change_budgetthreshold",
+        "governance.delete_budgetthreshold",
+        "governance.add_quota",
+        "governance.change_quota",
+        "governance.delete_quota",
+    ),
+    Role.VIEWER: ("view:readable",),
+}
+# What each role may do, in words, for the README's role table (checked by a test).
+ROLE_SUMMARY: dict[Role, str] = {
+    Role.ADMIN: "everything, including users, groups, API tokens and the Django admin",
+    Role.FINANCE: "read every team's costs; start syncs and connection tests; edit and re-apply "
+    "mapping rules; load exchange rates; edit budgets and quotas of every team",
+    Role.TEAM_LEAD: "read the teams they belong to; edit budgets and quotas of the teams they lead",
+    Role.VIEWER: "read the teams they belong to",
+}
 
 
-def _permissions_by_role() -> dict[str, list[Permission]]:
+def role_permissions(*, role: Role | str) -> list[Permission]:
+    """The permissions `role` holds, from ROLE_GRANTS. Raises LookupError for a name it does not know."""
+    role = Role(role)
     domain = Permission.objects.filter(content_type__app_label__in=ROLE_APPS).select_related("content_type")
-    view = [perm for perm in domain if perm.codename.startswith("view_")]
-    readable = [perm for perm in view if perm.content_type.model not in ADMIN_ONLY_MODELS]
-    lead_edits = [
-        perm
-        for perm in domain
-        if perm.content_type.model in TEAM_LEAD_EDITS
-        and perm.codename.split("_", 1)[0] in ("add", "change", "delete")
-    ]
-    return {
-        # Admins manage users and groups too, so they get every permission there is.
-        Role.ADMIN: list(Permission.objects.all()),
-        Role.FINANCE: view,
-        Role.TEAM_LEAD: readable + lead_edits,
-        Role.VIEWER: readable,
-    }
+    chosen: dict[int, Permission] = {}
+    for grant in ROLE_GRANTS[role]:
+        if grant == "all":
+            return list(Permission.objects.all())
+        if grant in ("view:all", "view:readable"):
+            for perm in domain:
+                # Only the model's own view permission: a custom one such as view_all_teams is
+                # granted by name, never by prefix.
+                if perm.codename == f"view_{perm.content_type.model}" and (
+                    grant == "view:all" or perm.content_type.model not in RESTRICTED_MODELS
+                ):
+                    chosen[perm.pk] = perm
+            continue
+        app_label, codename = grant.split(".", 1)
+        perm = next(
+            (p for p in domain if p.content_type.app_label == app_label and p.codename == codename), None
+        )
+        if perm is None:
+            raise LookupError(f"setup_roles grants {grant!r} to {role.value}, but no such permission exists.")
+        chosen[perm.pk] = perm
+    return list(chosen.values())
+
+
+def roles_table_markdown() -> str:
+    """The README's role table, generated from ROLE_GRANTS and ROLE_SUMMARY."""
+    lines = ["| Role | May | Permissions beyond reading |", "|---|---|---|"]
+    for role, grants in ROLE_GRANTS.items():
+        extra = [grant for grant in grants if not grant.startswith("view:")]
+        shown = "all" if extra == ["all"] else ", ".join(f"`{grant}`" for grant in extra) or "none"
+        lines.append(f"| `{role.value}` | {ROLE_SUMMARY[role]} | {shown} |")
+    return "\n".join(lines)
 
 
 class Command(BaseCommand):
@@ -52,15 +123,20 @@ class Command(BaseCommand):
             action="store_true",
             help="Also create the users admin, finance, lead and viewer (password from DEMO_PASSWORD).",
         )
+        parser.add_argument("--table", action="store_true", help="Print the README's role table and exit.")
 
-    def handle(self, *args, demo_users: bool = False, **options) -> None:
+    def handle(self, *args, demo_users: bool = False, table: bool = False, **options) -> None:
+        if table:
+            self.stdout.write(roles_table_markdown())
+            return
         # Permissions are created by post_migrate; make sure every model has them even when this
         # runs right after a migration in the same process.
         for app_label in ROLE_APPS:
             create_permissions(apps.get_app_config(app_label), verbosity=0)
 
         with transaction.atomic():
-            for role, permissions in _permissions_by_role().items():
+            for role in ROLE_GRANTS:
+                permissions = role_permissions(role=role)
                 group, created = Group.objects.get_or_create(name=role.value)
                 # set() replaces: re-running converges on exactly this list, whatever was there.
                 group.permissions.set(permissions)

@@ -1,0 +1,787 @@
+"""Reads for the attribution pages. Everything here reads rollups (DailyCost, AllocatedCost,
+SpendEstimate, UnitCost), never line items.
+
+Every selector takes the user and applies `restrict(user)` where the rows are queried, so no page
+can forget the role scoping. Money stays Decimal until the very edge of a chart (`_chart_number`).
+
+Every figure says how much of it is billed and how much estimated (see attribution/costs/selectors.py):
+estimated days are drawn as their own hatched series, the headline cards carry "of which estimated".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import plotly.graph_objects as go
+from django.db.models import Case, CharField, F, Max, QuerySet, Sum, Value, When
+
+from attribution.choices import PricingMode, Provider
+from attribution.costs import selectors as cost_selectors
+from attribution.costs.selectors import REASON_NOT_ALLOCATED, CostFilters, reason_label
+from attribution.currency.codes import ISO_4217_CODES
+from attribution.currency.services import RateBook
+from attribution.estimates.accuracy import AccuracyReport, accuracy_per_deployment, estimate_accuracy_report
+from attribution.estimates.calibration import calibration_factors_current
+from attribution.models import DailyCost, ServedModel, Team, UnitCost
+from attribution.models.allocation import UnitCostRatioSource
+
+DEFAULT_RANGE_DAYS = 90
+# A bound on the range keeps the figure payload (days x series) small whatever the user asks for.
+MAX_RANGE_DAYS = 3 * 366
+TOP_DEPLOYMENTS = 10
+
+UNALLOCATED_TEAM = "unallocated"
+UNALLOCATED_LABEL = "Unallocated"
+NO_MODEL_LABEL = "No model"
+
+# What the charts are drawn from (the `basis` badge of each panel).
+BASIS_BILLED = "Billed cost"
+BASIS_BILLED_ESTIMATED = "Billed + estimated"
+BASIS_ALLOCATED_ESTIMATED = "Allocated + estimated"
+ESTIMATED_SUFFIX = " (estimated)"
+NO_TEAM_LABEL = "No team"
+UNIT_COST_ROWS = 20
+# Hatching marks estimated series in every chart; the same hue as the billed series, lighter.
+ESTIMATE_PATTERN = {"shape": "/", "size": 6, "solidity": 0.35}
+
+PROVIDER_COLORS = {
+    Provider.AWS: "#f59e0b",
+    Provider.GCP: "#2563eb",
+    Provider.AZURE: "#0891b2",
+    Provider.OCI: "#dc2626",
+}
+SERIES_COLORS = [
+    "#4f46e5",
+    "#0d9488",
+    "#d97706",
+    "#db2777",
+    "#2563eb",
+    "#65a30d",
+    "#7c3aed",
+    "#0891b2",
+    "#ea580c",
+    "#475569",
+]
+UNALLOCATED_COLOR = "#9ca3af"
+
+_CHART_TEMPLATE = go.layout.Template(
+    layout={
+        "font": {
+            "family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+            "size": 12,
+            "color": "#334155",
+        },
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "colorway": SERIES_COLORS,
+        "xaxis": {"gridcolor": "#eef2f7", "linecolor": "#cbd5e1", "zeroline": False},
+        "yaxis": {"gridcolor": "#eef2f7", "linecolor": "#cbd5e1", "zeroline": False},
+        "hoverlabel": {"font": {"family": "system-ui, sans-serif"}},
+        "legend": {"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 11}},
+        "margin": {"l": 56, "r": 16, "t": 12, "b": 40},
+    }
+)
+
+
+@dataclass(frozen=True)
+class OverviewFilters:
+    """What the user asked for; None start/end mean "the default range"."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    provider: str = ""
+    # "" = every team the user may see, UNALLOCATED_TEAM = rows without a team, else a team id.
+    team: str = ""
+    model_id: int | None = None
+
+
+@dataclass
+class CurrencyNote:
+    """Cost in the range billed in a currency other than the reporting one: what the figures
+    include, converted at the rate of each charge day, and what they leave out for want of a rate."""
+
+    currency: str
+    converted_from: Decimal = Decimal(0)  # in `currency`, included in the figures
+    converted_to: Decimal = Decimal(0)  # the same amount in the reporting currency
+    rate_dates: set[dt.date] = field(default_factory=set)
+    missing: Decimal = Decimal(0)  # in `currency`, in no figure: no rate within the window
+    missing_days: set[dt.date] = field(default_factory=set)
+
+    @property
+    def first_rate_date(self) -> dt.date | None:
+        return min(self.rate_dates, default=None)
+
+    @property
+    def last_rate_date(self) -> dt.date | None:
+        return max(self.rate_dates, default=None)
+
+    @property
+    def first_missing_day(self) -> dt.date | None:
+        return min(self.missing_days, default=None)
+
+    @property
+    def last_missing_day(self) -> dt.date | None:
+        return max(self.missing_days, default=None)
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    key: str
+    title: str
+    basis: str
+    description: str
+
+
+@dataclass
+class UnallocatedReasonRow:
+    reason: str
+    label: str
+    billed_cost: Decimal
+    # Share of everything billed in the range (the reporting currency), in percent.
+    share: Decimal | None
+
+
+@dataclass
+class Overview:
+    start: dt.date
+    end: dt.date
+    latest_day: dt.date | None
+    currency: str
+    billed_cost: Decimal = Decimal(0)
+    effective_cost: Decimal = Decimal(0)
+    # Spend estimated from usage for days (deployments) whose bill has not landed yet.
+    estimated_cost: Decimal = Decimal(0)
+    month_start: dt.date | None = None
+    month_to_date_billed: Decimal = Decimal(0)
+    month_to_date_effective: Decimal = Decimal(0)
+    month_to_date_estimated: Decimal = Decimal(0)
+    # The last day that has an estimate standing in for a bill, if any.
+    estimated_through: dt.date | None = None
+    unallocated_cost: Decimal = Decimal(0)
+    # None when nothing was billed in the range (no share to speak of).
+    unallocated_share: Decimal | None = None
+    # False for roles that never see unallocated rows: the share would always read 0 %.
+    unallocated_visible: bool = True
+    unallocated_by_reason: list[UnallocatedReasonRow] = field(default_factory=list)
+    line_items: int = 0
+    # Per other billing currency: converted (and at which rates) or missing a rate.
+    currency_notes_by_code: dict[str, CurrencyNote] = field(default_factory=dict)
+    # Rates to the reporting currency, loaded once, on the first row in another currency.
+    rate_book: RateBook | None = field(default=None, repr=False)
+    charts: list[ChartSpec] = field(default_factory=list)
+    figures: dict[str, dict] = field(default_factory=dict)
+    top_deployments: list[dict] = field(default_factory=list)
+    estimate_accuracy: list[cost_selectors.EstimateAccuracy] = field(default_factory=list)
+    # Median / p90 error per deployment-day, calibrated and not, and the unestimated share.
+    accuracy_report: AccuracyReport | None = None
+    unit_costs: list[dict] = field(default_factory=list)
+
+    @property
+    def has_data(self) -> bool:
+        return (
+            self.line_items > 0
+            or bool(self.billed_cost)
+            or bool(self.estimated_cost)
+            or bool(self.currency_notes_by_code)
+        )
+
+    @property
+    def currency_notes(self) -> list[CurrencyNote]:
+        return [self.currency_notes_by_code[code] for code in sorted(self.currency_notes_by_code)]
+
+    @property
+    def total_cost(self) -> Decimal:
+        return self.billed_cost + self.estimated_cost
+
+    @property
+    def month_to_date_total(self) -> Decimal:
+        return self.month_to_date_billed + self.month_to_date_estimated
+
+
+def dailycost_visible(*, user) -> QuerySet[DailyCost]:
+    return DailyCost.objects.restrict(user)
+
+
+def dailycost_latest_day(*, user) -> dt.date | None:
+    return dailycost_visible(user=user).aggregate(latest=Max("day"))["latest"]
+
+
+def overview_filter_choices(*, user) -> dict[str, list[tuple[str, str]]]:
+    """Options for the filter form: only teams the user may see; unallocated only if visible."""
+    teams = [(str(team.pk), team.name) for team in Team.objects.restrict(user).only("pk", "name")]
+    if _sees_unscoped_rows(user=user):
+        teams.append((UNALLOCATED_TEAM, UNALLOCATED_LABEL))
+    models = [(str(served.pk), served.name) for served in ServedModel.objects.only("pk", "name")]
+    return {"providers": list(Provider.choices), "teams": teams, "models": models}
+
+
+def _cost_filters(filters: OverviewFilters, *, start: dt.date, end: dt.date, currency: str) -> CostFilters:
+    team = filters.team
+    return CostFilters(
+        day_from=start,
+        day_to=end,
+        provider=filters.provider,
+        team_id=int(team) if team and team != UNALLOCATED_TEAM else None,
+        unallocated_only=team == UNALLOCATED_TEAM,
+        model_id=filters.model_id,
+        currency=currency,
+    )
+
+
+def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.date) -> Overview:
+    """Headline figures, charts and tables for the overview page.
+
+    A fixed number of queries whatever the data size: the latest billed and estimated days (only
+    when the range is defaulted), the headline sums, the billed provider series, the allocated
+    team/model series (two sources), the open estimates, the deployments, estimate accuracy and
+    unit costs.
+    """
+    base = DailyCost.objects.all()
+    visible = base.restrict(user)
+    # restrict() hands back the queryset itself when the role sees everything; otherwise rows
+    # without a team are filtered out for this user and "unallocated" means nothing to them.
+    unallocated_visible = visible is base
+
+    latest_day = None
+    end = filters.end
+    estimated_through = None
+    if end is None:
+        latest_day = visible.aggregate(latest=Max("day"))["latest"]
+        estimated_through = (
+            cost_selectors.estimates_open(user=user, filters=CostFilters())
+            .order_by()
+            .aggregate(latest=Max("day"))["latest"]
+        )
+        # The range ends at the last day anything is known for, billed or estimated.
+        end = max((day for day in (latest_day, estimated_through) if day is not None), default=today)
+    start = filters.start or end - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    month_start = end.replace(day=1)
+
+    scoped = _apply_dimension_filters(visible, filters)
+    overview = Overview(
+        start=start,
+        end=end,
+        latest_day=latest_day,
+        currency=currency,
+        month_start=month_start,
+        unallocated_visible=unallocated_visible,
+    )
+    _fill_headline(overview, scoped)
+    # Billed figures are on the allocated basis: a team's figures include its share of shared
+    # pools, and the headline, the charts and the unallocated card all add up to the same total.
+    # Every currency is read and converted to the reporting one at the rate of each charge day
+    # (see _to_reporting): a figure never adds up amounts in different currencies.
+    allocation_rows = _allocation_rows(
+        user=user,
+        filters=_cost_filters(filters, start=min(start, month_start), end=end, currency=""),
+    )
+    allocation_rows = _to_reporting(overview, allocation_rows, amounts=("billed", "effective"))
+    _fill_billed(overview, allocation_rows)
+    range_rows = [row for row in allocation_rows if row["day"] >= start]
+    _fill_unallocated(overview, range_rows)
+
+    in_range = scoped.filter(day__gte=start, day__lte=end)
+    days = [start + dt.timedelta(days=offset) for offset in range((end - start).days + 1)]
+    estimates = _open_estimates(user=user, filters=filters, overview=overview, currency=currency)
+    overview.estimated_through = estimated_through or max(
+        (row["day"] for row in estimates if row["day"] >= start), default=None
+    )
+
+    has_estimates = any(row["day"] >= start for row in estimates)
+    time_basis = BASIS_BILLED_ESTIMATED if has_estimates else BASIS_BILLED
+    allocated_basis = BASIS_ALLOCATED_ESTIMATED if has_estimates else "Allocated cost"
+    overview.charts = [
+        ChartSpec(
+            "by_provider",
+            "Spend by provider",
+            time_basis,
+            "Daily cost, stacked by provider; hatched bars are estimated from usage (not billed yet).",
+        ),
+        ChartSpec(
+            "by_team",
+            "Spend by team",
+            allocated_basis,
+            "Daily cost per team including its share of shared GPU pools; unallocated cost by reason; "
+            "hatched areas are estimated.",
+        ),
+        ChartSpec(
+            "by_model",
+            "Spend by model",
+            allocated_basis,
+            "Cost in the range per model, shared pools included; the hatched part is estimated.",
+        ),
+    ]
+    range_estimates = [row for row in estimates if row["day"] >= start]
+    overview.figures = {
+        "by_provider": _provider_figure(range_rows, range_estimates, days=days, currency=currency),
+        "by_team": _team_figure(range_rows, range_estimates, days=days, currency=currency),
+        "by_model": _model_figure(range_rows, range_estimates, currency=currency),
+    }
+    overview.top_deployments = _top_deployments(overview, in_range, range_estimates)
+    accuracy_filters = _cost_filters(filters, start=start, end=end, currency=currency)
+    report = estimate_accuracy_report(user=user, filters=accuracy_filters, with_days=True)
+    overview.estimate_accuracy = accuracy_per_deployment(report.deployment_days)
+    if overview.estimate_accuracy:
+        report.deployment_days = []  # read once for the per-deployment rows; not shown one by one
+        overview.accuracy_report = report
+        factors = calibration_factors_current(
+            deployment_ids={row.deployment_id for row in overview.estimate_accuracy}
+        )
+        for row in overview.estimate_accuracy:
+            # A factor per basis: a deployment that changed basis has one for each.
+            row.calibration_factors = sorted(
+                (basis, factor.factor)
+                for (deployment_id, basis, row_currency), factor in factors.items()
+                if deployment_id == row.deployment_id and row_currency == row.currency
+            )
+    overview.unit_costs = _latest_unit_costs(overview, filters=filters, end=end)
+    return overview
+
+
+def _sees_unscoped_rows(*, user) -> bool:
+    base = DailyCost.objects.all()
+    return base.restrict(user) is base
+
+
+def _apply_dimension_filters(rows: QuerySet[DailyCost], filters: OverviewFilters) -> QuerySet[DailyCost]:
+    if filters.provider:
+        rows = rows.filter(provider=filters.provider)
+    if filters.team == UNALLOCATED_TEAM:
+        rows = rows.filter(team__isnull=True)
+    elif filters.team:
+        rows = rows.filter(team_id=int(filters.team))
+    if filters.model_id is not None:
+        rows = rows.filter(model_id=filters.model_id)
+    return rows
+
+
+def _fill_headline(overview: Overview, scoped: QuerySet[DailyCost]) -> None:
+    """Line items in the range: a count, not money, so they add up across currencies."""
+    rows = scoped.filter(day__gte=overview.start, day__lte=overview.end).aggregate(
+        line_items=Sum("line_items")
+    )
+    overview.line_items += rows["line_items"] or 0
+
+
+def _to_reporting(
+    overview: Overview, rows: list[dict], *, amounts: tuple[str, ...], note: bool = True
+) -> list[dict]:
+    """`rows` (each with `day` and `currency`) with their `amounts` in the reporting currency.
+
+    Each row converts at the rate of its own charge day (or the latest earlier one within the
+    rate window, attribution.currency.services). A row without a usable rate is left out, never
+    counted as if it were already in the reporting currency; with `note`, rows in the range are
+    recorded per currency (converted from/to, rate dates, missing amount and days) for the page.
+    """
+    kept = []
+    for row in rows:
+        currency = row["currency"]
+        if currency == overview.currency:
+            kept.append(row)
+            continue
+        if overview.rate_book is None:
+            # One query for every currency and the whole range, whichever rows come first.
+            overview.rate_book = RateBook(
+                currencies=ISO_4217_CODES,
+                to_currency=overview.currency,
+                start=min(overview.start, overview.month_start or overview.start),
+                end=overview.end,
+            )
+        in_range = note and overview.start <= row["day"] <= overview.end
+        if in_range:
+            currency_note = overview.currency_notes_by_code.setdefault(currency, CurrencyNote(currency))
+        original = row[amounts[0]] or Decimal(0)
+        conversions = {
+            key: overview.rate_book.convert(amount=row[key], day=row["day"], currency=currency)
+            for key in amounts
+            if row[key] is not None
+        }
+        if any(conversion is None for conversion in conversions.values()):
+            if in_range:
+                currency_note.missing += original
+                currency_note.missing_days.add(row["day"])
+            continue
+        for key, conversion in conversions.items():
+            row[key] = conversion.amount
+        if in_range:
+            currency_note.converted_from += original
+            currency_note.converted_to += row[amounts[0]] or Decimal(0)
+            currency_note.rate_dates.update(
+                conversion.rate_date for conversion in conversions.values() if conversion.rate_date
+            )
+        kept.append(row)
+    return kept
+
+
+def _fill_billed(overview: Overview, rows: list[dict]) -> None:
+    """Range and month-to-date billed and effective cost from the allocated-basis rows."""
+    for row in rows:
+        billed, effective = row["billed"] or 0, row["effective"] or 0
+        if row["day"] >= overview.start:
+            overview.billed_cost += billed
+            overview.effective_cost += effective
+        if row["day"] >= overview.month_start:
+            overview.month_to_date_billed += billed
+            overview.month_to_date_effective += effective
+
+
+def _open_estimates(*, user, filters: OverviewFilters, overview: Overview, currency: str) -> list[dict]:
+    """Open estimates (bill not landed) from the month start or range start, whichever is first."""
+    first_day = min(overview.start, overview.month_start)
+    rows = list(
+        cost_selectors.estimates_open(
+            user=user, filters=_cost_filters(filters, start=first_day, end=overview.end, currency="")
+        )
+        .values(
+            "day",
+            "team_id",
+            "team__name",
+            "model_id",
+            "model__name",
+            "deployment_id",
+            "currency",
+            provider=F("deployment__provider"),
+        )
+        .annotate(estimated=Sum("estimated_cost"))
+        .order_by("day", "deployment_id", "team_id", "model_id", "currency")
+    )
+    rows = _to_reporting(overview, rows, amounts=("estimated",))
+    for row in rows:
+        if row["day"] >= overview.start:
+            overview.estimated_cost += row["estimated"]
+        if row["day"] >= overview.month_start:
+            overview.month_to_date_estimated += row["estimated"]
+    return rows
+
+
+def _allocation_rows(*, user, filters: CostFilters) -> list[dict]:
+    """Billed cost per day × team × model × unallocated reason, on the allocated basis.
+
+    Two queries: AllocatedCost for the account-days allocation covers (teams carry their share of
+    shared pools), DailyCost for the others (team-less cost there is "not allocated yet").
+    """
+    allocated, pending = cost_selectors.billed_sources(user=user, filters=filters, basis="allocated")
+    columns = ("day", "provider", "team_id", "team__name", "model_id", "model__name")
+    sums = {"billed": Sum("billed_cost"), "effective": Sum("effective_cost")}
+    currency = F("billing_currency")
+    rows = list(
+        allocated.values(*columns, currency=currency, reason=F("unallocated_reason"))
+        .annotate(**sums)
+        .order_by()
+    )
+    pending_reason = Case(
+        When(team__isnull=True, then=Value(REASON_NOT_ALLOCATED)), default=Value(""), output_field=CharField()
+    )
+    rows += list(
+        pending.values(*columns, currency=currency, reason=pending_reason).annotate(**sums).order_by()
+    )
+    return rows
+
+
+def _fill_unallocated(overview: Overview, rows: list[dict]) -> None:
+    by_reason: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        if row["reason"]:
+            by_reason[row["reason"]] += row["billed"] or 0
+    overview.unallocated_cost = sum(by_reason.values(), Decimal(0))
+    billed = overview.billed_cost
+    if billed:
+        overview.unallocated_share = overview.unallocated_cost / billed * 100
+    overview.unallocated_by_reason = [
+        UnallocatedReasonRow(reason, reason_label(reason), amount, amount / billed * 100 if billed else None)
+        for reason, amount in sorted(by_reason.items(), key=lambda item: -item[1])
+    ]
+
+
+def _chart_number(value: Decimal | None) -> float:
+    # The only place money becomes float: JSON for the browser's chart library.
+    return float(value or 0)
+
+
+def _money_hover(currency: str) -> str:
+    return f"%{{fullData.name}}<br>%{{x}}: %{{y:,.2f}} {currency}<extra></extra>"
+
+
+def _axis_title(currency: str) -> dict:
+    return {"title": {"text": currency}, "tickformat": ",.0f"}
+
+
+def _date_axis(days: list[dt.date]) -> dict:
+    # Both time charts span exactly the selected range, so they line up and gaps read as "no cost".
+    half_day = dt.timedelta(hours=12)
+    start = dt.datetime.combine(days[0], dt.time()) - half_day
+    end = dt.datetime.combine(days[-1], dt.time()) + half_day
+    return {"type": "date", "range": [start.isoformat(), end.isoformat()]}
+
+
+def _provider_label(provider: str) -> str:
+    return Provider(provider).label if provider in Provider.values else provider
+
+
+def _provider_figure(rows: list[dict], estimates: list[dict], *, days: list[dt.date], currency: str) -> dict:
+    series: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for row in sorted(rows, key=lambda row: (row["provider"], row["day"])):
+        series[row["provider"]][row["day"]] += row["billed"] or 0
+    estimated: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for row in estimates:
+        estimated[row["provider"]][row["day"]] += row["estimated"]
+    figure = go.Figure(layout={"template": _CHART_TEMPLATE, "barmode": "stack", "bargap": 0.15})
+    for provider, per_day in series.items():
+        figure.add_trace(
+            go.Bar(
+                name=_provider_label(provider),
+                x=[day.isoformat() for day in per_day],
+                y=[_chart_number(value) for value in per_day.values()],
+                marker={"color": PROVIDER_COLORS.get(provider)},
+                hovertemplate=_money_hover(currency),
+                legendgroup=provider,
+            )
+        )
+    for provider in sorted(estimated):
+        per_day = dict(sorted(estimated[provider].items()))
+        color = PROVIDER_COLORS.get(provider, SERIES_COLORS[0])
+        figure.add_trace(
+            go.Bar(
+                name=_provider_label(provider) + ESTIMATED_SUFFIX,
+                x=[day.isoformat() for day in per_day],
+                y=[_chart_number(value) for value in per_day.values()],
+                marker={
+                    "color": "rgba(255,255,255,0.6)",
+                    "line": {"color": color, "width": 1},
+                    "pattern": {**ESTIMATE_PATTERN, "fgcolor": color},
+                },
+                hovertemplate=_money_hover(currency),
+                legendgroup=provider,
+            )
+        )
+    figure.update_layout(yaxis=_axis_title(currency), xaxis=_date_axis(days), legend={"traceorder": "normal"})
+    return figure.to_plotly_json()
+
+
+def _team_name(row: dict) -> str:
+    if row["reason"]:
+        return f"{UNALLOCATED_LABEL} — {reason_label(row['reason'])}"
+    return row["team__name"] if row["team_id"] is not None else NO_TEAM_LABEL
+
+
+def _team_figure(rows: list[dict], estimates: list[dict], *, days: list[dt.date], currency: str) -> dict:
+    series: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        name = _team_name(row)
+        series[name][row["day"]] += row["billed"] or 0
+        totals[name] += row["billed"] or 0
+    estimated: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for row in estimates:
+        name = row["team__name"] if row["team_id"] is not None else NO_TEAM_LABEL
+        estimated[name][row["day"]] += row["estimated"]
+        totals[name] += 0  # an estimated-only team still gets a colour in the order below
+
+    figure = go.Figure(layout={"template": _CHART_TEMPLATE})
+    # Largest teams at the bottom of the stack; unallocated reasons on top of them in greys, so
+    # they stand out; estimated areas last, hatched in their team's colour.
+    teams = sorted(
+        (name for name in totals if not name.startswith(UNALLOCATED_LABEL)),
+        key=lambda name: (-totals[name], name),
+    )
+    unallocated = sorted(
+        (name for name in series if name.startswith(UNALLOCATED_LABEL)), key=lambda n: -totals[n]
+    )
+    colors = {name: SERIES_COLORS[index % len(SERIES_COLORS)] for index, name in enumerate(teams)}
+    x = [day.isoformat() for day in days]
+    for index, name in enumerate([*(name for name in teams if name in series), *unallocated]):
+        color = colors.get(name) or _GREYS[index % len(_GREYS)]
+        per_day = series[name]
+        figure.add_trace(
+            go.Scatter(
+                name=name,
+                x=x,
+                # Stacked areas need every day present, or Plotly interpolates across the gaps.
+                y=[_chart_number(per_day.get(day)) for day in days],
+                mode="lines",
+                stackgroup="teams",
+                line={"width": 1, "color": color},
+                hovertemplate=_money_hover(currency),
+                legendgroup=name,
+            )
+        )
+    for name in (name for name in teams if name in estimated):
+        per_day = estimated[name]
+        color = colors[name]
+        figure.add_trace(
+            go.Scatter(
+                name=name + ESTIMATED_SUFFIX,
+                x=x,
+                y=[_chart_number(per_day.get(day)) for day in days],
+                mode="lines",
+                stackgroup="teams",
+                line={"width": 1, "color": color, "dash": "dot"},
+                fillcolor="rgba(255,255,255,0.5)",
+                fillpattern={**ESTIMATE_PATTERN, "fgcolor": color},
+                hovertemplate=_money_hover(currency),
+                legendgroup=name,
+            )
+        )
+    figure.update_layout(yaxis=_axis_title(currency), xaxis=_date_axis(days), legend={"traceorder": "normal"})
+    return figure.to_plotly_json()
+
+
+_GREYS = ["#9ca3af", "#6b7280", "#cbd5e1", "#4b5563", "#d1d5db"]
+
+
+def _model_figure(rows: list[dict], estimates: list[dict], *, currency: str) -> dict:
+    billed: dict[str, Decimal] = defaultdict(Decimal)
+    estimated: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        billed[row["model__name"] or NO_MODEL_LABEL] += row["billed"] or 0
+    for row in estimates:
+        estimated[row["model__name"] or NO_MODEL_LABEL] += row["estimated"]
+    # Ascending by total, so the largest is on top of the horizontal bar chart.
+    labels = sorted(set(billed) | set(estimated), key=lambda name: (billed[name] + estimated[name], name))
+    figure = go.Figure(layout={"template": _CHART_TEMPLATE, "barmode": "stack"})
+    if labels:
+        figure.add_trace(
+            go.Bar(
+                name="Billed",
+                orientation="h",
+                x=[_chart_number(billed[name]) for name in labels],
+                y=labels,
+                marker={
+                    "color": [
+                        UNALLOCATED_COLOR if name == NO_MODEL_LABEL else SERIES_COLORS[0] for name in labels
+                    ]
+                },
+                hovertemplate=f"%{{y}}: %{{x:,.2f}} {currency} billed<extra></extra>",
+            )
+        )
+    if any(estimated.values()):
+        figure.add_trace(
+            go.Bar(
+                name="Estimated",
+                orientation="h",
+                x=[_chart_number(estimated[name]) for name in labels],
+                y=labels,
+                marker={
+                    "color": "rgba(255,255,255,0.6)",
+                    "line": {"color": SERIES_COLORS[0], "width": 1},
+                    "pattern": {**ESTIMATE_PATTERN, "fgcolor": SERIES_COLORS[0]},
+                },
+                hovertemplate=f"%{{y}}: %{{x:,.2f}} {currency} estimated<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        xaxis=_axis_title(currency),
+        yaxis={"automargin": True},
+        margin={"l": 8},
+        # Keep bars a readable thickness whether there are 2 models or 20.
+        height=max(260, 60 + 28 * len(labels)),
+        showlegend=any(estimated.values()),
+    )
+    return figure.to_plotly_json()
+
+
+def _top_deployments(overview: Overview, rows: QuerySet[DailyCost], estimates: list[dict]) -> list[dict]:
+    """The deployments billed most in the range, in the reporting currency.
+
+    Read per deployment, day and currency so that each day converts at its own rate, then summed
+    here: one query, a row per deployment-day.
+    """
+    details = (
+        "deployment_id",
+        "deployment__slug",
+        "deployment__provider",
+        "deployment__region",
+        "deployment__pricing_mode",
+        "deployment__model__name",
+    )
+    per_day = _to_reporting(
+        overview,
+        list(
+            rows.filter(deployment__isnull=False)
+            .values(*details, "day", currency=F("billing_currency"))
+            .annotate(
+                billed=Sum("billed_cost"), effective=Sum("effective_cost"), line_items=Sum("line_items")
+            )
+            .order_by()
+        ),
+        amounts=("billed", "effective"),
+        note=False,  # the same cost is noted once, from the allocation rows
+    )
+    totals: dict[int, dict] = {}
+    for row in per_day:
+        total = totals.setdefault(
+            row["deployment_id"],
+            {
+                **{key: row[key] for key in details},
+                "billed": Decimal(0),
+                "effective": Decimal(0),
+                "line_items": 0,
+            },
+        )
+        total["billed"] += row["billed"] or 0
+        total["effective"] += row["effective"] or 0
+        total["line_items"] += row["line_items"] or 0
+    top = sorted(totals.values(), key=lambda row: (-row["billed"], row["deployment__slug"]))[:TOP_DEPLOYMENTS]
+    estimated: dict[int, Decimal] = defaultdict(Decimal)
+    for row in estimates:
+        estimated[row["deployment_id"]] += row["estimated"]
+    for row in top:
+        provider = row["deployment__provider"]
+        row["provider_label"] = _provider_label(provider)
+        mode = row["deployment__pricing_mode"]
+        row["pricing_mode_label"] = PricingMode(mode).label if mode in PricingMode.values else mode
+        row["estimated"] = estimated.get(row["deployment_id"], Decimal(0))
+    return top
+
+
+def _latest_unit_costs(overview: Overview, *, filters: OverviewFilters, end: dt.date) -> list[dict]:
+    """The latest unit cost on or before `end` per model × deployment (one DISTINCT ON query).
+
+    Unit costs are per deployment, not per team: shared reference figures like the deployments.
+    A deployment billed in another currency is shown converted at the rate of the unit cost's
+    day; without a rate it is shown in its own currency, and says so (`shown_currency`).
+    """
+    rows = UnitCost.objects.filter(day__lte=end)
+    if filters.provider:
+        rows = rows.filter(provider=filters.provider)
+    if filters.model_id is not None:
+        rows = rows.filter(model_id=filters.model_id)
+    latest = list(
+        rows.order_by("deployment_id", "model_id", "-day")
+        .distinct("deployment_id", "model_id")
+        .values(
+            "day",
+            "model__name",
+            "deployment__slug",
+            "provider",
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cost_per_1m_input_tokens",
+            "cost_per_1m_output_tokens",
+            "cost_per_1k_requests",
+            "output_input_ratio",
+            "ratio_source",
+            "currency",
+        )[: UNIT_COST_ROWS * 5]
+    )
+    prices = ("cost_per_1m_input_tokens", "cost_per_1m_output_tokens", "cost_per_1k_requests")
+    for row in latest:
+        row["shown_currency"] = row["currency"]
+        if row["currency"] != overview.currency and _to_reporting(
+            overview, [row], amounts=prices, note=False
+        ):
+            row["shown_currency"] = overview.currency  # converted in place
+    latest.sort(key=lambda row: (row["model__name"], row["deployment__slug"]))
+    for row in latest:
+        row["provider_label"] = _provider_label(row["provider"])
+        # Which basis split the cost over input and output tokens: a default ratio must never
+        # pass for a price.
+        source = row["ratio_source"]
+        row["ratio_label"] = (
+            UnitCostRatioSource(source).label if source in UnitCostRatioSource.values else "not recorded"
+        )
+    return latest[:UNIT_COST_ROWS]

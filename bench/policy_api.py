@@ -1,0 +1,162 @@
+"""Requests per second of the authenticated policy endpoint against a bare Django view.
+
+    python bench/policy_api.py [--seconds 8]
+
+Builds a scratch database `inferensys_bench_policy_api`, publishes a document for one gateway (one
+model on six deployments, two origins, quotas), and serves the app with gunicorn (2 sync workers,
+the same process for both views). wrk (installed with apt-get when missing) loads, in one run:
+- GET /api/v1/gateways/self/policy with the gateway's token (200, full document);
+- the same with If-None-Match: the current ETag (304 from the stored hash);
+- /bench/bare-policy: a view returning the same bytes, without authentication or database, 200 and
+  304 (bench/policy_api_app/).
+Targets (issue 12): authenticated >= 0.5 x bare for 200, >= 0.8 x bare for 304. Exit status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PYTHON, REPO, bench_env, create_database, report  # noqa: E402
+
+DATABASE = "inferensys_bench_policy_api"
+SEED = """
+import datetime as dt, json, sys
+from decimal import Decimal
+from attribution.models import Deployment, PriceCard, ServedModel
+from routing.models import Gateway, PolicyDocument, RoutingPolicy
+from routing import services, documents
+model = ServedModel.objects.create(name="llama-70b", slug="llama-70b")
+RoutingPolicy.objects.create(model=model, objective="cheapest_within_slo",
+                             min_share_per_provider=Decimal("0.1"))
+for index, provider in enumerate(["aws", "aws", "gcp", "gcp", "azure", "azure"]):
+    d = Deployment.objects.create(slug=f"llama-{provider}-{index}", model=model, provider=provider,
+        region="us-east-1", pricing_mode="on_demand", residency_region="us",
+        endpoint_url=f"http://10.0.0.{index}:8000")
+    for unit in ("1m_input_tokens", "1m_output_tokens"):
+        PriceCard.objects.create(deployment=d, unit=unit, price=Decimal(str(1 + index * 0.3)),
+                                 valid_from=dt.date(2026, 1, 1))
+gateway = Gateway.objects.create(name="edge", slug="edge", kind="pull_only", origin_provider="aws",
+                                 origin_region="us-east-1", extra_origins=["eu-west-1"])
+gateway.served_models.add(model)
+token = services.gateway_token_rotate(gateway=gateway, actor=None)
+services.policies_republish(reason="cost")
+document = PolicyDocument.objects.get(gateway=gateway)
+body = documents.document_body(version=document.version, content_hash_hex=document.content_hash,
+                               content=document.content)
+sys.stdout.write(json.dumps({"token": token, "etag": f'"{document.version}-{document.content_hash}"',
+                             "body": body.decode()}))
+"""
+
+
+def wrk_install() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is not installed and apt-get could not install it")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wrk(binary: str, url: str, seconds: int, headers: dict[str, str]) -> float:
+    args = [binary, "-t2", "-c16", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    output = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        raise SystemExit(f"{url}: {non_2xx.group(1)} error responses\n{output}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=8)
+    options = parser.parse_args()
+    binary = wrk_install()
+    env = bench_env(DATABASE)
+    create_database(env, DATABASE)
+    seeded = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", SEED],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    fixture = json.loads(seeded.stdout.strip().splitlines()[-1])
+    workdir = Path(tempfile.mkdtemp(prefix="policy-api-"))
+    (workdir / "body.json").write_text(fixture["body"])
+    port = free_port()
+    server_env = {
+        **env,
+        "BENCH_POLICY_BODY": str(workdir / "body.json"),
+        "BENCH_POLICY_ETAG": fixture["etag"],
+        "DJANGO_SETTINGS_MODULE": "policy_api_settings",
+    }
+    server = subprocess.Popen(
+        [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "config.wsgi:application",
+            "--pythonpath",
+            f"{REPO},{REPO / 'bench' / 'policy_api_app'}",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=server_env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/bench/bare-policy", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        auth = {"Authorization": f"Bearer {fixture['token']}"}
+        conditional = {"If-None-Match": fixture["etag"]}
+        request = urllib.request.Request(f"{base}/api/v1/gateways/self/policy", headers=auth)
+        assert urllib.request.urlopen(request).read() == fixture["body"].encode(), "bodies differ"
+        figures = {
+            "policy_200": wrk(binary, f"{base}/api/v1/gateways/self/policy", options.seconds, auth),
+            "bare_200": wrk(binary, f"{base}/bench/bare-policy", options.seconds, {}),
+            "policy_304": wrk(
+                binary, f"{base}/api/v1/gateways/self/policy", options.seconds, auth | conditional
+            ),
+            "bare_304": wrk(binary, f"{base}/bench/bare-policy", options.seconds, conditional),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    for name, value in figures.items():
+        print(f"{name}: {value:,.0f} requests/s")
+    report("policy_api_200_vs_bare", figures["policy_200"] / figures["bare_200"], "x", ">=", 0.5)
+    report("policy_api_304_vs_bare", figures["policy_304"] / figures["bare_304"], "x", ">=", 0.8)
+    report("policy_api_304_rps", figures["policy_304"], "req/s", ">", 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from attribution import signals
+from attribution.allocation import receivers as allocation_receivers  # noqa: F401  (connects the receiver, as apps.ready does)
+from attribution.allocation.tasks import allocation_days_task, allocation_run_task
+from attribution.models import AllocatedCost, AllocationRule, AllocationShare, IngestRun, UnitCost
+from tests.attribution.allocation.conftest import DAY, PERIOD
+
+
+def test_an_ingested_period_enqueues_allocation_only_after_commit(world, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        signals.period_ingested.send(
+            sender=IngestRun,
+            account_id=world.account.pk,
+            billing_period_start=PERIOD,
+            run_id=1,
+            days=[DAY, DAY],
+        )
+    # One callback per receiver that follows an ingest: allocation, and estimate reconciliation.
+    receivers = sorted(callback.__qualname__.split(".")[0] for callback in callbacks)
+    assert receivers == ["estimates_reconcile_on_ingest", "on_period_ingested"]
+    assert not AllocatedCost.objects.exists()  # the receivers did no work inline
+
+
+def test_the_task_allocates_and_rebuilds_unit_costs(world):
+    from attribution.ingest import services
+
+    world.line_item("3.00", team="search", deployment=world.pool)
+    world.usage("search", requests=3000)
+    services.daily_cost_rebuild(account_id=world.account.pk, billing_period_start=PERIOD)
+    outcome = allocation_run_task(world.account.pk, [DAY.isoformat()])
+    assert outcome["rows_written"] == 1 and outcome["violations"] == 0
+    assert UnitCost.objects.get(deployment=world.pool).cost_per_1k_requests == Decimal("1")
+
+
+def test_late_usage_reallocates_the_day_for_every_account_with_cost(world):
+    from attribution.ingest import services
+
+    AllocationRule.objects.create(name="pool", match_deployment=world.pool, method="tokens")
+    world.line_item("8.00", deployment=world.pool)
+    services.daily_cost_rebuild(account_id=world.account.pk, billing_period_start=PERIOD)
+    allocation_run_task(world.account.pk, [DAY.isoformat()])
+    assert AllocatedCost.objects.get().unallocated_reason == "idle"
+    world.usage("ads", input_tokens=10)  # usage for the day arrives after the bill
+    outcome = allocation_days_task(None, [DAY.isoformat()])
+    assert [entry["account_id"] for entry in outcome["accounts"]] == [world.account.pk]
+    assert AllocatedCost.objects.get().team == world.teams["ads"]
+
+
+def test_a_broken_rule_is_reported_not_retried(world):
+    rule = AllocationRule.objects.create(name="fixed", match_deployment=world.pool, method="fixed")
+    AllocationShare.objects.create(rule=rule, team=world.teams["ads"], percent=Decimal("99"))
+    outcome = allocation_run_task(world.account.pk, [DAY.isoformat()])
+    assert "must total exactly 100%" in outcome["error"]
