@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from attribution.ingest.errors import IngestError
 from attribution.ingest.formats.base import ParseContext, Rejected
 from attribution.ingest.formats.gcp_bigquery import GcpBigQueryParser
+from tests.attribution.ingest.test_properties import CSV_PARSERS
 from tests.attribution.ingest_fixtures import CUR2_COLUMNS, FOCUS_COLUMNS, cur2_row, focus_row
-from tests.attribution.test_ingest_properties import CSV_PARSERS
 
 FILES = int(os.environ.get("PARSER_FUZZ_FILES", "2000"))
 FUZZ = settings(
