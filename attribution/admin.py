@@ -41,6 +41,7 @@ from attribution.models import (
     IngestRun,
     PriceCard,
     RejectedRow,
+    RuleSuggestion,
     ServedModel,
     SpendEstimate,
     SyncRun,
@@ -535,3 +536,10 @@ class BackgroundRunAdmin(ReadOnlyAdmin):
 class EstimateCalibrationAdmin(ReadOnlyAdmin):
     # Learned from true-ups by the estimates service; the history is read, never edited.
     list_display = ["deployment", "basis", "factor", "learned_at"]
+
+
+@admin.register(RuleSuggestion)
+class RuleSuggestionAdmin(ReadOnlyAdmin):
+    # Accepting or dismissing goes through the audited suggestion services (the Unallocated page and API).
+    list_display = ["name", "kind", "state", "account", "untagged_cost", "currency", "confidence"]
+    list_filter = ["kind", "state"]
