@@ -29,6 +29,7 @@ from attribution.models import (
     AllocatedCost,
     AllocationRule,
     AllocationShare,
+    AllocationSuggestion,
     BackgroundRun,
     BillingPeriodVersion,
     CloudAccount,
@@ -542,4 +543,11 @@ class EstimateCalibrationAdmin(ReadOnlyAdmin):
 class RuleSuggestionAdmin(ReadOnlyAdmin):
     # Accepting or dismissing goes through the audited suggestion services (the Unallocated page and API).
     list_display = ["name", "kind", "state", "account", "untagged_cost", "currency", "confidence"]
+    list_filter = ["kind", "state"]
+
+
+@admin.register(AllocationSuggestion)
+class AllocationSuggestionAdmin(ReadOnlyAdmin):
+    # Accepting or dismissing goes through attribution.allocation.suggestions (audited, re-allocates).
+    list_display = ["name", "kind", "state", "account", "moved_effective_cost", "currency", "confidence"]
     list_filter = ["kind", "state"]

@@ -161,8 +161,8 @@ def main() -> None:
     before = _unallocated_share()
     rule_suggestions_refresh(with_preview=False)
     started = time.perf_counter()
-    allocation_suggestions_refresh()  # each one previewed by a rolled-back allocation run
-    print(f"allocation suggestions previewed in {time.perf_counter() - started:.1f} s")
+    summary = allocation_suggestions_refresh()  # each one previewed by a rolled-back allocation run
+    print(f"allocation suggestions {summary} previewed in {time.perf_counter() - started:.1f} s")
     ranked = suggestions_ranked()
     for item in ranked[:6]:
         print(f"  ranked: {item.dollars:>12.2f} {item.currency}  {item.kind:<10}  {item.name}")

@@ -179,6 +179,11 @@ def _rules_allocation_and_runs(account, team, served) -> None:
         match_field="resource_id", operator="regex", value="^llama-", set_team=team,
         confidence=Decimal("0.9"), currency="USD", untagged_cost=Decimal("12.5"),
     )  # fmt: skip
+    m.AllocationSuggestion.objects.create(
+        fingerprint="a" * 64, kind="idle_spread", name="spread idle", account=account, rule_ids=[1],
+        account_ids=[account.pk], confidence=Decimal("0.5"), currency="USD",
+        moved_effective_cost=Decimal("50"), moved_billed_cost=Decimal("50"),
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -7,8 +7,11 @@ idle_policy `own_line` shows the unused GPU-seconds of a day as an `idle` line n
 Spreading it over the teams that used the pool that day (idle_policy `spread`) is the usual
 showback choice, and the allocation engine already does it.
 
-One suggestion per account: switch every active gpu_seconds rule that left idle cost there to
-`spread`. The dollars it moves are measured, not estimated: allocation runs with the change inside
+Per account, for every active gpu_seconds rule that left idle cost there: when its pools report
+GPU-seconds, switch it to idle_policy `spread`; when they report tokens but no GPU-seconds (the
+gateway does not meter GPUs, so every day looks unused and the whole pool is idle), split it by
+tokens instead (the suggestion kinds idle_spread and pool_tokens). The dollars it moves are
+measured, not estimated: allocation runs with the change inside
 a transaction that is rolled back, and the unallocated sums of the affected accounts and days are
 compared (days without any user stay unallocated as `no_usage`, so they are not counted as
 moved). Confidence = moved / idle amortized dollars (how much of the idle cost has users to carry
@@ -51,6 +54,7 @@ from attribution.models import (
     SuggestionState,
     Team,
     UnallocatedReason,
+    UsageRecord,
 )
 
 ZERO = Decimal(0)
@@ -63,8 +67,10 @@ class _Rollback(Exception):
 
 @dataclass
 class IdleCandidate:
+    kind: str
     account_id: int
     currency: str
+    rule_changes: dict[str, dict[str, str]]
     rule_ids: list[int]
     account_ids: list[int]
     idle_billed: Decimal
@@ -73,9 +79,7 @@ class IdleCandidate:
 
     @property
     def fingerprint(self) -> str:
-        text = "\x1f".join(
-            [AllocationSuggestionKind.IDLE_SPREAD, str(self.account_id), *map(str, self.rule_ids)]
-        )
+        text = "\x1f".join([self.kind, str(self.account_id), *map(str, self.rule_ids)])
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -88,8 +92,36 @@ def _idle_rows():
     )
 
 
+def _pool_usage(rule_ids: list[int]) -> dict[int, tuple[bool, bool]]:
+    """{rule id: (its pools report GPU-seconds, its pools report tokens)} over the idle rows' deployments."""
+    deployments: dict[int, set[int]] = defaultdict(set)
+    for rule_id, deployment_id in (
+        _idle_rows().filter(rule_id__in=rule_ids).values_list("rule_id", "deployment_id").distinct()
+    ):
+        if deployment_id is not None:
+            deployments[rule_id].add(deployment_id)
+    reported = {
+        row["deployment_id"]: (row["gpu"] or ZERO, (row["input"] or 0) + (row["output"] or 0))
+        for row in UsageRecord.objects.filter(
+            deployment_id__in={d for ds in deployments.values() for d in ds}
+        )
+        .values("deployment_id")
+        .annotate(gpu=Sum("gpu_seconds"), input=Sum("input_tokens"), output=Sum("output_tokens"))
+    }
+    return {
+        rule_id: (
+            any(reported.get(d, (ZERO, 0))[0] > 0 for d in deployments[rule_id]),
+            any(reported.get(d, (ZERO, 0))[1] > 0 for d in deployments[rule_id]),
+        )
+        for rule_id in rule_ids
+    }
+
+
 def allocation_suggestion_candidates() -> list[IdleCandidate]:
-    """One candidate per account whose gpu_seconds pools left idle cost as its own line."""
+    """Per account, up to two candidates for gpu_seconds pools that left idle cost as its own line:
+    pools whose deployments report GPU-seconds -> spread the idle part over their users; pools
+    whose deployments report tokens but no GPU-seconds (a gateway that does not meter GPUs: every
+    day is "nobody used it") -> split them by tokens. Pools that report neither are left alone."""
     per_account: dict[tuple[int, str], dict[int, tuple[Decimal, Decimal]]] = defaultdict(dict)
     for row in (
         _idle_rows()
@@ -101,30 +133,45 @@ def allocation_suggestion_candidates() -> list[IdleCandidate]:
             row["billed"],
             row["effective"],
         )
+    usage = _pool_usage(sorted({rule_id for rules in per_account.values() for rule_id in rules}))
     candidates = []
     for (account_id, currency), rules in per_account.items():
-        rule_ids = sorted(rules)
-        # A rule without an account may pool cost in several accounts: its change moves them all.
-        days: dict[int, list] = defaultdict(list)
-        for account, day in (
-            _idle_rows()
-            .filter(rule_id__in=rule_ids)
-            .values_list("account_id", "day")
-            .distinct()
-            .order_by("day")
-        ):
-            days[account].append(day)
-        candidates.append(
-            IdleCandidate(
-                account_id=account_id,
-                currency=currency,
-                rule_ids=rule_ids,
-                account_ids=sorted(days),
-                idle_billed=sum((billed for billed, _ in rules.values()), ZERO),
-                idle_effective=sum((effective for _, effective in rules.values()), ZERO),
-                idle_days=dict(days),
+        by_kind: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
+        for rule_id in rules:
+            has_gpu, has_tokens = usage[rule_id]
+            if has_gpu:
+                by_kind[AllocationSuggestionKind.IDLE_SPREAD][str(rule_id)] = {
+                    "idle_policy": IdlePolicy.SPREAD
+                }
+            elif has_tokens:
+                by_kind[AllocationSuggestionKind.POOL_TOKENS][str(rule_id)] = {
+                    "method": AllocationMethod.TOKENS
+                }
+        for kind, changes in by_kind.items():
+            rule_ids = sorted(int(rule_id) for rule_id in changes)
+            # A rule without an account may pool cost in several accounts: its change moves them all.
+            days: dict[int, list] = defaultdict(list)
+            for account, day in (
+                _idle_rows()
+                .filter(rule_id__in=rule_ids)
+                .values_list("account_id", "day")
+                .distinct()
+                .order_by("day")
+            ):
+                days[account].append(day)
+            candidates.append(
+                IdleCandidate(
+                    kind=kind,
+                    account_id=account_id,
+                    currency=currency,
+                    rule_changes=changes,
+                    rule_ids=rule_ids,
+                    account_ids=sorted(days),
+                    idle_billed=sum((rules[rule_id][0] for rule_id in rule_ids), ZERO),
+                    idle_effective=sum((rules[rule_id][1] for rule_id in rule_ids), ZERO),
+                    idle_days=dict(days),
+                )
             )
-        )
     return candidates
 
 
@@ -140,14 +187,17 @@ def _unallocated(*, idle_days: dict[int, list]) -> tuple[Decimal, Decimal]:
     return sums["billed"] or ZERO, sums["effective"] or ZERO
 
 
-def idle_spread_preview(*, rule_ids: list[int], idle_days: dict[int, list]) -> tuple[Decimal, Decimal]:
-    """(billed, amortized) dollars that spreading idle on these rules moves out of unallocated,
-    measured by running the allocation with the change and rolling it back."""
+def rule_changes_preview(
+    *, rule_changes: dict[str, dict[str, str]], idle_days: dict[int, list]
+) -> tuple[Decimal, Decimal]:
+    """(billed, amortized) dollars that these rule changes move out of unallocated, measured by
+    running the allocation with the changes and rolling it back."""
     before = _unallocated(idle_days=idle_days)
     after: tuple[Decimal, Decimal] = before
     try:
         with transaction.atomic():
-            AllocationRule.objects.filter(pk__in=rule_ids).update(idle_policy=IdlePolicy.SPREAD)
+            for rule_id, change in rule_changes.items():
+                AllocationRule.objects.filter(pk=int(rule_id)).update(**change)
             for account_id, days in idle_days.items():
                 allocation_run(account_id=account_id, days=days, check=None)
             after = _unallocated(idle_days=idle_days)
@@ -212,20 +262,25 @@ def allocation_suggestions_refresh() -> dict[str, int]:
             if row is not None and row.state != SuggestionState.OPEN:
                 summary["kept_decided"] += 1
                 continue
-            moved_billed, moved_effective = idle_spread_preview(
-                rule_ids=candidate.rule_ids, idle_days=candidate.idle_days
+            moved_billed, moved_effective = rule_changes_preview(
+                rule_changes=candidate.rule_changes, idle_days=candidate.idle_days
             )
             confidence = (
                 min(Decimal(1), max(ZERO, moved_effective / candidate.idle_effective))
                 if candidate.idle_effective > 0
                 else ZERO
             )
+            where = accounts.get(candidate.account_id, candidate.account_id)
             values = {
-                "kind": AllocationSuggestionKind.IDLE_SPREAD,
+                "kind": candidate.kind,
                 "name": (
                     f"Suggested: spread idle GPU capacity of {len(candidate.rule_ids)} pool(s) in "
-                    f"{accounts.get(candidate.account_id, candidate.account_id)} over the teams using them"
+                    f"{where} over the teams using them"
+                    if candidate.kind == AllocationSuggestionKind.IDLE_SPREAD
+                    else f"Suggested: split {len(candidate.rule_ids)} pool(s) in {where} that report no "
+                    "GPU-seconds by tokens over the teams using them"
                 )[:200],
+                "rule_changes": candidate.rule_changes,
                 "account_id": candidate.account_id,
                 "rule_ids": candidate.rule_ids,
                 "account_ids": candidate.account_ids,
@@ -283,8 +338,8 @@ def allocation_suggestion_accept(
         suggestion = _claim(suggestion_id)
         rules = list(AllocationRule.objects.select_for_update().filter(pk__in=suggestion.rule_ids))
         for rule in rules:
-            if suggestion.kind == AllocationSuggestionKind.IDLE_SPREAD:
-                rule.idle_policy = IdlePolicy.SPREAD
+            for name, value in suggestion.rule_changes.get(str(rule.pk), {}).items():
+                setattr(rule, name, value)
             allocation_rule_save(rule=rule, actor=actor, remote_addr=remote_addr)
         _decide(
             suggestion,

@@ -89,6 +89,7 @@ class RuleSuggestion(models.Model):
 
 class AllocationSuggestionKind(models.TextChoices):
     IDLE_SPREAD = "idle_spread", "Spread idle pool capacity over the pool's users"
+    POOL_TOKENS = "pool_tokens", "Split pools that report no GPU-seconds by tokens"
 
 
 class AllocationSuggestion(models.Model):
@@ -110,6 +111,8 @@ class AllocationSuggestion(models.Model):
     # The AllocationRule ids the suggestion changes, and the accounts whose allocation it re-runs.
     rule_ids = models.JSONField(default=list)
     account_ids = models.JSONField(default=list)
+    # What accepting sets on each of those rules: {"<rule id>": {"method": ..., "idle_policy": ...}}.
+    rule_changes = models.JSONField(default=dict)
     confidence = models.DecimalField(max_digits=5, decimal_places=4, help_text="0-1")
     currency = models.CharField(max_length=3)
     moved_effective_cost = models.DecimalField(

@@ -112,3 +112,33 @@ def test_dismissed_stays_dismissed_and_a_second_decision_is_refused(world, pool)
     assert AllocationSuggestion.objects.get().state == "dismissed"
     pool.refresh_from_db()
     assert pool.idle_policy == "own_line"
+
+
+def test_a_pool_that_reports_tokens_but_no_gpu_seconds_is_suggested_a_split_by_tokens(world):
+    """A gateway that meters tokens but not GPUs: gpu_seconds finds nobody, the whole pool is idle."""
+    rule = AllocationRule.objects.create(
+        name="gpu-b", match_deployment=world.pool, method="gpu_seconds", idle_policy="own_line"
+    )
+    world.line_item("90.00", deployment=world.pool)
+    world.usage("search", input_tokens=2000, output_tokens=1000, requests=3)
+    world.usage("ads", input_tokens=1000, output_tokens=2000, requests=3, hour=1)
+    world.usage("bots", input_tokens=3000, output_tokens=0, requests=3, hour=2)
+    world.allocate()
+    assert _by_owner(world) == {"idle": D("90")}
+    allocation_suggestions_refresh()
+    suggestion = AllocationSuggestion.objects.get()
+    assert suggestion.kind == "pool_tokens"
+    assert suggestion.rule_changes == {str(rule.pk): {"method": "tokens"}}
+    assert suggestion.moved_effective_cost == D("90")
+    assert suggestion.confidence == D("1")
+    rule.refresh_from_db()
+    assert rule.method == "gpu_seconds"  # previewed, rolled back
+    allocation_suggestion_accept(suggestion_id=suggestion.pk, actor_id=None)
+    rule.refresh_from_db()
+    assert rule.method == "tokens"
+    assert AuditEvent.objects.get(object_type="attribution.allocationrule").changes["after"] == {
+        "method": "tokens"
+    }
+    allocation_run_task.apply(args=[world.account.pk])
+    assert _by_owner(world) == {"search": D("30"), "ads": D("30"), "bots": D("30")}
+    assert allocation_conservation_check(account_id=world.account.pk, days=[DAY]) == []
