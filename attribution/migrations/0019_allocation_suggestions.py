@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("attribution", "0017_role_permissions"),
+        ("attribution", "0018_focus_1_2_conformance"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
