@@ -223,8 +223,11 @@ def test_the_bill_landing_replaces_the_estimate_and_records_the_error(
         )
     # The receivers only enqueued (after commit): allocation and this reconciliation. Run the latter.
     # (governance enqueues its own budget re-evaluation on the same signal)
-    enqueued = {c.__qualname__.split(".")[0] for c in callbacks}
-    assert {"estimates_reconcile_on_ingest", "on_period_ingested"} <= enqueued
+    enqueued = {f"{c.__module__}.{c.__qualname__.split('.')[0]}" for c in callbacks}
+    assert {
+        "attribution.estimates.receivers.estimates_reconcile_on_ingest",
+        "attribution.allocation.receivers.on_period_ingested",
+    } <= enqueued
     assert estimates_reconcile_task(world["aws"].pk, [DAY.isoformat()]) == 3
 
     rows = {(e.team.slug if e.team else None): e for e in SpendEstimate.objects.select_related("team")}
