@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo demo-stop test lint format bench migrate clean
+.PHONY: install demo demo-stop test lint format bench migrate clean conformance static fuzz audit
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,11 @@ demo-stop:
 test: install
 	bin/test
 
+# The FinOps Foundation's FOCUS validator on focus_line_items (demo data of each cloud and every
+# sample in ../shared/data/billing); fails on any failed rule but the documented validator quirks.
+conformance: install
+	bin/conformance
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -34,6 +39,21 @@ format: install
 
 bench: install
 	@set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+# Production static files (hashed names + manifest, what config.settings.production serves).
+static: install
+	DJANGO_SETTINGS_MODULE=config.settings.production \
+	  DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-collectstatic-only-not-a-secret} \
+	  $(BIN)/python manage.py collectstatic --noinput
+
+# Nightly-size fuzzing: 10,000 generated files per parser format, 100 API cases per operation.
+fuzz: install
+	PARSER_FUZZ_FILES=10000 SCHEMATHESIS_EXAMPLES=100 bin/test tests/security/test_parser_fuzz.py \
+	  tests/security/test_api_fuzz.py -q
+
+# Known vulnerabilities in the installed (locked) dependencies.
+audit: install
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 migrate: install
 	$(BIN)/python manage.py migrate

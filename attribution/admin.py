@@ -29,6 +29,7 @@ from attribution.models import (
     AllocatedCost,
     AllocationRule,
     AllocationShare,
+    AllocationSuggestion,
     BackgroundRun,
     BillingPeriodVersion,
     CloudAccount,
@@ -41,6 +42,7 @@ from attribution.models import (
     IngestRun,
     PriceCard,
     RejectedRow,
+    RuleSuggestion,
     ServedModel,
     SpendEstimate,
     SyncRun,
@@ -535,3 +537,17 @@ class BackgroundRunAdmin(ReadOnlyAdmin):
 class EstimateCalibrationAdmin(ReadOnlyAdmin):
     # Learned from true-ups by the estimates service; the history is read, never edited.
     list_display = ["deployment", "basis", "factor", "learned_at"]
+
+
+@admin.register(RuleSuggestion)
+class RuleSuggestionAdmin(ReadOnlyAdmin):
+    # Accepting or dismissing goes through the audited suggestion services (the Unallocated page and API).
+    list_display = ["name", "kind", "state", "account", "untagged_cost", "currency", "confidence"]
+    list_filter = ["kind", "state"]
+
+
+@admin.register(AllocationSuggestion)
+class AllocationSuggestionAdmin(ReadOnlyAdmin):
+    # Accepting or dismissing goes through attribution.allocation.suggestions (audited, re-allocates).
+    list_display = ["name", "kind", "state", "account", "moved_effective_cost", "currency", "confidence"]
+    list_filter = ["kind", "state"]

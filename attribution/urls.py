@@ -8,9 +8,11 @@ the pages moved here.
 from django.urls import include, path
 
 from attribution.views import connectors, overview, rules, unallocated
+from attribution.views.estimates import deployment_accuracy_page
 
 overview_patterns = [
     path("", overview.overview, name="overview"),
+    path("estimates/<slug:slug>/", deployment_accuracy_page, name="deployment-accuracy"),
 ]
 connector_patterns = [
     path("", connectors.accounts, name="accounts"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
@@ -47,3 +48,23 @@ def check_broker_is_shared(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(deploy=True)
+def check_static_files_collected(app_configs, **kwargs):
+    """With the manifest storage every page that names a static file fails (500) until
+    collectstatic has run with these settings; say so before serving, not after."""
+    backend = settings.STORAGES.get("staticfiles", {}).get("BACKEND", "")
+    if "Manifest" not in backend:
+        return []
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if manifest.is_file():
+        return []
+    return [
+        Error(
+            f"Static files are not collected: {manifest} is missing, so every page would answer 500.",
+            hint="Run `make static` (manage.py collectstatic with these settings) before starting the web "
+            "server; the Docker image does it at build time.",
+            id="inferensys.E002",
+        )
+    ]

@@ -99,6 +99,10 @@ def budget_data_validate(*, data: BudgetData, budget: Budget | None = None) -> N
                 "custom_end",
                 f"The custom range ends ({data.custom_end}) before it starts ({data.custom_start}).",
             )
+        elif data.custom_end == data.custom_start:
+            # The table's check (budget_custom_range_valid) wants the end after the start; a
+            # one-day range reached it as a 500 (found by Schemathesis, issue 15).
+            fail("custom_end", f"The custom range must end after it starts (both are {data.custom_start}).")
     elif data.custom_start is not None or data.custom_end is not None:
         fail("custom_start", "custom_start and custom_end are only for the custom period.")
     if not timezone_is_valid(data.timezone or ""):

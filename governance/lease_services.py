@@ -151,12 +151,13 @@ def _budget_lease_fast(
     budget_id: int,
     holder: str,
     amount: Decimal,
-    previous: Lease | None,
+    renew_lease_id: int | None,
     used: Decimal | None,
     now: dt.datetime,
     ttl: dt.timedelta,
 ) -> LeaseGrant | None:
-    """One round trip once the period's pool exists (None: take the full path, which creates it)."""
+    """One round trip once the period's pool exists, renewal included (None: take the full path,
+    which creates the pool or returns a lease of another pool to its own)."""
     budget = _budget_for_period(budget_id)
     if budget is None or not budget.is_active:
         return None
@@ -165,13 +166,17 @@ def _budget_lease_fast(
         return None
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pool_id, lease_id, granted, remaining, hard_limit, blocked, reason, window_end"
-            " FROM governance_budget_lease_grant(%s, %s, %s, %s, %s, %s, %s, %s)",
-            [budget_id, period.start_at, holder[:200], amount, previous.pk if previous else None,
-             used if previous else None, now, now + ttl],
+            "SELECT pool_id, lease_id, granted, remaining, hard_limit, blocked, reason, window_end,"
+            " renew_status FROM governance_budget_lease_grant(%s, %s, %s, %s, %s, %s, %s, %s)",
+            [budget_id, period.start_at, holder[:200], amount, renew_lease_id,
+             used if renew_lease_id is not None else None, now, now + ttl],
         )  # fmt: skip
-        pool_id, lease_id, granted, remaining, limit, blocked, reason, window_end = cursor.fetchone()
-    if pool_id is None:
+        pool_id, lease_id, granted, remaining, limit, blocked, reason, window_end, renew_status = (
+            cursor.fetchone()
+        )
+    if renew_status == "unknown":  # the function wrote nothing
+        raise LeaseError({"renew": [f"No lease {renew_lease_id} held by {holder}."]})
+    if pool_id is None or renew_status == "other_pool":
         return None
     if not reason and granted is not None and granted < amount:
         reason = (
@@ -207,6 +212,16 @@ def lease_request(
         raise LeaseError({"amount": ["Ask for an amount of zero or more."]})
     if used is not None and used < 0:
         raise LeaseError({"used": ["used cannot be negative."]})
+    ttl = dt.timedelta(seconds=settings.LEASE_TTL_SECONDS)
+    if budget_id is not None and quota_id is None:
+        # The common case, a replica renewing on its budget: the function checks the renewed lease
+        # itself, so the whole request is one round trip (no read of the lease beforehand).
+        fast = _budget_lease_fast(
+            budget_id=budget_id, holder=holder, amount=amount, renew_lease_id=renew_lease_id, used=used,
+            now=now, ttl=ttl,
+        )  # fmt: skip
+        if fast is not None:
+            return fast
     previous = None
     if renew_lease_id is not None:
         previous = Lease.objects.select_related("pool").filter(pk=renew_lease_id, holder=holder).first()
@@ -214,17 +229,6 @@ def lease_request(
             raise LeaseError({"renew": [f"No lease {renew_lease_id} held by {holder}."]})
         if budget_id is None and quota_id is None:
             budget_id, quota_id = previous.pool.budget_id, previous.pool.quota_id
-    ttl = dt.timedelta(seconds=settings.LEASE_TTL_SECONDS)
-    if (
-        budget_id is not None
-        and quota_id is None
-        and (previous is None or previous.pool.budget_id == budget_id)
-    ):
-        fast = _budget_lease_fast(
-            budget_id=budget_id, holder=holder, amount=amount, previous=previous, used=used, now=now, ttl=ttl
-        )
-        if fast is not None:
-            return fast
     pool, limit, blocked, reason = _resolve(budget_id=budget_id, quota_id=quota_id, now=now)
     if previous is not None and previous.pool_id != pool.pk:
         # The renewed lease belongs to an earlier period or window: return it to its own pool.

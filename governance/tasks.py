@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import OperationalError
 from psycopg import OperationalError as PsycopgOperationalError
 
 from governance import enforcement
 
 _TRANSIENT = (OperationalError, PsycopgOperationalError)
+FORECAST_AFTER_SPEND_SECONDS = 600
 _RETRY = {
     "autoretry_for": _TRANSIENT,
     "retry_backoff": 2,
@@ -46,8 +48,12 @@ def spend_landed_task(days: list[str] | None = None, refresh_estimates: bool = F
 
         estimates_refresh(days=[dt.date.fromisoformat(day) for day in days])
     result = budgets_evaluate_all.run()
-    # Forecasts take longer (a model fit per budget): their own task, so enforcement never waits.
-    budgets_forecast_all.delay(3600 if refresh_estimates else None)
+    # Forecasts take longer (a model fit per budget): their own task, so enforcement never waits,
+    # and at most one per FORECAST_AFTER_SPEND_SECONDS from spend landing (usage lands every few
+    # seconds; a queue of forecast runs would hold the workers that enforcement needs). The hourly
+    # beat run covers the rest.
+    if cache.add("governance:forecast-after-spend", True, timeout=FORECAST_AFTER_SPEND_SECONDS):
+        budgets_forecast_all.delay(3600 if refresh_estimates else None)
     return result
 
 

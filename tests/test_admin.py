@@ -174,6 +174,16 @@ def _rules_allocation_and_runs(account, team, served) -> None:
     m.SyncRun.objects.create(account=account, kind="billing", state="succeeded")
     m.BillingPeriodVersion.objects.create(account=account, billing_period_start=day, source_version="exec-1")
     m.BackgroundRun.objects.create(kind="rules_reapply", state="succeeded")
+    m.RuleSuggestion.objects.create(
+        fingerprint="f" * 64, kind="name_pattern", name="llama pods", account=account,
+        match_field="resource_id", operator="regex", value="^llama-", set_team=team,
+        confidence=Decimal("0.9"), currency="USD", untagged_cost=Decimal("12.5"),
+    )  # fmt: skip
+    m.AllocationSuggestion.objects.create(
+        fingerprint="a" * 64, kind="idle_spread", name="spread idle", account=account, rule_ids=[1],
+        account_ids=[account.pk], confidence=Decimal("0.5"), currency="USD",
+        moved_effective_cost=Decimal("50"), moved_billed_cost=Decimal("50"),
+    )  # fmt: skip
 
 
 @pytest.fixture

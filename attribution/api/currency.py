@@ -102,7 +102,16 @@ class ExchangeRateViewSet(mixins.CreateModelMixin, ExchangeRateReadViewSet):
                     "unchanged": serializers.IntegerField(),
                 },
             ),
-            400: inline_serializer("ExchangeRateLoadErrors", {"rates": serializers.ListField()}),
+            400: inline_serializer(
+                "ExchangeRateLoadErrors",
+                {
+                    "rates": serializers.JSONField(
+                        required=False,
+                        help_text="Per rate (numbered from 1, or by index if malformed): what is wrong",
+                    ),
+                    "source": serializers.ListField(child=serializers.CharField(), required=False),
+                },
+            ),
         },
         examples=[
             OpenApiExample(

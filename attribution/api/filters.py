@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django import forms
 
@@ -71,3 +73,16 @@ class DailyCostFilterSet(django_filters.FilterSet):
             "charge_category",
             "currency",
         ]
+
+
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time, turned to UTC before it reaches a query: Python accepts offsets up to
+    24 hours (2025-08-03T07:25:12-21:29) where Postgres refuses anything past 15:59 with a 500."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        return parsed.astimezone(dt.UTC) if parsed is not None and parsed.tzinfo is not None else parsed
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField

@@ -285,7 +285,10 @@ def _remote_addr(request: Request) -> str | None:
 
 _WRITE_RESPONSE = inline_serializer(
     "DimensionRuleWriteResponse",
-    fields={"rule": DimensionRuleSerializer(), "reapply_run": serializers.IntegerField()},
+    fields={
+        "rule": DimensionRuleSerializer(),
+        "reapply_run": serializers.IntegerField(allow_null=True, help_text="null when nothing changed"),
+    },
 )
 
 

@@ -36,6 +36,13 @@ class ServedModelSerializer(serializers.ModelSerializer):
 class DeploymentSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     account = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    endpoint_url = serializers.URLField(read_only=True, allow_null=True, help_text="null when not known")
+
+    def to_representation(self, instance: Deployment) -> dict:
+        data = super().to_representation(instance)
+        # The model stores "" for "not known"; the schema promises a URI, so unknown is null.
+        data["endpoint_url"] = data["endpoint_url"] or None
+        return data
 
     class Meta:
         model = Deployment

@@ -18,6 +18,7 @@ from decimal import Decimal
 import plotly.graph_objects as go
 from django.db.models import Case, CharField, F, Max, QuerySet, Sum, Value, When
 
+from attribution import design
 from attribution.choices import PricingMode, Provider
 from attribution.costs import selectors as cost_selectors
 from attribution.costs.selectors import REASON_NOT_ALLOCATED, CostFilters, reason_label
@@ -47,12 +48,8 @@ UNIT_COST_ROWS = 20
 # Hatching marks estimated series in every chart; the same hue as the billed series, lighter.
 ESTIMATE_PATTERN = {"shape": "/", "size": 6, "solidity": 0.35}
 
-PROVIDER_COLORS = {
-    Provider.AWS: "#f59e0b",
-    Provider.GCP: "#2563eb",
-    Provider.AZURE: "#0891b2",
-    Provider.OCI: "#dc2626",
-}
+# One colour per provider everywhere (the CSS chips use the same values).
+PROVIDER_COLORS = design.PROVIDER_COLORS
 SERIES_COLORS = [
     "#4f46e5",
     "#0d9488",

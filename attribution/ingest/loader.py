@@ -35,6 +35,7 @@ import pyarrow.csv as pacsv
 from django.db import OperationalError, connection, transaction
 
 from attribution.choices import COST_COLUMNS, IngestState
+from attribution.focus.conform import row_conform, table_conform
 from attribution.ingest.errors import IngestError
 from attribution.models import IngestRun
 
@@ -57,7 +58,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "sub_account_id", "sub_account_name", "region_id", "region_name", "availability_zone",
     "resource_id", "resource_name", "resource_type", "service_name", "service_category",
     "sku_id", "sku_price_id", "pricing_category", "pricing_quantity", "pricing_unit",
-    "consumed_quantity", "consumed_unit", "commitment_discount_id", "tags", "normalized_tags",
+    "consumed_quantity", "consumed_unit", "commitment_discount_id", "service_subcategory", "invoice_id",
+    "commitment_discount_status", "tags", "normalized_tags",
 )  # fmt: skip
 _DEFAULTS: dict[str, Any] = {"source_file": 0, "dataset": "", "pair_key": ""}
 _NULLABLE = {"list_cost", "contracted_cost", "pricing_quantity", "consumed_quantity"}
@@ -69,7 +71,8 @@ LINE_ITEM_LIMITS: dict[str, int] = {
     "billing_account_name": 300, "sub_account_id": 200, "sub_account_name": 300, "region_id": 64,
     "region_name": 100, "availability_zone": 64, "resource_type": 200, "service_name": 200,
     "service_category": 64, "sku_id": 200, "sku_price_id": 300, "pricing_category": 20,
-    "pricing_unit": 100, "consumed_unit": 100,
+    "pricing_unit": 100, "consumed_unit": 100, "service_subcategory": 64, "invoice_id": 200,
+    "commitment_discount_status": 20,
 }  # fmt: skip
 TAG_COLUMNS = ("tags", "normalized_tags")  # parsed as JSON text; stored as a TagSet
 PARSED_COLUMNS: tuple[str, ...] = tuple(
@@ -151,6 +154,10 @@ class DimensionResolver:
 
     def __init__(self, *, account_id: int) -> None:
         with connection.cursor() as cursor:
+            # The provider picks the FOCUS tables the rows go through (attribution/focus/conform.py).
+            cursor.execute("SELECT provider FROM attribution_cloudaccount WHERE id = %s", [account_id])
+            found = cursor.fetchone()
+            self.provider: str = found[0] if found else ""
             cursor.execute("SELECT lower(slug), id FROM attribution_team")
             self.teams = dict(cursor.fetchall())
             cursor.execute("SELECT lower(slug), id FROM attribution_model")
@@ -244,6 +251,7 @@ def line_items_copy_rows(
     with connection.cursor() as cursor:
         with cursor.cursor.copy(statement) as copy:
             for row in rows:
+                row_conform(row, provider=resolver.provider)
                 values: list[Any] = [run_id, account_id]
                 for column in PARSED_COLUMNS:
                     values.append(_trim(column, row.get(column, None if column in _NULLABLE else "")))
@@ -262,6 +270,7 @@ def batch_copy_data(
     """The CSV text COPY reads for one batch (built off the database thread, see services.py).
     The batch's new tag sets are left in `tag_sets` for the database thread to save first."""
     count = table.num_rows
+    table = table_conform(table, provider=resolver.provider)
     team, model, deployment = resolver.resolve_table(table)
     pairs = pc.dictionary_encode(
         pc.binary_join_element_wise(
@@ -396,6 +405,7 @@ def staging_copy(
     with connection.cursor() as cursor:
         with cursor.cursor.copy(statement) as copy:
             for row in rows:
+                row_conform(row, provider=resolver.provider)
                 values: list[Any] = [run_id, account_id]
                 for column in STAGED_COLUMNS:
                     values.append(row.get(column, _DEFAULTS.get(column, None if column in _NULLABLE else "")))

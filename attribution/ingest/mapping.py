@@ -26,6 +26,15 @@ docs.aws.amazon.com/cur/latest/userguide/cur-sp.html, .../reservation-columns.ht
     Credit, Refund            unblended                                            Credit
     anything else             unblended (BundledDiscount, EdpDiscount, ...)       Adjustment
 
+FOCUS 1.2 requires EffectiveCost = 0 on a Purchase (EffectiveCost-C-005: the purchase reaches
+EffectiveCost through the usage it covers) and shows an unused commitment as a Usage charge with
+CommitmentDiscountStatus "Unused" (the spec's zero-utilization example). CUR carries the unused
+part of a reservation or savings plan on the recurring fee line itself, so a RIFee or
+SavingsPlanRecurringFee whose unused part is not 0 is that Usage charge (status Unused, BilledCost the
+fee as invoiced, EffectiveCost the unused part); with nothing unused it stays a Purchase with
+EffectiveCost 0. Totals are unchanged: only the category differs. InvoiceId is `bill_invoice_id`
+("Estimated" or empty until the invoice is issued -> null).
+
 Google Cloud (BigQuery detailed/standard export)
 -----------------------------------------------
 BilledCost = EffectiveCost = cost + sum(credits.amount) (credits are negative). ListCost =
@@ -134,6 +143,19 @@ def aws_effective_cost_batch(*, line_item_type, unblended_cost, amount):
     return effective, unreadable
 
 
+AWS_RECURRING_COMMITMENT_FEES = frozenset({"RIFee", "SavingsPlanRecurringFee"})
+
+
+def aws_is_unused_commitment(*, line_item_type: str, effective_cost: Decimal) -> bool:
+    """A recurring commitment fee that carries unused commitment: a Usage charge in FOCUS."""
+    return line_item_type in AWS_RECURRING_COMMITMENT_FEES and effective_cost != 0
+
+
+def aws_invoice_id(value: str | None) -> str:
+    value = (value or "").strip()
+    return "" if value.lower() in ("", "estimated") else value
+
+
 def aws_charge_frequency(line_item_type: str) -> str:
     if line_item_type in AWS_USAGE_TYPES:
         return "Usage-Based"
@@ -165,7 +187,7 @@ def gcp_billed_cost(*, cost: Decimal, credit_amounts: list[Decimal]) -> Decimal:
 # --- Azure ----------------------------------------------------------------------------------------
 
 _AZURE_COMMITMENT_MODELS = frozenset({"reservation", "savingsplan"})
-_AZURE_UNUSED_TYPES = frozenset({"unusedreservation", "unusedsavingsplan"})
+AZURE_UNUSED_TYPES = frozenset({"unusedreservation", "unusedsavingsplan"})
 
 
 def azure_is_commitment_purchase(*, charge_type: str, pricing_model: str) -> bool:
@@ -175,7 +197,7 @@ def azure_is_commitment_purchase(*, charge_type: str, pricing_model: str) -> boo
 def azure_is_amortized_commitment(*, charge_type: str, pricing_model: str) -> bool:
     """Commitment usage or unused commitment: an amortization, not a billed amount."""
     kind = charge_type.lower()
-    if kind in _AZURE_UNUSED_TYPES:
+    if kind in AZURE_UNUSED_TYPES:
         return True
     return kind == "usage" and pricing_model.lower() in _AZURE_COMMITMENT_MODELS
 

@@ -74,8 +74,22 @@ def quantity_parse(value: str | float | int | None, *, column: str) -> Decimal |
     return number.quantize(SCALE, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
+# Charge dates outside these years are typos or garbage; refusing them here also keeps month
+# arithmetic (the period's end) clear of datetime's year-9999 limit.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+
+
 def datetime_parse(value: str | None, *, column: str) -> dt.datetime:
     """A UTC datetime from ISO 8601 (with or without zone, `Z`, ` UTC`), or M/D/YYYY."""
+    parsed = _datetime_parse(value, column=column)
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise RowError(f"{column}: {value!r} is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
+    return parsed
+
+
+def _datetime_parse(value: str | None, *, column: str) -> dt.datetime:
+    if value is not None and not isinstance(value, str):  # JSON exports: a list, a number, an object
+        raise RowError(f"{column}: {value!r} is not a date")
     text = (value or "").strip()
     if not text:
         raise RowError(f"{column}: empty date")
@@ -101,7 +115,10 @@ def datetime_parse(value: str | None, *, column: str) -> dt.datetime:
         raise RowError(f"{column}: {value!r} is not a date") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past year 9999 in UTC
+        raise RowError(f"{column}: {value!r} is out of range") from None
 
 
 def month_start(day: dt.date) -> dt.date:

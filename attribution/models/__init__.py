@@ -42,10 +42,18 @@ from attribution.models.runs import (
     SyncKind,
     SyncRun,
 )
-from attribution.models.suggestions import RuleSuggestion, SuggestionKind, SuggestionState
+from attribution.models.suggestions import (
+    AllocationSuggestion,
+    AllocationSuggestionKind,
+    RuleSuggestion,
+    SuggestionKind,
+    SuggestionState,
+)
 from attribution.models.usage import UsageBatch, UsageDaily, UsageHourly
 
 __all__ = [
+    "AllocationSuggestion",
+    "AllocationSuggestionKind",
     "LATENCY_BUCKET_BOUNDS_MS",
     "AllocatedCost",
     "AllocationMethod",

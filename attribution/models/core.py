@@ -384,6 +384,10 @@ class CostLineItem(models.Model):
     consumed_quantity = models.DecimalField(**QUANTITY, null=True, blank=True)
     consumed_unit = models.CharField(max_length=100, blank=True)
     commitment_discount_id = models.TextField(blank=True)
+    # FOCUS 1.2 additions (migration 0010): filled by the parsers and attribution/focus/conform.py.
+    service_subcategory = models.CharField(max_length=64, blank=True, default="")
+    invoice_id = models.CharField(max_length=200, blank=True, default="")
+    commitment_discount_status = models.CharField(max_length=20, blank=True, default="")
     # The provider's tags and their normalised keys, stored once per distinct combination.
     tag_set = models.ForeignKey("TagSet", on_delete=models.PROTECT, related_name="+", **_UNENFORCED_KEY)
 

@@ -85,3 +85,59 @@ class RuleSuggestion(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AllocationSuggestionKind(models.TextChoices):
+    IDLE_SPREAD = "idle_spread", "Spread idle pool capacity over the pool's users"
+    POOL_TOKENS = "pool_tokens", "Split pools that report no GPU-seconds by tokens"
+
+
+class AllocationSuggestion(models.Model):
+    """One proposed change to allocation rules (see attribution/allocation/suggestions.py) for cost
+    that has no single owner, with the amortized dollars it would move out of unallocated, measured
+    by running the allocation with the change in a transaction that is rolled back.
+
+    `fingerprint` names the kind, account and rules: a refresh updates the open suggestion of the
+    same fingerprint and never revives a dismissed or accepted one.
+    """
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=AllocationSuggestionKind.choices)
+    state = models.CharField(max_length=10, choices=SuggestionState.choices, default=SuggestionState.OPEN)
+    name = models.CharField(max_length=200)
+    account = models.ForeignKey(
+        CloudAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The AllocationRule ids the suggestion changes, and the accounts whose allocation it re-runs.
+    rule_ids = models.JSONField(default=list)
+    account_ids = models.JSONField(default=list)
+    # What accepting sets on each of those rules: {"<rule id>": {"method": ..., "idle_policy": ...}}.
+    rule_changes = models.JSONField(default=dict)
+    confidence = models.DecimalField(max_digits=5, decimal_places=4, help_text="0-1")
+    currency = models.CharField(max_length=3)
+    moved_effective_cost = models.DecimalField(
+        **MONEY, help_text="Amortized (EffectiveCost) dollars the change moves out of unallocated"
+    )
+    moved_billed_cost = models.DecimalField(
+        **MONEY, help_text="Billed dollars the change moves out of unallocated"
+    )
+    # {"rules": [{"rule", "deployment", "idle_effective_cost", "idle_days", "users": [...]}...]}
+    evidence = models.JSONField(default=dict, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-moved_effective_cost", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1),
+                name="allocationsuggestion_confidence_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from decimal import Decimal
 from pathlib import Path
 
+import babel
 import dj_database_url
 import plotly
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from config.env import env_bool, env_choice, env_decimal, env_int, env_list, env_str
@@ -70,7 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "governance.context_processors.navigation",
+                "config.navigation.navigation",
             ],
         },
     },
@@ -115,7 +118,21 @@ LOGIN_REDIRECT_URL = "attribution:overview"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The organisation's time zone and locale: every page shows days and times in this zone and formats
+# money and numbers for this locale (attribution/design.py). A wrong value stops start-up here rather
+# than showing yesterday's spend as today's.
+TIME_ZONE = env_str("INFERENSYS_TIME_ZONE", "UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+    raise ImproperlyConfigured(f"INFERENSYS_TIME_ZONE={TIME_ZONE!r} is not an IANA time zone") from error
+INFERENSYS_LOCALE = env_str("INFERENSYS_LOCALE", "en_US")
+try:
+    babel.Locale.parse(INFERENSYS_LOCALE)
+except (ValueError, babel.UnknownLocaleError) as error:
+    raise ImproperlyConfigured(
+        f"INFERENSYS_LOCALE={INFERENSYS_LOCALE!r} is not a locale such as en_US"
+    ) from error
 USE_I18N = True
 USE_TZ = True
 
@@ -212,7 +229,7 @@ REST_FRAMEWORK = {
         "attribution.api.access.TokenScopePermission",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "attribution.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Token-authenticated calls are rate-limited per token (429 with Retry-After).

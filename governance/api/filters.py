@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 
+from attribution.api.filters import UtcIsoDateTimeFilter
 from governance.models import AuditEvent, Budget
 
 
@@ -17,8 +18,8 @@ class BudgetFilterSet(django_filters.FilterSet):
 
 class AuditEventFilterSet(django_filters.FilterSet):
     actor = django_filters.CharFilter(field_name="actor_label", help_text="Username at the time")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

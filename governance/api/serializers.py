@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from attribution.choices import Provider
 from governance.models import AuditEvent, Budget, BudgetEvent, BudgetThreshold, Membership
 
 
@@ -36,6 +37,8 @@ class BudgetSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     account = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     thresholds = BudgetThresholdSerializer(many=True, read_only=True)
+    # Declared so the schema says "" (any provider) is a value, as it is in the data.
+    provider = serializers.ChoiceField(choices=Provider.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Budget

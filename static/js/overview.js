@@ -1,5 +1,5 @@
 // Draws the overview charts from the figure dicts the server built with Plotly (see
-// attribution/selectors.py). No data is computed here: the page only renders what it was given.
+// attribution/costs/overview.py). No data is computed here: the page only renders what it was given.
 (function () {
   "use strict";
 

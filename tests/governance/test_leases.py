@@ -12,7 +12,7 @@ import pytest
 from django.db import connections
 from rest_framework.test import APIClient
 
-from governance.lease_services import lease_request
+from governance.lease_services import LeaseError, lease_request
 from governance.models import BudgetEnforcement, BudgetThreshold, Lease, LeasePool, Quota
 from routing.models import Gateway
 from routing.services import gateway_token_rotate
@@ -151,3 +151,49 @@ def test_the_endpoint_takes_gateway_tokens_only_and_explains_bad_requests():
     assert bad.status_code == 400 and "zero or more" in bad.json()["amount"][0]
     neither = client.post("/api/v1/leases", {"amount": "1"}, format="json")
     assert neither.status_code == 400 and "either a budget or a quota" in neither.json()["scope"][0]
+
+
+@pytest.mark.django_db
+def test_it_rejects_renewing_another_holders_lease_and_writes_nothing():
+    # The renewal check runs inside the grant function (one round trip): a lease held by another
+    # gateway must still be refused, leaving that lease open and the pool as it was.
+    budget = _budget_with_block()
+    now = dt.datetime.now(dt.UTC)
+    theirs = lease_request(holder="gateway:a", amount=Decimal("30"), budget_id=budget.pk, now=now)
+    pool = LeasePool.objects.get(budget=budget)
+    before = (pool.outstanding, pool.consumed, pool.granted_total, Lease.objects.count())
+    with pytest.raises(LeaseError) as refused:
+        lease_request(
+            holder="gateway:b", amount=Decimal("5"), budget_id=budget.pk, renew_lease_id=theirs.lease_id,
+            used=Decimal("30"), now=now,
+        )  # fmt: skip
+    assert f"No lease {theirs.lease_id} held by gateway:b" in str(refused.value)
+    pool.refresh_from_db()
+    assert (pool.outstanding, pool.consumed, pool.granted_total, Lease.objects.count()) == before
+    assert Lease.objects.get(pk=theirs.lease_id).closed_at is None
+    with pytest.raises(LeaseError):
+        lease_request(
+            holder="gateway:a", amount=Decimal("5"), budget_id=budget.pk, renew_lease_id=10**9, now=now
+        )
+
+
+@pytest.mark.django_db
+def test_a_lease_of_the_previous_period_returns_to_its_own_pool_on_renewal():
+    budget = _budget_with_block()
+    # Mid-month on both sides: the same two periods in any budget time zone.
+    last_month = dt.datetime(2026, 10, 15, 12, 0, tzinfo=dt.UTC)
+    this_month = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC)
+    old = lease_request(holder="gateway:a", amount=Decimal("40"), budget_id=budget.pk, now=last_month)
+    new = lease_request(holder="gateway:a", amount=Decimal("10"), budget_id=budget.pk, now=this_month)
+    assert new.granted == 10
+    renewed = lease_request(
+        holder="gateway:a", amount=Decimal("10"), budget_id=budget.pk, renew_lease_id=old.lease_id,
+        used=Decimal("25"), now=this_month,
+    )  # fmt: skip
+    old_pool = LeasePool.objects.get(leases__pk=old.lease_id)
+    new_pool = LeasePool.objects.get(leases__pk=new.lease_id)
+    assert old_pool != new_pool
+    assert (old_pool.outstanding, old_pool.consumed) == (Decimal("0"), Decimal("25"))
+    assert (new_pool.outstanding, new_pool.consumed) == (Decimal("20"), Decimal("0"))
+    assert renewed.remaining == LIMIT - 20
+    assert Lease.objects.get(pk=old.lease_id).used == Decimal("25")

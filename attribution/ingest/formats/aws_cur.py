@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from attribution.choices import Provider
+from attribution.choices import ChargeCategory, Provider
 from attribution.currency.codes import currency_validate
 from attribution.ingest import batch as vec
 from attribution.ingest import mapping
@@ -163,6 +163,12 @@ class AwsCurParser(CsvParser):
         else:
             pricing_category = ""
 
+        charge_category = mapping.aws_charge_category(line_item_type)
+        unused_commitment = mapping.aws_is_unused_commitment(
+            line_item_type=line_item_type, effective_cost=effective
+        )
+        if unused_commitment:
+            charge_category = ChargeCategory.USAGE
         return {
             "billing_period_start": period_start_at.date(),
             "billed_cost": unblended,
@@ -174,7 +180,7 @@ class AwsCurParser(CsvParser):
             "charge_period_end": charge_end,
             "billing_period_start_at": period_start_at,
             "billing_period_end_at": period_end_at,
-            "charge_category": mapping.aws_charge_category(line_item_type),
+            "charge_category": charge_category,
             "charge_class": "",
             "charge_description": text("line_item_line_item_description"),
             "charge_frequency": mapping.aws_charge_frequency(line_item_type),
@@ -204,6 +210,8 @@ class AwsCurParser(CsvParser):
             "consumed_unit": text("pricing_unit") if line_item_type in mapping.AWS_USAGE_TYPES else "",
             "commitment_discount_id": text("savings_plan_savings_plan_a_r_n")
             or text("reservation_reservation_a_r_n"),
+            "commitment_discount_status": "Unused" if unused_commitment else "",
+            "invoice_id": mapping.aws_invoice_id(text("bill_invoice_id")),
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }
@@ -222,6 +230,7 @@ class AwsCurParser(CsvParser):
         "product_product_family", "product_product_name", "product_servicecode", "line_item_product_code",
         "product_sku", "pricing_rate_code", "pricing_term", "line_item_usage_type", "pricing_unit",
         "savings_plan_savings_plan_a_r_n", "reservation_reservation_a_r_n", "resource_tags",
+        "bill_invoice_id",
         *{column for terms in mapping.AWS_EFFECTIVE_COST_TERMS.values() for _sign, column in terms},
     )  # fmt: skip
 
@@ -389,6 +398,15 @@ class AwsCurParser(CsvParser):
             pc.make_struct(spot, committed, standard), "Dynamic", "Committed", "Standard", ""
         )
         pricing_unit = text("pricing_unit")
+        unused_commitment = pc.and_(
+            pc.is_in(line_item_type, value_set=pa.array(sorted(mapping.AWS_RECURRING_COMMITMENT_FEES))),
+            pc.fill_null(pc.not_equal(effective, pa.scalar(0, effective.type)), False),
+        )
+        charge_category = pc.if_else(
+            unused_commitment,
+            ChargeCategory.USAGE.value,
+            vec.lookup(line_item_type, mapping.aws_charge_category),
+        )
 
         bad_rows = unreadable[0]
         for mask in unreadable[1:]:
@@ -408,7 +426,7 @@ class AwsCurParser(CsvParser):
                 "charge_period_end": charge_end,
                 "billing_period_start_at": period_start_at,
                 "billing_period_end_at": period_end_at,
-                "charge_category": vec.lookup(line_item_type, mapping.aws_charge_category),
+                "charge_category": charge_category,
                 "charge_class": pa.repeat(pa.scalar(""), count),
                 "charge_description": text("line_item_line_item_description"),
                 "charge_frequency": vec.lookup(line_item_type, mapping.aws_charge_frequency),
@@ -441,6 +459,8 @@ class AwsCurParser(CsvParser):
                 "commitment_discount_id": first(
                     text("savings_plan_savings_plan_a_r_n"), text("reservation_reservation_a_r_n")
                 ),
+                "commitment_discount_status": pc.if_else(unused_commitment, "Unused", ""),
+                "invoice_id": vec.lookup(text("bill_invoice_id"), mapping.aws_invoice_id),
                 "tags": tags,
                 "normalized_tags": normalized,
             }

@@ -83,6 +83,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "availability_zone": ("availabilityzone",),
     "publisher_name": ("publishername",),
     "part_number": ("partnumber",),
+    "invoice_id": ("invoiceid",),
 }
 
 
@@ -248,6 +249,10 @@ class AzureCostDetailsParser(CsvParser):
             "consumed_quantity": quantity if charge_type.lower() == "usage" else None,
             "consumed_unit": text("unit") if charge_type.lower() == "usage" else "",
             "commitment_discount_id": text("commitment_id"),
+            "commitment_discount_status": "Unused"
+            if charge_type.lower() in mapping.AZURE_UNUSED_TYPES
+            else "",
+            "invoice_id": text("invoice_id"),
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }

@@ -237,6 +237,8 @@ class FocusParser(CsvParser):
             "consumed_quantity": _quantity(text("consumedquantity"), "ConsumedQuantity"),
             "consumed_unit": text("consumedunit"),
             "commitment_discount_id": text("commitmentdiscountid"),
+            "commitment_discount_status": text("commitmentdiscountstatus"),
+            "invoice_id": text("invoiceid"),
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }

@@ -56,7 +56,11 @@ def _timestamp(value: Any, column: str) -> dt.datetime:
     if isinstance(value, int | float | Decimal) or (
         isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?(E\d+)?", value)
     ):
-        return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+        try:
+            moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+        except (ValueError, OverflowError, OSError):
+            raise RowError(f"{column}: {value!r} is not a timestamp in range") from None
+        return datetime_parse(moment.isoformat(), column=column)  # the same year range check
     return datetime_parse(value, column=column)
 
 

@@ -242,3 +242,24 @@ def test_the_api_shows_factors_and_history_by_role(world):
     client.force_authenticate(outsider)
     assert client.get("/api/v1/estimates/calibration").json() == []
     assert client.get("/api/v1/estimates/accuracy-report").json()["overall"]["deployment_days"] == 0
+
+
+def test_the_deployment_page_shows_each_day_and_the_factor_history_to_who_may_see_them(world, client):
+    for offset in range(4):
+        _live_day(world, FIRST + dt.timedelta(days=offset), "264.00")
+    finance = UserFactory(username="fin", roles=["finance"])
+    client.force_login(finance)
+    response = client.get("/estimates/llama-pool/")
+    assert response.status_code == 200
+    assert len(response.context["days"]) == 4
+    page = response.content.decode()
+    assert "in force" in page and "×1.1000" in page
+    # Day 4 was estimated with the factor: 264.00 against a bill of 264.00.
+    assert response.context["days"][0].error_percent() == 0.0
+
+    outsider = UserFactory(username="outsider", roles=["viewer"])
+    MembershipFactory(user=outsider, team=world["ads"])
+    client.force_login(outsider)
+    response = client.get("/estimates/llama-pool/")
+    assert response.context["days"] == [] and response.context["history"] == []
+    assert client.get("/estimates/no-such-deployment/").status_code == 404

@@ -225,8 +225,8 @@ def test_the_bill_landing_replaces_the_estimate_and_records_the_error(
     # (governance enqueues its own budget re-evaluation on the same signal)
     enqueued = {f"{c.__module__}.{c.__qualname__.split('.')[0]}" for c in callbacks}
     assert {
-        "attribution.allocation.estimate_receivers.estimates_reconcile_on_ingest",
-        "attribution.allocation.allocation_receivers.on_period_ingested",
+        "attribution.estimates.receivers.estimates_reconcile_on_ingest",
+        "attribution.allocation.receivers.on_period_ingested",
     } <= enqueued
     assert estimates_reconcile_task(world["aws"].pk, [DAY.isoformat()]) == 3
 

@@ -117,7 +117,8 @@ def test_the_view_exposes_focus_columns_in_their_exact_case(line_item):
     assert row["BilledCost"] == Decimal("123.4567890123")
     assert row["EffectiveCost"] == Decimal("98.7654321000")
     assert row["ListCost"] == Decimal("150.0000000000")
-    assert row["ContractedCost"] is None
+    # No negotiated cost in the export: FOCUS 1.2 ContractedCost is then the billed cost.
+    assert row["ContractedCost"] == Decimal("123.4567890123")
     assert row["BillingCurrency"] == "USD"
     assert row["ChargePeriodStart"] == dt.datetime(2026, 10, 3, 0, 0, tzinfo=UTC)
     assert row["ChargePeriodEnd"] == dt.datetime(2026, 10, 3, 1, 0, tzinfo=UTC)
@@ -149,7 +150,8 @@ def test_the_view_exposes_focus_columns_in_their_exact_case(line_item):
 def test_the_view_reports_empty_optional_columns_as_null(line_item):
     # FOCUS says "null when not applicable"; we store '' and the view turns it into NULL.
     row = select_focus(["ChargeClass", "SkuId", "AvailabilityZone", "PublisherName"], line_item.pk)
-    assert row == {"ChargeClass": None, "SkuId": None, "AvailabilityZone": None, "PublisherName": None}
+    # PublisherName MUST NOT be null in FOCUS 1.2: without a marketplace seller it is the provider.
+    assert row == {"ChargeClass": None, "SkuId": None, "AvailabilityZone": None, "PublisherName": "AWS"}
 
 
 def test_the_view_keeps_unattributed_rows_with_null_dimensions(line_item):

@@ -1,0 +1,96 @@
+"""The design system's values shared by templates (CSS classes) and server-built Plotly figures.
+
+One colour per provider everywhere: a chip in a table, a bar in a chart and a legend entry must agree,
+so both `static/css/app.css` (`--provider-*`) and the figure builders read these.
+Numbers, money and dates are formatted for the organisation's locale and time zone
+(`INFERENSYS_LOCALE`, `INFERENSYS_TIME_ZONE`) with Babel, not by hand, so a finance team in Berlin sees
+`1.234,50 €` and a team in New York sees `$1,234.50`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from babel import numbers as babel_numbers
+from babel.dates import format_date, format_datetime
+from django.conf import settings
+from django.utils import timezone
+
+from attribution.choices import Provider
+
+PROVIDER_COLORS: dict[str, str] = {
+    Provider.AWS: "#f59e0b",
+    Provider.GCP: "#2563eb",
+    Provider.AZURE: "#0891b2",
+    Provider.OCI: "#dc2626",
+}
+PROVIDER_FALLBACK_COLOR = "#64748b"
+
+
+def provider_color(provider: str) -> str:
+    return PROVIDER_COLORS.get(provider, PROVIDER_FALLBACK_COLOR)
+
+
+def provider_label(provider: str) -> str:
+    try:
+        return str(Provider(provider).label)
+    except ValueError:
+        return provider.upper() if provider else "Unknown"
+
+
+def org_locale() -> str:
+    return getattr(settings, "INFERENSYS_LOCALE", "en_US")
+
+
+def money_format(amount: Decimal | int | float | None, currency: str, *, digits: int = 2) -> str:
+    """`amount` in `currency` for the organisation's locale; the currency is always shown, because
+    figures in different billing currencies sit side by side."""
+    if amount is None or amount == "":
+        return "—"
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    return babel_numbers.format_currency(
+        value,
+        currency or "USD",
+        locale=org_locale(),
+        format_type="standard",
+        decimal_quantization=True,
+        currency_digits=digits == 2,
+    )
+
+
+def number_format(value: Decimal | int | float | None, *, digits: int = 0) -> str:
+    if value is None or value == "":
+        return "—"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return babel_numbers.format_decimal(value, format=pattern, locale=org_locale())
+
+
+def percent_format(ratio: Decimal | float | None, *, digits: int = 1) -> str:
+    """A ratio (0.125) as a signed-free percentage ("12.5%")."""
+    if ratio is None or ratio == "":
+        return "—"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+    return babel_numbers.format_percent(ratio, format=pattern, locale=org_locale())
+
+
+def org_date_format(value: dt.date | dt.datetime | None) -> str:
+    """A day in the organisation's time zone (a datetime is converted first: 23:30 UTC is already
+    tomorrow in Tokyo)."""
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+        value = value.date()
+    return format_date(value, format="medium", locale=org_locale())
+
+
+def org_datetime_format(value: dt.datetime | None) -> str:
+    """A moment in the organisation's time zone, with the zone named so nobody guesses."""
+    if value is None:
+        return "—"
+    zone = timezone.get_current_timezone()
+    local = timezone.localtime(value, zone) if timezone.is_aware(value) else value
+    return format_datetime(local, format="medium", tzinfo=zone, locale=org_locale()) + (
+        " " + local.tzname() if local.tzname() else ""
+    )

@@ -1,0 +1,178 @@
+"""`make conformance`: the FinOps Foundation's FOCUS validator on what focus_line_items serves.
+
+Run by bin/conformance (which picks the database and builds the validator's own Python 3.12 venv).
+For the demo data of each cloud and for each real sample export in ../shared/data/billing, it
+ingests through the production path into a scratch database, exports the view to typed Parquet
+(attribution/focus/export.py) and runs `focus-validator --validate-version 1.2.0.1
+--block-download` on it. It exits 1 when any rule fails, except the validator quirks listed in
+QUIRKS with the reason each is not a defect of the data.
+
+    bin/focus_conformance.py --validator-python PATH --out DIR [--samples DIR] [--days N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+VALIDATE_VERSION = "1.2.0.1"
+# Rules the validator fails although the data meets the spec: rule id -> why.
+QUIRKS: dict[str, str] = {
+    "BilledCost-C-005-C": (
+        "compares ProviderName with InvoiceIssuerName as text to decide whether a row was invoiced by "
+        'a marketplace reseller; a cloud that both provides and invoices ("AWS" and '
+        '"Amazon Web Services, Inc.") is not a reseller.'
+    ),
+    "InvoiceId-C-004-C": (
+        "'MUST be null when the charge is not associated with an invoice' is checked on every row "
+        "(the condition cannot be evaluated), so any invoiced row fails it; with C-005 below no "
+        "dataset with rows passes both."
+    ),
+    "InvoiceId-C-005-C": (
+        "'MUST NOT be null when the charge is associated with an invoice' is checked on every row, so "
+        "rows not yet invoiced (estimated months, GCP exports, which carry no invoice id) fail it."
+    ),
+}
+
+# A result line: "❌ ListCost-C-003-M: FAIL  (violations=3, msg=...)".
+_FAILED = re.compile(r"(?P<rule>[A-Za-z]+-[A-Z]-\d{3}-[A-Z]): FAIL\b")
+
+
+def _django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    import django
+
+    django.setup()
+
+
+def demo_ingest(*, days: int, end_date: str, workdir: Path) -> list[tuple[str, list[str]]]:
+    """The demo company's exports of all three clouds, ingested; one export per cloud."""
+    from django.core.management import call_command
+
+    exports = workdir / "exports"
+    call_command("demo_seed", verbosity=0)
+    call_command("demo_exports", days=days, out=str(exports), seed=42, end_date=end_date, verbosity=0)
+    call_command("ingest_exports", str(exports), verbosity=0)
+    return [(f"demo-{cloud}", [f"{cloud}-prod"]) for cloud in ("aws", "gcp", "azure")]
+
+
+def samples_ingest(*, samples: Path) -> list[tuple[str, list[str]]]:
+    """Every real sample export (files the detector refuses are not exports), one account each."""
+    from attribution.ingest import services
+    from attribution.ingest.detect import format_detect
+    from attribution.ingest.errors import IngestError
+
+    providers = {"aws": "aws", "azure": "azure", "gcp": "gcp", "focus": "oci"}
+    exported = []
+    for index, path in enumerate(
+        sorted(p for p in samples.rglob("*") if p.is_file() and p.name != "README.md")
+    ):
+        name = str(path.relative_to(samples))
+        try:
+            format_detect(path)
+        except IngestError:
+            continue
+        slug = f"sample-{index}"
+        account = services.cloud_account_get_or_create(slug=slug, provider=providers[name.split("/")[0]])
+        for run in services.ingest_runs_create(account=account, paths=[path]):
+            services.ingest_run_execute(run_id=run.pk)
+        exported.append((f"sample {name}", [slug]))
+    return exported
+
+
+def validate(*, validator_python: Path, parquet: Path) -> tuple[list[str], str]:
+    """Failed rule ids (quirks included) and the validator's whole output."""
+    site_packages = subprocess.run(
+        [
+            str(validator_python),
+            "-c",
+            "import focus_validator, pathlib; print(pathlib.Path(focus_validator.__file__).parent.parent)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # The validator opens currency_codes.csv by a relative path: run it from its site-packages.
+    result = subprocess.run(
+        [str(validator_python), "-m", "focus_validator.main", "--data-file", str(parquet.resolve()),
+         "--validate-version", VALIDATE_VERSION, "--block-download", "--output-type", "console",
+         "--show-violations"],
+        capture_output=True, text=True, cwd=site_packages,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    # A composite rule that fails "- failed child rules" fails only because a child did; the child
+    # is reported on its own line, so counting it once is enough (and a quirk's parent is no defect).
+    failed = [
+        match["rule"]
+        for line in output.splitlines()
+        if "child rules" not in line and (match := _FAILED.search(line))
+    ]
+    if "=== Validation Results ===" not in output:
+        raise RuntimeError(f"focus-validator did not run (exit {result.returncode}):\n{output[-3000:]}")
+    return sorted(set(failed)), output
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--validator-python", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=ROOT / ".data" / "conformance")
+    # CI lays shared/ beside the clone; INFERENSYS_SHARED_DATA names it elsewhere (as for the tests).
+    shared = Path(os.environ.get("INFERENSYS_SHARED_DATA") or ROOT.parent / "shared" / "data")
+    parser.add_argument("--samples", type=Path, default=shared / "billing")
+    parser.add_argument("--days", type=int, default=35)
+    parser.add_argument("--end-date", default="2026-11-28")
+    parser.add_argument("--only", default="", help="Only exports whose label contains this text.")
+    args = parser.parse_args()
+    # Absolute but not resolved: the venv's python is a symlink, and resolving it leaves the venv.
+    args.validator_python = Path(os.path.abspath(args.validator_python))
+    if not args.samples.is_dir():
+        print(
+            f"No samples at {args.samples} (expected ../shared/data/billing beside the clone).",
+            file=sys.stderr,
+        )
+        return 2
+    _django_setup()
+    from django.core.management import call_command
+
+    from attribution.focus.export import focus_export_parquet
+
+    call_command("migrate", verbosity=0)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as workdir:
+        exports = demo_ingest(days=args.days, end_date=args.end_date, workdir=Path(workdir))
+    exports += samples_ingest(samples=args.samples)
+    problems = 0
+    for label, slugs in exports:
+        if args.only and args.only not in label:
+            continue
+        parquet = args.out / (re.sub(r"[^A-Za-z0-9.]+", "_", label).strip("_") + ".parquet")
+        rows = focus_export_parquet(path=parquet, account_slugs=slugs)
+        if not rows:
+            print(f"SKIP {label}: no rows (every row of the sample is rejected on ingest)", flush=True)
+            continue
+        failed, output = validate(validator_python=args.validator_python, parquet=parquet)
+        (parquet.with_suffix(".txt")).write_text(output)
+        real = [rule for rule in failed if rule not in QUIRKS]
+        quirks = [rule for rule in failed if rule in QUIRKS]
+        status = "FAIL" if real else "PASS"
+        note = f" (quirks: {', '.join(quirks)})" if quirks else ""
+        print(f"{status} {label}: {rows} rows, {len(real)} failed rules{note} {' '.join(real)}", flush=True)
+        problems += bool(real)
+    for rule, reason in QUIRKS.items():
+        print(f"quirk {rule}: {reason}")
+    print(f"conformance: {problems} export(s) with failed rules; reports in {args.out}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The design system's formatting: money and numbers by the organisation's locale, days and times in
+its time zone, provider chips with the provider's colour class."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.template import Context, Template
+from django.test import override_settings
+from django.utils import timezone
+
+from attribution import design
+
+
+def _render(source: str, **context) -> str:
+    return Template("{% load ui %}" + source).render(Context(context)).strip()
+
+
+def test_it_formats_money_for_the_locale_and_keeps_the_currency():
+    assert design.money_format(Decimal("1234.5"), "USD") == "$1,234.50"
+    assert design.money_format(Decimal("1234.5"), "EUR") == "€1,234.50"
+    with override_settings(INFERENSYS_LOCALE="de_DE"):
+        assert design.money_format(Decimal("1234.5"), "EUR") == "1.234,50\xa0€"
+        assert design.number_format(Decimal("1234567")) == "1.234.567"
+    assert design.money_format(None, "USD") == "—"
+
+
+def test_it_rounds_money_half_even_to_the_cent_not_through_float():
+    # 0.125 is not representable as a float; as Decimal it rounds to the even cent.
+    assert design.money_format(Decimal("0.125"), "USD") == "$0.12"
+    assert design.money_format(Decimal("0.135"), "USD") == "$0.14"
+
+
+def test_it_shows_days_and_times_in_the_organisations_time_zone():
+    moment = dt.datetime(2026, 10, 31, 23, 30, tzinfo=dt.UTC)
+    with override_settings(TIME_ZONE="Asia/Tokyo"), timezone.override("Asia/Tokyo"):
+        # 23:30 UTC on the 31st is already November 1st in Tokyo.
+        assert design.org_date_format(moment) == "Nov 1, 2026"
+        assert design.org_datetime_format(moment).endswith("JST")
+        assert "8:30:00" in design.org_datetime_format(moment)
+    assert design.org_date_format(moment) == "Oct 31, 2026"
+
+
+def test_the_filters_and_components_render():
+    assert _render("{{ amount|money:'USD' }}", amount=Decimal("99.9")) == "$99.90"
+    assert _render("{{ value|number }}", value=12345) == "12,345"
+    assert _render("{{ ratio|percent }}", ratio=Decimal("0.125")) == "12.5%"
+    chip = _render("{% provider_chip 'gcp' %}")
+    assert "provider-chip--gcp" in chip and "Google Cloud" in chip
+    empty = _render("{% empty_state 'No budgets yet' 'Create one for a team.' '/x' 'New budget' %}")
+    assert "No budgets yet" in empty and 'href="/x"' in empty and "New budget" in empty
+
+
+def test_provider_colours_are_the_same_in_css_and_charts():
+    from pathlib import Path
+
+    css = (Path(__file__).resolve().parents[2] / "static" / "css" / "app.css").read_text()
+    for provider, colour in design.PROVIDER_COLORS.items():
+        assert f"--provider-{provider}: {colour};" in css
