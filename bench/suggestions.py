@@ -4,7 +4,9 @@
 
 Builds a scratch database `inferensys_bench_suggestions`, generates the demo company's exports
 (`demo_exports`: AWS CUR 2.0, the GCP BigQuery export, Azure cost details) and ingests them through
-the production path, allocation included (Celery eager). Then asks for suggestions and scores them
+the production path, allocation included (Celery eager), then loads the demo gateways' usage
+(`load_demo_usage`, as `make demo` does) and re-runs allocation so shared pools split by usage.
+Then asks for suggestions and scores them
 against the generator's truth (attribution/demo/company.py): the untagged workloads keep their
 owning team and model, and everything in the platform account, project and subscription belongs to
 the platform team (no model).
@@ -120,6 +122,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as exports:
         call_command("demo_exports", days=args.days, out=exports, seed=args.seed, stdout=quiet)
         call_command("ingest_exports", exports, stdout=quiet, stderr=quiet)
+        # The gateways' usage, as `make demo` loads it: without it every shared pool looks unused.
+        call_command("load_demo_usage", dir=str(Path(exports) / "usage"), stdout=quiet)
+    from attribution.allocation.services import allocation_run
+    from attribution.models import CloudAccount
+
+    for account_id in CloudAccount.objects.values_list("id", flat=True):
+        allocation_run(account_id=account_id)
     print(f"demo of {args.days} days generated and ingested in {time.perf_counter() - started:.1f} s")
 
     owner_of = _truth()

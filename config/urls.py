@@ -7,19 +7,21 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from config import health
 from routing.api import gateway as routing_gateway
 
+# Routing's first: its gateway endpoints are polled every few seconds by every gateway, and URL
+# resolution tries the patterns in order (no path is shared between these three).
 api_v1 = [
+    path("", include("routing.api.urls")),
     path("", include("attribution.api.urls")),
     path("", include("governance.api.urls")),
-    path("", include("routing.api.urls")),
 ]
 
 urlpatterns = [
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("api/v1/", include((api_v1, "api"), namespace="v1")),
     # Envoy REST xDS: the paths are fixed by Envoy (routing/api/gateway.py).
     path("v3/discovery:routes", routing_gateway.envoy_routes, name="envoy-routes"),
     path("v3/discovery:clusters", routing_gateway.envoy_clusters, name="envoy-clusters"),

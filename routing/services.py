@@ -17,7 +17,7 @@ from django.utils import timezone
 from attribution.models import Deployment, ServedModel
 from governance.services import alert_raise, audit_event_record
 from governance.tokens import generate_token
-from routing import documents, selectors
+from routing import documents, policy_cache, selectors
 from routing.adapters import PushError, haproxy, webhook
 from routing.choices import Health, HealthSource, PublishReason, PushOutcome, RequestClass
 from routing.models import (
@@ -45,6 +45,8 @@ def gateway_token_rotate(
         gateway.token_prefix = new.prefix
         gateway.token_hash = new.token_hash
         gateway.save(update_fields=["token_prefix", "token_hash"])
+        # The old token's cached answers must stop working at commit, in every web process.
+        policy_cache.policy_cache_invalidate()
         audit_event_record(
             actor=actor,
             action="rotate_token",
@@ -66,6 +68,7 @@ def gateway_token_revoke(
         )
         gateway.token_prefix = gateway.token_hash = None
         if changed:
+            policy_cache.policy_cache_invalidate()
             audit_event_record(
                 actor=actor,
                 action="revoke_token",
@@ -394,6 +397,7 @@ def policy_document_publish(
             reason_detail=reason_detail[:4000],
             diff=documents.document_diff(latest.content if latest else None, content),
         )
+        policy_cache.policy_cache_invalidate()
         if gateway.kind in PUSH_KINDS:
             from routing.tasks import policy_push  # tasks import services: import at call time
 

@@ -211,6 +211,11 @@ UNIT_COST_OUTPUT_INPUT_RATIO = env_decimal("INFERENSYS_UNIT_COST_OUTPUT_INPUT_RA
 ROUTING_RESTORE_STEP = env_decimal("INFERENSYS_ROUTING_RESTORE_STEP", Decimal("0.25"))
 ROUTING_MAX_ERROR_RATE = env_decimal("INFERENSYS_ROUTING_MAX_ERROR_RATE", Decimal("0.5"))
 ROUTING_APPLY_DEADLINE_SECONDS = env_int("INFERENSYS_ROUTING_APPLY_DEADLINE_SECONDS", 120, minimum=5)
+# GET /api/v1/gateways/self/policy answers from the shared Redis cache (routing/policy_cache.py);
+# entries are invalidated at once on publish, token rotation and revocation, and expire after this
+# many seconds anyway (also how stale a gateway's last_seen_at may be, beyond its 10 s precision).
+# 0 turns the cache off. Without a Redis cache it is off.
+GATEWAY_POLICY_CACHE_SECONDS = env_int("INFERENSYS_GATEWAY_POLICY_CACHE_SECONDS", 5, minimum=0)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

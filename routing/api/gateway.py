@@ -2,6 +2,8 @@
 
 - `GET /api/v1/gateways/self/policy`: the current document, strong `ETag` ("<version>-<sha256>");
   `If-None-Match` with that tag answers 304 from the stored hash, without loading the document.
+  Every gateway polls it, so a hit in the shared cache (routing.policy_cache) answers it in a
+  plain Django view with one Redis round trip; a miss goes through the DRF view, which fills it.
 - `POST /api/v1/gateways/self/status`: the version applied, per-deployment health, p95 latency,
   error rate, bytes per token and spot interruption notices. A health change or a spot notice
   re-evaluates and republishes at once.
@@ -15,6 +17,7 @@ import json
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -26,7 +29,7 @@ from rest_framework.views import APIView
 from attribution.models import Deployment
 from governance.api.authentication import ApiTokenAuthentication
 from governance.tokens import hash_token, split_prefix
-from routing import documents, selectors, services
+from routing import documents, policy_cache, selectors, services
 from routing.adapters import envoy, traefik
 from routing.auth import GatewayTokenAuthentication, IsGateway
 from routing.choices import PublishReason
@@ -76,15 +79,69 @@ class GatewayPolicyView(APIView):
         if tag is None:
             return JsonResponse({"detail": NO_DOCUMENT}, status=404)
         etag = entity_tag(*tag)
-        if if_none_match_hits(request, etag):
-            return HttpResponse(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+        # Read before authentication's query (gateway_policy): see routing.policy_cache.
+        generation = getattr(request, "policy_cache_generation", None)
+        not_modified = if_none_match_hits(request, etag)
+        if not_modified and generation is None:
+            return _policy_not_modified(etag)
         content = PolicyDocument.objects.filter(gateway_id=gateway.id, version=tag[0]).values_list(
             "content", flat=True
         )[0]
         body = documents.document_body(version=tag[0], content_hash_hex=tag[1], content=content)
-        return HttpResponse(
-            body, content_type="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"}
+        policy_cache.policy_cache_store(
+            generation=generation, token_hash=gateway.token_hash, gateway_id=gateway.id, etag=etag, body=body
         )
+        return _policy_not_modified(etag) if not_modified else _policy_ok(etag, body)
+
+
+def _policy_not_modified(etag: str) -> HttpResponse:
+    return HttpResponse(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+def _policy_ok(etag: str, body: bytes) -> HttpResponse:
+    return HttpResponse(
+        body, content_type="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"}
+    )
+
+
+_policy_drf_view = GatewayPolicyView.as_view()
+
+
+@csrf_exempt  # like every DRF view; a GET changes nothing, and it takes no cookie
+def gateway_policy(request: HttpRequest) -> HttpResponse:
+    """The hot path of GatewayPolicyView: a cached token answers without DRF or the database.
+
+    Anything else (no or unknown token, a user's token, HEAD/OPTIONS, a cache miss) goes to the DRF
+    view, so authentication errors, 403, 404 and the schema stay where they are."""
+    header = request.headers.get("Authorization", "")
+    if request.method == "GET" and header.startswith("Bearer "):
+        plaintext = header[7:].strip()
+        if split_prefix(plaintext) is not None:
+            token_hash = hash_token(plaintext)
+            cached, within_rate = policy_cache.policy_cache_lookup(token_hash=token_hash)
+            if cached is not None:
+                if not within_rate:
+                    return JsonResponse(
+                        {"detail": "Request was throttled: too many requests for this gateway token."},
+                        status=429,
+                        headers={"Retry-After": str(60 - int(timezone.now().timestamp()) % 60)},
+                    )
+                response = (
+                    _policy_not_modified(cached.etag)
+                    if if_none_match_hits(request, cached.etag)
+                    else _policy_ok(cached.etag, cached.body)
+                )
+                # What the DRF view's answer carries too.
+                response["Allow"] = "GET, HEAD, OPTIONS"
+                patch_vary_headers(response, ["Accept"])
+                return response
+            request.policy_cache_generation = policy_cache.policy_cache_generation()
+    return _policy_drf_view(request)
+
+
+# drf-spectacular documents the operation from these, as for any DRF view's as_view().
+gateway_policy.cls = GatewayPolicyView
+gateway_policy.initkwargs = {}
 
 
 class DeploymentStatusSerializer(serializers.Serializer):

@@ -10,7 +10,7 @@ router.register("policy-documents", views.PolicyDocumentViewSet, basename="polic
 
 urlpatterns = [
     path("usage", UsageBatchView.as_view(), name="usage"),
-    path("gateways/self/policy", gateway.GatewayPolicyView.as_view(), name="gateway-self-policy"),
+    path("gateways/self/policy", gateway.gateway_policy, name="gateway-self-policy"),
     path("gateways/self/status", gateway.GatewayStatusView.as_view(), name="gateway-self-status"),
     path("gateways/self/traefik", gateway.GatewayTraefikView.as_view(), name="gateway-self-traefik"),
     *router.urls,

@@ -1,0 +1,189 @@
+"""The policy endpoint's shared Redis cache: hits need no database, and publishing, token rotation,
+revocation and gateway deletion take effect at once, also when another process makes them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import Client, override_settings
+
+from governance.tokens import hash_token
+from routing import policy_cache, services
+from routing.models import Gateway, PolicyDocument
+from tests.celery_worker import ROOT, database_url_for_the_test_database
+from tests.routing.conftest import routed_deployment
+
+POLICY = "/api/v1/gateways/self/policy"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = str(settings.CELERY_BROKER_URL)
+    if not url.startswith("redis://"):
+        pytest.fail(f"These tests need Redis (TEST_REDIS_URL), not {url!r}.")
+    return url
+
+
+def _policy_keys_delete(url: str) -> None:
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=":1:routing:policy:*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def shared_cache(redis_url):
+    _policy_keys_delete(redis_url)
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    with override_settings(CACHES=caches, GATEWAY_POLICY_CACHE_SECONDS=30):
+        yield redis_url
+    _policy_keys_delete(redis_url)
+
+
+@pytest.fixture
+def published(llama, pull_gateway, shared_cache):
+    routed_deployment(llama, "llama-aws", cost_per_1m="1.00")
+    routed_deployment(llama, "llama-gcp", cost_per_1m="2.00", provider="gcp")
+    services.policies_republish(reason="cost")
+    return pull_gateway
+
+
+def other_process(code: str, redis_url: str) -> str:
+    """Run code in another Python process on the same database and Redis (like another web or
+    worker process): nothing in this process's memory is shared with it."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_DEBUG": "false",
+        "DATABASE_URL": database_url_for_the_test_database(),
+        "INFERENSYS_CACHE_URL": redis_url,
+        "INFERENSYS_DATA_DIR": str(settings.DATA_DIR),
+    }
+    script = f"import django; django.setup()\n{code}"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_cached_answer_needs_no_database_and_is_the_same(published, django_assert_num_queries):
+    gateway, token = published
+    client = Client()
+    first = client.get(POLICY, **bearer(token))  # a miss: fills the cache
+    assert first.status_code == 200
+    with django_assert_num_queries(0):
+        again = client.get(POLICY, **bearer(token))
+        not_modified = client.get(POLICY, HTTP_IF_NONE_MATCH=first["ETag"], **bearer(token))
+    document = PolicyDocument.objects.get(gateway=gateway)
+    assert again.status_code == 200 and again.content == first.content
+    assert again["ETag"] == first["ETag"] == f'"{document.version}-{document.content_hash}"'
+    assert again["Content-Type"] == first["Content-Type"] == "application/json"
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    assert not_modified["ETag"] == first["ETag"]
+
+
+def test_a_conditional_poll_fills_the_cache_too(published, django_assert_num_queries):
+    gateway, token = published
+    document = PolicyDocument.objects.get(gateway=gateway)
+    etag = f'"{document.version}-{document.content_hash}"'
+    client = Client()
+    assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 304
+    with django_assert_num_queries(0):
+        assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 304
+        full = client.get(POLICY, **bearer(token))
+    assert json.loads(full.content)["content_hash"] == document.content_hash
+
+
+def test_a_token_revoked_in_another_process_stops_working_at_once(published, shared_cache):
+    gateway, token = published
+    client = Client()
+    assert client.get(POLICY, **bearer(token)).status_code == 200
+    assert client.get(POLICY, **bearer(token)).status_code == 200  # served from the cache
+    other_process(
+        "from django.core.management import call_command\n"
+        f"call_command('gateway_token', {gateway.slug!r}, revoke=True)",
+        shared_cache,
+    )
+    assert client.get(POLICY, **bearer(token)).status_code == 401
+
+
+def test_a_token_rotated_in_another_process_stops_working_at_once(published, shared_cache):
+    gateway, token = published
+    client = Client()
+    assert client.get(POLICY, **bearer(token)).status_code == 200
+    assert client.get(POLICY, **bearer(token)).status_code == 200
+    new_token = other_process(
+        "from routing.models import Gateway\nfrom routing.services import gateway_token_rotate\n"
+        f"print(gateway_token_rotate(gateway=Gateway.objects.get(slug={gateway.slug!r}), actor=None))",
+        shared_cache,
+    )
+    assert client.get(POLICY, **bearer(token)).status_code == 401
+    assert client.get(POLICY, **bearer(new_token)).status_code == 200
+
+
+def test_a_document_published_in_another_process_is_served_at_once(published, llama, shared_cache):
+    gateway, token = published
+    client = Client()
+    first = client.get(POLICY, **bearer(token))
+    assert client.get(POLICY, HTTP_IF_NONE_MATCH=first["ETag"], **bearer(token)).status_code == 304
+    routed_deployment(llama, "llama-azure", cost_per_1m="0.50", provider="azure")
+    other_process("from routing import services\nservices.policies_republish(reason='cost')", shared_cache)
+    latest = PolicyDocument.objects.filter(gateway=gateway).latest("version")
+    assert latest.version == 2
+    changed = client.get(POLICY, HTTP_IF_NONE_MATCH=first["ETag"], **bearer(token))
+    assert changed.status_code == 200
+    assert changed["ETag"] == f'"2-{latest.content_hash}"'
+    assert json.loads(changed.content)["version"] == 2
+    assert "llama-azure" in json.loads(changed.content)["policy"]["models"]["llama-70b"]["deployments"]
+
+
+def test_a_deleted_gateway_is_not_answered_from_the_cache(published):
+    gateway, token = published
+    client = Client()
+    assert client.get(POLICY, **bearer(token)).status_code == 200
+    Gateway.objects.filter(pk=gateway.pk).delete()  # as the admin's bulk delete does
+    assert client.get(POLICY, **bearer(token)).status_code == 401
+
+
+def test_an_entry_read_before_a_revocation_is_never_served(published):
+    """The race a plain "delete the key" loses: a reader loads the gateway, the revocation commits
+    and clears the cache, then the reader stores what it loaded. Stored under the generation it read
+    first, the entry is dead on arrival."""
+    gateway, token = published
+    generation = policy_cache.policy_cache_generation()  # the reader starts...
+    services.gateway_token_revoke(gateway=gateway, actor=None)  # ...the revocation commits...
+    policy_cache.policy_cache_store(  # ...and the reader stores what it loaded before it
+        generation=generation,
+        token_hash=hash_token(token),
+        gateway_id=gateway.id,
+        etag='"1-stale"',
+        body=b"{}",
+    )
+    assert Client().get(POLICY, **bearer(token)).status_code == 401
+
+
+def test_cached_answers_still_count_against_the_gateway_rate(published):
+    gateway, token = published
+    client = Client()
+    with override_settings(GATEWAY_TOKEN_RATE_PER_MINUTE=3):
+        for _attempt in range(2):  # a minute boundary may fall inside the loop: then once more
+            _policy_keys_delete(str(settings.CELERY_BROKER_URL))
+            statuses = [client.get(POLICY, **bearer(token)).status_code for _ in range(5)]
+            if statuses[-1] == 429:
+                break
+        refused = client.get(POLICY, **bearer(token))
+    # The miss is counted by the DRF throttle, the hits by the cache's own count.
+    assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429, statuses
+    assert refused.status_code == 429 and int(refused["Retry-After"]) <= 60
+    assert b"throttled" in refused.content
