@@ -57,6 +57,7 @@ SECTIONS: tuple[NavSection, ...] = (
         (
             NavEntry("Overview", "attribution:overview", match_prefix=False),
             NavEntry("Cost explorer", "attribution:explorer"),
+            NavEntry("Unit economics", "routing:unit_economics"),
             NavEntry("Unallocated", "unallocated:index"),
         ),
     ),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from routing import views
+from routing import unit_economics_views, views
 
 app_name = "routing"
 
@@ -8,5 +8,6 @@ urlpatterns = [
     path("", views.routing_index, name="index"),
     path("gateways/", views.gateways, name="gateways"),
     path("deployments/", views.deployments, name="deployments"),
+    path("unit-economics/", unit_economics_views.unit_economics_page, name="unit_economics"),
     path("models/<slug:slug>/", views.routing_model, name="model"),
 ]

@@ -1,0 +1,222 @@
+"""The Unit economics page's reads: UnitCost rollups (never line items) and gateway p95 latencies.
+
+Lives in routing, not attribution, because the scatter needs routing's latencies and Pareto helper
+(a lower layer never imports a higher one). Scoped like the cost explorer: a user who sees every
+cost sees every deployment; anyone else sees only the deployments their visible daily costs ran on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+import plotly.graph_objects as go
+from django.db.models import Max, QuerySet
+
+from attribution.choices import PricingMode
+from attribution.costs.selectors import visible
+from attribution.models import DailyCost, UnitCost
+from attribution.models.allocation import UnitCostRatioSource
+from routing.selectors import route_latencies
+from routing.whatif import pareto_frontier
+
+MAX_RANGE_DAYS = 92
+METRICS = {
+    "cost_per_1m_input_tokens": "Cost per 1M input tokens",
+    "cost_per_1m_output_tokens": "Cost per 1M output tokens",
+    "cost_per_1k_requests": "Cost per 1k requests",
+}
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class UnitEconomicsQuery:
+    start: dt.date
+    end: dt.date
+    currency: str
+    metric: str = "cost_per_1m_input_tokens"
+
+
+@dataclass
+class UnitEconomicsRow:
+    model: str
+    deployment: str
+    deployment_id: int
+    provider: str
+    region: str
+    accelerator: str
+    pricing_mode: str
+    latest_day: dt.date
+    cost_per_1m_input_tokens: Decimal | None
+    cost_per_1m_output_tokens: Decimal | None
+    cost_per_1k_requests: Decimal | None
+    split_label: str
+    output_input_ratio: Decimal | None
+    # Over the whole range: effective cost / all tokens, so the split ratio cannot move it.
+    period_cost: Decimal = Decimal(0)
+    period_tokens: int = 0
+    p95_ms: float | None = None
+
+    @property
+    def period_cost_per_1m_tokens(self) -> Decimal | None:
+        if not self.period_tokens:
+            return None
+        return (self.period_cost * 1_000_000 / self.period_tokens).quantize(CENT, ROUND_HALF_UP)
+
+
+@dataclass
+class UnitEconomics:
+    query: UnitEconomicsQuery
+    rows: list[UnitEconomicsRow] = field(default_factory=list)
+    other_currencies: list[str] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
+
+
+def _scoped(user) -> QuerySet:
+    rows = UnitCost.objects.all()
+    costs = DailyCost.objects.all()
+    scoped_costs = visible(costs, user)
+    if scoped_costs is not costs:
+        # Unit costs are per deployment, not per team: a team sees the deployments it spent on.
+        rows = rows.filter(
+            deployment_id__in=scoped_costs.filter(deployment__isnull=False).values("deployment_id")
+        )
+    return rows
+
+
+def unit_economics_latest_day(*, user) -> dt.date | None:
+    return _scoped(user).aggregate(latest=Max("day"))["latest"]
+
+
+def unit_economics_currencies(*, user) -> list[str]:
+    return sorted(set(_scoped(user).values_list("currency", flat=True).distinct()))
+
+
+def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[str]) -> UnitEconomics:
+    result = UnitEconomics(query=query, other_currencies=[c for c in currencies if c != query.currency])
+    daily = list(
+        _scoped(user)
+        .filter(day__gte=query.start, day__lte=query.end, currency=query.currency)
+        .order_by("model__name", "deployment__slug", "day")
+        .values(
+            "day",
+            "model__name",
+            "deployment_id",
+            "deployment__slug",
+            "deployment__region",
+            "deployment__accelerator",
+            "deployment__pricing_mode",
+            "provider",
+            "effective_cost",
+            "input_tokens",
+            "output_tokens",
+            *METRICS,
+            "output_input_ratio",
+            "ratio_source",
+        )
+    )
+    by_key: dict[tuple[str, str], UnitEconomicsRow] = {}
+    series: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for item in daily:
+        key = (item["model__name"], item["deployment__slug"])
+        series[key].append(item)
+        source = item["ratio_source"]
+        mode = item["deployment__pricing_mode"]
+        row = UnitEconomicsRow(  # rows come ordered by day, so the last one kept is the latest
+            model=item["model__name"],
+            deployment=item["deployment__slug"],
+            deployment_id=item["deployment_id"],
+            provider=item["provider"],
+            region=item["deployment__region"],
+            accelerator=item["deployment__accelerator"] or "—",
+            pricing_mode=PricingMode(mode).label if mode in PricingMode.values else mode,
+            latest_day=item["day"],
+            cost_per_1m_input_tokens=item["cost_per_1m_input_tokens"],
+            cost_per_1m_output_tokens=item["cost_per_1m_output_tokens"],
+            cost_per_1k_requests=item["cost_per_1k_requests"],
+            # A default ratio must never pass for a price: say which basis split the cost.
+            split_label=UnitCostRatioSource(source).label
+            if source in UnitCostRatioSource.values
+            else "not recorded",
+            output_input_ratio=item["output_input_ratio"],
+        )
+        previous = by_key.get(key)
+        row.period_cost = (previous.period_cost if previous else Decimal(0)) + item["effective_cost"]
+        row.period_tokens = (
+            (previous.period_tokens if previous else 0) + item["input_tokens"] + item["output_tokens"]
+        )
+        by_key[key] = row
+    result.rows = list(by_key.values())
+    latencies = route_latencies(deployment_ids=sorted({row.deployment_id for row in result.rows}), origin="")
+    for row in result.rows:
+        row.p95_ms = latencies.get(row.deployment_id)
+    result.figures = {
+        "trend": _trend_figure(series, metric=query.metric, currency=query.currency),
+        "pareto": _pareto_figure(result.rows, currency=query.currency),
+    }
+    return result
+
+
+def _trend_figure(series: dict[tuple[str, str], list[dict]], *, metric: str, currency: str) -> dict:
+    figure = go.Figure()
+    for (model, deployment), items in series.items():
+        points = [
+            (item["day"].isoformat(), float(item[metric])) for item in items if item[metric] is not None
+        ]
+        figure.add_trace(
+            go.Scatter(
+                x=[day for day, _ in points],
+                y=[value for _, value in points],
+                mode="lines+markers",
+                name=f"{model} · {deployment}",
+            )
+        )
+    figure.update_layout(
+        yaxis_title=f"{METRICS[metric]} ({currency})", margin={"t": 20}, legend={"orientation": "h"}
+    )
+    return figure.to_plotly_json()
+
+
+def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
+    """Per model: each deployment's period cost per 1M tokens vs its p95, and that model's frontier
+    (deployments of different models do not compete, so each model gets its own)."""
+    figure = go.Figure()
+    by_model: dict[str, list[UnitEconomicsRow]] = defaultdict(list)
+    for row in rows:
+        if row.period_cost_per_1m_tokens is not None and row.p95_ms is not None:
+            by_model[row.model].append(row)
+    for model, members in by_model.items():
+        points = [(row.deployment, float(row.period_cost_per_1m_tokens), row.p95_ms) for row in members]
+        labels = {
+            row.deployment: f"{row.deployment} ({row.accelerator}, {row.pricing_mode})" for row in members
+        }
+        figure.add_trace(
+            go.Scatter(
+                x=[p[1] for p in points],
+                y=[p[2] for p in points],
+                text=[labels[p[0]] for p in points],
+                mode="markers",
+                name=model,
+                hovertemplate="%{text}<br>%{x:.2f} "
+                + currency
+                + " per 1M tokens<br>p95 %{y:.0f} ms<extra></extra>",
+            )
+        )
+        frontier = pareto_frontier(points)
+        figure.add_trace(
+            go.Scatter(
+                x=[p[1] for p in frontier],
+                y=[p[2] for p in frontier],
+                mode="lines",
+                line={"dash": "dot"},
+                name=f"{model}: Pareto frontier",
+            )
+        )
+    figure.update_layout(
+        xaxis_title=f"Cost per 1M tokens, input + output ({currency})",
+        yaxis_title="p95 latency (ms)",
+        margin={"t": 20},
+    )
+    return figure.to_plotly_json()
