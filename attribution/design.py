@@ -26,6 +26,19 @@ PROVIDER_COLORS: dict[str, str] = {
     Provider.OCI: "#dc2626",
 }
 PROVIDER_FALLBACK_COLOR = "#64748b"
+# Series that are not providers (teams, models, ...), in order of size.
+SERIES_COLORS = [
+    "#4f46e5",
+    "#0d9488",
+    "#d97706",
+    "#db2777",
+    "#2563eb",
+    "#65a30d",
+    "#7c3aed",
+    "#0891b2",
+    "#ea580c",
+    "#475569",
+]
 
 
 def provider_color(provider: str) -> str:

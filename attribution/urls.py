@@ -7,11 +7,14 @@ the pages moved here.
 
 from django.urls import include, path
 
-from attribution.views import connectors, overview, rules, unallocated
+from attribution.views import connectors, explorer, ingestion, overview, rules, unallocated
 from attribution.views.estimates import deployment_accuracy_page
 
 overview_patterns = [
     path("", overview.overview, name="overview"),
+    path("explorer/", explorer.explorer_page, name="explorer"),
+    path("ingestion/", ingestion.ingestion_page, name="ingestion"),
+    path("ingestion/runs/<int:run_id>/rejected/", ingestion.rejected_rows_page, name="rejected-rows"),
     path("estimates/<slug:slug>/", deployment_accuracy_page, name="deployment-accuracy"),
 ]
 connector_patterns = [

@@ -24,6 +24,13 @@ def _admin_or_finance(user) -> bool:
     return access.user_edits_any_scope(user=user)
 
 
+def _may(permission: str) -> Callable:
+    def check(user) -> bool:
+        return user.has_perm(permission)
+
+    return check
+
+
 def _superuser(user) -> bool:
     # The Django admin bypasses the roles' scoping; it stays a tool for operators (superusers).
     return bool(user.is_superuser)
@@ -49,6 +56,7 @@ SECTIONS: tuple[NavSection, ...] = (
         "Costs",
         (
             NavEntry("Overview", "attribution:overview", match_prefix=False),
+            NavEntry("Cost explorer", "attribution:explorer"),
             NavEntry("Unallocated", "unallocated:index"),
         ),
     ),
@@ -73,6 +81,7 @@ SECTIONS: tuple[NavSection, ...] = (
         "Settings",
         (
             NavEntry("Cloud accounts", "connectors:accounts"),
+            NavEntry("Ingestion", "attribution:ingestion", visible=_may("attribution.view_ingestrun")),
             NavEntry("Mapping rules", "rules:index"),
         ),
     ),

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from attribution.costs import movers
 from attribution.costs import overview as selectors
 
 
@@ -78,5 +79,10 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "attribution/overview.html",
-        {"form": form, "overview": overview, "figures": overview.figures},
+        {
+            "form": form,
+            "overview": overview,
+            "figures": overview.figures,
+            "movers": movers.top_movers(user=request.user, currency=settings.REPORTING_CURRENCY),
+        },
     )

@@ -117,3 +117,26 @@ def test_a_lead_cannot_reach_another_teams_edit_form(people, browser_tab):
     )
     assert response.status == 200
     assert browser_tab.page.locator("form input[name=name]").input_value() == "Search monthly"
+
+
+def test_an_explorer_filter_changes_chart_and_address_and_a_reload_restores_it(world, browser_tab):
+    browser_tab.login("finance1")
+    browser_tab.visit("/explorer/?start=2026-09-01&end=2026-10-20&granularity=week")
+    page = browser_tab.page
+    legend = page.locator("[data-figure=explorer] .legendtext").all_text_contents()
+    assert "AWS" in legend and "Google Cloud" in legend
+
+    page.select_option("#id_group_by", "team")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url("**group_by=team**")
+    page.wait_for_selector("[data-figure=explorer] .main-svg")
+    team_legend = page.locator("[data-figure=explorer] .legendtext").all_text_contents()
+    assert "search" in team_legend and "AWS" not in team_legend
+    address = page.url
+
+    page.reload()
+    page.wait_for_selector("[data-figure=explorer] .main-svg")
+    assert page.url == address
+    assert page.locator("#id_group_by").input_value() == "team"
+    assert page.locator("[data-figure=explorer] .legendtext").all_text_contents() == team_legend
+    assert browser_tab.problems == []

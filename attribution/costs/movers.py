@@ -1,0 +1,104 @@
+"""Top movers: which team, model and service spend grew (or fell) most, week over week.
+
+Compares the 7 days ending on the latest billed day with the 7 days before, from the daily rollup,
+scoped to the user, in the reporting currency only (other currencies are never added in): two queries.
+Each mover carries the explorer address that explains it (that dimension, weekly, both weeks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.db.models import Case, DecimalField, F, Max, Sum, When
+from django.urls import reverse
+
+from attribution.costs.selectors import visible
+from attribution.models import DailyCost
+
+ZERO = Decimal(0)
+DIMENSIONS = {"team": "team__slug", "model": "model__slug", "service": "service_name"}
+
+
+@dataclass(frozen=True)
+class Mover:
+    dimension: str
+    key: str
+    previous: Decimal
+    current: Decimal
+    explorer_url: str
+
+    @property
+    def change(self) -> Decimal:
+        return self.current - self.previous
+
+    @property
+    def ratio(self) -> Decimal | None:
+        return None if not self.previous else self.change / self.previous
+
+
+@dataclass(frozen=True)
+class Movers:
+    week_end: dt.date | None
+    currency: str
+    by_dimension: dict[str, list[Mover]]
+
+
+def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
+    rows = visible(DailyCost.objects.all(), user).filter(billing_currency=currency)
+    latest = rows.aggregate(latest=Max("day"))["latest"]
+    if latest is None:
+        return Movers(None, currency, {name: [] for name in DIMENSIONS})
+    current_start = latest - dt.timedelta(days=6)
+    previous_start = current_start - dt.timedelta(days=7)
+    window = rows.filter(day__gte=previous_start, day__lte=latest)
+    money = DecimalField(max_digits=30, decimal_places=10)
+    # One read for all three dimensions: sums per (team, model, service) combination, folded per
+    # dimension below (the combinations of two weeks are few; the rows behind them may be many).
+    combos = (
+        window.values(**{f"m_{name}": F(column) for name, column in DIMENSIONS.items()})
+        .annotate(
+            current=Sum(
+                Case(When(day__gte=current_start, then=F("billed_cost")), default=0, output_field=money)
+            ),
+            previous=Sum(
+                Case(When(day__lt=current_start, then=F("billed_cost")), default=0, output_field=money)
+            ),
+        )
+        .order_by()
+    )
+    totals: dict[str, dict[str, list[Decimal]]] = {name: {} for name in DIMENSIONS}
+    for item in combos:
+        for name in DIMENSIONS:
+            key = item[f"m_{name}"]
+            if key in (None, ""):
+                continue
+            pair = totals[name].setdefault(str(key), [ZERO, ZERO])
+            pair[0] += item["previous"] or ZERO
+            pair[1] += item["current"] or ZERO
+    result: dict[str, list[Mover]] = {}
+    for name, by_key in totals.items():
+        movers = []
+        for key, (previous, current) in by_key.items():
+            query = {
+                "start": previous_start.isoformat(),
+                "end": latest.isoformat(),
+                "granularity": "week",
+                "currency": currency,
+                "group_by": "service" if name != "service" else "team",
+                f"f_{name}": key,
+            }
+            movers.append(
+                Mover(
+                    dimension=name,
+                    key=key,
+                    previous=previous,
+                    current=current,
+                    explorer_url=reverse("attribution:explorer") + "?" + urlencode(query),
+                )
+            )
+        movers.sort(key=lambda mover: (-abs(mover.change), mover.key))
+        result[name] = movers[:limit]
+    return Movers(latest, currency, result)

@@ -1,0 +1,133 @@
+"""The cost explorer page: the whole state is in the query string, so a view can be bookmarked and
+shared; `?format=csv` downloads exactly the table on screen."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from attribution.costs import explorer
+
+DEFAULT_DAYS = 30
+
+
+class ExplorerForm(forms.Form):
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    group_by = forms.ChoiceField(
+        required=False,
+        label="Group by",
+        choices=[(key, label) for key, (label, _) in explorer.DIMENSIONS.items()],
+    )
+    granularity = forms.ChoiceField(
+        required=False, label="Period", choices=list(explorer.GRANULARITIES.items())
+    )
+    cost = forms.ChoiceField(
+        required=False, label="Cost", choices=[(key, label) for key, (label, _) in explorer.COSTS.items()]
+    )
+    currency = forms.ChoiceField(required=False, label="Currency")
+
+    def __init__(self, *args, choices: dict[str, list[str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        reporting = settings.REPORTING_CURRENCY
+        currencies = sorted({reporting, *choices["currency"]})
+        self.fields["currency"].choices = [(code, code) for code in currencies]
+        # One filter per dimension: "any", a value seen in the user's rows, or "(none)".
+        for name, (label, _) in explorer.DIMENSIONS.items():
+            self.fields[f"f_{name}"] = forms.ChoiceField(
+                required=False,
+                label=label,
+                choices=[
+                    ("", "Any"),
+                    *((value, value) for value in choices[name]),
+                    (explorer.NONE_LABEL, "(none)"),
+                ],
+            )
+
+    @property
+    def filter_fields(self):
+        return [self[f"f_{name}"] for name in explorer.DIMENSIONS]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if start > end:
+                raise forms.ValidationError("The start date must be on or before the end date.")
+            if (end - start).days + 1 > explorer.MAX_RANGE_DAYS:
+                raise forms.ValidationError(f"Choose a range of at most {explorer.MAX_RANGE_DAYS} days.")
+        return cleaned
+
+    def to_query(self, *, today: dt.date) -> explorer.ExplorerQuery:
+        # `today` is the default end: the latest billed day, or the calendar day if nothing is billed.
+        """The valid fields as a query; an invalid field falls back to its default (its error shown)."""
+        data = {}
+        if self.is_bound:
+            self.is_valid()
+            data = {key: value for key, value in self.cleaned_data.items() if key not in self.errors}
+            if self.non_field_errors():
+                data.pop("start", None)
+                data.pop("end", None)
+        end = data.get("end") or today
+        start = data.get("start") or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+        return explorer.ExplorerQuery(
+            start=start,
+            end=end,
+            group_by=data.get("group_by") or "provider",
+            granularity=data.get("granularity") or "day",
+            cost=data.get("cost") or "billed",
+            currency=data.get("currency") or settings.REPORTING_CURRENCY,
+            filters={name: data[f"f_{name}"] for name in explorer.DIMENSIONS if data.get(f"f_{name}")},
+        )
+
+
+@login_required
+@require_GET
+def explorer_page(request: HttpRequest) -> HttpResponse:
+    choices = explorer.explorer_filter_choices(user=request.user)
+    params = request.GET.copy()
+    params.pop("format", None)
+    form = ExplorerForm(params or None, choices=choices)
+    latest = explorer.explorer_latest_day(user=request.user)
+    today = timezone.localdate()
+    query = form.to_query(today=min(today, latest) if latest else today)
+    result = explorer.explorer_build(user=request.user, query=query)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="costs-by-{query.group_by}-{query.start}-{query.end}.csv"'
+        )
+        csv.writer(response).writerows(result.csv_rows())
+        return response
+    if not form.is_bound:
+        form = ExplorerForm(
+            initial={
+                "start": query.start,
+                "end": query.end,
+                "group_by": query.group_by,
+                "granularity": query.granularity,
+                "cost": query.cost,
+                "currency": query.currency,
+            },
+            choices=choices,
+        )
+    csv_query = request.GET.copy()
+    csv_query["format"] = "csv"
+    return render(
+        request,
+        "attribution/explorer.html",
+        {
+            "form": form,
+            "result": result,
+            "figures": {"explorer": result.figure},
+            "csv_url": "?" + csv_query.urlencode(),
+        },
+    )

@@ -1,0 +1,171 @@
+"""The cost explorer: totals to the cent from the rollup, grouping and periods, scoping per role,
+one currency at a time, the CSV equal to the table, and a bounded number of queries."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from tests.factories import (
+    CloudAccountFactory,
+    DailyCostFactory,
+    DeploymentFactory,
+    MembershipFactory,
+    ServedModelFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+RANGE = "start=2026-10-01&end=2026-10-14"
+
+
+@pytest.fixture
+def world():
+    aws = CloudAccountFactory(slug="aws-prod", provider="aws")
+    gcp = CloudAccountFactory(slug="gcp-prod", provider="gcp")
+    search, ads = TeamFactory(slug="search"), TeamFactory(slug="ads")
+    llama = ServedModelFactory(slug="llama")
+    spot = DeploymentFactory(slug="llama-aws-spot", model=llama, provider="aws", pricing_mode="spot")
+    for day in (dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 8)):
+        DailyCostFactory(
+            day=day,
+            account=aws,
+            team=search,
+            model=llama,
+            deployment=spot,
+            billed_cost=Decimal("100.10"),
+            effective_cost=Decimal("90.05"),
+        )
+        DailyCostFactory(
+            day=day,
+            account=gcp,
+            team=ads,
+            billed_cost=Decimal("40.01"),
+            effective_cost=Decimal("40.01"),
+            service_name="Vertex AI",
+        )
+        DailyCostFactory(
+            day=day, account=aws, team=None, billed_cost=Decimal("0.03"), effective_cost=Decimal("0.03")
+        )
+        DailyCostFactory(
+            day=day,
+            account=gcp,
+            team=ads,
+            billed_cost=Decimal("5.00"),
+            effective_cost=Decimal("5.00"),
+            billing_currency="EUR",
+            service_name="Vertex AI",
+        )
+    # Outside the range: never counted.
+    DailyCostFactory(day=dt.date(2026, 9, 30), account=aws, team=search, billed_cost=Decimal("999.99"))
+    lead = UserFactory(username="lead", roles=["team_lead"])
+    MembershipFactory(user=lead, team=search, role="lead")
+    return {"finance": UserFactory(username="finance", roles=["finance"]), "lead": lead}
+
+
+def _get(user, query: str):
+    client = Client()
+    client.force_login(user)
+    return client.get(f"/explorer/?{query}")
+
+
+def _table(html: str) -> list[list[str]]:
+    """The explorer table as text cells (header, body, totals), tags stripped."""
+    table = html[html.index('<table class="data-table" id="explorer-table"') : html.index("</table>")]
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S):
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)
+        rows.append([re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells])
+    return rows
+
+
+def test_it_groups_by_team_per_week_to_the_cent(world):
+    response = _get(world["finance"], f"{RANGE}&group_by=team&granularity=week")
+    assert response.status_code == 200
+    table = _table(response.content.decode())
+    assert table[0] == ["Team", "Week of 2026-09-28", "Week of 2026-10-05", "Total"]
+    assert table[1] == ["search", "$200.20", "$100.10", "$300.30"]
+    assert table[2] == ["ads", "$80.02", "$40.01", "$120.03"]
+    assert table[3] == ["(none)", "$0.06", "$0.03", "$0.09"]
+    assert table[4] == ["Total", "$280.28", "$140.14", "$420.42"]
+    # EUR is never added to USD: it is named, and shown when chosen.
+    assert "billed in EUR" in response.content.decode()
+    eur = _table(
+        _get(world["finance"], f"{RANGE}&group_by=team&granularity=month&currency=EUR").content.decode()
+    )
+    assert eur[1:] == [["ads", "€15.00", "€15.00"], ["Total", "€15.00", "€15.00"]]
+
+
+def test_it_shows_amortized_cost_and_filters_by_any_dimension(world):
+    response = _get(
+        world["finance"], f"{RANGE}&group_by=pricing_mode&granularity=month&cost=amortized&f_provider=aws"
+    )
+    table = _table(response.content.decode())
+    assert table[1] == ["spot", "$270.15", "$270.15"]
+    assert table[2] == ["(none)", "$0.09", "$0.09"]
+    response = _get(world["finance"], f"{RANGE}&group_by=service&granularity=month&f_team=(none)")
+    assert _table(response.content.decode())[1:] == [
+        ["AmazonSageMaker", "$0.09", "$0.09"],
+        ["Total", "$0.09", "$0.09"],
+    ]
+
+
+def test_a_lead_sees_only_their_teams(world):
+    html = _get(world["lead"], f"{RANGE}&group_by=team&granularity=month").content.decode()
+    assert [row[0] for row in _table(html)[1:]] == ["search", "Total"]
+    assert "ads" not in html.split('id="explorer-table"')[1]
+
+
+def test_the_csv_is_exactly_the_table(world):
+    query = f"{RANGE}&group_by=provider&granularity=day&f_team=search"
+    table = _table(_get(world["finance"], query).content.decode())
+    response = _get(world["finance"], query + "&format=csv")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == ["Provider", "2026-10-01", "2026-10-02", "2026-10-08", "Total (USD)"]
+    assert rows[1] == ["AWS", "100.10", "100.10", "100.10", "300.30"]
+    # The same cells as the HTML table, in the same order, formatting aside.
+    assert len(rows) == len(table)
+    for csv_row, table_row in zip(rows[1:], table[1:], strict=True):
+        assert [Decimal(cell) for cell in csv_row[1:]] == [
+            Decimal(cell.replace("$", "").replace(",", "")) for cell in table_row[1:]
+        ]
+
+
+def test_it_opens_on_the_latest_billed_days_by_default(world):
+    html = _get(world["finance"], "").content.decode()
+    table = _table(html)
+    assert table[0][0] == "Provider" and table[0][-2] == "2026-10-08"
+    # 30 days back from 8 October reach 30 September's 999.99 as well.
+    assert table[-1][-1] == "$1,420.41"
+
+
+def test_it_says_what_was_wrong_with_bad_settings_and_falls_back(world):
+    html = _get(world["finance"], "start=2026-10-14&end=2026-10-01&group_by=nonsense").content.decode()
+    assert "The start date must be on or before the end date." in html
+    assert "Group by: Select a valid choice" in html
+
+
+def test_its_queries_do_not_grow_with_rows(world, django_assert_max_num_queries):
+    aws = CloudAccountFactory(slug="aws-more", provider="aws")
+    for index in range(40):
+        DailyCostFactory(
+            day=dt.date(2026, 10, 3),
+            account=aws,
+            team=TeamFactory(slug=f"t{index}"),
+            billed_cost=Decimal("1.00"),
+        )
+    client = Client()
+    client.force_login(world["finance"])
+    # session, user, the role's permissions (scope), the filter choices, the latest day, the
+    # aggregate, and the scope check: eight whatever the number of groups and periods.
+    with django_assert_max_num_queries(8):
+        response = client.get(f"/explorer/?{RANGE}&group_by=team")
+    assert response.status_code == 200
