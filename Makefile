@@ -53,7 +53,7 @@ fuzz: install
 
 # Known vulnerabilities in the installed (locked) dependencies.
 audit: install
-	$(BIN)/pip-audit --skip-editable --progress-spinner off
+	bin/audit
 
 migrate: install
 	$(BIN)/python manage.py migrate
