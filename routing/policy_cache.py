@@ -139,3 +139,44 @@ def policy_cache_invalidate() -> None:
             client.set(cache.make_key(GENERATION_KEY), secrets.token_hex(16))
 
     transaction.on_commit(replace_generation)
+
+
+# The gateway behind a token, for endpoints that only need to know who is calling (the lease
+# endpoint): the same generation guards it, so a rotated or revoked token, or a deleted gateway,
+# stops authenticating as soon as its transaction commits.
+
+
+def _gateway_key(cache, token_hash: str) -> str:
+    return cache.make_key(f"routing:policy:gateway:{token_hash}")
+
+
+def gateway_token_cache_lookup(*, token_hash: str) -> tuple[int, str] | None:
+    """(gateway id, slug) for this token hash if cached under the current generation; one round trip."""
+    client, cache = _client()
+    if client is None:
+        return None
+    try:
+        generation, entry = client.mget([cache.make_key(GENERATION_KEY), _gateway_key(cache, token_hash)])
+    except RedisError:
+        logger.warning("Gateway token cache unreachable; authenticating from the database", exc_info=True)
+        return None
+    if generation is None or entry is None:
+        return None
+    entry_generation, gateway_id, slug = entry.decode().split("\n")
+    if entry_generation != generation.decode():
+        return None
+    return int(gateway_id), slug
+
+
+def gateway_token_cache_store(*, generation: str | None, token_hash: str, gateway_id: int, slug: str) -> None:
+    client, cache = _client()
+    if client is None or generation is None:
+        return
+    try:
+        client.set(
+            _gateway_key(cache, token_hash),
+            f"{generation}\n{gateway_id}\n{slug}".encode(),
+            ex=settings.GATEWAY_POLICY_CACHE_SECONDS,
+        )
+    except RedisError:
+        logger.warning("Gateway token cache unreachable; not caching", exc_info=True)

@@ -195,8 +195,9 @@ EXCHANGE_RATE_MAX_AGE_DAYS = env_int("INFERENSYS_EXCHANGE_RATE_MAX_AGE_DAYS", 7,
 # Leases (POST /api/v1/leases): how long a grant lasts before its unused part returns to the pool.
 LEASE_TTL_SECONDS = env_int("INFERENSYS_LEASE_TTL_SECONDS", 30, minimum=1)
 # Who may ask for a lease: gateways, authenticated by their token. Named by import path so that
-# governance does not import routing (the layer above it).
-LEASE_AUTHENTICATION_CLASSES = ["routing.auth.GatewayTokenAuthentication"]
+# governance does not import routing (the layer above it). The cached class answers from the
+# policy endpoint's shared Redis cache (routing/policy_cache.py) and falls back to the database.
+LEASE_AUTHENTICATION_CLASSES = ["routing.auth.CachedGatewayTokenAuthentication"]
 # Alerts: webhook deliveries are retried with exponential backoff this many times.
 ALERT_DELIVERY_MAX_ATTEMPTS = env_int("INFERENSYS_ALERT_DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
 # Anomalies: a day's excess over the expected spend must be at least this (reporting currency).

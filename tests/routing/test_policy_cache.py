@@ -1,5 +1,9 @@
 """The policy endpoint's shared Redis cache: hits need no database, and publishing, token rotation,
-revocation and gateway deletion take effect at once, also when another process makes them."""
+revocation and gateway deletion take effect at once, also when another process makes them.
+
+The lease endpoint authenticates gateways from the same cache (routing.auth.
+CachedGatewayTokenAuthentication) under the same generation, so the same guarantees are checked
+for it at the end."""
 
 from __future__ import annotations
 
@@ -7,19 +11,25 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
+from governance.models import BudgetThreshold, Lease
 from governance.tokens import hash_token
 from routing import policy_cache, services
 from routing.models import Gateway, PolicyDocument
 from tests.celery_worker import ROOT, database_url_for_the_test_database
+from tests.factories import BudgetFactory
 from tests.routing.conftest import routed_deployment
 
 POLICY = "/api/v1/gateways/self/policy"
+LEASES = "/api/v1/leases"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -187,3 +197,87 @@ def test_cached_answers_still_count_against_the_gateway_rate(published):
     assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429, statuses
     assert refused.status_code == 429 and int(refused["Retry-After"]) <= 60
     assert b"throttled" in refused.content
+
+
+# --- The lease endpoint's gateway authentication ----------------------------------------------------
+
+
+@pytest.fixture
+def lease_budget():
+    budget = BudgetFactory(amount=Decimal("100.00"), period="month")
+    BudgetThreshold.objects.create(budget=budget, percent=Decimal("100"), action="block")
+    return budget
+
+
+def lease(client: Client, token: str, budget) -> object:
+    return client.post(
+        LEASES, {"budget": budget.pk, "amount": "1.50"}, content_type="application/json", **bearer(token)
+    )
+
+
+def test_a_cached_gateway_token_grants_a_lease_without_the_token_query(
+    pull_gateway, shared_cache, lease_budget
+):
+    gateway, token = pull_gateway
+    client = Client()
+    first = lease(client, token, lease_budget)  # a miss: the token query, then the cache is filled
+    assert first.status_code == 200, first.content
+    with CaptureQueriesContext(connection) as queries:
+        again = lease(client, token, lease_budget)
+    assert again.status_code == 200, again.content
+    assert not [query for query in queries if "routing_gateway" in query["sql"]], queries.captured_queries
+    body = again.json()
+    # Who holds the lease is still the gateway the token belongs to, and the grant is what remains.
+    assert Lease.objects.get(pk=body["lease"]).holder == f"gateway:{gateway.slug}"
+    assert (body["granted"], body["remaining"]) == ("1.5000000000", "97.0000000000")
+
+
+def test_a_lease_token_revoked_in_another_process_stops_working_at_once(
+    pull_gateway, shared_cache, lease_budget
+):
+    gateway, token = pull_gateway
+    client = Client()
+    assert lease(client, token, lease_budget).status_code == 200
+    assert lease(client, token, lease_budget).status_code == 200  # authenticated from the cache
+    other_process(
+        "from django.core.management import call_command\n"
+        f"call_command('gateway_token', {gateway.slug!r}, revoke=True)",
+        shared_cache,
+    )
+    before = Lease.objects.count()
+    assert lease(client, token, lease_budget).status_code == 401
+    assert Lease.objects.count() == before
+
+
+def test_a_lease_token_rotated_in_another_process_stops_working_at_once(
+    pull_gateway, shared_cache, lease_budget
+):
+    gateway, token = pull_gateway
+    client = Client()
+    assert lease(client, token, lease_budget).status_code == 200
+    assert lease(client, token, lease_budget).status_code == 200
+    new_token = other_process(
+        "from routing.models import Gateway\nfrom routing.services import gateway_token_rotate\n"
+        f"print(gateway_token_rotate(gateway=Gateway.objects.get(slug={gateway.slug!r}), actor=None))",
+        shared_cache,
+    )
+    assert lease(client, token, lease_budget).status_code == 401
+    assert lease(client, new_token, lease_budget).status_code == 200
+
+
+def test_a_deleted_gateway_gets_no_lease_from_the_cache(pull_gateway, shared_cache, lease_budget):
+    gateway, token = pull_gateway
+    client = Client()
+    assert lease(client, token, lease_budget).status_code == 200
+    Gateway.objects.filter(pk=gateway.pk).delete()
+    assert lease(client, token, lease_budget).status_code == 401
+
+
+def test_a_gateway_entry_read_before_a_revocation_is_never_used(pull_gateway, shared_cache, lease_budget):
+    gateway, token = pull_gateway
+    generation = policy_cache.policy_cache_generation()  # the authenticating request starts...
+    services.gateway_token_revoke(gateway=gateway, actor=None)  # ...the revocation commits...
+    policy_cache.gateway_token_cache_store(  # ...and the request stores what it read before it
+        generation=generation, token_hash=hash_token(token), gateway_id=gateway.id, slug=gateway.slug
+    )
+    assert lease(Client(), token, lease_budget).status_code == 401
