@@ -123,6 +123,7 @@ class IsGateway(permissions.BasePermission):
 
 class GatewayTokenScheme(OpenApiAuthenticationExtension):
     target_class = "routing.auth.GatewayTokenAuthentication"
+    match_subclasses = True  # CachedGatewayTokenAuthentication (leases) takes the same token
     name = "gatewayToken"
 
     def get_security_definition(self, auto_schema):
