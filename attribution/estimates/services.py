@@ -11,7 +11,9 @@ day × deployment × team × model from gateway usage:
 2. `unit_cost`: for deployments without a card, the deployment's latest UnitCost before that day
    (at most UNIT_COST_LOOKBACK_DAYS old) scaled by usage: effective cost × usage tokens / unit-cost
    tokens (requests when the unit cost day had no tokens). The UnitCost is on the effective
-   (amortized) basis.
+   (amortized) basis. An instance without an hourly card is billed for its hours, not its tokens:
+   it gets the latest UnitCost's effective cost per capacity hour × its capacity hours of the day
+   (`_from_capacity_rate`), before any per-token reference card.
 
 Either figure is then multiplied by the deployment's calibration factor for that basis, learned
 from recent true-ups (attribution/estimates/calibration.py); `uncalibrated_cost` keeps the figure
@@ -296,7 +298,12 @@ def _from_capacity_rate(
     currencies = {unit.currency for unit in same_day}
     if len(currencies) != 1:
         return None  # costs in two currencies cannot be added into one rate
-    rate_hours = _capacity_hours(deployment, rate_day, _day_bounds(rate_day)[1])
+    rate_start, rate_end = _day_bounds(rate_day)
+    if deployment["created_at"] >= rate_end:
+        # Registered after its bill says it ran (the demo, or any deployment registered after the
+        # fact): the bill is the evidence that it existed for that whole day and since.
+        deployment = {**deployment, "created_at": rate_start}
+    rate_hours = _capacity_hours(deployment, rate_day, rate_end)
     if not rate_hours:
         return None
     billed = sum((unit.effective_cost for unit in same_day), Decimal(0))

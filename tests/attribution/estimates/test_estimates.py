@@ -214,6 +214,31 @@ def test_it_estimates_a_committed_instance_at_its_billed_hourly_rate(world):
     assert _cents(sum(r.error for r in rows)) == Decimal("0.00")
 
 
+def test_an_instance_registered_after_its_bills_is_estimated_from_them(world):
+    """The demo seeds deployments after the history it bills: created_at is later than every
+    replayed day. Its bill says it ran; counting no capacity hours fell back to token prices."""
+    pool, llama = world["pool"], world["llama"]
+    Deployment.objects.filter(pk=pool.pk).update(pricing_mode="reserved", created_at=NOW)
+    PriceCard.objects.create(
+        deployment=pool, unit="1m_input_tokens", price=Decimal("3.00"), valid_from=dt.date(2026, 1, 1)
+    )
+    UnitCost.objects.create(
+        day=DAY - dt.timedelta(days=1),
+        model=llama,
+        deployment=pool,
+        provider="aws",
+        currency="USD",
+        effective_cost=Decimal("240.00"),
+    )
+    _usage(pool, world["search"], requests=10, input_tokens=1_000_000_000)
+
+    estimates_refresh(days=[DAY], now=NOW)
+
+    estimate = SpendEstimate.objects.get()
+    assert (estimate.basis, estimate.estimated_cost) == ("unit_cost", Decimal("240.00"))
+    assert estimate.basis_details["hours"] == "24.0000"
+
+
 def test_today_counts_only_the_hours_so_far_and_an_idle_instance_still_costs(world):
     pool = world["pool"]
     PriceCard.objects.create(
