@@ -130,21 +130,32 @@ def route_solve(problem: RouteProblem) -> RouteSolution:
             "capacity" if _lp(eligible, problem, dropped=CONSTRAINT_FAMILIES) is None else "combined",
         )
         message = _infeasible_message(failed, eligible, problem)
-        if _drain_pending(problem):
-            # Never keep sending traffic to a drained deployment for a policy's sake: relax the
-            # policy's constraints one family at a time until the drain fits, and say so.
-            for count in range(1, len(CONSTRAINT_FAMILIES) + 1):
-                relaxed = _lp(eligible, problem, dropped=CONSTRAINT_FAMILIES[:count])
+        no_last_weights = not any(problem.last_weights.get(c.deployment_id, 0.0) > 0 for c in eligible)
+        if _drain_pending(problem) or no_last_weights:
+            # Never keep sending traffic to a drained deployment for a policy's sake, and never leave a
+            # route with no weights at all because there is nothing earlier to keep (a first publish
+            # under overload): relax the policy's constraints one family at a time until it fits, and
+            # say so.
+            # The failed family alone first (so an overload keeps max_share), then cumulatively.
+            attempts = [(failed,)] if failed in CONSTRAINT_FAMILIES else []
+            attempts += [CONSTRAINT_FAMILIES[:count] for count in range(1, len(CONSTRAINT_FAMILIES) + 1)]
+            for dropped_families in attempts:
+                relaxed = _lp(eligible, problem, dropped=dropped_families)
                 if relaxed is not None:
                     weights = {c.deployment_id: 0.0 for c in problem.candidates}
                     weights.update(relaxed)
-                    dropped = ", ".join(CONSTRAINT_FAMILIES[:count])
+                    dropped = ", ".join(dropped_families)
+                    done = (
+                        "Drained anyway"
+                        if _drain_pending(problem)
+                        else "No earlier weights to keep: published"
+                    )
                     return RouteSolution(
                         feasible=False,
                         weights=weights,
                         changed=True,
                         failed_constraint=failed,
-                        message=f"{message} Drained anyway with {dropped} relaxed.",
+                        message=f"{message} {done} with {dropped} relaxed.",
                     )
         return _keep_last(problem, failed, message)
     return _finish(problem, shares)

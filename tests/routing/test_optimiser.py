@@ -129,6 +129,21 @@ def test_load_above_all_capacity_is_reported_as_capacity():
     assert solution.weights == {1: 0.5, 2: 0.5}
 
 
+def test_a_first_route_under_overload_gets_weights_with_capacity_relaxed_not_an_empty_route():
+    # Nothing earlier to keep: an empty route would leave the gateway with no backend at all.
+    candidates = (
+        deployment(1, "1.00", capacity_tps=100),
+        deployment(2, "2.00", provider="gcp", capacity_tps=100),
+    )
+    solution = route_solve(
+        RouteProblem(candidates=candidates, policy=cheapest(max_share_per_deployment=0.7), load_tps=500)
+    )
+    assert not solution.feasible and solution.changed
+    assert solution.failed_constraint == "capacity"
+    assert "No earlier weights to keep" in solution.message and "capacity relaxed" in solution.message
+    assert solution.points() == {1: 70, 2: 30}
+
+
 def test_min_share_per_provider_keeps_a_warm_standby_share_on_each_cloud():
     candidates = (
         deployment(1, "1.00", provider="aws"),
@@ -241,7 +256,16 @@ def test_residency_is_never_violated_and_weights_add_up(rows, allowed, load, obj
                 assert solution.weights[candidate.deployment_id] * load <= candidate.capacity_tps + 1e-6
     else:
         assert solution.failed_constraint in ("residency", "capacity")
-        assert solution.weights == {c.deployment_id: 0.0 for c in candidates}
+        if solution.failed_constraint == "residency":
+            # Nowhere allowed to send it: no weight anywhere, never a residency breach.
+            assert solution.weights == {c.deployment_id: 0.0 for c in candidates}
+        else:
+            # Over capacity with nothing earlier to keep: published with capacity relaxed, residency kept.
+            assert solution.changed and "capacity relaxed" in solution.message
+            assert sum(solution.points().values()) == 100
+            for candidate in candidates:
+                if candidate.residency not in allowed:
+                    assert solution.weights[candidate.deployment_id] == 0
 
 
 @given(st.dictionaries(st.integers(0, 50), st.floats(min_value=0, max_value=1), min_size=1, max_size=12))
