@@ -11,7 +11,9 @@ day × deployment × team × model from gateway usage:
 2. `unit_cost`: for deployments without a card, the deployment's latest UnitCost before that day
    (at most UNIT_COST_LOOKBACK_DAYS old) scaled by usage: effective cost × usage tokens / unit-cost
    tokens (requests when the unit cost day had no tokens). The UnitCost is on the effective
-   (amortized) basis.
+   (amortized) basis. An instance without an hourly card is billed for its hours, not its tokens:
+   it gets the latest UnitCost's effective cost per capacity hour × its capacity hours of the day
+   (`_from_capacity_rate`), before any per-token reference card.
 
 Either figure is then multiplied by the deployment's calibration factor for that basis, learned
 from recent true-ups (attribution/estimates/calibration.py); `uncalibrated_cost` keeps the figure
@@ -271,6 +273,76 @@ def _from_unit_cost(cells: list[UsageCell], unit_costs: dict, deployment_id: int
     return estimates
 
 
+def _from_capacity_rate(
+    cells: list[UsageCell],
+    unit_costs: dict,
+    deployment_id: int,
+    deployment: dict,
+    day: dt.date,
+    now: dt.datetime,
+) -> list[_Estimate] | None:
+    """An instance without an hourly card, priced at its own billed cost per capacity hour.
+
+    An instance bills for its hours, whatever it served, and the bill it is compared with is the
+    effective (amortized) cost: a savings plan or commitment shows there at its discounted rate,
+    not at any list price. The latest billed day's effective cost per capacity hour (UnitCost,
+    summed over the models it served) is that rate; today's capacity hours times it is the
+    estimate, split over the day's usage by tokens like an hourly card. Per-token reference cards
+    say what the tokens would cost on a managed API, not what this instance bills.
+    """
+    latest = [unit for (d, _), unit in unit_costs.items() if d == deployment_id]
+    if not latest:
+        return None
+    rate_day = max(unit.day for unit in latest)
+    same_day = [unit for unit in latest if unit.day == rate_day]
+    currencies = {unit.currency for unit in same_day}
+    if len(currencies) != 1:
+        return None  # costs in two currencies cannot be added into one rate
+    rate_start, rate_end = _day_bounds(rate_day)
+    if deployment["created_at"] >= rate_end:
+        # Registered after its bill says it ran (the demo, or any deployment registered after the
+        # fact): the bill is the evidence that it existed for that whole day and since.
+        deployment = {**deployment, "created_at": rate_start}
+    rate_hours = _capacity_hours(deployment, rate_day, rate_end)
+    if not rate_hours:
+        return None
+    billed = sum((unit.effective_cost for unit in same_day), Decimal(0))
+    rate = billed / rate_hours
+    hours = _capacity_hours(deployment, day, now)
+    total = rate * hours
+    if not cells:
+        if not total:
+            return None
+        cells = [UsageCell(team_id=None, model_id=deployment["model_id"])]
+    total_tokens = sum(cell.tokens for cell in cells)
+    total_requests = sum(cell.requests for cell in cells)
+    (currency,) = currencies
+    estimates = []
+    for cell in cells:
+        if total_tokens:
+            share = Decimal(cell.tokens) / total_tokens
+        elif total_requests:
+            share = Decimal(cell.requests) / total_requests
+        else:
+            share = Decimal(1) / len(cells)
+        details = {
+            "measure": "capacity_hours",
+            "unit_cost_day": rate_day.isoformat(),
+            "unit_cost_ids": sorted(unit.pk for unit in same_day),
+            "cost_per_capacity_hour": str(rate.quantize(MONEY_QUANTUM)),
+            "hours": str(hours),
+            "hours_kind": "capacity",
+            "hourly_share": str(share.quantize(Decimal("1e-12"))),
+            "requests": cell.requests,
+            "input_tokens": cell.input_tokens,
+            "output_tokens": cell.output_tokens,
+        }
+        estimates.append(
+            _Estimate(cell.team_id, cell.model_id, currency, _money(total * share), BASIS_UNIT_COST, details)
+        )
+    return estimates
+
+
 def _capacity_hours(deployment: dict, day: dt.date, now: dt.datetime) -> Decimal:
     """Hours of the day the instance existed, up to now: an instance bills whether used or not."""
     start, end = _day_bounds(day)
@@ -415,14 +487,17 @@ def estimates_refresh(
             # bill with usage. What the card does not know (taxes, discounts, a stale price) is the
             # steady bias that calibration corrects. The measured unit cost serves deployments
             # without a card.
-            estimates = _from_price_card(
-                cells,
-                cards_by_deployment.get(deployment_id, {}),
-                deployment,
-                day,
-                now,
-                hours.get((day, deployment_id), 0),
-            )
+            cards = cards_by_deployment.get(deployment_id, {})
+            estimates = None
+            if deployment["pricing_mode"] != PricingMode.MANAGED_PER_TOKEN and PriceUnit.HOUR not in cards:
+                # An instance bills by the hour: without an hourly card, its own billed rate per
+                # capacity hour beats per-token reference prices, which priced a committed p5
+                # pool at 6x its bill and taught calibration nothing (a ratio outside 0.5-2).
+                estimates = _from_capacity_rate(cells, unit_costs, deployment_id, deployment, day, now)
+            if estimates is None:
+                estimates = _from_price_card(
+                    cells, cards, deployment, day, now, hours.get((day, deployment_id), 0)
+                )
             if estimates is None and cells:
                 estimates = _from_unit_cost(cells, unit_costs, deployment_id)
             if estimates is None:

@@ -12,7 +12,7 @@ from django.db import transaction
 from attribution import signals
 from attribution.costs.selectors import estimate_accuracy
 from attribution.estimates import receivers as estimate_receivers  # noqa: F401  (connects the receiver)
-from attribution.estimates.services import estimates_refresh
+from attribution.estimates.services import estimates_reconcile, estimates_refresh
 from attribution.estimates.tasks import estimates_reconcile_task
 from attribution.models import Deployment, PriceCard, SpendEstimate, UnitCost, UsageRecord
 from tests.factories import (
@@ -63,7 +63,12 @@ def _cents(value: Decimal) -> Decimal:
 
 
 def test_it_estimates_from_the_latest_unit_cost(world):
-    pool, llama = world["pool"], world["llama"]
+    llama = world["llama"]
+    # A managed deployment without a card: its bill follows tokens, so does the estimate. (An
+    # instance bills for hours: test_it_estimates_a_committed_instance_at_its_billed_hourly_rate.)
+    pool = DeploymentFactory(
+        slug="llama-managed", model=llama, account=world["aws"], pricing_mode="managed_per_token"
+    )
     # Two days before: an older unit cost that must not be used.
     UnitCost.objects.create(
         day=DAY - dt.timedelta(days=2),
@@ -148,6 +153,90 @@ def test_it_estimates_an_instance_from_capacity_hours_split_by_tokens(world):
     assert estimates["ads"].estimated_cost == Decimal("73.74")
     assert estimates["search"].basis_details["hours"] == "24.0000"
     assert estimates["search"].basis_details["hours_kind"] == "capacity"
+
+
+def test_it_estimates_a_committed_instance_at_its_billed_hourly_rate(world):
+    """Issue 16: a GPU pool under a savings plan with per-token reference cards only.
+
+    Its bill (EffectiveCost) is the amortized commitment rate x hours, whatever it served; pricing
+    its tokens at a managed API's list price missed the bill several times over, a ratio
+    calibration refuses to learn. The estimate must be on the basis it is compared with.
+    """
+    pool, llama = world["pool"], world["llama"]
+    Deployment.objects.filter(pk=pool.pk).update(pricing_mode="reserved")
+    for unit in ("1m_input_tokens", "1m_output_tokens"):
+        PriceCard.objects.create(
+            deployment=pool, unit=unit, price=Decimal("3.00"), valid_from=dt.date(2026, 1, 1)
+        )
+    # The day before, billed at the savings-plan rate: 8 x $98.32 on demand x 0.64 = $503.3984/h.
+    amortized_day = Decimal("12081.56")
+    UnitCost.objects.create(
+        day=DAY - dt.timedelta(days=1),
+        model=llama,
+        deployment=pool,
+        provider="aws",
+        currency="USD",
+        effective_cost=amortized_day,
+        requests=900_000,
+        input_tokens=1_350_000_000,
+        output_tokens=288_000_000,
+        cost_per_1m_input_tokens=Decimal("7.37"),
+        cost_per_1m_output_tokens=Decimal("7.37"),
+    )
+    # A busier day: tokens x $3/1M would be $7,500, with no relation to the bill.
+    _usage(pool, world["search"], requests=600_000, input_tokens=1_500_000_000, output_tokens=300_000_000)
+    _usage(pool, world["ads"], hour=3, requests=200_000, input_tokens=500_000_000, output_tokens=200_000_000)
+
+    estimates_refresh(days=[DAY], now=NOW)
+
+    estimates = {e.team.slug: e for e in SpendEstimate.objects.select_related("team")}
+    assert {e.basis for e in estimates.values()} == {"unit_cost"}
+    assert estimates["search"].basis_details["measure"] == "capacity_hours"
+    # 24 capacity hours at the billed $503.3983333/h, split 18:7 by tokens.
+    assert _cents(sum(e.estimated_cost for e in estimates.values())) == amortized_day
+    assert _cents(estimates["search"].estimated_cost) == Decimal("8698.72")
+    assert _cents(estimates["ads"].estimated_cost) == Decimal("3382.84")
+
+    # The bill lands at the same amortized rate: the deployment-day is estimated to the cent.
+    for team, amount in ((world["search"], "7000.00"), (world["ads"], "4000.00"), (None, "1081.56")):
+        DailyCostFactory(
+            day=DAY,
+            account=world["aws"],
+            team=team,
+            model=llama if team else None,
+            deployment=pool,
+            billed_cost=Decimal(amount),
+            effective_cost=Decimal(amount),
+        )
+    estimates_reconcile(days=[DAY], now=NOW)
+    rows = SpendEstimate.objects.filter(day=DAY, deployment=pool)
+    assert _cents(sum(r.billed_cost for r in rows)) == amortized_day
+    assert _cents(sum(r.error for r in rows)) == Decimal("0.00")
+
+
+def test_an_instance_registered_after_its_bills_is_estimated_from_them(world):
+    """The demo seeds deployments after the history it bills: created_at is later than every
+    replayed day. Its bill says it ran; counting no capacity hours fell back to token prices."""
+    pool, llama = world["pool"], world["llama"]
+    Deployment.objects.filter(pk=pool.pk).update(pricing_mode="reserved", created_at=NOW)
+    PriceCard.objects.create(
+        deployment=pool, unit="1m_input_tokens", price=Decimal("3.00"), valid_from=dt.date(2026, 1, 1)
+    )
+    UnitCost.objects.create(
+        day=DAY - dt.timedelta(days=1),
+        model=llama,
+        deployment=pool,
+        provider="aws",
+        currency="USD",
+        effective_cost=Decimal("240.00"),
+    )
+    _usage(pool, world["search"], requests=10, input_tokens=1_000_000_000)
+
+    estimates_refresh(days=[DAY], now=NOW)
+
+    estimate = SpendEstimate.objects.get()
+    assert (estimate.basis, estimate.estimated_cost) == ("unit_cost", Decimal("240.00"))
+    assert estimate.basis_details["hours"] == "24.0000"
 
 
 def test_today_counts_only_the_hours_so_far_and_an_idle_instance_still_costs(world):
