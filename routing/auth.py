@@ -123,7 +123,6 @@ class IsGateway(permissions.BasePermission):
 
 class GatewayTokenScheme(OpenApiAuthenticationExtension):
     target_class = "routing.auth.GatewayTokenAuthentication"
-    match_subclasses = True  # CachedGatewayTokenAuthentication (leases) takes the same token
     name = "gatewayToken"
 
     def get_security_definition(self, auto_schema):
@@ -132,3 +131,17 @@ class GatewayTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "Gateway token `ifs_<prefix>_<secret>` (manage.py gateway_token SLUG)",
         }
+
+
+class CachedGatewayTokenScheme(OpenApiAuthenticationExtension):
+    """The same token as GatewayTokenScheme: require that scheme rather than define a second one
+    (drf-spectacular refuses two components of one name for two classes)."""
+
+    target_class = "routing.auth.CachedGatewayTokenAuthentication"
+    name: list[str] = []
+
+    def get_security_requirement(self, auto_schema):
+        return {GatewayTokenScheme.name: []}
+
+    def get_security_definition(self, auto_schema):
+        return []
