@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def production_env(data_dir: Path) -> dict[str, str]:
     database = settings.DATABASES["default"]
+    # DJANGO_ALLOW_ASYNC_UNSAFE is the browser tests' harness switch, never a deployment's (async.E001).
     env = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": "prod-test-" + "k" * 50,
         "INFERENSYS_TOKEN_HASH_KEY": "prod-test-hash-" + "h" * 50,
