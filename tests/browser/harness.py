@@ -58,7 +58,13 @@ class PageCheck:
         self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
         self.page.on(
             "requestfailed",
-            lambda request: self.problems.append(f"request failed: {request.url} {request.failure}"),
+            # net::ERR_ABORTED is a request the page itself cancelled by navigating (a reload), not a
+            # failed asset.
+            lambda request: (
+                None
+                if "ERR_ABORTED" in (request.failure or "")
+                else self.problems.append(f"request failed: {request.url} {request.failure}")
+            ),
         )
 
     def _on_console(self, message) -> None:
