@@ -57,7 +57,7 @@ ADMIN_FINANCE_WRITES = [
     r"^/api/v1/accounts/\{id\}/(sync|test-connection)$",
 ]
 # Pages for admin and finance only; pages that create something (viewers get 403 on those).
-ADMIN_FINANCE_PAGES = [r"^/governance/audit/"]
+ADMIN_FINANCE_PAGES = [r"^/governance/audit/", r"^/ingestion/upload/"]
 CREATE_PAGES = [r"/new/?$"]
 # Marker amounts: each exists once, in rows of one team (or of the whole account).
 ALPHA_MARKERS = ["4101.0101", "5101.0101"]  # alpha's daily cost and budget
