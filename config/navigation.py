@@ -84,6 +84,8 @@ SECTIONS: tuple[NavSection, ...] = (
             NavEntry("Cloud accounts", "connectors:accounts"),
             NavEntry("Ingestion", "attribution:ingestion", visible=_may("attribution.view_ingestrun")),
             NavEntry("Mapping rules", "rules:index"),
+            NavEntry("Exchange rates", "settings_rates:index", visible=_may("attribution.view_exchangerate")),
+            NavEntry("Teams", "settings_teams:index", visible=_may("attribution.view_team")),
         ),
     ),
     NavSection(
