@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo demo-stop test lint format bench migrate clean conformance static fuzz audit
+.PHONY: install demo demo-stop test lint format bench bench-pages migrate clean conformance static fuzz audit
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ format: install
 
 bench: install
 	@set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+# Server time of every page at demo scale (90 days), per role; one BENCH line per page (<= 150 ms).
+bench-pages: install
+	$(BIN)/python bench/pages.py
 
 # Production static files (hashed names + manifest, what config.settings.production serves).
 static: install

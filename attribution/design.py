@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import plotly.graph_objects as plotly_go
 from babel import numbers as babel_numbers
 from babel.dates import format_date, format_datetime
 from django.conf import settings
@@ -39,6 +40,31 @@ SERIES_COLORS = [
     "#ea580c",
     "#475569",
 ]
+
+
+class _GraphObjects:
+    """`plotly.graph_objects` for the pages' figure builders (`from attribution.design import go`).
+
+    Figures, traces and layouts are built checked or unchecked as settings.PLOTLY_VALIDATE says:
+    checked in tests, so a misspelt property or a bad value fails there; unchecked when serving,
+    where Plotly's per-value checks cost more than the rest of a chart-heavy page. Either way the
+    same objects serialise to the same JSON (tests/ui/test_figures.py compares the two)."""
+
+    _CHECKED = ("Figure", "Bar", "Scatter", "Heatmap", "Pie", "Box", "Histogram", "Layout")
+
+    def __getattr__(self, name: str):
+        made = getattr(plotly_go, name)
+        if name not in self._CHECKED:
+            return made
+
+        def build(*args, **kwargs):
+            kwargs.setdefault("_validate", bool(getattr(settings, "PLOTLY_VALIDATE", True)))
+            return made(*args, **kwargs)
+
+        return build
+
+
+go = _GraphObjects()
 
 
 def provider_color(provider: str) -> str:

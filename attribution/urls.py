@@ -7,7 +7,16 @@ the pages moved here.
 
 from django.urls import include, path
 
-from attribution.views import connectors, explorer, ingestion, overview, rules, unallocated
+from attribution.views import (
+    connectors,
+    exchange_rates,
+    explorer,
+    ingestion,
+    overview,
+    rules,
+    teams,
+    unallocated,
+)
 from attribution.views.estimates import deployment_accuracy_page
 
 overview_patterns = [
@@ -25,6 +34,14 @@ connector_patterns = [
 rule_patterns = [
     path("", rules.rules_page, name="index"),
 ]
+# Settings pages (config/navigation.py's Settings section); each keeps its own namespace.
+rate_patterns = [
+    path("", exchange_rates.exchange_rates, name="index"),
+]
+team_patterns = [
+    path("", teams.teams, name="index"),
+    path("<int:team_id>/", teams.team_edit, name="edit"),
+]
 unallocated_patterns = [
     path("", unallocated.unallocated_page, name="index"),
 ]
@@ -34,4 +51,6 @@ urlpatterns = [
     path("accounts/", include((connector_patterns, "connectors"))),
     path("rules/", include((rule_patterns, "rules"))),
     path("unallocated/", include((unallocated_patterns, "unallocated"))),
+    path("settings/exchange-rates/", include((rate_patterns, "settings_rates"))),
+    path("settings/teams/", include((team_patterns, "settings_teams"))),
 ]

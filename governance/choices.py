@@ -56,6 +56,9 @@ class AlertKind(models.TextChoices):
     CONSERVATION = "conservation", "Allocation does not reconcile"
     RESTATEMENT = "restatement", "Restated after close"
     INGEST_FAILED = "ingest_failed", "Ingest failed"
+    # Raised by routing (routing.services), which imports governance; governance never imports it.
+    ROUTING_INFEASIBLE = "routing_infeasible", "Routing policy infeasible"
+    GATEWAY_LAG = "gateway_lag", "Gateway behind the latest policy"
     TEST = "test", "Test message"
 
 

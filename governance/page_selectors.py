@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-import plotly.graph_objects as go
 from django.utils import timezone
 
+from attribution.design import go
 from governance.models import Budget
 from governance.selectors import budget_status
 
@@ -110,7 +110,7 @@ def budget_burndown_figure(*, budget: Budget, status: dict) -> dict:
         )  # fmt: skip
     figure.update_layout(
         margin={"l": 50, "r": 10, "t": 10, "b": 40},
-        yaxis={"title": budget.currency},
+        yaxis={"title": {"text": budget.currency}},
         legend={"orientation": "h"},
     )
     return figure.to_plotly_json()

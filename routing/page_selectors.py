@@ -9,8 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import plotly.graph_objects as go
-
+from attribution.design import go
 from attribution.models import Deployment, ServedModel
 from routing import selectors
 from routing.models import DeploymentRouting, Gateway, PolicyDocument, PushAttempt, RouteState, WeightPin
@@ -142,8 +141,8 @@ def pareto_figure(*, model: ServedModel, now: dt.datetime, proposed: dict[str, i
                 )
             )
     figure.update_layout(
-        xaxis_title=f"Unit cost per 1M tokens ({selectors.routing_currency()})",
-        yaxis_title="p95 latency (ms)",
+        xaxis={"title": {"text": f"Unit cost per 1M tokens ({selectors.routing_currency()})"}},
+        yaxis={"title": {"text": "p95 latency (ms)"}},
         margin={"t": 20, "l": 60, "r": 20, "b": 50},
         height=360,
     )

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from attribution.models import Deployment, ServedModel
+from governance.choices import AlertKind
 from governance.services import alert_raise, audit_event_record
 from governance.tokens import generate_token
 from routing import documents, policy_cache, selectors
@@ -349,7 +350,7 @@ def _route_state_save(model: ServedModel, outcome: RouteOutcome, state: RouteSta
 def _infeasible_alert(model: ServedModel, outcome: RouteOutcome, now: dt.datetime) -> None:
     where = f"{model.slug} {outcome.request_class}" + (f" from {outcome.origin}" if outcome.origin else "")
     alert_raise(
-        kind="routing_infeasible",
+        kind=AlertKind.ROUTING_INFEASIBLE,
         severity="warning",
         dedup_key=(
             f"routing-infeasible:{model.slug}:{outcome.request_class}:{outcome.origin}:"
@@ -600,7 +601,7 @@ def gateways_lag_check(*, now: dt.datetime | None = None) -> int:
     raised = 0
     for gateway, document in selectors.gateways_lagging(now=now, deadline=deadline):
         _, created = alert_raise(
-            kind="gateway_lag",
+            kind=AlertKind.GATEWAY_LAG,
             severity="warning",
             dedup_key=f"gateway-lag:{gateway.slug}:v{document.version}",
             message=(

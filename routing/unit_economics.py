@@ -12,11 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-import plotly.graph_objects as go
 from django.db.models import Max, QuerySet
 
 from attribution.choices import PricingMode
 from attribution.costs.selectors import visible
+from attribution.design import go
 from attribution.models import DailyCost, UnitCost
 from attribution.models.allocation import UnitCostRatioSource
 from routing.selectors import route_latencies
@@ -174,7 +174,9 @@ def _trend_figure(series: dict[tuple[str, str], list[dict]], *, metric: str, cur
             )
         )
     figure.update_layout(
-        yaxis_title=f"{METRICS[metric]} ({currency})", margin={"t": 20}, legend={"orientation": "h"}
+        yaxis={"title": {"text": f"{METRICS[metric]} ({currency})"}},
+        margin={"t": 20},
+        legend={"orientation": "h"},
     )
     return figure.to_plotly_json()
 
@@ -215,8 +217,8 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
             )
         )
     figure.update_layout(
-        xaxis_title=f"Cost per 1M tokens, input + output ({currency})",
-        yaxis_title="p95 latency (ms)",
+        xaxis={"title": {"text": f"Cost per 1M tokens, input + output ({currency})"}},
+        yaxis={"title": {"text": "p95 latency (ms)"}},
         margin={"t": 20},
     )
     return figure.to_plotly_json()

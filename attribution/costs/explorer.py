@@ -14,12 +14,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
-import plotly.graph_objects as go
 from django.db.models import F, Max, Sum
 from django.db.models.functions import TruncMonth, TruncWeek
 
 from attribution import design
 from attribution.costs.selectors import visible
+from attribution.design import go
 from attribution.models import DailyCost
 
 ZERO = Decimal(0)
@@ -195,12 +195,14 @@ def _figure(result: ExplorerResult) -> dict:
             if query.group_by == "provider"
             else design.SERIES_COLORS[index % len(design.SERIES_COLORS)]
         )
-        figure.add_bar(
-            name=row.label,
-            x=result.period_labels,
-            y=[float(amount) for amount in row.amounts],
-            marker={"color": colour},
-            hovertemplate="%{x}<br>" + row.label + ": %{y:,.2f} " + query.currency + "<extra></extra>",
+        figure.add_trace(
+            go.Bar(
+                name=row.label,
+                x=result.period_labels,
+                y=[float(amount) for amount in row.amounts],
+                marker={"color": colour},
+                hovertemplate="%{x}<br>" + row.label + ": %{y:,.2f} " + query.currency + "<extra></extra>",
+            )
         )
     figure.update_layout(
         barmode="stack",

@@ -15,7 +15,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import plotly.graph_objects as go
 from django.db.models import Case, CharField, F, Max, QuerySet, Sum, Value, When
 
 from attribution import design
@@ -24,6 +23,7 @@ from attribution.costs import selectors as cost_selectors
 from attribution.costs.selectors import REASON_NOT_ALLOCATED, CostFilters, reason_label
 from attribution.currency.codes import ISO_4217_CODES
 from attribution.currency.services import RateBook
+from attribution.design import go
 from attribution.estimates.accuracy import AccuracyReport, accuracy_per_deployment, estimate_accuracy_report
 from attribution.estimates.calibration import calibration_factors_current
 from attribution.models import DailyCost, ServedModel, Team, UnitCost

@@ -15,12 +15,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import plotly.graph_objects as go
 from django.db import connection
 from django.db.models import F, Q, Sum, Value
 
 from attribution.costs import selectors as cost_selectors
 from attribution.costs.selectors import CostFilters, _apply, _sees_everything, allocated_account_day, visible
+from attribution.design import go
 from attribution.models import AllocatedCost, DailyCost, IngestRun, RuleSuggestion, SuggestionState
 
 ZERO = Decimal(0)
@@ -168,7 +168,7 @@ def _trend(*, user, filters: CostFilters, currency: str) -> dict:
         barmode="stack",
         margin={"l": 50, "r": 10, "t": 10, "b": 40},
         height=280,
-        yaxis={"title": f"Unallocated, {currency}"},
+        yaxis={"title": {"text": f"Unallocated, {currency}"}},
         legend={"orientation": "h"},
     )
     return figure.to_plotly_json()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from attribution.costs.selectors import CostFilters
+from attribution.design import go
 from attribution.estimates.accuracy import calibration_history, estimate_accuracy_report
 from attribution.models import Deployment
 

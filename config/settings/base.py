@@ -25,7 +25,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.SuperuserAdminConfig",  # the Django admin, superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -217,6 +217,10 @@ ROUTING_APPLY_DEADLINE_SECONDS = env_int("INFERENSYS_ROUTING_APPLY_DEADLINE_SECO
 # many seconds anyway (also how stale a gateway's last_seen_at may be, beyond its 10 s precision).
 # 0 turns the cache off. Without a Redis cache it is off.
 GATEWAY_POLICY_CACHE_SECONDS = env_int("INFERENSYS_GATEWAY_POLICY_CACHE_SECONDS", 5, minimum=0)
+# Plotly checks every property and value of a page's figures as they are built (a third to a half of
+# the overview's server time). On in tests (config/settings/test.py), where a misspelt property must
+# fail loudly; off when serving, where the same code builds the same JSON unchecked.
+PLOTLY_VALIDATE = env_bool("INFERENSYS_PLOTLY_VALIDATE", False)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

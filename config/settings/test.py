@@ -11,3 +11,5 @@ STORAGES = {
 }
 # Static files are served from the finders in tests; there is no collectstatic output to watch.
 WHITENOISE_AUTOREFRESH = True
+# Figures are checked property by property in tests (a typo fails), unchecked when serving.
+PLOTLY_VALIDATE = True

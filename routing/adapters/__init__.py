@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from routing.choices import RequestClass
+
+# The request header that selects a request class at a gateway; without it (or with any other
+# value) a request is realtime. Gateways match it case-insensitively on the name, exactly on the value.
+CLASS_HEADER = "x-inferensys-class"
+REALTIME = RequestClass.REALTIME.value
+BATCH = RequestClass.BATCH.value
+
 
 class PushError(Exception):
     """A push did not take: the gateway stays on its last good document and the push is retried."""

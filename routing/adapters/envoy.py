@@ -5,8 +5,10 @@ policy document's version, or HTTP 304 when Envoy already holds that version.
 The gateway is identified by the request's `node.id` (its slug) and authenticated by
 `node.metadata.token` (its gateway token), because a REST config source cannot add headers.
 
-One route per model matched on the `x-inferensys-model` header, then a catch-all to the first
-model, each with `weighted_clusters` over the model's deployments (cluster name = deployment slug).
+Routes per model and request class: `x-inferensys-model: <model>` with `x-inferensys-class: batch`
+takes the model's batch route, the model header alone its realtime route (the default class);
+then catch-alls to the first model (batch when the class header says so, else realtime). Each has
+`weighted_clusters` over the model's deployments (cluster name = deployment slug).
 Zero weights are left out: Envoy rejects a weighted cluster set whose weights sum to 0, and a
 deployment with no weight must get nothing.
 """
@@ -16,11 +18,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from routing.adapters import route_weights
+from routing.adapters import BATCH, CLASS_HEADER, REALTIME, route_weights
 
 ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 MODEL_HEADER = "x-inferensys-model"
+CLASS_MATCH = {"name": CLASS_HEADER, "string_match": {"exact": BATCH}}
 
 
 def _weighted(weights: dict[str, int]) -> dict[str, Any]:
@@ -29,32 +32,35 @@ def _weighted(weights: dict[str, int]) -> dict[str, Any]:
 
 
 def routes_response(
-    *,
-    content: dict[str, Any],
-    version: int,
-    route_config_name: str,
-    origin: str,
-    request_class: str = "realtime",
+    *, content: dict[str, Any], version: int, route_config_name: str, origin: str
 ) -> dict[str, Any]:
+    # Envoy takes the first route that matches, so the batch routes (model and class headers) come
+    # before the model's realtime route (model header only), and the catch-alls come last.
     routes = []
-    first = None
+    defaults: dict[str, dict[str, int]] = {}
     for model in sorted(content["models"]):
-        weights = route_weights(content, model=model, request_class=request_class, origin=origin)
-        if not any(weights.values()):
-            continue
-        first = first or weights
+        for request_class in (BATCH, REALTIME):
+            weights = route_weights(content, model=model, request_class=request_class, origin=origin)
+            if not any(weights.values()):
+                continue  # a model without a batch route: its batch requests take the realtime one
+            defaults.setdefault(request_class, weights)
+            headers = [{"name": MODEL_HEADER, "string_match": {"exact": model}}]
+            if request_class == BATCH:
+                headers.append(CLASS_MATCH)
+            routes.append(
+                {
+                    "name": f"{model}-{request_class}",
+                    "match": {"prefix": "/", "headers": headers},
+                    "route": _weighted(weights),
+                }
+            )
+    if BATCH in defaults:
         routes.append(
-            {
-                "name": model,
-                "match": {
-                    "prefix": "/",
-                    "headers": [{"name": MODEL_HEADER, "string_match": {"exact": model}}],
-                },
-                "route": _weighted(weights),
-            }
-        )
-    if first is not None:
-        routes.append({"name": "default", "match": {"prefix": "/"}, "route": _weighted(first)})
+            {"name": "default-batch", "match": {"prefix": "/", "headers": [CLASS_MATCH]},
+             "route": _weighted(defaults[BATCH])}
+        )  # fmt: skip
+    if REALTIME in defaults:
+        routes.append({"name": "default", "match": {"prefix": "/"}, "route": _weighted(defaults[REALTIME])})
     resource = {
         "@type": ROUTE_TYPE,
         "name": route_config_name,

@@ -7,8 +7,15 @@ servers' state is dumped after each push (`show servers state`) so a reload that
 (`server-state-file` + `load-server-state-from-file global`) keeps the pushed weights.
 
 push_settings: {"runtime_api": "127.0.0.1:9999" | "/run/haproxy.sock",
-                "backends": {"<model slug>": "<backend name>"} (default: the model slug),
-                "request_class": "realtime", "state_file": "/var/lib/haproxy/state"}
+                "backends": {"<model slug>": "<backend name>"} (default: the model slug)
+                         or {"<model slug>": {"realtime": "<backend>", "batch": "<backend>"}},
+                "request_class": "realtime" (the class of a backend given by name alone),
+                "state_file": "/var/lib/haproxy/state"}
+
+Request classes: HAProxy's config chooses the backend per class with a header ACL, e.g.
+`acl batch req.hdr(x-inferensys-class) -m str batch` and `use_backend llama-70b-batch if batch`
+before `default_backend llama-70b`; each backend lists the model's deployments as servers (server
+name = deployment slug) and each gets its class's weights.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from routing.adapters import PushError, route_weights
+from routing.adapters import BATCH, REALTIME, PushError, route_weights
 
 TIMEOUT_SECONDS = 3.0
 
@@ -52,21 +59,46 @@ def current_weight(address: str, backend: str, server: str) -> int:
 
 
 def plan(content: dict[str, Any], settings: dict[str, Any], origin: str) -> dict[str, dict[str, int]]:
-    """{backend: {server: weight}} for every model of the document."""
+    """{backend: {server: weight}} for every model and request class of the document that has a
+    backend (see the module's push_settings)."""
     backends = settings.get("backends") or {}
-    request_class = settings.get("request_class", "realtime")
+    default_class = settings.get("request_class", REALTIME)
     wanted = {}
     for model in content["models"]:
-        weights = route_weights(content, model=model, request_class=request_class, origin=origin)
-        if weights:
-            wanted[backends.get(model, model)] = weights
+        by_class = backends.get(model, model)
+        if isinstance(by_class, str):
+            by_class = {default_class: by_class}
+        for request_class, backend in by_class.items():
+            weights = route_weights(content, model=model, request_class=request_class, origin=origin)
+            if weights:
+                wanted[backend] = weights
     return wanted
+
+
+def plan_errors(settings: dict[str, Any]) -> list[str]:
+    """What is wrong with push_settings.backends, in words (empty when it is usable)."""
+    errors = []
+    for model, by_class in (settings.get("backends") or {}).items():
+        if isinstance(by_class, str):
+            continue
+        if not isinstance(by_class, dict) or not by_class:
+            errors.append(f"backends.{model}: a backend name or {{request class: backend name}}")
+            continue
+        for request_class, backend in by_class.items():
+            if request_class not in (REALTIME, BATCH):
+                errors.append(f"backends.{model}: unknown request class {request_class!r} (realtime, batch)")
+            if not isinstance(backend, str) or not backend:
+                errors.append(f"backends.{model}.{request_class}: a backend name")
+    return errors
 
 
 def push(*, content: dict[str, Any], settings: dict[str, Any], origin: str) -> str:
     address = settings.get("runtime_api")
     if not address:
         raise PushError("push_settings.runtime_api is not set (host:port or a socket path).")
+    errors = plan_errors(settings)
+    if errors:
+        raise PushError("push_settings: " + "; ".join(errors))
     wanted = plan(content, settings, origin)
     changes = []
     for backend, weights in sorted(wanted.items()):

@@ -141,3 +141,11 @@ def test_the_budget_list_query_count_does_not_grow_per_row_beyond_its_spend_read
     client = _client(world["users"]["admin"])
     with django_assert_max_num_queries(40):
         assert client.get("/governance/budgets/").status_code == 200
+
+
+def test_the_burn_down_is_the_same_built_checked_or_unchecked(world, page_figures_checked_and_unchecked):
+    client = _client(world["users"]["finance"])
+    url = f"/governance/budgets/{world['budget'].pk}/"
+    checked, unchecked = page_figures_checked_and_unchecked(client, url)
+    assert checked["burndown"]["data"]
+    assert unchecked == checked

@@ -123,8 +123,16 @@ class GatewayProcess:
 
 
 def haproxy_config(
-    *, port: int, runtime_port: int, backend: str, servers: dict[str, int], state_file: Path
+    *,
+    port: int,
+    runtime_port: int,
+    backend: str,
+    servers: dict[str, int],
+    state_file: Path,
+    batch_backend: str | None = None,
 ) -> str:
+    """One frontend; with `batch_backend`, requests with `x-inferensys-class: batch` go there (same
+    servers, their own weights), as the README's gateway section shows."""
     lines = [
         "global",
         f"    stats socket ipv4@127.0.0.1:{runtime_port} level admin",
@@ -137,11 +145,19 @@ def haproxy_config(
         "    load-server-state-from-file global",
         "frontend ingress",
         f"    bind 127.0.0.1:{port}",
-        f"    default_backend {backend}",
-        f"backend {backend}",
-        "    balance roundrobin",
     ]
-    lines += [f"    server {name} 127.0.0.1:{server_port} weight 50" for name, server_port in servers.items()]
+    if batch_backend:
+        lines += [
+            "    acl batch_class req.hdr(x-inferensys-class) -m str batch",
+            f"    use_backend {batch_backend} if batch_class",
+        ]
+    lines.append(f"    default_backend {backend}")
+    for name in [backend] + ([batch_backend] if batch_backend else []):
+        lines += [f"backend {name}", "    balance roundrobin"]
+        lines += [
+            f"    server {server} 127.0.0.1:{server_port} weight 50"
+            for server, server_port in servers.items()
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -120,3 +120,12 @@ def test_the_whatif_form_reports_bad_input(client, routed):
 def test_the_pareto_frontier_keeps_only_undominated_points():
     points = [("a", 1.0, 900.0), ("b", 2.0, 300.0), ("c", 2.5, 800.0), ("d", 4.0, 100.0), ("e", 1.0, 950.0)]
     assert pareto_frontier(points) == [("a", 1.0, 900.0), ("b", 2.0, 300.0), ("d", 4.0, 100.0)]
+
+
+def test_the_pareto_figure_is_the_same_built_checked_or_unchecked(
+    client, routed, page_figures_checked_and_unchecked
+):
+    client.force_login(UserFactory(username="finance", roles=["finance"]))
+    checked, unchecked = page_figures_checked_and_unchecked(client, "/routing/models/llama-70b/")
+    assert checked["pareto"]["data"]
+    assert unchecked == checked

@@ -37,13 +37,19 @@ def test_envoy_routes_weighted_clusters_versioned_by_the_document(published):
     (resource,) = answer["resources"]
     assert resource["name"] == "edge-routes"
     assert resource["@type"] == "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-    routes = resource["virtual_hosts"][0]["routes"]
-    assert routes[0]["match"]["headers"] == [
-        {"name": "x-inferensys-model", "string_match": {"exact": "llama-70b"}}
-    ]
+    routes = {route["name"]: route for route in resource["virtual_hosts"][0]["routes"]}
+    # Envoy takes the first match: the batch route (model and class headers) before the realtime
+    # one (model header), the catch-alls last (batch on the class header, then everything).
+    assert list(routes) == ["llama-70b-batch", "llama-70b-realtime", "default-batch", "default"]
+    model = {"name": "x-inferensys-model", "string_match": {"exact": "llama-70b"}}
+    batch = {"name": "x-inferensys-class", "string_match": {"exact": "batch"}}
+    assert routes["llama-70b-batch"]["match"]["headers"] == [model, batch]
+    assert routes["llama-70b-realtime"]["match"]["headers"] == [model]
+    assert routes["default-batch"]["match"]["headers"] == [batch]
+    assert routes["default"]["match"] == {"prefix": "/"}
     # Zero weights are left out: the drained or unused deployment gets nothing.
-    assert routes[0]["route"]["weighted_clusters"]["clusters"] == [{"name": "llama-aws", "weight": 100}]
-    assert routes[-1]["match"] == {"prefix": "/"}
+    for route in routes.values():
+        assert route["route"]["weighted_clusters"]["clusters"] == [{"name": "llama-aws", "weight": 100}]
     # Envoy's ACK (version_info it holds) is the applied version, and unchanged means 304.
     assert discovery("/v3/discovery:routes", gateway, token, version_info="1").status_code == 304
     gateway.refresh_from_db()

@@ -247,3 +247,11 @@ def test_its_queries_do_not_grow_with_rows(world, django_assert_max_num_queries)
     with django_assert_max_num_queries(10):
         response = client.get(f"/routing/unit-economics/?{RANGE}")
     assert response.status_code == 200
+
+
+def test_its_figures_are_the_same_built_checked_or_unchecked(world, page_figures_checked_and_unchecked):
+    client = Client()
+    client.force_login(world["finance"])
+    checked, unchecked = page_figures_checked_and_unchecked(client, f"/routing/unit-economics/?{RANGE}")
+    assert all(figure["data"] for figure in checked.values())
+    assert unchecked == checked

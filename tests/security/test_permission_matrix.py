@@ -58,6 +58,8 @@ ADMIN_FINANCE_WRITES = [
 ]
 # Pages for admin and finance only; pages that create something (viewers get 403 on those).
 ADMIN_FINANCE_PAGES = [r"^/governance/audit/"]
+# Pages for admin only (users and their roles): finance gets 403 as well.
+ADMIN_ONLY_PAGES = [r"^/settings/members/"]
 CREATE_PAGES = [r"/new/?$"]
 # Marker amounts: each exists once, in rows of one team (or of the whole account).
 ALPHA_MARKERS = ["4101.0101", "5101.0101"]  # alpha's daily cost and budget
@@ -255,7 +257,9 @@ def test_every_page_answers_each_caller_as_the_rules_say(world, caller):
         elif user is None:  # anonymous, and tokens, which pages do not accept
             ok = status == 302 and "/login/" in response["Location"]
         elif route == "/admin/":
-            ok = status == 200 if user.is_staff else status == 302
+            ok = status == 200 if user.is_superuser else status == 302  # superusers only
+        elif caller != "admin" and matches(route, ADMIN_ONLY_PAGES):
+            ok = status == 403
         elif caller in TEAM_ROLES and matches(route, ADMIN_FINANCE_PAGES):
             ok = status == 403
         elif caller == "viewer" and matches(route, CREATE_PAGES):

@@ -50,6 +50,7 @@ ROLE_GRANTS: dict[Role, tuple[str, ...]] = {
         "governance.add_quota",
         "governance.change_quota",
         "governance.delete_quota",
+        "governance.add_apitoken",
     ),
     # Team leads edit these kinds of object; *which* teams is decided from memberships where rows
     # are queried and written (selectors, services, the admin), never by Django permissions alone.
@@ -64,6 +65,7 @@ ROLE_GRANTS: dict[Role, tuple[str, ...]] = {
         "governance.add_quota",
         "governance.change_quota",
         "governance.delete_quota",
+        "governance.add_apitoken",
     ),
     Role.VIEWER: ("view:readable",),
 }
@@ -71,8 +73,9 @@ ROLE_GRANTS: dict[Role, tuple[str, ...]] = {
 ROLE_SUMMARY: dict[Role, str] = {
     Role.ADMIN: "everything, including users, groups, API tokens and the Django admin",
     Role.FINANCE: "read every team's costs; start syncs and connection tests; edit and re-apply "
-    "mapping rules; load exchange rates; edit budgets and quotas of every team",
-    Role.TEAM_LEAD: "read the teams they belong to; edit budgets and quotas of the teams they lead",
+    "mapping rules; load exchange rates; edit budgets and quotas of every team; create their own API tokens",
+    Role.TEAM_LEAD: "read the teams they belong to; edit budgets, quotas and channels of the teams they "
+    "lead; create their own API tokens",
     Role.VIEWER: "read the teams they belong to",
 }
 
@@ -192,3 +195,20 @@ class Command(BaseCommand):
             self.stdout.write(
                 "  ".join(str(text).ljust(width) for text, width in zip(row, widths, strict=True))
             )
+
+
+def user_role_set(*, user, role: Role | str | None) -> list[str]:
+    """Give `user` exactly one role (or none): the role's group, converged on ROLE_GRANTS first, replaces
+    any other role group; groups that are not roles stay. Returns the role groups before the change.
+
+    Here, beside ROLE_GRANTS, because this is the one module that maps roles to groups; pages assign
+    roles through it (governance.member_services) and never look at group names themselves."""
+    role_groups = list(Group.objects.filter(name__in=Role.values))
+    before = sorted(group.name for group in user.groups.all() if group.name in Role.values)
+    user.groups.remove(*role_groups)
+    if role:
+        role = Role(role)
+        group, _ = Group.objects.get_or_create(name=role.value)
+        group.permissions.set(role_permissions(role=role))
+        user.groups.add(group)
+    return before

@@ -263,3 +263,14 @@ def test_the_deployment_page_shows_each_day_and_the_factor_history_to_who_may_se
     response = client.get("/estimates/llama-pool/")
     assert response.context["days"] == [] and response.context["history"] == []
     assert client.get("/estimates/no-such-deployment/").status_code == 404
+
+
+def test_the_deployment_pages_trend_is_the_same_built_checked_or_unchecked(
+    world, client, page_figures_checked_and_unchecked
+):
+    for offset in range(4):
+        _live_day(world, FIRST + dt.timedelta(days=offset), "264.00")
+    client.force_login(UserFactory(username="fin", roles=["finance"]))
+    checked, unchecked = page_figures_checked_and_unchecked(client, "/estimates/llama-pool/")
+    assert checked["trend"]["data"]
+    assert unchecked == checked

@@ -220,3 +220,13 @@ def test_the_unallocated_page_shows_reasons_resources_and_suggestions_to_finance
     page = client.get("/unallocated/").content.decode()
     assert 'id="unallocated-restricted"' in page
     assert "2,041" not in page and "canary" not in page
+
+
+def test_the_unallocated_trend_is_the_same_built_checked_or_unchecked(
+    world, client, page_figures_checked_and_unchecked
+):
+    client.force_login(UserFactory(username="fin", roles=["finance"]))
+    url = "/unallocated/?start=2026-10-01&end=2026-10-31"
+    checked, unchecked = page_figures_checked_and_unchecked(client, url)
+    assert checked["trend"]["data"]
+    assert unchecked == checked

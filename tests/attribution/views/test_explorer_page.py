@@ -169,3 +169,11 @@ def test_its_queries_do_not_grow_with_rows(world, django_assert_max_num_queries)
     with django_assert_max_num_queries(8):
         response = client.get(f"/explorer/?{RANGE}&group_by=team")
     assert response.status_code == 200
+
+
+def test_its_figure_is_the_same_built_checked_or_unchecked(world, page_figures_checked_and_unchecked):
+    client = Client()
+    client.force_login(world["finance"])
+    checked, unchecked = page_figures_checked_and_unchecked(client, f"/explorer/?{RANGE}&group_by=team")
+    assert checked["explorer"]["data"]
+    assert unchecked == checked

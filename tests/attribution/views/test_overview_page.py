@@ -492,3 +492,12 @@ def test_a_team_lead_sees_only_their_teams_estimates_and_pool_shares(client, all
     html = response.content.decode()
     assert "Gamma" not in html
     assert 'id="unallocated-by-reason"' not in html
+
+
+def test_its_figures_are_the_same_built_checked_or_unchecked(
+    client, allocated_world, page_figures_checked_and_unchecked
+):
+    client.force_login(allocated_world["people"]["finance"])
+    checked, unchecked = page_figures_checked_and_unchecked(client, OVERVIEW)
+    assert all(figure["data"] for figure in checked.values())
+    assert unchecked == checked
