@@ -1,6 +1,6 @@
 """Reading the FOCUS 1.2 conditional columns from the exports: unit prices, SKU price details,
 commitment quantities and capacity reservation states (used by the parsers in
-attribution/ingest/formats/; the view shows them, migration 0021).
+attribution/ingest/formats/; the view shows them, migration 0022).
 
 A unit price or commitment quantity describes a charge, it is not an amount that must reconcile:
 a cell that does not read as a number leaves the column null instead of rejecting the charge.

@@ -26,7 +26,7 @@ from attribution.focus.tables import ascii_text, region_name, service_classify, 
 # Columns added after the first parsers were written: a parser that does not fill them gets ""
 # (text) or null (numbers).
 FILLED_HERE = ("service_subcategory", "invoice_id", "commitment_discount_status")
-# FOCUS 1.2 conditional columns (migration 0021), filled by the parsers whose exports carry them.
+# FOCUS 1.2 conditional columns (migration 0022), filled by the parsers whose exports carry them.
 CONDITIONAL_TEXT_COLUMNS = (
     "pricing_currency", "sku_meter", "sku_price_details", "billing_account_type", "sub_account_type",
     "commitment_discount_name", "commitment_discount_category", "commitment_discount_type",

@@ -388,7 +388,7 @@ class CostLineItem(models.Model):
     service_subcategory = models.CharField(max_length=64, blank=True, default="")
     invoice_id = models.CharField(max_length=200, blank=True, default="")
     commitment_discount_status = models.CharField(max_length=20, blank=True, default="")
-    # FOCUS 1.2 conditional columns (migration 0021), as the export states them; "" or null when it
+    # FOCUS 1.2 conditional columns (migration 0022), as the export states them; "" or null when it
     # has none (see README, FOCUS: which export column fills each).
     list_unit_price = models.DecimalField(**QUANTITY, null=True, blank=True)
     contracted_unit_price = models.DecimalField(**QUANTITY, null=True, blank=True)
@@ -560,7 +560,7 @@ class DailyCost(models.Model):
     provider = models.CharField(max_length=16, choices=Provider.choices)
     service_name = models.CharField(max_length=200, blank=True)
     region_id = models.CharField(max_length=64, blank=True)
-    # FOCUS SkuId: the explorer and the anomaly contributors group by it (migration 0021).
+    # FOCUS SkuId: the explorer and the anomaly contributors group by it (migration 0022).
     sku_id = models.CharField(max_length=200, blank=True, default="")
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -100,7 +100,7 @@ FOCUS_COLUMNS = (
     "ConsumedUnit",
     "CommitmentDiscountId",
     "Tags",
-    # FOCUS 1.2 conditional and recommended columns (stored since migration 0021).
+    # FOCUS 1.2 conditional and recommended columns (stored since migration 0022).
     "ServiceSubcategory",
     "InvoiceId",
     "ListUnitPrice",

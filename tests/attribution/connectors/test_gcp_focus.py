@@ -136,7 +136,7 @@ def test_it_selects_only_the_needed_focus_columns(account, focus_table):
     assert select_list == header
     for unneeded in ("x_Credits", "x_CostType", "x_ExportTime", "*"):
         assert unneeded not in select_list
-    # FOCUS conditional columns the table has are read too (ListUnitPrice, migration 0021).
+    # FOCUS conditional columns the table has are read too (ListUnitPrice, migration 0022).
     assert {
         "BilledCost",
         "EffectiveCost",

@@ -403,7 +403,7 @@ def test_the_parquet_export_keeps_real_types(tmp_path):
     assert "ServiceProviderName" in pq.read_schema(tmp_path / "v13.parquet").names
 
 
-# --- FOCUS 1.2 conditional columns from each export (migration 0021) --------------------------
+# --- FOCUS 1.2 conditional columns from each export (migration 0022) --------------------------
 
 
 def test_cur_parquet_fills_unit_prices_sku_meter_and_reservation_quantities():

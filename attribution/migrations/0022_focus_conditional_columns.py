@@ -219,7 +219,7 @@ def _previous_views() -> str:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("attribution", "0020_allocation_suggestion_changes")]
+    dependencies = [("attribution", "0021_dailycost_sku_and_tag_rollup")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
