@@ -24,6 +24,8 @@ overview_patterns = [
     path("", overview.overview, name="overview"),
     path("explorer/", explorer.explorer_page, name="explorer"),
     path("ingestion/", ingestion.ingestion_page, name="ingestion"),
+    path("ingestion/upload/", ingestion.ingestion_upload, name="ingestion-upload"),
+    path("ingestion/runs/<int:run_id>/retry/", ingestion.ingestion_run_retry, name="ingestion-retry"),
     path("ingestion/runs/<int:run_id>/rejected/", ingestion.rejected_rows_page, name="rejected-rows"),
     path("estimates/<slug:slug>/", deployment_accuracy_page, name="deployment-accuracy"),
 ]

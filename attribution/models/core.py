@@ -541,6 +541,8 @@ class DailyCost(models.Model):
     provider = models.CharField(max_length=16, choices=Provider.choices)
     service_name = models.CharField(max_length=200, blank=True)
     region_id = models.CharField(max_length=64, blank=True)
+    # FOCUS SkuId: the explorer and the anomaly contributors group by it (migration 0021).
+    sku_id = models.CharField(max_length=200, blank=True, default="")
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     deployment = models.ForeignKey(
@@ -568,6 +570,7 @@ class DailyCost(models.Model):
                     "billing_period_start",
                     "service_name",
                     "region_id",
+                    "sku_id",
                     "team",
                     "model",
                     "deployment",
