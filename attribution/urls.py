@@ -8,6 +8,7 @@ the pages moved here.
 from django.urls import include, path
 
 from attribution.views import (
+    allocation_rules,
     connectors,
     exchange_rates,
     explorer,
@@ -40,6 +41,10 @@ rule_patterns = [
 rate_patterns = [
     path("", exchange_rates.exchange_rates, name="index"),
 ]
+allocation_patterns = [
+    path("", allocation_rules.allocation_rules, name="index"),
+    path("<int:rule_id>/", allocation_rules.allocation_rule_edit, name="edit"),
+]
 team_patterns = [
     path("", teams.teams, name="index"),
     path("<int:team_id>/", teams.team_edit, name="edit"),
@@ -55,4 +60,5 @@ urlpatterns = [
     path("unallocated/", include((unallocated_patterns, "unallocated"))),
     path("settings/exchange-rates/", include((rate_patterns, "settings_rates"))),
     path("settings/teams/", include((team_patterns, "settings_teams"))),
+    path("settings/allocation-rules/", include((allocation_patterns, "settings_allocation"))),
 ]
