@@ -35,7 +35,12 @@ import pyarrow.csv as pacsv
 from django.db import OperationalError, connection, transaction
 
 from attribution.choices import COST_COLUMNS, IngestState
-from attribution.focus.conform import row_conform, table_conform
+from attribution.focus.conform import (
+    CONDITIONAL_NUMERIC_COLUMNS,
+    CONDITIONAL_TEXT_COLUMNS,
+    row_conform,
+    table_conform,
+)
 from attribution.ingest.errors import IngestError
 from attribution.models import IngestRun
 from attribution.models.rollups import TAG_VALUE_MAX
@@ -60,10 +65,17 @@ ROW_COLUMNS: tuple[str, ...] = (
     "resource_id", "resource_name", "resource_type", "service_name", "service_category",
     "sku_id", "sku_price_id", "pricing_category", "pricing_quantity", "pricing_unit",
     "consumed_quantity", "consumed_unit", "commitment_discount_id", "service_subcategory", "invoice_id",
-    "commitment_discount_status", "tags", "normalized_tags",
+    "commitment_discount_status", *CONDITIONAL_TEXT_COLUMNS, *CONDITIONAL_NUMERIC_COLUMNS,
+    "tags", "normalized_tags",
 )  # fmt: skip
 _DEFAULTS: dict[str, Any] = {"source_file": 0, "dataset": "", "pair_key": ""}
-_NULLABLE = {"list_cost", "contracted_cost", "pricing_quantity", "consumed_quantity"}
+_NULLABLE = {
+    "list_cost",
+    "contracted_cost",
+    "pricing_quantity",
+    "consumed_quantity",
+    *CONDITIONAL_NUMERIC_COLUMNS,
+}
 
 # Line item columns with a length limit; values are trimmed on the way in (staging has none).
 LINE_ITEM_LIMITS: dict[str, int] = {
@@ -73,7 +85,9 @@ LINE_ITEM_LIMITS: dict[str, int] = {
     "region_name": 100, "availability_zone": 64, "resource_type": 200, "service_name": 200,
     "service_category": 64, "sku_id": 200, "sku_price_id": 300, "pricing_category": 20,
     "pricing_unit": 100, "consumed_unit": 100, "service_subcategory": 64, "invoice_id": 200,
-    "commitment_discount_status": 20,
+    "commitment_discount_status": 20, "pricing_currency": 3, "sku_meter": 300, "billing_account_type": 100,
+    "sub_account_type": 100, "commitment_discount_category": 20, "commitment_discount_type": 100,
+    "commitment_discount_unit": 100, "capacity_reservation_status": 20,
 }  # fmt: skip
 TAG_COLUMNS = ("tags", "normalized_tags")  # parsed as JSON text; stored as a TagSet
 PARSED_COLUMNS: tuple[str, ...] = tuple(
