@@ -208,11 +208,22 @@ def dailycost_latest_day(*, user) -> dt.date | None:
 
 def overview_filter_choices(*, user) -> dict[str, list[tuple[str, str]]]:
     """Options for the filter form: only teams the user may see; unallocated only if visible."""
-    teams = [(str(team.pk), team.name) for team in Team.objects.restrict(user).only("pk", "name")]
+    visible_teams = list(Team.objects.restrict(user).only("pk", "name", "slug"))
+    teams = [(str(team.pk), team.name) for team in visible_teams]
     if _sees_unscoped_rows(user=user):
         teams.append((UNALLOCATED_TEAM, UNALLOCATED_LABEL))
-    models = [(str(served.pk), served.name) for served in ServedModel.objects.only("pk", "name")]
-    return {"providers": list(Provider.choices), "teams": teams, "models": models}
+    served_models = list(ServedModel.objects.only("pk", "name", "slug"))
+    models = [(str(served.pk), served.name) for served in served_models]
+    return {
+        "providers": list(Provider.choices),
+        "teams": teams,
+        "models": models,
+        # Names and ids to slugs, for the links into the explorer (which filters by slug).
+        "team_slug_by_id": [(str(team.pk), team.slug) for team in visible_teams],
+        "team_slug_by_name": [(team.name, team.slug) for team in visible_teams],
+        "model_slug_by_id": [(str(served.pk), served.slug) for served in served_models],
+        "model_slug_by_name": [(served.name, served.slug) for served in served_models],
+    }
 
 
 def _cost_filters(filters: OverviewFilters, *, start: dt.date, end: dt.date, currency: str) -> CostFilters:
