@@ -84,6 +84,11 @@ SECTIONS: tuple[NavSection, ...] = (
             NavEntry("Cloud accounts", "connectors:accounts"),
             NavEntry("Ingestion", "attribution:ingestion", visible=_may("attribution.view_ingestrun")),
             NavEntry("Mapping rules", "rules:index"),
+            NavEntry(
+                "Allocation rules",
+                "settings_allocation:index",
+                visible=_may("attribution.view_allocationrule"),
+            ),
             NavEntry("Exchange rates", "settings_rates:index", visible=_may("attribution.view_exchangerate")),
             NavEntry("Teams", "settings_teams:index", visible=_may("attribution.view_team")),
             NavEntry(
