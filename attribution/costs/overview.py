@@ -10,12 +10,13 @@ estimated days are drawn as their own hatched series, the headline cards carry "
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Case, CharField, F, Max, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, DateField, F, Max, QuerySet, Sum, Value, When
 
 from attribution import design
 from attribution.choices import PricingMode, Provider
@@ -81,6 +82,9 @@ _CHART_TEMPLATE = go.layout.Template(
         "margin": {"l": 56, "r": 16, "t": 12, "b": 40},
     }
 )
+
+
+_CHART_TEMPLATE_JSON = _CHART_TEMPLATE.to_plotly_json()
 
 
 @dataclass(frozen=True)
@@ -208,11 +212,22 @@ def dailycost_latest_day(*, user) -> dt.date | None:
 
 def overview_filter_choices(*, user) -> dict[str, list[tuple[str, str]]]:
     """Options for the filter form: only teams the user may see; unallocated only if visible."""
-    teams = [(str(team.pk), team.name) for team in Team.objects.restrict(user).only("pk", "name")]
+    visible_teams = list(Team.objects.restrict(user).only("pk", "name", "slug"))
+    teams = [(str(team.pk), team.name) for team in visible_teams]
     if _sees_unscoped_rows(user=user):
         teams.append((UNALLOCATED_TEAM, UNALLOCATED_LABEL))
-    models = [(str(served.pk), served.name) for served in ServedModel.objects.only("pk", "name")]
-    return {"providers": list(Provider.choices), "teams": teams, "models": models}
+    served_models = list(ServedModel.objects.only("pk", "name", "slug"))
+    models = [(str(served.pk), served.name) for served in served_models]
+    return {
+        "providers": list(Provider.choices),
+        "teams": teams,
+        "models": models,
+        # Names and ids to slugs, for the links into the explorer (which filters by slug).
+        "team_slug_by_id": [(str(team.pk), team.slug) for team in visible_teams],
+        "team_slug_by_name": [(team.name, team.slug) for team in visible_teams],
+        "model_slug_by_id": [(str(served.pk), served.slug) for served in served_models],
+        "model_slug_by_name": [(served.name, served.slug) for served in served_models],
+    }
 
 
 def _cost_filters(filters: OverviewFilters, *, start: dt.date, end: dt.date, currency: str) -> CostFilters:
@@ -493,6 +508,11 @@ def _fill_unallocated(overview: Overview, rows: list[dict]) -> None:
     ]
 
 
+def _chart_template_json() -> dict:
+    """The chart template as JSON, a fresh copy for each figure (pages may add to a figure)."""
+    return copy.deepcopy(_CHART_TEMPLATE_JSON)
+
+
 def _chart_number(value: Decimal | None) -> float:
     # The only place money becomes float: JSON for the browser's chart library.
     return float(value or 0)
@@ -525,37 +545,46 @@ def _provider_figure(rows: list[dict], estimates: list[dict], *, days: list[dt.d
     estimated: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in estimates:
         estimated[row["provider"]][row["day"]] += row["estimated"]
-    figure = go.Figure(layout={"template": _CHART_TEMPLATE, "barmode": "stack", "bargap": 0.15})
+    traces = []
     for provider, per_day in series.items():
-        figure.add_trace(
-            go.Bar(
-                name=_provider_label(provider),
-                x=[day.isoformat() for day in per_day],
-                y=[_chart_number(value) for value in per_day.values()],
-                marker={"color": PROVIDER_COLORS.get(provider)},
-                hovertemplate=_money_hover(currency),
-                legendgroup=provider,
-            )
+        traces.append(
+            {
+                "type": "bar",
+                "name": _provider_label(provider),
+                "x": [day.isoformat() for day in per_day],
+                "y": [_chart_number(value) for value in per_day.values()],
+                "marker": {"color": PROVIDER_COLORS.get(provider)},
+                "hovertemplate": _money_hover(currency),
+                "legendgroup": provider,
+            }
         )
     for provider in sorted(estimated):
         per_day = dict(sorted(estimated[provider].items()))
         color = PROVIDER_COLORS.get(provider, SERIES_COLORS[0])
-        figure.add_trace(
-            go.Bar(
-                name=_provider_label(provider) + ESTIMATED_SUFFIX,
-                x=[day.isoformat() for day in per_day],
-                y=[_chart_number(value) for value in per_day.values()],
-                marker={
+        traces.append(
+            {
+                "type": "bar",
+                "name": _provider_label(provider) + ESTIMATED_SUFFIX,
+                "x": [day.isoformat() for day in per_day],
+                "y": [_chart_number(value) for value in per_day.values()],
+                "marker": {
                     "color": "rgba(255,255,255,0.6)",
                     "line": {"color": color, "width": 1},
                     "pattern": {**ESTIMATE_PATTERN, "fgcolor": color},
                 },
-                hovertemplate=_money_hover(currency),
-                legendgroup=provider,
-            )
+                "hovertemplate": _money_hover(currency),
+                "legendgroup": provider,
+            }
         )
-    figure.update_layout(yaxis=_axis_title(currency), xaxis=_date_axis(days), legend={"traceorder": "normal"})
-    return figure.to_plotly_json()
+    layout = {
+        "template": _chart_template_json(),
+        "barmode": "stack",
+        "bargap": 0.15,
+        "yaxis": _axis_title(currency),
+        "xaxis": _date_axis(days),
+        "legend": {"traceorder": "normal"},
+    }
+    return design.figure_json(data=traces, layout=layout)
 
 
 def _team_name(row: dict) -> str:
@@ -577,7 +606,7 @@ def _team_figure(rows: list[dict], estimates: list[dict], *, days: list[dt.date]
         estimated[name][row["day"]] += row["estimated"]
         totals[name] += 0  # an estimated-only team still gets a colour in the order below
 
-    figure = go.Figure(layout={"template": _CHART_TEMPLATE})
+    traces = []
     # Largest teams at the bottom of the stack; unallocated reasons on top of them in greys, so
     # they stand out; estimated areas last, hatched in their team's colour.
     teams = sorted(
@@ -592,38 +621,45 @@ def _team_figure(rows: list[dict], estimates: list[dict], *, days: list[dt.date]
     for index, name in enumerate([*(name for name in teams if name in series), *unallocated]):
         color = colors.get(name) or _GREYS[index % len(_GREYS)]
         per_day = series[name]
-        figure.add_trace(
-            go.Scatter(
-                name=name,
-                x=x,
+        traces.append(
+            {
+                "type": "scatter",
+                "name": name,
+                "x": x,
                 # Stacked areas need every day present, or Plotly interpolates across the gaps.
-                y=[_chart_number(per_day.get(day)) for day in days],
-                mode="lines",
-                stackgroup="teams",
-                line={"width": 1, "color": color},
-                hovertemplate=_money_hover(currency),
-                legendgroup=name,
-            )
+                "y": [_chart_number(per_day.get(day)) for day in days],
+                "mode": "lines",
+                "stackgroup": "teams",
+                "line": {"width": 1, "color": color},
+                "hovertemplate": _money_hover(currency),
+                "legendgroup": name,
+            }
         )
     for name in (name for name in teams if name in estimated):
         per_day = estimated[name]
         color = colors[name]
-        figure.add_trace(
-            go.Scatter(
-                name=name + ESTIMATED_SUFFIX,
-                x=x,
-                y=[_chart_number(per_day.get(day)) for day in days],
-                mode="lines",
-                stackgroup="teams",
-                line={"width": 1, "color": color, "dash": "dot"},
-                fillcolor="rgba(255,255,255,0.5)",
-                fillpattern={**ESTIMATE_PATTERN, "fgcolor": color},
-                hovertemplate=_money_hover(currency),
-                legendgroup=name,
-            )
+        traces.append(
+            {
+                "type": "scatter",
+                "name": name + ESTIMATED_SUFFIX,
+                "x": x,
+                "y": [_chart_number(per_day.get(day)) for day in days],
+                "mode": "lines",
+                "stackgroup": "teams",
+                "line": {"width": 1, "color": color, "dash": "dot"},
+                "fillcolor": "rgba(255,255,255,0.5)",
+                "fillpattern": {**ESTIMATE_PATTERN, "fgcolor": color},
+                "hovertemplate": _money_hover(currency),
+                "legendgroup": name,
+            }
         )
-    figure.update_layout(yaxis=_axis_title(currency), xaxis=_date_axis(days), legend={"traceorder": "normal"})
-    return figure.to_plotly_json()
+    layout = {
+        "template": _chart_template_json(),
+        "yaxis": _axis_title(currency),
+        "xaxis": _date_axis(days),
+        "legend": {"traceorder": "normal"},
+    }
+    return design.figure_json(data=traces, layout=layout)
 
 
 _GREYS = ["#9ca3af", "#6b7280", "#cbd5e1", "#4b5563", "#d1d5db"]
@@ -680,11 +716,20 @@ def _model_figure(rows: list[dict], estimates: list[dict], *, currency: str) -> 
     return figure.to_plotly_json()
 
 
+def _with_day(rows) -> list[dict]:
+    """Rows with `rate_day` (the charge day, None where no rate is needed) as `day`."""
+    rows = list(rows)
+    for row in rows:
+        row["day"] = row.pop("rate_day")
+    return rows
+
+
 def _top_deployments(overview: Overview, rows: QuerySet[DailyCost], estimates: list[dict]) -> list[dict]:
     """The deployments billed most in the range, in the reporting currency.
 
     Read per deployment, day and currency so that each day converts at its own rate, then summed
-    here: one query, a row per deployment-day.
+    here: one query, a row per deployment-day. Cost already in the reporting currency needs no
+    rate, so its days are summed in SQL (a row per deployment instead of per deployment-day).
     """
     details = (
         "deployment_id",
@@ -696,9 +741,17 @@ def _top_deployments(overview: Overview, rows: QuerySet[DailyCost], estimates: l
     )
     per_day = _to_reporting(
         overview,
-        list(
+        _with_day(
             rows.filter(deployment__isnull=False)
-            .values(*details, "day", currency=F("billing_currency"))
+            .values(
+                *details,
+                currency=F("billing_currency"),
+                rate_day=Case(
+                    When(billing_currency=overview.currency, then=Value(None)),
+                    default=F("day"),
+                    output_field=DateField(),
+                ),
+            )
             .annotate(
                 billed=Sum("billed_cost"), effective=Sum("effective_cost"), line_items=Sum("line_items")
             )

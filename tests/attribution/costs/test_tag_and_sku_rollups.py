@@ -12,6 +12,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from attribution.models import CostLineItem, DailyCost, DailyTagCost
@@ -177,3 +178,17 @@ def test_tag_queries_do_not_grow_with_rows(loaded, django_assert_max_num_queries
     with django_assert_max_num_queries(10):
         response = client.get(f"/explorer/?{RANGE}&group_by=tag:app")
     assert response.status_code == 200
+
+
+def test_rollups_rebuild_fills_rollups_written_before_they_had_sku_and_tags(loaded):
+    """Rollups lost or stale (an upgrade that added a column, a table restored from backup): the
+    command rebuilds both from the current line items."""
+    expected_daily = _by(DailyCost.objects.all(), lambda cell: (cell.day, cell.sku_id))
+    expected_tags = _by(DailyTagCost.objects.all(), lambda cell: (cell.day, cell.tag_key, cell.tag_value))
+    DailyTagCost.objects.all().delete()
+    DailyCost.objects.all().delete()
+    out = io.StringIO()
+    call_command("rollups_rebuild", "--account", "aws-koku", stdout=out)
+    assert "aws-koku 2023-11:" in out.getvalue()
+    assert _by(DailyCost.objects.all(), lambda cell: (cell.day, cell.sku_id)) == expected_daily
+    assert _by(DailyTagCost.objects.all(), lambda c: (c.day, c.tag_key, c.tag_value)) == expected_tags
