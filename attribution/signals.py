@@ -38,3 +38,5 @@ usage_recorded = Signal()
 period_ingest_requested = Signal()
 # kwargs: account_id, sync_run_id, trigger: a billing sync queued by a person (page, API).
 account_sync_requested = Signal()
+# kwargs: run_ids (pending ingest runs a person started: a retry or an uploaded file).
+ingest_runs_requested = Signal()

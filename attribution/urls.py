@@ -8,6 +8,7 @@ the pages moved here.
 from django.urls import include, path
 
 from attribution.views import (
+    allocation_rules,
     connectors,
     exchange_rates,
     explorer,
@@ -23,6 +24,8 @@ overview_patterns = [
     path("", overview.overview, name="overview"),
     path("explorer/", explorer.explorer_page, name="explorer"),
     path("ingestion/", ingestion.ingestion_page, name="ingestion"),
+    path("ingestion/upload/", ingestion.ingestion_upload, name="ingestion-upload"),
+    path("ingestion/runs/<int:run_id>/retry/", ingestion.ingestion_run_retry, name="ingestion-retry"),
     path("ingestion/runs/<int:run_id>/rejected/", ingestion.rejected_rows_page, name="rejected-rows"),
     path("estimates/<slug:slug>/", deployment_accuracy_page, name="deployment-accuracy"),
 ]
@@ -37,6 +40,10 @@ rule_patterns = [
 # Settings pages (config/navigation.py's Settings section); each keeps its own namespace.
 rate_patterns = [
     path("", exchange_rates.exchange_rates, name="index"),
+]
+allocation_patterns = [
+    path("", allocation_rules.allocation_rules, name="index"),
+    path("<int:rule_id>/", allocation_rules.allocation_rule_edit, name="edit"),
 ]
 team_patterns = [
     path("", teams.teams, name="index"),
@@ -53,4 +60,5 @@ urlpatterns = [
     path("unallocated/", include((unallocated_patterns, "unallocated"))),
     path("settings/exchange-rates/", include((rate_patterns, "settings_rates"))),
     path("settings/teams/", include((team_patterns, "settings_teams"))),
+    path("settings/allocation-rules/", include((allocation_patterns, "settings_allocation"))),
 ]

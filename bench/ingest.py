@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import sys
 import tempfile
 import time
@@ -28,7 +29,8 @@ import pyarrow.csv as pacsv
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PYTHON, bench_env, create_database, report, run_child  # noqa: E402
 
-DATABASE = "inferensys_bench"
+# A scratch database, dropped and created by each run; name another to run beside someone else.
+DATABASE = os.environ.get("INFERENSYS_BENCH_DATABASE", "inferensys_bench")
 
 COLUMNS = [
     "identity_line_item_id", "identity_time_interval", "bill_invoice_id", "bill_invoicing_entity",

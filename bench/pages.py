@@ -8,7 +8,7 @@ the three clouds (bills two days late), the gateways' usage, ingestion through t
 (allocation, rollups and unit costs run as the worker would run them), estimates, the estimates
 replay, suggested rules, governance_demo and the routing demo's story (its pushes fail without
 HAProxy, as they would with the gateway down; the pages show that too). `--reuse` skips the build
-when the database is already there.
+when the database is already there (new migrations are applied; rebuild for final figures).
 
 Then logs in as each demo role (admin, finance, lead, viewer) and requests every page of the
 navigation the role sees (config/navigation.py, so pages added there are covered without editing
@@ -32,6 +32,7 @@ import argparse
 import io
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,8 +50,6 @@ ROUTED_MODEL = "llama-3-1-70b-instruct"
 
 def _database_has_demo(env: dict[str, str]) -> bool:
     """Whether the scratch database exists and holds a built demo (for --reuse)."""
-    import subprocess
-
     code = (
         "import django; django.setup()\n"
         "from attribution.models import DailyCost\n"
@@ -225,7 +224,12 @@ def main() -> None:
     env["CELERY_TASK_ALWAYS_EAGER"] = "true"
     env.setdefault("DEMO_PASSWORD", "bench-pages")
     reuse = args.reuse and _database_has_demo(env)
-    if not reuse:
+    if reuse:
+        # Migrations added since the build still apply (their new columns stay as they left them).
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True
+        )
+    else:
         create_database(env, DATABASE)
     os.environ.update(env)
     os.chdir(REPO)

@@ -8,6 +8,12 @@ ingests through the production path into a scratch database, exports the view to
 QUIRKS with the reason each is not a defect of the data.
 
     bin/focus_conformance.py --validator-python PATH --out DIR [--samples DIR] [--days N] [--keep]
+    bin/focus_conformance.py --prepare-database --server URL --database NAME
+
+The second form (run by bin/conformance first) recreates the scratch database NAME on the Postgres
+server URL and prints its DATABASE_URL; when no server answers at URL it recreates NAME on the
+embedded Postgres under .data/postgres instead (config/embedded_db.py, as bin/test falls back to it)
+and prints an empty line: with DATABASE_URL unset the settings use that server.
 """
 
 from __future__ import annotations
@@ -44,6 +50,39 @@ QUIRKS: dict[str, str] = {
 
 # A result line: "❌ ListCost-C-003-M: FAIL  (violations=3, msg=...)".
 _FAILED = re.compile(r"(?P<rule>[A-Za-z]+-[A-Z]-\d{3}-[A-Z]): FAIL\b")
+
+
+def _server_answers(server: str) -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(server + "/postgres", connect_timeout=3).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def _database_recreate(name: str, **connect: object) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dbname="postgres", autocommit=True, **connect) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def database_prepare(*, server: str, name: str, data_dir: Path) -> str:
+    """Recreate the scratch database; its DATABASE_URL, or "" when it is on the embedded server."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
+        raise SystemExit(f"CONFORMANCE_DATABASE_NAME {name!r}: use letters, digits and _ (at most 63).")
+    if _server_answers(server):
+        _database_recreate(name, conninfo=server + "/postgres")
+        return f"{server}/{name}"
+    from config.embedded_db import ensure_embedded_postgres
+
+    embedded = ensure_embedded_postgres(data_dir, "postgres")
+    _database_recreate(name, host=embedded["HOST"], port=int(embedded["PORT"]), user="postgres")
+    return ""
 
 
 def _django_setup() -> None:
@@ -124,7 +163,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--validator-python", type=Path, required=True)
+    parser.add_argument("--prepare-database", action="store_true")
+    parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--database", default="inferensys_conformance")
+    parser.add_argument("--validator-python", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / ".data" / "conformance")
     # CI lays shared/ beside the clone; INFERENSYS_SHARED_DATA names it elsewhere (as for the tests).
     shared = Path(os.environ.get("INFERENSYS_SHARED_DATA") or ROOT.parent / "shared" / "data")
@@ -133,6 +175,12 @@ def main() -> int:
     parser.add_argument("--end-date", default="2026-11-28")
     parser.add_argument("--only", default="", help="Only exports whose label contains this text.")
     args = parser.parse_args()
+    if args.prepare_database:
+        data_dir = Path(os.environ.get("INFERENSYS_DATA_DIR") or ROOT / ".data")
+        print(database_prepare(server=args.server, name=args.database, data_dir=data_dir))
+        return 0
+    if args.validator_python is None:
+        parser.error("--validator-python is required")
     # Absolute but not resolved: the venv's python is a symlink, and resolving it leaves the venv.
     args.validator_python = Path(os.path.abspath(args.validator_python))
     if not args.samples.is_dir():

@@ -84,8 +84,18 @@ SECTIONS: tuple[NavSection, ...] = (
             NavEntry("Cloud accounts", "connectors:accounts"),
             NavEntry("Ingestion", "attribution:ingestion", visible=_may("attribution.view_ingestrun")),
             NavEntry("Mapping rules", "rules:index"),
+            NavEntry(
+                "Allocation rules",
+                "settings_allocation:index",
+                visible=_may("attribution.view_allocationrule"),
+            ),
             NavEntry("Exchange rates", "settings_rates:index", visible=_may("attribution.view_exchangerate")),
             NavEntry("Teams", "settings_teams:index", visible=_may("attribution.view_team")),
+            NavEntry(
+                "Models and deployments",
+                "settings_routing:models",
+                visible=_may("attribution.view_deployment"),
+            ),
             NavEntry("Members and roles", "settings_governance:members", visible=_may("auth.view_user")),
             NavEntry("API tokens", "settings_governance:api-tokens"),
             NavEntry(

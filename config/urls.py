@@ -39,5 +39,6 @@ urlpatterns = [
     path("", include("attribution.urls")),
     path("governance/", include("governance.urls")),
     path("settings/", include("governance.settings_urls")),
+    path("settings/", include("routing.settings_urls")),
     path("routing/", include("routing.urls")),
 ]

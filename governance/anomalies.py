@@ -4,7 +4,7 @@ For day D, each scope value's spend (billed + open estimates, in the reporting c
 with its previous 28 days: expected = their median, band = median ± 3 × 1.4826 × MAD (robust, so
 one earlier spike does not widen it; at least ±10 % of the median). A day above the band whose
 excess is at least ANOMALY_MIN_IMPACT (reporting currency) is an anomaly. Its contributors are the
-other dimensions' values (service, deployment, team, model, region) whose spend that day rose most
+other dimensions' values (service, SKU, deployment, team, model, region) whose spend that day rose most
 over their own daily mean in the baseline — what explains the jump.
 """
 
@@ -27,7 +27,7 @@ from governance.spend import _bill_landed
 BASELINE_DAYS = 28
 MIN_BASELINE_DAYS = 14
 SCOPES = ("team", "model", "provider", "deployment")
-CONTRIBUTOR_DIMENSIONS = ("service", "deployment", "team", "model", "region")
+CONTRIBUTOR_DIMENSIONS = ("service", "sku", "deployment", "team", "model", "region")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def _frame(*, start: dt.date, end: dt.date, currency: str) -> pd.DataFrame:
             "provider",
             "deployment_id",
             "service_name",
+            "sku_id",
             "region_id",
             "billing_currency",
         )
@@ -77,22 +78,25 @@ def _frame(*, start: dt.date, end: dt.date, currency: str) -> pd.DataFrame:
     )
     rows = [
         (r["day"], r["team_id"], r["model_id"], r["provider"], r["deployment_id"],
-         r["service_name"] or "(none)", r["region_id"] or "(none)", r["billing_currency"], r["amount"])
+         r["service_name"] or "(none)", r["sku_id"] or "(none)", r["region_id"] or "(none)",
+         r["billing_currency"], r["amount"])
         for r in billed
     ] + [
         (r["day"], r["team_id"], r["model_id"], r["deployment__provider"], r["deployment_id"], "(estimated)",
-         r["deployment__region"] or "(none)", r["currency"], r["amount"])
+         "(estimated)", r["deployment__region"] or "(none)", r["currency"], r["amount"])
         for r in estimated
     ]  # fmt: skip
-    columns = ["day", "team", "model", "provider", "deployment", "service", "region", "currency", "amount"]
+    columns = [
+        "day", "team", "model", "provider", "deployment", "service", "sku", "region", "currency", "amount"
+    ]  # fmt: skip
     if not rows:
         return pd.DataFrame(columns=columns)
-    book = RateBook(currencies={row[7] for row in rows}, to_currency=currency, start=start, end=end)
+    book = RateBook(currencies={row[8] for row in rows}, to_currency=currency, start=start, end=end)
     converted = []
     for row in rows:
-        conversion = book.convert(amount=row[8] or Decimal("0"), day=row[0], currency=row[7])
+        conversion = book.convert(amount=row[9] or Decimal("0"), day=row[0], currency=row[8])
         if conversion is not None:
-            converted.append((*row[:8], float(conversion.amount)))
+            converted.append((*row[:9], float(conversion.amount)))
     return pd.DataFrame(converted, columns=columns)
 
 

@@ -187,6 +187,11 @@ def budget_spend(*, budget: Budget, period: Period) -> DailySpend:
 def budget_forecast(*, budget: Budget, period: Period, spend: DailySpend, now: dt.datetime) -> Forecast:
     """Period-end forecast from the stored forecast of this period when there is one, else run rate."""
     stored = budget.forecasts.filter(period_start=period.start).first()
+    return budget_forecast_from(stored=stored, period=period, spend=spend, now=now)
+
+
+def budget_forecast_from(*, stored, period: Period, spend: DailySpend, now: dt.datetime) -> Forecast:
+    """`budget_forecast` with the period's stored forecast (or None) already read."""
     if stored is not None:
         return Forecast(point=stored.point, lower=stored.lower, upper=stored.upper, method=stored.method)
     elapsed = period.elapsed_days(now)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from attribution.design import go
 from governance.models import Budget
-from governance.selectors import budget_status
+from governance.selectors import budget_statuses
 
 BILLED_COLOR, ESTIMATED_COLOR, FORECAST_COLOR = "#2563eb", "#93c5fd", "#f59e0b"
 
@@ -39,14 +39,14 @@ class BudgetRow:
 
 
 def budget_rows(*, user) -> list[BudgetRow]:
-    budgets = (
+    budgets = list(
         Budget.objects.restrict(user)
         .select_related("team", "model", "account")
         .prefetch_related("thresholds")
         .order_by("name", "id")
     )
-    now = timezone.now()
-    return [BudgetRow(budget=budget, status=budget_status(budget=budget, now=now)) for budget in budgets]
+    statuses = budget_statuses(budgets=budgets, now=timezone.now())
+    return [BudgetRow(budget=budget, status=status) for budget, status in zip(budgets, statuses, strict=True)]
 
 
 def budget_burndown_figure(*, budget: Budget, status: dict) -> dict:

@@ -196,25 +196,27 @@ def quotas_effective(*, team_id: int | None = None, model_id: int | None = None)
 def budget_status(*, budget, now: dt.datetime | None = None) -> dict:
     """What a budget's page and API show: this period's spend in its two parts, the forecast, the
     actions in force."""
-    from governance.enforcement import budget_forecast, budget_spend
-    from governance.periods import budget_period
+    return budget_statuses(budgets=[budget], now=now)[0]
 
+
+def budget_statuses(*, budgets, now: dt.datetime | None = None) -> list[dict]:
+    """`budget_status` of each budget, in a fixed number of queries however many budgets there are
+    (the budgets page): open actions, stored forecasts and the spend of every scope are each read
+    once for all of them."""
+    from governance.enforcement import budget_forecast_from
+    from governance.models import BudgetForecast
+    from governance.periods import budget_period
+    from governance.spend import SpendRequest, SpendScope, scopes_spend_daily
+
+    budgets = list(budgets)
     now = now or timezone.now()
-    period = budget_period(budget=budget, at=now) if budget.is_active else None
-    status = {
-        "period_start": period.start if period else None,
-        "period_end": period.end if period else None,
-        "currency": budget.currency,
-        "amount": budget.amount,
-        "spend_billed": Decimal("0"),
-        "spend_estimated": Decimal("0"),
-        "spend_total": Decimal("0"),
-        "forecast": None,
-        "forecast_lower": None,
-        "forecast_upper": None,
-        "forecast_method": "",
-        "backtest_mape": None,
-        "actions": [
+    periods = [budget_period(budget=budget, at=now) if budget.is_active else None for budget in budgets]
+    ids = [budget.pk for budget in budgets]
+    actions: dict[int, list[dict]] = {budget_id: [] for budget_id in ids}
+    for row in BudgetEnforcement.objects.filter(budget_id__in=ids, lifted_at__isnull=True).order_by(
+        "applied_at"
+    ):
+        actions[row.budget_id].append(
             {
                 "id": row.pk,
                 "action": row.action,
@@ -222,24 +224,53 @@ def budget_status(*, budget, now: dt.datetime | None = None) -> dict:
                 "since": row.applied_at.isoformat(),
                 "reason": row.reason,
             }
-            for row in budget.enforcements.filter(lifted_at__isnull=True).order_by("applied_at")
-        ],
-        "missing_rates": [],
+        )
+    starts = {period.start for period in periods if period is not None}
+    stored_forecasts = {
+        (row.budget_id, row.period_start): row
+        for row in BudgetForecast.objects.filter(budget_id__in=ids, period_start__in=starts).defer("daily")
     }
-    if period is None:
-        return status
-    spend = budget_spend(budget=budget, period=period)
-    forecast = budget_forecast(budget=budget, period=period, spend=spend, now=now)
-    stored = budget.forecasts.filter(period_start=period.start).first()
-    status.update(
-        spend_billed=spend.billed_total,
-        spend_estimated=spend.estimated_total,
-        spend_total=spend.total,
-        forecast=forecast.point,
-        forecast_lower=forecast.lower,
-        forecast_upper=forecast.upper,
-        forecast_method=forecast.method,
-        backtest_mape=stored.backtest_mape if stored else None,
-        missing_rates=[f"{day} {currency}" for day, currency in spend.missing_rates],
+    with_period = [(budget, period) for budget, period in zip(budgets, periods, strict=True) if period]
+    spends = scopes_spend_daily(
+        requests=[
+            SpendRequest(SpendScope.of_budget(budget), period.start, period.end, budget.currency)
+            for budget, period in with_period
+        ]
     )
-    return status
+    spend_of = {budget.pk: spend for (budget, _), spend in zip(with_period, spends, strict=True)}
+    statuses = []
+    for budget, period in zip(budgets, periods, strict=True):
+        status = {
+            "period_start": period.start if period else None,
+            "period_end": period.end if period else None,
+            "currency": budget.currency,
+            "amount": budget.amount,
+            "spend_billed": Decimal("0"),
+            "spend_estimated": Decimal("0"),
+            "spend_total": Decimal("0"),
+            "forecast": None,
+            "forecast_lower": None,
+            "forecast_upper": None,
+            "forecast_method": "",
+            "backtest_mape": None,
+            "actions": actions[budget.pk],
+            "missing_rates": [],
+        }
+        statuses.append(status)
+        if period is None:
+            continue
+        spend = spend_of[budget.pk]
+        stored = stored_forecasts.get((budget.pk, period.start))
+        forecast = budget_forecast_from(stored=stored, period=period, spend=spend, now=now)
+        status.update(
+            spend_billed=spend.billed_total,
+            spend_estimated=spend.estimated_total,
+            spend_total=spend.total,
+            forecast=forecast.point,
+            forecast_lower=forecast.lower,
+            forecast_upper=forecast.upper,
+            forecast_method=forecast.method,
+            backtest_mape=stored.backtest_mape if stored else None,
+            missing_rates=[f"{day} {currency}" for day, currency in spend.missing_rates],
+        )
+    return statuses

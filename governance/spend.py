@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum
 
 from attribution.currency.services import RateBook
 from attribution.models import DailyCost, SpendEstimate
@@ -100,37 +100,94 @@ def _bill_landed() -> Q:
 
 def scope_spend_daily(*, scope: SpendScope, start: dt.date, end: dt.date, currency: str) -> DailySpend:
     """Spend of the scope per day over [start, end) in `currency` (converted with each day's rate)."""
-    billed_rows = (
-        DailyCost.objects.filter(_scope_filter(scope, through_deployment=False), day__gte=start, day__lt=end)
-        .values("day", "billing_currency")
+    return scopes_spend_daily(requests=[SpendRequest(scope, start, end, currency)])[0]
+
+
+@dataclass(frozen=True)
+class SpendRequest:
+    scope: SpendScope
+    start: dt.date
+    end: dt.date  # exclusive
+    currency: str
+
+
+def _in_scope(scope: SpendScope, *, day, start, end, team_id, model_id, provider, account_id) -> bool:
+    return (
+        start <= day < end
+        and (scope.team_id is None or scope.team_id == team_id)
+        and (scope.model_id is None or scope.model_id == model_id)
+        and (not scope.provider or scope.provider == provider)
+        and (scope.account_id is None or scope.account_id == account_id)
+    )
+
+
+def scopes_spend_daily(*, requests: list[SpendRequest]) -> list[DailySpend]:
+    """`scope_spend_daily` for many scopes at once (a page of budgets): two queries and one rate
+    lookup per currency whatever the number of scopes, not three per scope.
+
+    The rows of every scope are read together, per day, currency and the scope columns, and each
+    scope adds up its own per (day, currency) before converting, as a lone read would, so a
+    figure is the same to the last decimal whichever way it was read. Missing rates are listed in
+    (day, currency) order."""
+    if not requests:
+        return []
+    billed_filter, estimated_filter = Q(pk__in=[]), Q(pk__in=[])
+    for request in requests:
+        days = Q(day__gte=request.start, day__lt=request.end)
+        billed_filter |= _scope_filter(request.scope, through_deployment=False) & days
+        estimated_filter |= _scope_filter(request.scope, through_deployment=True) & days
+    billed_rows = list(
+        DailyCost.objects.filter(billed_filter)
+        .values("day", "team_id", "model_id", "provider", "account_id", currency=F("billing_currency"))
         .annotate(amount=Sum("billed_cost"))
         .order_by()
     )
-    estimated_rows = (
-        SpendEstimate.objects.filter(
-            _scope_filter(scope, through_deployment=True),
-            day__gte=start,
-            day__lt=end,
-            reconciled_at__isnull=True,
-        )
+    estimated_rows = list(
+        SpendEstimate.objects.filter(estimated_filter, reconciled_at__isnull=True)
         .exclude(_bill_landed())
-        .values("day", "currency")
+        .values(
+            "day",
+            "team_id",
+            "model_id",
+            "currency",
+            provider=F("deployment__provider"),
+            account_id=F("deployment__account_id"),
+        )
         .annotate(amount=Sum("estimated_cost"))
         .order_by()
     )
-    billed = [(row["day"], row["billing_currency"], row["amount"]) for row in billed_rows]
-    estimated = [(row["day"], row["currency"], row["amount"]) for row in estimated_rows]
-    book = RateBook(
-        currencies={row[1] for row in billed + estimated}, to_currency=currency, start=start, end=end
-    )
-    result = DailySpend(currency=currency)
-    for rows, target in ((billed, result.billed), (estimated, result.estimated)):
-        sums: dict[dt.date, Decimal] = defaultdict(lambda: ZERO)
-        for day, row_currency, amount in rows:
-            converted = book.convert(amount=amount or ZERO, day=day, currency=row_currency)
-            if converted is None:
-                result.missing_rates.append((day, row_currency))
-                continue
-            sums[day] += converted.amount
-        target.update(sums)
-    return result
+    first, last = min(r.start for r in requests), max(r.end for r in requests)
+    currencies = {row["currency"] for row in billed_rows + estimated_rows}
+    # Which rate applies to a day does not depend on the range a book was loaded for.
+    books = {
+        target: RateBook(currencies=currencies, to_currency=target, start=first, end=last)
+        for target in {r.currency for r in requests}
+    }
+    results = []
+    for request in requests:
+        book = books[request.currency]
+        result = DailySpend(currency=request.currency)
+        for rows, target in ((billed_rows, result.billed), (estimated_rows, result.estimated)):
+            per_day_currency: dict[tuple[dt.date, str], Decimal] = defaultdict(lambda: ZERO)
+            for row in rows:
+                if _in_scope(
+                    request.scope,
+                    day=row["day"],
+                    start=request.start,
+                    end=request.end,
+                    team_id=row["team_id"],
+                    model_id=row["model_id"],
+                    provider=row["provider"],
+                    account_id=row["account_id"],
+                ):
+                    per_day_currency[(row["day"], row["currency"])] += row["amount"] or ZERO
+            sums: dict[dt.date, Decimal] = defaultdict(lambda: ZERO)
+            for (day, row_currency), amount in sorted(per_day_currency.items()):
+                converted = book.convert(amount=amount, day=day, currency=row_currency)
+                if converted is None:
+                    result.missing_rates.append((day, row_currency))
+                    continue
+                sums[day] += converted.amount
+            target.update(sums)
+        results.append(result)
+    return results

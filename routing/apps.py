@@ -7,8 +7,13 @@ class RoutingConfig(AppConfig):
     verbose_name = "Routing"
 
     def ready(self) -> None:
+        from attribution.costs.panels import overview_panel_register
         from routing import policy_cache
         from routing.models import Gateway
+        from routing.savings import routing_savings_panel
+
+        # The Overview (attribution) shows this month's routing savings without importing routing.
+        overview_panel_register(key="routing_savings", builder=routing_savings_panel)
 
         # A gateway deleted anywhere (the admin included) must stop being answered from the
         # policy cache at once: cache bookkeeping, not domain logic, hence a signal.

@@ -126,6 +126,8 @@ def _governance_fill(
             continue
         content["quotas"].append(
             {
+                # The quota's id: what a gateway asks a lease for (POST /api/v1/leases {"quota": id}).
+                "id": quota.quota_id,
                 "team": teams.get(quota.team_id),
                 "model": slugs.get(quota.model_id) if quota.model_id else None,
                 "metric": quota.metric,

@@ -117,14 +117,20 @@ def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[st
             "ratio_source",
         )
     )
-    by_key: dict[tuple[str, str], UnitEconomicsRow] = {}
+    latest: dict[tuple[str, str], dict] = {}
+    totals: dict[tuple[str, str], tuple[Decimal, int]] = {}
     series: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for item in daily:
         key = (item["model__name"], item["deployment__slug"])
         series[key].append(item)
+        latest[key] = item  # rows come ordered by day, so the last one kept is the latest
+        cost, tokens = totals.get(key, (Decimal(0), 0))
+        totals[key] = (cost + item["effective_cost"], tokens + item["input_tokens"] + item["output_tokens"])
+    by_key: dict[tuple[str, str], UnitEconomicsRow] = {}
+    for key, item in latest.items():
         source = item["ratio_source"]
         mode = item["deployment__pricing_mode"]
-        row = UnitEconomicsRow(  # rows come ordered by day, so the last one kept is the latest
+        row = UnitEconomicsRow(
             model=item["model__name"],
             deployment=item["deployment__slug"],
             deployment_id=item["deployment_id"],
@@ -142,11 +148,7 @@ def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[st
             else "not recorded",
             output_input_ratio=item["output_input_ratio"],
         )
-        previous = by_key.get(key)
-        row.period_cost = (previous.period_cost if previous else Decimal(0)) + item["effective_cost"]
-        row.period_tokens = (
-            (previous.period_tokens if previous else 0) + item["input_tokens"] + item["output_tokens"]
-        )
+        row.period_cost, row.period_tokens = totals[key]
         by_key[key] = row
     result.rows = list(by_key.values())
     latencies = route_latencies(deployment_ids=sorted({row.deployment_id for row in result.rows}), origin="")

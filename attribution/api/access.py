@@ -7,9 +7,13 @@ viewsets or generics.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework import permissions, throttling
 from rest_framework.request import Request
 
@@ -57,31 +61,82 @@ class TokenScopePermission(permissions.BasePermission):
         return denial is None
 
 
-class TokenRateThrottle(throttling.SimpleRateThrottle):
+RATE_WINDOW_SECONDS = 60
+_redis_clients: dict[int, Any] = {}
+
+
+def _redis_client(cache: Any) -> Any:
+    """The raw client of a Django RedisCache (same server, pool and key prefix), built once per
+    connection pool (Django builds one per call; the client is thread-safe)."""
+    pool = cache._cache._get_connection_pool(write=True)
+    client = _redis_clients.get(id(pool))
+    if client is None:
+        client = _redis_clients[id(pool)] = cache._cache._client(connection_pool=pool)
+    return client
+
+
+def token_rate_hit(*, key: str, per_minute: int, now: float | None = None) -> tuple[bool, int]:
+    """Count one request against `key` in the current one-minute window: (within the rate,
+    seconds until the window ends, for Retry-After).
+
+    A fixed-window counter incremented atomically: with Redis one MULTI/INCR/EXPIRE round trip,
+    otherwise the cache's own atomic `incr` (per process: the demo's memory cache, the tests). DRF's
+    SimpleRateThrottle instead reads the list of request times, appends and writes it back: two
+    round trips, a list that grows with the rate, and concurrent requests of one token overwrite
+    each other's appends, so a burst from many replicas was under-counted. A fixed window lets a
+    token make up to twice its rate across a window boundary; that is the price of one counter."""
+    now = time.time() if now is None else now
+    window = int(now // RATE_WINDOW_SECONDS)
+    retry_after = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
+    cache = caches["default"]
+    # The key outlives its window a little, then goes.
+    ttl = 2 * RATE_WINDOW_SECONDS
+    if isinstance(cache, RedisCache):
+        full_key = cache.make_key(f"{key}:{window}")
+        pipe = _redis_client(cache).pipeline(transaction=True)
+        pipe.incr(full_key)
+        pipe.expire(full_key, ttl)
+        count, _ = pipe.execute()
+    else:
+        full_key = f"{key}:{window}"
+        cache.add(full_key, 0, ttl)
+        try:
+            count = cache.incr(full_key)
+        except ValueError:  # expired between add and incr: this request starts the count
+            cache.set(full_key, 1, ttl)
+            count = 1
+    return count <= per_minute, retry_after
+
+
+def token_rate_key(token: Any) -> str:
+    """The counter of an API token or a gateway (its token's holder): one per row, shared by every
+    web process and by every endpoint that token calls."""
+    return f"throttle:{token._meta.label_lower}:{token.pk}"
+
+
+def token_rate_per_minute(token: Any) -> int:
+    if token.__class__.__name__ == "Gateway":
+        return settings.GATEWAY_TOKEN_RATE_PER_MINUTE
+    return settings.API_TOKEN_RATE_PER_MINUTE
+
+
+class TokenRateThrottle(throttling.BaseThrottle):
     """Requests per minute per API token and per gateway token; sessions are not throttled here
     (logins are, by django-axes). Over the rate: 429 with Retry-After (DRF).
 
     The token row is the key, so a token's budget is the same whichever web process answers (the
-    count lives in the shared cache)."""
+    count lives in the shared cache; see token_rate_hit)."""
 
-    scope = "token"
-
-    def get_rate(self) -> str | None:
-        return None  # decided per request in allow_request
+    retry_after: int | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
         token = request.auth
         if token is None or getattr(token, "pk", None) is None:
             return True
-        per_minute = (
-            settings.GATEWAY_TOKEN_RATE_PER_MINUTE
-            if token.__class__.__name__ == "Gateway"
-            else settings.API_TOKEN_RATE_PER_MINUTE
+        allowed, self.retry_after = token_rate_hit(
+            key=token_rate_key(token), per_minute=token_rate_per_minute(token)
         )
-        self.rate = f"{per_minute}/min"
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        return allowed
 
-    def get_cache_key(self, request: Request, view: Any) -> str:
-        token = request.auth
-        return f"throttle:{token._meta.label_lower}:{token.pk}"
+    def wait(self) -> int | None:
+        return self.retry_after

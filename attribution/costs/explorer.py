@@ -14,13 +14,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from django.db.models import F, Max, Sum
+from django.db.models import CharField, F, Max, QuerySet, Sum, Value
 from django.db.models.functions import TruncMonth, TruncWeek
 
 from attribution import design
 from attribution.costs.selectors import visible
 from attribution.design import go
-from attribution.models import DailyCost
+from attribution.models import DailyCost, DailyTagCost
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -32,6 +32,7 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "account": ("Cloud account", "account__slug"),
     "service": ("Service", "service_name"),
     "region": ("Region", "region_id"),
+    "sku": ("SKU", "sku_id"),
     "team": ("Team", "team__slug"),
     "model": ("Model", "model__slug"),
     "deployment": ("Deployment", "deployment__slug"),
@@ -44,6 +45,18 @@ PERIOD_AXIS = {"day": "Day", "week": "Week (starting Monday)", "month": "Month"}
 # Billed is what the invoice says for the day; amortized spreads commitments (FOCUS EffectiveCost).
 COSTS = {"billed": ("Billed", "billed_cost"), "amortized": ("Amortized", "effective_cost")}
 NONE_LABEL = "(none)"
+# Grouping by a tag key is `group_by=tag:<key>`; a tag filter is `f_tag=<key>=<value>` (or
+# `<key>=(none)` for spend without that key). Tags come from the DailyTagCost rollup.
+TAG_PREFIX = "tag:"
+
+
+def tag_group_key(group_by: str) -> str | None:
+    return group_by[len(TAG_PREFIX) :] if group_by.startswith(TAG_PREFIX) else None
+
+
+def group_label(group_by: str) -> str:
+    tag_key = tag_group_key(group_by)
+    return f"Tag {tag_key}" if tag_key is not None else DIMENSIONS[group_by][0]
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class ExplorerQuery:
     cost: str = "billed"
     currency: str = "USD"
     filters: dict[str, str] = field(default_factory=dict)
+    # (tag key, value or NONE_LABEL): at most one tag filter, on the tag key grouped by if any.
+    tag_filter: tuple[str, str] | None = None
 
 
 @dataclass
@@ -84,7 +99,7 @@ class ExplorerResult:
 
     @property
     def group_label(self) -> str:
-        return DIMENSIONS[self.query.group_by][0]
+        return group_label(self.query.group_by)
 
     @property
     def period_labels(self) -> list[str]:
@@ -126,6 +141,12 @@ def explorer_filter_choices(*, user) -> dict[str, list[str]]:
         currencies.add(row[-1])
     choices = {name: sorted(found) for name, found in values.items()}
     choices["currency"] = sorted(currencies)
+    tags: dict[str, set[str]] = defaultdict(set)
+    for key, value in (
+        visible(DailyTagCost.objects.all(), user).values_list("tag_key", "tag_value").distinct()
+    ):
+        tags[key].add(value)
+    choices["tags"] = {key: sorted(values) for key, values in sorted(tags.items())}  # type: ignore[assignment]
     return choices
 
 
@@ -135,13 +156,44 @@ def explorer_latest_day(*, user) -> dt.date | None:
     return visible(DailyCost.objects.all(), user).aggregate(latest=Max("day"))["latest"]
 
 
-def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
-    group_column = DIMENSIONS[query.group_by][1]
-    cost_column = COSTS[query.cost][1]
-    rows = visible(DailyCost.objects.all(), user).filter(day__gte=query.start, day__lte=query.end)
+def _terms(query: ExplorerQuery, user) -> list[tuple[int, QuerySet, object, bool]]:
+    """The signed rollup reads whose sum is the answer: (sign, rows, group expression, whether each
+    amount is also taken off the "(none)" group, which saves reading a key's rows twice).
+
+    Without tags: DailyCost. Grouped by tag K: K's tagged rows by value, plus DailyCost minus K's
+    rows as "(none)". Filtered on K=V: K's rows with value V. Filtered on K=(none): DailyCost minus
+    K's rows. So a key's groups always add up to DailyCost under the same filters, to the cent.
+    """
+    day_rows = visible(DailyCost.objects.all(), user).filter(day__gte=query.start, day__lte=query.end)
+    tag_rows = visible(DailyTagCost.objects.all(), user).filter(day__gte=query.start, day__lte=query.end)
     for name, value in query.filters.items():
         column = DIMENSIONS[name][1]
-        rows = rows.filter(**({f"{column}__isnull": True} if value == NONE_LABEL else {column: value}))
+        condition = {f"{column}__isnull": True} if value == NONE_LABEL else {column: value}
+        if value == NONE_LABEL and column in ("service_name", "region_id", "sku_id", "charge_category"):
+            condition = {column: ""}
+        day_rows = day_rows.filter(**condition)
+        tag_rows = tag_rows.filter(**condition)
+    group_tag = tag_group_key(query.group_by)
+    none_group = Value(None, output_field=CharField())
+    if group_tag is None:
+        column = F(DIMENSIONS[query.group_by][1])
+        day_group = tag_group = tagged_group = column
+    else:
+        day_group = tag_group = none_group
+        tagged_group = F("tag_value")
+    if query.tag_filter is None:
+        if group_tag is None:
+            return [(1, day_rows, day_group, False)]
+        return [(1, day_rows, day_group, False), (1, tag_rows.filter(tag_key=group_tag), tagged_group, True)]
+    key, value = query.tag_filter
+    keyed = tag_rows.filter(tag_key=key)
+    if value == NONE_LABEL:
+        return [(1, day_rows, day_group, False), (-1, keyed, tag_group, False)]
+    return [(1, keyed.filter(tag_value=value), tagged_group, False)]
+
+
+def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
+    cost_column = COSTS[query.cost][1]
     if query.granularity == "week":
         period = TruncWeek("day")
     elif query.granularity == "month":
@@ -150,17 +202,27 @@ def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
         period = F("day")
     cells: dict[str | None, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     other_currencies: set[str] = set()
-    for item in (
-        rows.values(period_start=period, group=F(group_column), currency=F("billing_currency"))
-        .annotate(amount=Sum(cost_column))
-        .order_by()
-    ):
-        if item["currency"] != query.currency:
-            other_currencies.add(item["currency"])
-            continue
-        start = item["period_start"]
-        start = start.date() if isinstance(start, dt.datetime) else start
-        cells[item["group"]][start] += item["amount"] or ZERO
+    terms = _terms(query, user)
+    for sign, rows, group, off_none in terms:
+        for item in (
+            rows.values(period_start=period, group=group, currency=F("billing_currency"))
+            .annotate(amount=Sum(cost_column))
+            .order_by()
+        ):
+            if item["currency"] != query.currency:
+                other_currencies.add(item["currency"])
+                continue
+            start = item["period_start"]
+            start = start.date() if isinstance(start, dt.datetime) else start
+            cells[item["group"]][start] += sign * (item["amount"] or ZERO)
+            if off_none:
+                cells[None][start] -= item["amount"] or ZERO
+    if any(sign < 0 or off_none for sign, _rows, _group, off_none in terms):
+        # What a subtraction left at zero everywhere (all of it tagged) is no group of its own.
+        cells = defaultdict(
+            lambda: defaultdict(lambda: ZERO),
+            {key: by_period for key, by_period in cells.items() if any(by_period.values())},
+        )
     periods = sorted({period for by_period in cells.values() for period in by_period})
     result_rows = [
         ExplorerRow(
@@ -186,6 +248,11 @@ def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
     return result
 
 
+def _title_dimension(group_by: str) -> str:
+    tag_key = tag_group_key(group_by)
+    return f"tag {tag_key}" if tag_key is not None else DIMENSIONS[group_by][0].lower()
+
+
 def _figure(result: ExplorerResult) -> dict:
     query = result.query
     figure = go.Figure()
@@ -206,7 +273,7 @@ def _figure(result: ExplorerResult) -> dict:
         )
     figure.update_layout(
         barmode="stack",
-        title={"text": f"{COSTS[query.cost][0]} cost by {DIMENSIONS[query.group_by][0].lower()}"},
+        title={"text": f"{COSTS[query.cost][0]} cost by {_title_dimension(query.group_by)}"},
         xaxis={"title": {"text": PERIOD_AXIS[query.granularity]}, "type": "category"},
         yaxis={"title": {"text": f"{COSTS[query.cost][0]} cost ({query.currency})"}},
         legend={"orientation": "h", "y": -0.2},

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Case, CharField, F, Max, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, DateField, F, Max, QuerySet, Sum, Value, When
 
 from attribution import design
 from attribution.choices import PricingMode, Provider
@@ -208,11 +208,22 @@ def dailycost_latest_day(*, user) -> dt.date | None:
 
 def overview_filter_choices(*, user) -> dict[str, list[tuple[str, str]]]:
     """Options for the filter form: only teams the user may see; unallocated only if visible."""
-    teams = [(str(team.pk), team.name) for team in Team.objects.restrict(user).only("pk", "name")]
+    visible_teams = list(Team.objects.restrict(user).only("pk", "name", "slug"))
+    teams = [(str(team.pk), team.name) for team in visible_teams]
     if _sees_unscoped_rows(user=user):
         teams.append((UNALLOCATED_TEAM, UNALLOCATED_LABEL))
-    models = [(str(served.pk), served.name) for served in ServedModel.objects.only("pk", "name")]
-    return {"providers": list(Provider.choices), "teams": teams, "models": models}
+    served_models = list(ServedModel.objects.only("pk", "name", "slug"))
+    models = [(str(served.pk), served.name) for served in served_models]
+    return {
+        "providers": list(Provider.choices),
+        "teams": teams,
+        "models": models,
+        # Names and ids to slugs, for the links into the explorer (which filters by slug).
+        "team_slug_by_id": [(str(team.pk), team.slug) for team in visible_teams],
+        "team_slug_by_name": [(team.name, team.slug) for team in visible_teams],
+        "model_slug_by_id": [(str(served.pk), served.slug) for served in served_models],
+        "model_slug_by_name": [(served.name, served.slug) for served in served_models],
+    }
 
 
 def _cost_filters(filters: OverviewFilters, *, start: dt.date, end: dt.date, currency: str) -> CostFilters:
@@ -680,11 +691,20 @@ def _model_figure(rows: list[dict], estimates: list[dict], *, currency: str) -> 
     return figure.to_plotly_json()
 
 
+def _with_day(rows) -> list[dict]:
+    """Rows with `rate_day` (the charge day, None where no rate is needed) as `day`."""
+    rows = list(rows)
+    for row in rows:
+        row["day"] = row.pop("rate_day")
+    return rows
+
+
 def _top_deployments(overview: Overview, rows: QuerySet[DailyCost], estimates: list[dict]) -> list[dict]:
     """The deployments billed most in the range, in the reporting currency.
 
     Read per deployment, day and currency so that each day converts at its own rate, then summed
-    here: one query, a row per deployment-day.
+    here: one query, a row per deployment-day. Cost already in the reporting currency needs no
+    rate, so its days are summed in SQL (a row per deployment instead of per deployment-day).
     """
     details = (
         "deployment_id",
@@ -696,9 +716,17 @@ def _top_deployments(overview: Overview, rows: QuerySet[DailyCost], estimates: l
     )
     per_day = _to_reporting(
         overview,
-        list(
+        _with_day(
             rows.filter(deployment__isnull=False)
-            .values(*details, "day", currency=F("billing_currency"))
+            .values(
+                *details,
+                currency=F("billing_currency"),
+                rate_day=Case(
+                    When(billing_currency=overview.currency, then=Value(None)),
+                    default=F("day"),
+                    output_field=DateField(),
+                ),
+            )
             .annotate(
                 billed=Sum("billed_cost"), effective=Sum("effective_cost"), line_items=Sum("line_items")
             )

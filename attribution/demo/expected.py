@@ -8,6 +8,7 @@ AWS CUR 2.0 (dataset "cur2")
     EffectiveCost = AWS amortization, as in the AWS CUR query library "amortized cost" CASE and the
                     CUR user guide pages on Savings Plans / reservations:
         Usage, Tax, Credit, Refund, Fee (not an RI fee) .... line_item_unblended_cost
+        Fee with a reservation/savings plan ARN (upfront) .. 0
         SavingsPlanCoveredUsage ............................ savings_plan_savings_plan_effective_cost
         SavingsPlanNegation, SavingsPlanUpfrontFee ......... 0
         SavingsPlanRecurringFee ............................ savings_plan_total_commitment_to_date
@@ -76,6 +77,10 @@ def aws_effective_cost(row: dict[str, str]) -> Decimal:
         return Decimal(text) if text else ZERO
 
     line_item_type = row["line_item_line_item_type"]
+    if line_item_type == "Fee" and (
+        row.get("reservation_reservation_a_r_n") or row.get("savings_plan_savings_plan_a_r_n")
+    ):
+        return ZERO
     if line_item_type == "SavingsPlanCoveredUsage":
         return number("savings_plan_savings_plan_effective_cost")
     if line_item_type in ("SavingsPlanNegation", "SavingsPlanUpfrontFee"):

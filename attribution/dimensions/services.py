@@ -196,6 +196,9 @@ def deployment_save(
             before = model_snapshot(deployment)
         else:
             deployment = Deployment(slug=values["slug"].strip())
+        if values.get("capacity_rps") is not None:
+            # The column's precision: an edit that re-sends "35" for 35.000 changes nothing.
+            values = {**values, "capacity_rps": Decimal(values["capacity_rps"]).quantize(Decimal("0.001"))}
         for name in DEPLOYMENT_FIELDS:
             if name in values:
                 value = values[name]

@@ -11,6 +11,7 @@ row stays what the export said.
 - RegionName from the provider's region table when the export has none.
 - PricingUnit and ConsumedUnit in the FOCUS unit format.
 - ChargeFrequency spelled as one of the allowed values ("Usage-based" -> "Usage-Based").
+- CommitmentDiscountUnit in the FOCUS unit format too.
 """
 
 from __future__ import annotations
@@ -22,8 +23,21 @@ import pyarrow.compute as pc
 
 from attribution.focus.tables import ascii_text, region_name, service_classify, unit_normalize
 
-# Columns added after the first parsers were written: a parser that does not fill them gets "".
+# Columns added after the first parsers were written: a parser that does not fill them gets ""
+# (text) or null (numbers).
 FILLED_HERE = ("service_subcategory", "invoice_id", "commitment_discount_status")
+# FOCUS 1.2 conditional columns (migration 0022), filled by the parsers whose exports carry them.
+CONDITIONAL_TEXT_COLUMNS = (
+    "pricing_currency", "sku_meter", "sku_price_details", "billing_account_type", "sub_account_type",
+    "commitment_discount_name", "commitment_discount_category", "commitment_discount_type",
+    "commitment_discount_unit", "capacity_reservation_id", "capacity_reservation_status",
+)  # fmt: skip
+CONDITIONAL_NUMERIC_COLUMNS = (
+    "list_unit_price", "contracted_unit_price", "pricing_currency_list_unit_price",
+    "pricing_currency_contracted_unit_price", "pricing_currency_effective_cost",
+    "commitment_discount_quantity",
+)  # fmt: skip
+_MONEY_TYPE = pa.decimal128(28, 10)  # = attribution.ingest.batch.MONEY_TYPE
 
 _FREQUENCIES = {"one-time": "One-Time", "onetime": "One-Time", "recurring": "Recurring",
                 "usage-based": "Usage-Based", "usagebased": "Usage-Based"}  # fmt: skip
@@ -44,9 +58,12 @@ def row_conform(row: dict[str, Any], *, provider: str) -> dict[str, Any]:
         row["region_name"] = region_name(provider, row.get("region_id") or "")
     row["pricing_unit"] = unit_normalize(row.get("pricing_unit") or "")
     row["consumed_unit"] = unit_normalize(row.get("consumed_unit") or "")
+    row["commitment_discount_unit"] = unit_normalize(row.get("commitment_discount_unit") or "")
     row["charge_frequency"] = charge_frequency_normalize(row.get("charge_frequency") or "")
-    for column in FILLED_HERE:
+    for column in (*FILLED_HERE, *CONDITIONAL_TEXT_COLUMNS):
         row.setdefault(column, "")
+    for column in CONDITIONAL_NUMERIC_COLUMNS:
+        row.setdefault(column, None)
     return row
 
 
@@ -61,9 +78,12 @@ def _per_value(values: pa.ChunkedArray | pa.Array, function) -> pa.Array:
 def table_conform(table: pa.Table, *, provider: str) -> pa.Table:
     """The batch path: the same rules over an Arrow table of staging columns."""
     count = table.num_rows
-    for column in FILLED_HERE:
+    for column in (*FILLED_HERE, *CONDITIONAL_TEXT_COLUMNS):
         if column not in table.column_names:
             table = table.append_column(column, pa.repeat(pa.scalar("", pa.string()), count))
+    for column in CONDITIONAL_NUMERIC_COLUMNS:
+        if column not in table.column_names:
+            table = table.append_column(column, pa.nulls(count, _MONEY_TYPE))
 
     def replace(column: str, values: pa.Array) -> None:
         nonlocal table
@@ -81,7 +101,7 @@ def table_conform(table: pa.Table, *, provider: str) -> pa.Table:
     given_region = table.column("region_name").combine_chunks()
     derived = _per_value(table.column("region_id"), lambda region: region_name(provider, region))
     replace("region_name", pc.if_else(pc.equal(given_region, ""), derived, given_region))
-    for column in ("pricing_unit", "consumed_unit"):
+    for column in ("pricing_unit", "consumed_unit", "commitment_discount_unit"):
         replace(column, _per_value(table.column(column), unit_normalize))
     replace("charge_frequency", _per_value(table.column("charge_frequency"), charge_frequency_normalize))
     return table

@@ -35,9 +35,15 @@ import pyarrow.csv as pacsv
 from django.db import OperationalError, connection, transaction
 
 from attribution.choices import COST_COLUMNS, IngestState
-from attribution.focus.conform import row_conform, table_conform
+from attribution.focus.conform import (
+    CONDITIONAL_NUMERIC_COLUMNS,
+    CONDITIONAL_TEXT_COLUMNS,
+    row_conform,
+    table_conform,
+)
 from attribution.ingest.errors import IngestError
 from attribution.models import IngestRun
+from attribution.models.rollups import TAG_VALUE_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +65,17 @@ ROW_COLUMNS: tuple[str, ...] = (
     "resource_id", "resource_name", "resource_type", "service_name", "service_category",
     "sku_id", "sku_price_id", "pricing_category", "pricing_quantity", "pricing_unit",
     "consumed_quantity", "consumed_unit", "commitment_discount_id", "service_subcategory", "invoice_id",
-    "commitment_discount_status", "tags", "normalized_tags",
+    "commitment_discount_status", *CONDITIONAL_TEXT_COLUMNS, *CONDITIONAL_NUMERIC_COLUMNS,
+    "tags", "normalized_tags",
 )  # fmt: skip
 _DEFAULTS: dict[str, Any] = {"source_file": 0, "dataset": "", "pair_key": ""}
-_NULLABLE = {"list_cost", "contracted_cost", "pricing_quantity", "consumed_quantity"}
+_NULLABLE = {
+    "list_cost",
+    "contracted_cost",
+    "pricing_quantity",
+    "consumed_quantity",
+    *CONDITIONAL_NUMERIC_COLUMNS,
+}
 
 # Line item columns with a length limit; values are trimmed on the way in (staging has none).
 LINE_ITEM_LIMITS: dict[str, int] = {
@@ -72,7 +85,9 @@ LINE_ITEM_LIMITS: dict[str, int] = {
     "region_name": 100, "availability_zone": 64, "resource_type": 200, "service_name": 200,
     "service_category": 64, "sku_id": 200, "sku_price_id": 300, "pricing_category": 20,
     "pricing_unit": 100, "consumed_unit": 100, "service_subcategory": 64, "invoice_id": 200,
-    "commitment_discount_status": 20,
+    "commitment_discount_status": 20, "pricing_currency": 3, "sku_meter": 300, "billing_account_type": 100,
+    "sub_account_type": 100, "commitment_discount_category": 20, "commitment_discount_type": 100,
+    "commitment_discount_unit": 100, "capacity_reservation_status": 20,
 }  # fmt: skip
 TAG_COLUMNS = ("tags", "normalized_tags")  # parsed as JSON text; stored as a TagSet
 PARSED_COLUMNS: tuple[str, ...] = tuple(
@@ -495,9 +510,22 @@ class LoadedSummary:
 # table, dropped by daily_cost_rebuild (or with the session if the run dies first).
 RUN_CELLS_TABLE = "ingest_run_cells"
 _CELL_KEYS = (
-    "account_id", "billing_period_start", "service_name", "region_id", "team_id", "model_id",
+    "account_id", "billing_period_start", "service_name", "region_id", "sku_id", "team_id", "model_id",
     "deployment_id", "charge_category", "billing_currency",
 )  # fmt: skip
+# A line item's SkuId may be NULL; its rollup cells say '' (like service and region), so a NULL and
+# an empty SKU are one cell and the unique constraint holds.
+_CELL_EXPRESSIONS = {"sku_id": "COALESCE(sku_id, '')"}
+
+
+def _cell_select(keys: tuple[str, ...] = _CELL_KEYS, *, named: bool = False) -> str:
+    """The cell keys as read from line items (NULL-safe), for GROUP BY, or for SELECT (`named`)."""
+    return ", ".join(
+        (f"{_CELL_EXPRESSIONS[key]} AS {key}" if named else _CELL_EXPRESSIONS[key])
+        if key in _CELL_EXPRESSIONS
+        else key
+        for key in keys
+    )
 
 
 def _aggregation_settings(cursor) -> None:
@@ -509,19 +537,19 @@ def _aggregation_settings(cursor) -> None:
 
 
 def line_items_summary(*, run_id: int) -> LoadedSummary:
-    keys = ", ".join(_CELL_KEYS)
+    cell_select = _cell_select(named=True)
     with transaction.atomic(), connection.cursor() as cursor:
         _aggregation_settings(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
         cursor.execute(
             f"""CREATE TEMP TABLE {RUN_CELLS_TABLE} AS
-                SELECT (charge_period_start AT TIME ZONE 'UTC')::date AS day, {keys},
+                SELECT (charge_period_start AT TIME ZONE 'UTC')::date AS day, {cell_select},
                        SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost,
                        SUM(list_cost) AS list_cost, SUM(contracted_cost) AS contracted_cost,
                        SUM(consumed_quantity) AS consumed_quantity, COUNT(*) AS line_items,
                        MIN(charge_period_start) AS first_start, MAX(charge_period_start) AS last_start
                   FROM {partition_name(run_id)}
-                 GROUP BY 1, {keys}"""  # noqa: S608
+                 GROUP BY 1, {_cell_select()}"""  # noqa: S608
         )
         sums_sql = ", ".join(f"COALESCE(SUM({column}), 0)" for column in COST_COLUMNS)
         cursor.execute(
@@ -571,11 +599,12 @@ def daily_cost_rebuild(
             params,
         )
         days = sorted(set(period_days) | {row[0] for row in cursor.fetchall()})
-        cursor.execute(
-            """DELETE FROM attribution_dailycost WHERE account_id = %(account)s
-               AND (billing_period_start = %(period)s OR day = ANY(%(days)s))""",
-            {**params, "days": days},
-        )
+        for table in ("attribution_dailycost", "attribution_dailytagcost"):
+            cursor.execute(
+                f"""DELETE FROM {table} WHERE account_id = %(account)s
+                   AND (billing_period_start = %(period)s OR day = ANY(%(days)s))""",  # noqa: S608
+                {**params, "days": days},
+            )
         if not days:
             cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
             return 0, period_days
@@ -596,22 +625,22 @@ def daily_cost_rebuild(
         cursor.execute(
             f"""
             INSERT INTO attribution_dailycost (
-                day, account_id, billing_period_start, provider, service_name, region_id,
+                day, account_id, billing_period_start, provider, service_name, region_id, sku_id,
                 team_id, model_id, deployment_id, charge_category, billing_currency,
                 billed_cost, effective_cost, list_cost, consumed_quantity, line_items)
-            SELECT day, account_id, MIN(billing_period_start), %(provider)s, service_name, region_id,
+            SELECT day, account_id, MIN(billing_period_start), %(provider)s, service_name, region_id, sku_id,
                    team_id, model_id, deployment_id, charge_category, billing_currency,
                    SUM(billed_cost), SUM(effective_cost), COALESCE(SUM(list_cost), 0),
                    COALESCE(SUM(consumed_quantity), 0), SUM(line_items)
             FROM (
                 {loaded_cells}
-                SELECT (charge_period_start AT TIME ZONE 'UTC')::date, {keys}, {sums}, 1
+                SELECT (charge_period_start AT TIME ZONE 'UTC')::date, {_cell_select()}, {sums}, 1
                 FROM {LINE_ITEM_TABLE}
                 WHERE ingest_run_id = ANY(%(runs)s)
                   AND charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
                   AND (charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
             ) cells (day, {keys}, {sums}, line_items)
-            GROUP BY day, account_id, service_name, region_id, team_id, model_id, deployment_id,
+            GROUP BY day, account_id, service_name, region_id, sku_id, team_id, model_id, deployment_id,
                      charge_category, billing_currency
             """,  # noqa: S608
             {
@@ -626,4 +655,66 @@ def daily_cost_rebuild(
         written = cursor.rowcount
         if loaded_run is not None:
             cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
+        _daily_tag_cost_insert(
+            cursor,
+            account_id=account_id,
+            provider=provider,
+            days=days,
+            runs=runs,
+            first=first,
+            after_last=after_last,
+        )
         return written, period_days
+
+
+# A cell's line items summed per tag set first (a handful of distinct sets), then each set's
+# normalised tags unnested: one pass over the line items, however many keys they carry.
+_TAG_CELL_KEYS = (
+    "account_id", "service_name", "region_id", "sku_id", "team_id", "model_id", "deployment_id",
+    "charge_category", "billing_currency",
+)  # fmt: skip
+
+
+def _daily_tag_cost_insert(
+    cursor, *, account_id: int, provider: str, days: list, runs: list[int], first, after_last
+) -> None:
+    """DailyTagCost for the account's `days`, from the same current line items as DailyCost (the
+    loaded run's partition is attached by now). Empty tag values count as untagged."""
+    keys = ", ".join(_TAG_CELL_KEYS)
+    cells = ", ".join(f"c.{key}" for key in _TAG_CELL_KEYS)
+    cursor.execute(
+        f"""
+        INSERT INTO attribution_dailytagcost (
+            day, billing_period_start, provider, {keys}, tag_key, tag_value,
+            billed_cost, effective_cost, line_items)
+        SELECT c.day, MIN(c.billing_period_start), %(provider)s, {cells},
+               left(tag.key, 512), left(tag.value, {TAG_VALUE_MAX}),
+               SUM(c.billed_cost), SUM(c.effective_cost), SUM(c.line_items)
+        FROM (
+            SELECT (charge_period_start AT TIME ZONE 'UTC')::date AS day, billing_period_start,
+                   {_cell_select(_TAG_CELL_KEYS, named=True)},
+                   tag_set_id, SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost,
+                   COUNT(*) AS line_items
+            FROM {LINE_ITEM_TABLE}
+            WHERE ingest_run_id = ANY(%(runs)s)
+              AND charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
+              AND (charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
+            GROUP BY 1, 2, {_cell_select(_TAG_CELL_KEYS)}, tag_set_id
+        ) c
+        JOIN attribution_tagset tag_set ON tag_set.id = c.tag_set_id
+        CROSS JOIN LATERAL jsonb_each_text(
+            CASE WHEN jsonb_typeof(tag_set.normalized_tags) = 'object' THEN tag_set.normalized_tags
+                 ELSE '{{}}'::jsonb END
+        ) AS tag (key, value)
+        WHERE tag.value <> ''
+        GROUP BY c.day, {cells}, left(tag.key, 512), left(tag.value, {TAG_VALUE_MAX})
+        """,  # noqa: S608
+        {
+            "account": account_id,
+            "provider": provider,
+            "runs": runs,
+            "days": days,
+            "first": first,
+            "after_last": after_last,
+        },
+    )

@@ -21,7 +21,9 @@ docs.aws.amazon.com/cur/latest/userguide/cur-sp.html, .../reservation-columns.ht
                               - savings_plan_used_commitment (the unused part)     Purchase
     RIFee                     reservation_unused_amortized_upfront_fee_for_billing_period
                               + reservation_unused_recurring_fee (the unused part) Purchase
-    Fee (upfront RI fee...)   unblended                                            Purchase
+    Fee with a reservation    0 (an RI's upfront payment: amortized into covered  Purchase
+      or savings plan ARN       usage and the RIFee's unused part)
+    Fee (other)               unblended                                            Purchase
     Tax                       unblended                                            Tax
     Credit, Refund            unblended                                            Credit
     anything else             unblended (BundledDiscount, EdpDiscount, ...)       Adjustment
@@ -32,8 +34,13 @@ CommitmentDiscountStatus "Unused" (the spec's zero-utilization example). CUR car
 part of a reservation or savings plan on the recurring fee line itself, so a RIFee or
 SavingsPlanRecurringFee whose unused part is not 0 is that Usage charge (status Unused, BilledCost the
 fee as invoiced, EffectiveCost the unused part); with nothing unused it stays a Purchase with
-EffectiveCost 0. Totals are unchanged: only the category differs. InvoiceId is `bill_invoice_id`
-("Estimated" or empty until the invoice is issued -> null).
+EffectiveCost 0. An upfront reservation payment is a `Fee` line carrying the reservation ARN: the
+purchase of a commitment, so its EffectiveCost is 0 as well (its amount reaches EffectiveCost through
+reservation_effective_cost on the DiscountedUsage it covers and through the RIFee's unused upfront
+part); a Fee without a commitment ARN (a support or registration fee) keeps its unblended cost.
+For the recurring fees totals are unchanged (only the category differs); an upfront fee's amount
+leaves EffectiveCost, where the usage it covers already counts it. InvoiceId is
+`bill_invoice_id` ("Estimated" or empty until the invoice is issued -> null).
 
 Google Cloud (BigQuery detailed/standard export)
 -----------------------------------------------
@@ -107,11 +114,27 @@ AWS_EFFECTIVE_COST_TERMS: dict[str, tuple[tuple[int, str], ...]] = {
 }
 
 
+# A `Fee` line that names one of these commitments is its upfront purchase (see the table above).
+AWS_COMMITMENT_ARN_COLUMNS = ("reservation_reservation_a_r_n", "savings_plan_savings_plan_a_r_n")
+
+
+def aws_is_commitment_upfront_fee(*, line_item_type: str, commitment_arn: str) -> bool:
+    """An upfront commitment payment (RI upfront fee): a Purchase with EffectiveCost 0 in FOCUS."""
+    return line_item_type == "Fee" and bool(commitment_arn.strip())
+
+
 def aws_effective_cost(
-    *, line_item_type: str, unblended_cost: Decimal, amount: Callable[[str], Decimal]
+    *,
+    line_item_type: str,
+    unblended_cost: Decimal,
+    amount: Callable[[str], Decimal],
+    commitment_arn: str = "",
 ) -> Decimal:
     """EffectiveCost of one CUR line item; `amount(column)` reads another money column of the row
-    (CUR 2.0 names), so only the columns a rule needs are read."""
+    (CUR 2.0 names), so only the columns a rule needs are read. `commitment_arn` is the row's
+    reservation or savings plan ARN (an upfront RI fee has one)."""
+    if aws_is_commitment_upfront_fee(line_item_type=line_item_type, commitment_arn=commitment_arn):
+        return ZERO
     terms = AWS_EFFECTIVE_COST_TERMS.get(line_item_type)
     if terms is None:
         return unblended_cost
@@ -121,13 +144,19 @@ def aws_effective_cost(
     return total
 
 
-def aws_effective_cost_batch(*, line_item_type, unblended_cost, amount):
-    """The same rule over pyarrow arrays: `amount(column)` returns (decimal array, unreadable mask).
+def aws_effective_cost_batch(*, line_item_type, unblended_cost, amount, commitment_arn=None):
+    """The same rule over pyarrow arrays: `amount(column)` returns (decimal array, unreadable mask),
+    `commitment_arn` the rows' reservation or savings plan ARN (string array, or None).
     Returns (EffectiveCost array, mask of rows whose needed column was unreadable)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     effective = unblended_cost
+    if commitment_arn is not None:
+        upfront = pc.and_(
+            pc.equal(line_item_type, "Fee"), pc.not_equal(pc.utf8_trim_whitespace(commitment_arn), "")
+        )
+        effective = pc.if_else(upfront, pa.scalar(0, unblended_cost.type), effective)
     unreadable = pa.array([False] * len(unblended_cost))
     for kind, terms in AWS_EFFECTIVE_COST_TERMS.items():
         rows = pc.equal(line_item_type, kind)
@@ -149,6 +178,41 @@ AWS_RECURRING_COMMITMENT_FEES = frozenset({"RIFee", "SavingsPlanRecurringFee"})
 def aws_is_unused_commitment(*, line_item_type: str, effective_cost: Decimal) -> bool:
     """A recurring commitment fee that carries unused commitment: a Usage charge in FOCUS."""
     return line_item_type in AWS_RECURRING_COMMITMENT_FEES and effective_cost != 0
+
+
+# FOCUS 1.2 conditional columns from CUR (ListUnitPrice = pricing_public_on_demand_rate; the rest here).
+# ContractedUnitPrice is the price before commitment discounts: CUR's unblended rate is that price on
+# plain and savings-plan-covered usage (the plan's discount is on the SavingsPlanNegation line); on
+# reservation-discounted usage it is the reservation rate (0), so those rows keep no contracted price.
+AWS_CONTRACTED_RATE_TYPES = frozenset({"Usage", "SavingsPlanCoveredUsage"})
+# Reservations are commitments of instance hours: CommitmentDiscountQuantity in Hours, the hours
+# used (DiscountedUsage), left unused (an RIFee with unused reservation, a Usage charge in FOCUS) or
+# reserved for the period (a fully used RIFee, the recurring purchase).
+AWS_RESERVATION_UNIT = "Hours"
+AWS_COMMITMENT_QUANTITY_COLUMNS = {
+    "DiscountedUsage": "line_item_usage_amount",
+    "RIFee unused": "reservation_unused_quantity",
+    "RIFee": "reservation_total_reserved_units",
+}
+AWS_SKU_PRICE_DETAIL_COLUMNS = {
+    "x_PricingTerm": "pricing_term",
+    "x_OfferingClass": "pricing_offering_class",
+    "x_PurchaseOption": "pricing_purchase_option",
+    "x_LeaseContractLength": "pricing_lease_contract_length",
+}
+
+
+def aws_commitment_quantity_column(*, line_item_type: str, unused: bool) -> str:
+    """The CUR column holding CommitmentDiscountQuantity of a reservation row ("" for none)."""
+    if line_item_type == "RIFee" and unused:
+        return AWS_COMMITMENT_QUANTITY_COLUMNS["RIFee unused"]
+    return AWS_COMMITMENT_QUANTITY_COLUMNS.get(line_item_type, "")
+
+
+def aws_sku_price_details(text: Callable[[str], str]) -> str:
+    from attribution.focus.conditional import price_details
+
+    return price_details({key: text(column) for key, column in AWS_SKU_PRICE_DETAIL_COLUMNS.items()})
 
 
 def aws_invoice_id(value: str | None) -> str:

@@ -34,6 +34,7 @@ from attribution.models.core import (
     UsageRecord,
     validate_source_settings,
 )
+from attribution.models.rollups import DailyTagCost
 from attribution.models.runs import (
     BackgroundRun,
     BillingPeriodVersion,
@@ -65,6 +66,7 @@ __all__ = [
     "CostLineItem",
     "TagSet",
     "DailyCost",
+    "DailyTagCost",
     "Deployment",
     "DimensionRule",
     "EstimateCalibration",

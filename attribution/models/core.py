@@ -388,6 +388,25 @@ class CostLineItem(models.Model):
     service_subcategory = models.CharField(max_length=64, blank=True, default="")
     invoice_id = models.CharField(max_length=200, blank=True, default="")
     commitment_discount_status = models.CharField(max_length=20, blank=True, default="")
+    # FOCUS 1.2 conditional columns (migration 0022), as the export states them; "" or null when it
+    # has none (see README, FOCUS: which export column fills each).
+    list_unit_price = models.DecimalField(**QUANTITY, null=True, blank=True)
+    contracted_unit_price = models.DecimalField(**QUANTITY, null=True, blank=True)
+    pricing_currency = models.CharField(max_length=3, blank=True, default="")
+    pricing_currency_list_unit_price = models.DecimalField(**QUANTITY, null=True, blank=True)
+    pricing_currency_contracted_unit_price = models.DecimalField(**QUANTITY, null=True, blank=True)
+    pricing_currency_effective_cost = models.DecimalField(**MONEY, null=True, blank=True)
+    sku_meter = models.CharField(max_length=300, blank=True, default="")
+    sku_price_details = models.TextField(blank=True, default="")  # a JSON object, as text
+    billing_account_type = models.CharField(max_length=100, blank=True, default="")
+    sub_account_type = models.CharField(max_length=100, blank=True, default="")
+    commitment_discount_name = models.TextField(blank=True, default="")
+    commitment_discount_category = models.CharField(max_length=20, blank=True, default="")
+    commitment_discount_type = models.CharField(max_length=100, blank=True, default="")
+    commitment_discount_quantity = models.DecimalField(**QUANTITY, null=True, blank=True)
+    commitment_discount_unit = models.CharField(max_length=100, blank=True, default="")
+    capacity_reservation_id = models.TextField(blank=True, default="")
+    capacity_reservation_status = models.CharField(max_length=20, blank=True, default="")
     # The provider's tags and their normalised keys, stored once per distinct combination.
     tag_set = models.ForeignKey("TagSet", on_delete=models.PROTECT, related_name="+", **_UNENFORCED_KEY)
 
@@ -541,6 +560,8 @@ class DailyCost(models.Model):
     provider = models.CharField(max_length=16, choices=Provider.choices)
     service_name = models.CharField(max_length=200, blank=True)
     region_id = models.CharField(max_length=64, blank=True)
+    # FOCUS SkuId: the explorer and the anomaly contributors group by it (migration 0022).
+    sku_id = models.CharField(max_length=200, blank=True, default="")
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model = models.ForeignKey(ServedModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     deployment = models.ForeignKey(
@@ -568,6 +589,7 @@ class DailyCost(models.Model):
                     "billing_period_start",
                     "service_name",
                     "region_id",
+                    "sku_id",
                     "team",
                     "model",
                     "deployment",

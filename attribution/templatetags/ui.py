@@ -6,6 +6,8 @@ one place (attribution/design.py) and the components in templates/components/ lo
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import template
 from django.core.paginator import Page
 from django.http import QueryDict
@@ -78,3 +80,11 @@ def pagination(context, page: Page, label: str = "Pages") -> dict:
         "previous_url": link(page.previous_page_number()) if page.has_previous() else "",
         "next_url": link(page.next_page_number()) if page.has_next() else "",
     }
+
+
+@register.filter
+def decimal_plain(value) -> str:
+    """A Decimal without trailing zeros and never in exponent form (60.0000 -> "60", not "6E+1")."""
+    if value is None or value == "":
+        return "—"
+    return format(Decimal(str(value)).normalize(), "f")

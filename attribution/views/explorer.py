@@ -40,6 +40,24 @@ class ExplorerForm(forms.Form):
         reporting = settings.REPORTING_CURRENCY
         currencies = sorted({reporting, *choices["currency"]})
         self.fields["currency"].choices = [(code, code) for code in currencies]
+        # Any tag key present in the rows the user may see groups and filters, like a dimension.
+        tags: dict[str, list[str]] = choices.get("tags", {})
+        self.fields["group_by"].choices = [
+            *self.fields["group_by"].choices,
+            *((f"{explorer.TAG_PREFIX}{key}", f"Tag: {key}") for key in tags),
+        ]
+        self.fields["f_tag"] = forms.ChoiceField(
+            required=False,
+            label="Tag",
+            choices=[
+                ("", "Any"),
+                *(
+                    (f"{key}={value}", f"{key} = {value}")
+                    for key, values in tags.items()
+                    for value in [*values, explorer.NONE_LABEL]
+                ),
+            ],
+        )
         # One filter per dimension: "any", a value seen in the user's rows, or "(none)".
         for name, (label, _) in explorer.DIMENSIONS.items():
             self.fields[f"f_{name}"] = forms.ChoiceField(
@@ -54,10 +72,18 @@ class ExplorerForm(forms.Form):
 
     @property
     def filter_fields(self):
-        return [self[f"f_{name}"] for name in explorer.DIMENSIONS]
+        return [*(self[f"f_{name}"] for name in explorer.DIMENSIONS), self["f_tag"]]
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        group_tag = explorer.tag_group_key(cleaned.get("group_by") or "")
+        tag_filter = cleaned.get("f_tag")
+        if tag_filter and group_tag is not None and tag_filter.split("=", 1)[0] != group_tag:
+            # Spend per pair of tag keys is not rolled up; one key at a time keeps every figure exact.
+            self.add_error(
+                "f_tag",
+                f"Filter on the tag you group by ({group_tag}), or group by a dimension that is not a tag.",
+            )
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end:
             if start > end:
@@ -86,6 +112,7 @@ class ExplorerForm(forms.Form):
             cost=data.get("cost") or "billed",
             currency=data.get("currency") or settings.REPORTING_CURRENCY,
             filters={name: data[f"f_{name}"] for name in explorer.DIMENSIONS if data.get(f"f_{name}")},
+            tag_filter=tuple(data["f_tag"].split("=", 1)) if data.get("f_tag") else None,
         )
 
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from attribution.costs import movers
+from attribution import design
+from attribution.choices import Provider
+from attribution.costs import explorer, movers
 from attribution.costs import overview as selectors
+from attribution.costs.panels import overview_panels
 
 
 class OverviewFilterForm(forms.Form):
@@ -76,6 +81,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     if not form.is_bound:
         # Show the defaulted range in the date inputs so the user sees what they are looking at.
         form = OverviewFilterForm(initial={"start": overview.start, "end": overview.end}, choices=choices)
+    links = _ExplorerLinks(overview=overview, filters=filters, choices=choices)
+    links.link_figures(overview.figures)
+    for row in overview.top_deployments:
+        if row.get("deployment__slug"):
+            row["explorer_url"] = links.url(group_by="service", f_deployment=row["deployment__slug"])
     return render(
         request,
         "attribution/overview.html",
@@ -84,5 +94,80 @@ def overview(request: HttpRequest) -> HttpResponse:
             "overview": overview,
             "figures": overview.figures,
             "movers": movers.top_movers(user=request.user, currency=settings.REPORTING_CURRENCY),
+            "explore": links.cards(),
+            # Open alerts (governance) and routing savings (routing), registered by those layers.
+            "panels": overview_panels(
+                user=request.user, month_start=overview.month_start, today=overview.end
+            ),
         },
     )
+
+
+class _ExplorerLinks:
+    """Explorer URLs that explain the overview's figures: the same range and filters, grouped by
+    what the figure is split by. The explorer reads the billed rollup, before shared pools are
+    allocated to teams, so a team's figure there is its directly billed part."""
+
+    def __init__(self, *, overview, filters: selectors.OverviewFilters, choices: dict) -> None:
+        self.start, self.end, self.month_start = overview.start, overview.end, overview.month_start
+        self.team_by_id = dict(choices["team_slug_by_id"])
+        self.team_by_name = dict(choices["team_slug_by_name"])
+        self.model_by_id = dict(choices["model_slug_by_id"])
+        self.model_by_name = dict(choices["model_slug_by_name"])
+        self.base_filters: dict[str, str] = {}
+        if filters.provider:
+            self.base_filters["f_provider"] = filters.provider
+        if filters.team == selectors.UNALLOCATED_TEAM:
+            self.base_filters["f_team"] = explorer.NONE_LABEL
+        elif filters.team in self.team_by_id:
+            self.base_filters["f_team"] = self.team_by_id[filters.team]
+        if filters.model_id is not None and str(filters.model_id) in self.model_by_id:
+            self.base_filters["f_model"] = self.model_by_id[str(filters.model_id)]
+
+    def url(self, *, group_by: str, month: bool = False, granularity: str = "day", **extra: str) -> str:
+        query = {
+            "start": (self.month_start if month else self.start).isoformat(),
+            "end": self.end.isoformat(),
+            "group_by": group_by,
+            "granularity": granularity,
+            **self.base_filters,
+            **extra,
+        }
+        return reverse("attribution:explorer") + "?" + urlencode(query)
+
+    def cards(self) -> dict[str, str]:
+        return {
+            "spend": self.url(group_by="provider"),
+            "effective": self.url(group_by="provider", cost="amortized"),
+            "month_to_date": self.url(group_by="provider", month=True, granularity="month"),
+            "unallocated": self.url(group_by="service", f_team=explorer.NONE_LABEL),
+            "line_items": self.url(group_by="account"),
+            "by_provider": self.url(group_by="provider"),
+            "by_team": self.url(group_by="team"),
+            "by_model": self.url(group_by="model", granularity="month"),
+        }
+
+    def link_figures(self, figures: dict[str, dict]) -> None:
+        """Each bar carries the explorer URL of its series (customdata); overview.js opens it on click."""
+        labels = {design.provider_label(code): code for code in Provider.values}
+        for trace in figures.get("by_provider", {}).get("data", []):
+            code = labels.get(str(trace.get("name", "")).removesuffix(selectors.ESTIMATED_SUFFIX))
+            if code:
+                self._attach(trace, self.url(group_by="service", f_provider=code))
+        for trace in figures.get("by_team", {}).get("data", []):
+            name = str(trace.get("name", "")).removesuffix(selectors.ESTIMATED_SUFFIX)
+            if name.startswith(selectors.UNALLOCATED_LABEL):
+                self._attach(trace, self.url(group_by="service", f_team=explorer.NONE_LABEL))
+            elif name in self.team_by_name:
+                self._attach(trace, self.url(group_by="model", f_team=self.team_by_name[name]))
+        for trace in figures.get("by_model", {}).get("data", []):
+            trace["customdata"] = [
+                self.url(group_by="deployment", granularity="month", f_model=self.model_by_name[label])
+                if label in self.model_by_name
+                else ""
+                for label in trace.get("y", [])
+            ]
+
+    @staticmethod
+    def _attach(trace: dict, url: str) -> None:
+        trace["customdata"] = [url] * len(trace.get("x") or [])

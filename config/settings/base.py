@@ -189,6 +189,8 @@ REPORTING_CURRENCY = env_str("INFERENSYS_REPORTING_CURRENCY", "USD")
 # Key for the HMAC of API and gateway tokens; defaults to SECRET_KEY so a dev setup needs nothing.
 TOKEN_HASH_KEY = env_str("INFERENSYS_TOKEN_HASH_KEY", SECRET_KEY)
 EXPORTS_DIR = Path(env_str("INFERENSYS_EXPORTS_DIR", str(DATA_DIR / "exports")))
+# Billing files uploaded on the Ingestion page (one folder per upload), read by the ingest worker.
+INGEST_UPLOAD_DIR = Path(env_str("INFERENSYS_INGEST_UPLOAD_DIR", str(DATA_DIR / "uploads")))
 INGEST_CHUNK_ROWS = env_int("INFERENSYS_INGEST_CHUNK_ROWS", 50_000, minimum=1_000)
 # How old the latest exchange rate may be for a charge date before a conversion refuses to guess.
 EXCHANGE_RATE_MAX_AGE_DAYS = env_int("INFERENSYS_EXCHANGE_RATE_MAX_AGE_DAYS", 7, minimum=0)

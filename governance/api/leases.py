@@ -3,16 +3,22 @@ lease protocol and governance.lease_services)."""
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import perform_import
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
+from attribution.api.access import token_rate_hit, token_rate_key, token_rate_per_minute
 from governance.api.budgets import service_errors
 from governance.lease_services import lease_request
 
@@ -104,19 +110,25 @@ class LeaseView(APIView):
         """Ask for an allowance; the answer is what may be spent until `expires_at` (0 when blocked)."""
         payload = LeaseRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        values = payload.validated_data
         try:
-            grant = lease_request(
-                holder=request.user.get_username(),
-                amount=values["amount"],
-                budget_id=values.get("budget"),
-                quota_id=values.get("quota"),
-                renew_lease_id=values.get("renew"),
-                used=values.get("used"),
-            )
+            body = _grant(holder=request.user.get_username(), values=payload.validated_data)
         except DjangoValidationError as error:
             raise service_errors(error)
-        body = {
+        return Response(body)
+
+
+def _grant(*, holder: str, values: dict) -> dict:
+    """The service call and the answer's fields (LeaseGrantSerializer), for both paths below."""
+    grant = lease_request(
+        holder=holder,
+        amount=values["amount"],
+        budget_id=values.get("budget"),
+        quota_id=values.get("quota"),
+        renew_lease_id=values.get("renew"),
+        used=values.get("used"),
+    )
+    return LeaseGrantSerializer(
+        {
             "lease": grant.lease_id,
             "granted": grant.granted,
             "unit": grant.unit,
@@ -127,4 +139,80 @@ class LeaseView(APIView):
             "blocked": grant.blocked,
             "reason": grant.reason,
         }
-        return Response(LeaseGrantSerializer(body).data)
+    ).data
+
+
+_lease_drf_view = LeaseView.as_view()
+_ACCEPTED = ("", "*/*", "application/json", "application/*")
+
+
+def _json_response(body: object, status: int, headers: dict[str, str] | None = None) -> HttpResponse:
+    """As DRF's JSONRenderer writes it (compact, UTF-8), with the headers its answer carries."""
+    response = HttpResponse(
+        json.dumps(body, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":")),
+        content_type="application/json",
+        status=status,
+        headers={"Allow": "POST, OPTIONS", "Vary": "Accept", **(headers or {})},
+    )
+    return response
+
+
+def _gateway_caller(request: HttpRequest) -> tuple[str, object] | None:
+    """(holder, gateway) when LeaseView's own authentication classes accept the request as a
+    gateway; None for anything else, which the DRF view then answers (401, 403)."""
+    for authentication_class in LeaseView.authentication_classes:
+        try:
+            authenticated = authentication_class().authenticate(request)
+        except exceptions.APIException:
+            return None
+        if authenticated is not None:
+            user, gateway = authenticated
+            if getattr(user, "gateway", None) is None:
+                return None
+            return user.get_username(), gateway
+    return None
+
+
+@csrf_exempt  # as every DRF view; gateways send a token, never a cookie
+def lease_endpoint(request: HttpRequest) -> HttpResponse:
+    """The hot path of LeaseView: every replica of every gateway calls it every few seconds.
+
+    A JSON POST from a gateway with a valid body is answered here, without DRF's request wrapping,
+    content negotiation and exception handling, which cost more than the grant itself. The same
+    authentication classes, the same request serializer and rate count (the gateway token's
+    one-minute counter, token_rate_hit, shared with DRF's throttle), the same service and the same
+    answer. Anything else (another method or media type, no or a bad token, a body the serializer
+    refuses) goes to the DRF view, which authenticates again and answers as it always has; it is
+    counted there, once."""
+    if (
+        request.method != "POST"
+        or request.content_type != "application/json"
+        or request.headers.get("Accept", "") not in _ACCEPTED
+    ):
+        return _lease_drf_view(request)
+    caller = _gateway_caller(request)
+    if caller is None:
+        return _lease_drf_view(request)
+    holder, gateway = caller
+    try:
+        payload = LeaseRequestSerializer(data=json.loads(request.body))
+    except ValueError:
+        return _lease_drf_view(request)
+    if not payload.is_valid():
+        return _lease_drf_view(request)
+    within_rate, retry_after = token_rate_hit(
+        key=token_rate_key(gateway), per_minute=token_rate_per_minute(gateway)
+    )
+    if not within_rate:
+        throttled = exceptions.Throttled(wait=retry_after)
+        return _json_response({"detail": throttled.detail}, 429, {"Retry-After": str(retry_after)})
+    try:
+        body = _grant(holder=holder, values=payload.validated_data)
+    except DjangoValidationError as error:
+        return _json_response(service_errors(error).detail, 400)
+    return _json_response(body, 200)
+
+
+# drf-spectacular documents the operation from these, as for any DRF view's as_view().
+lease_endpoint.cls = LeaseView
+lease_endpoint.initkwargs = {}

@@ -13,6 +13,6 @@ router.register("rule-suggestions", suggestions.RuleSuggestionViewSet, basename=
 
 urlpatterns = [
     path("me", views.MeView.as_view(), name="me"),
-    path("leases", leases.LeaseView.as_view(), name="leases"),
+    path("leases", leases.lease_endpoint, name="leases"),
     *router.urls,
 ]

@@ -24,6 +24,15 @@
       element.textContent = "No data for these filters.";
       return;
     }
-    Plotly.newPlot(element, figure.data, figure.layout, config);
+    Plotly.newPlot(element, figure.data, figure.layout, config).then(function () {
+      // A bar that carries an explorer URL (customdata, set by the overview view) opens it.
+      element.on("plotly_click", function (event) {
+        var point = event && event.points && event.points[0];
+        var url = point && point.customdata;
+        if (typeof url === "string" && url.indexOf("/explorer/") === 0) {
+          window.location.assign(url);
+        }
+      });
+    });
   });
 })();

@@ -140,3 +140,57 @@ def test_an_explorer_filter_changes_chart_and_address_and_a_reload_restores_it(w
     assert page.locator("#id_group_by").input_value() == "team"
     assert page.locator("[data-figure=explorer] .legendtext").all_text_contents() == team_legend
     assert browser_tab.problems == []
+
+
+def test_grouping_by_sku_and_by_a_tag_key_changes_chart_and_address(world, browser_tab):
+    browser_tab.login("finance1")
+    browser_tab.visit("/explorer/?start=2026-09-01&end=2026-10-20&granularity=month")
+    page = browser_tab.page
+
+    page.select_option("#id_group_by", "sku")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url("**group_by=sku**")
+    page.wait_for_selector("[data-figure=explorer] .main-svg")
+    sku_legend = page.locator("[data-figure=explorer] .legendtext").all_text_contents()
+    assert "ml.p5.48xlarge-hours" in sku_legend and "AWS" not in sku_legend
+
+    # Tag keys present in the rows are offered; grouping by one splits tagged spend by value and
+    # shows the rest (here: unallocated cost) as "(none)".
+    page.select_option("#id_group_by", "tag:env")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url("**group_by=tag%3Aenv**")
+    page.wait_for_selector("[data-figure=explorer] .main-svg")
+    assert sorted(page.locator("[data-figure=explorer] .legendtext").all_text_contents()) == [
+        "(none)",
+        "prod",
+        "staging",
+    ]
+
+    # A tag filter with another group-by, kept in the address and restored on reload.
+    page.select_option("#id_group_by", "team")
+    page.locator("details.filters__more").evaluate("element => element.open = true")
+    page.select_option("#id_f_tag", "env=staging")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url("**f_tag=env%3Dstaging**")
+    page.wait_for_selector("[data-figure=explorer] .main-svg")
+    # One series: Plotly draws no legend for it, so read the table under the chart.
+    assert page.locator("#explorer-table tbody th").all_inner_texts() == ["support"]
+    address = page.url
+    page.reload()
+    page.wait_for_selector("[data-figure=explorer] .main-svg")
+    assert page.url == address and page.locator("#id_f_tag").input_value() == "env=staging"
+    assert browser_tab.problems == []
+
+
+def test_an_overview_figure_opens_the_explorer_that_explains_it(world, browser_tab):
+    browser_tab.login("finance1")
+    browser_tab.visit("/")
+    page = browser_tab.page
+    assert page.locator("#overview-alerts-title").count() == 1
+    assert page.locator("#overview-savings-title").count() == 1
+    page.click("#mtd-link")
+    page.wait_for_url("**/explorer/?**group_by=provider**")
+    page.wait_for_selector("[data-figure=explorer] .main-svg")
+    assert "start=2026-10-01" in page.url and "granularity=month" in page.url
+    assert "AWS" in page.locator("[data-figure=explorer] .legendtext").all_text_contents()
+    assert browser_tab.problems == []

@@ -161,3 +161,37 @@ def test_an_injected_spike_is_an_anomaly_with_its_contributor():
     # Detected again, it is the same alert.
     anomalies_detect(day=day)
     assert Alert.objects.filter(kind="anomaly", team=search).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_spike_on_one_sku_names_that_sku_as_the_top_contributor():
+    """Same team, deployment, service and region all month: only the SKU explains the jump."""
+    search = TeamFactory(slug="search")
+    account = CloudAccountFactory()
+    deployment = DeploymentFactory(slug="llama-a100", account=account)
+    day = dt.date(2026, 11, 20)
+    rows = []
+    for offset in range(29):
+        current = day - dt.timedelta(days=28 - offset)
+        for sku, amount in (("ml.g5.12xlarge-hours", 150 + offset % 4), ("ml-storage-gb-month", 20)):
+            rows.append(DailyCostFactory.build(
+                team=search, account=account, deployment=deployment, day=current,
+                billed_cost=Decimal(amount), service_name="SageMaker", sku_id=sku,
+            ))  # fmt: skip
+    # On the day, the endpoint scales out onto p4d instances: +700 on a SKU never seen before.
+    rows.append(DailyCostFactory.build(team=search, account=account, deployment=deployment, day=day,
+                                       billed_cost=Decimal("700"), service_name="SageMaker",
+                                       sku_id="ml.p4d.24xlarge-hours"))  # fmt: skip
+    DailyCost.objects.bulk_create(rows)
+    raised = {(anomaly.dimension, anomaly.value): anomaly for anomaly, _ in anomalies_detect(day=day)}
+    anomaly = raised[("team", "search")]
+    assert anomaly.contributors[0] == {
+        "dimension": "sku",
+        "value": "ml.p4d.24xlarge-hours",
+        "actual": 700.0,
+        "expected": 0.0,
+        "delta": 700.0,
+    }
+    # The steady SKUs did not rise, so they explain nothing.
+    assert all(item["value"] != "ml-storage-gb-month" for item in anomaly.contributors)
+    assert "ml.p4d.24xlarge-hours" in Alert.objects.get(dedup_key="anomaly:team:search:2026-11-20").message

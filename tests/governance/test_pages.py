@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from attribution.models import Team
 from governance.models import Alert, AuditEvent, Budget, BudgetThreshold, Quota
 from tests.factories import BudgetFactory, DailyCostFactory, MembershipFactory, TeamFactory, UserFactory
 
@@ -135,12 +136,78 @@ def test_the_audit_log_filters_and_exports_csv(world):
     ]
 
 
-def test_the_budget_list_query_count_does_not_grow_per_row_beyond_its_spend_reads(
-    world, django_assert_max_num_queries
+def _more_budgets(count: int) -> list[str]:
+    """`count` budgets of every kind of scope, each with spend this month, a threshold, an open
+    action and a stored forecast (what each row reads); returns each row's name and spend."""
+    from django.utils import timezone
+
+    from governance.models import BudgetEnforcement, BudgetForecast
+    from governance.periods import budget_period
+    from tests.factories import CloudAccountFactory, DeploymentFactory, ServedModelFactory
+
+    today = dt.date.today()
+    account = CloudAccountFactory(slug="gcp-more", provider="gcp")
+    texts = []
+    for index in range(count):
+        team = TeamFactory(slug=f"more-{index}", name=f"More {index}")
+        model = ServedModelFactory(slug=f"model-{index}")
+        DeploymentFactory(slug=f"dep-{index}", model=model, provider="gcp")
+        DailyCostFactory(
+            team=team, model=model, account=account, day=today.replace(day=1),
+            billed_cost=Decimal(f"{index + 1}0.25"),
+        )  # fmt: skip
+        scope = [{"team": team}, {"team": team, "model": model}, {"team": team, "provider": "gcp"},
+                 {"team": team, "account": account}][index % 4]  # fmt: skip
+        budget = BudgetFactory(name=f"More budget {index}", amount=Decimal("100000"), **scope)
+        threshold = BudgetThreshold.objects.create(budget=budget, percent=Decimal("1"), action="notify")
+        period = budget_period(budget=budget, at=timezone.now())
+        BudgetEnforcement.objects.create(
+            budget=budget, threshold=threshold, action="notify", basis="actual",
+            period_start=period.start, period_end=period.end, limit_amount=Decimal("1000"),
+            reason="1 % reached", applied_at=timezone.now(),
+        )  # fmt: skip
+        BudgetForecast.objects.create(
+            budget=budget, period_start=period.start, period_end=period.end, currency="USD", method="ets",
+            point=Decimal("20000"), lower=Decimal("1"), upper=Decimal("2"), spend_to_date=Decimal("1"),
+            computed_at=timezone.now(),
+        )  # fmt: skip
+        texts += [f"More budget {index}", f"{index + 1}0.25"]
+    return texts
+
+
+@pytest.mark.parametrize("persona", ["admin", "lead"])
+def test_the_budget_list_reads_a_fixed_number_of_queries_however_many_budgets(
+    world, persona, assert_page_queries_flat
 ):
-    client = _client(world["users"]["admin"])
-    with django_assert_max_num_queries(40):
-        assert client.get("/governance/budgets/").status_code == 200
+    # Two budgets, then ten: spend, forecast and actions of all rows are read together.
+    client = _client(world["users"][persona])
+    if persona == "lead":
+
+        def grow():
+            from governance.models import Membership
+
+            texts = _more_budgets(8)
+            for team in Team.objects.filter(slug__startswith="more-"):
+                Membership.objects.create(user=world["users"]["lead"], team=team, role="lead")
+            return texts
+    else:
+
+        def grow():
+            return _more_budgets(8)
+
+    assert_page_queries_flat(client, "/governance/budgets/", grow=grow, ceiling=14)
+
+
+def test_every_budget_row_shows_what_its_own_page_shows(world):
+    """The batched read of the list and the budget's own read agree to the cent, scope by scope."""
+    from governance.selectors import budget_status, budget_statuses
+
+    _more_budgets(4)
+    budgets = list(Budget.objects.order_by("id"))
+    assert budget_statuses(budgets=budgets) == [budget_status(budget=budget) for budget in budgets]
+    spends = [status["spend_total"] for status in budget_statuses(budgets=budgets)]
+    assert spends == [Decimal("321.50"), Decimal("0.00"), Decimal("10.25"), Decimal("20.25"),
+                      Decimal("30.25"), Decimal("40.25")]  # fmt: skip
 
 
 def test_the_burn_down_is_the_same_built_checked_or_unchecked(world, page_figures_checked_and_unchecked):
@@ -149,3 +216,110 @@ def test_the_burn_down_is_the_same_built_checked_or_unchecked(world, page_figure
     checked, unchecked = page_figures_checked_and_unchecked(client, url)
     assert checked["burndown"]["data"]
     assert unchecked == checked
+
+
+def test_a_budgets_page_reads_a_fixed_number_of_queries_however_long_its_history(
+    world, assert_page_queries_flat
+):
+    from django.utils import timezone
+
+    from governance.models import BudgetEvent
+
+    budget = world["budget"]
+
+    def grow():
+        texts = []
+        for index in range(4):
+            threshold = BudgetThreshold.objects.create(
+                budget=budget, percent=Decimal(10 + index), basis="forecast", action="notify"
+            )
+            BudgetEvent.objects.create(
+                budget=budget, threshold=threshold, kind="fired", action="notify",
+                threshold_label=f"label-{index}", basis="forecast", period_start=dt.date.today(),
+                period_end=dt.date.today(), currency="USD", spend_billed=Decimal("1"),
+                spend_estimated=Decimal("0"), limit_amount=Decimal("1"), created_at=timezone.now(),
+            )  # fmt: skip
+            Alert.objects.create(
+                kind="budget",
+                team=budget.team,
+                budget=budget,
+                message=f"alert-{index}",
+                dedup_key=f"b{index}",
+            )
+            texts += [f"label-{index}", f"alert-{index}"]
+        return texts
+
+    client = _client(world["users"]["lead"])
+    assert_page_queries_flat(client, f"/governance/budgets/{budget.pk}/", grow=grow, ceiling=20)
+
+
+def test_the_budget_form_reads_a_fixed_number_of_queries_however_many_thresholds_and_teams(
+    world, assert_page_queries_flat
+):
+    budget = world["budget"]
+
+    def grow():
+        for index in range(4):
+            BudgetThreshold.objects.create(budget=budget, percent=Decimal(50 + index), action="notify")
+            TeamFactory(slug=f"form-team-{index}", name=f"Form team {index}")
+        return ['value="53', "Form team 3"]
+
+    client = _client(world["users"]["admin"])
+    assert_page_queries_flat(client, f"/governance/budgets/{budget.pk}/edit", grow=grow, ceiling=14)
+
+
+@pytest.mark.parametrize("persona", ["admin", "lead"])
+def test_the_alerts_page_reads_a_fixed_number_of_queries_however_many_alerts(
+    world, persona, assert_page_queries_flat
+):
+    from governance.models import AlertDelivery, NotificationChannel
+
+    search = world["search"]
+    # One delivery before counting too: the page reads deliveries and their channels per page.
+    channel = NotificationChannel.objects.create(
+        name="ops hook", kind="webhook", target="https://hooks.example.com/x", team=search
+    )
+    AlertDelivery.objects.create(alert=Alert.objects.get(dedup_key="s1"), channel=channel)
+
+    def grow():
+        for index in range(6):
+            alert = Alert.objects.create(
+                kind="anomaly", team=search, budget=world["budget"], message=f"spike-{index}",
+                dedup_key=f"g{index}",
+            )  # fmt: skip
+            AlertDelivery.objects.create(alert=alert, channel=channel)
+        return [f"spike-{index}" for index in range(6)]
+
+    client = _client(world["users"][persona])
+    assert_page_queries_flat(client, "/governance/alerts/", grow=grow, ceiling=12)
+
+
+@pytest.mark.parametrize("persona", ["admin", "lead"])
+def test_the_quotas_page_reads_a_fixed_number_of_queries_however_many_quotas(
+    world, persona, assert_page_queries_flat
+):
+    from tests.factories import ServedModelFactory
+
+    def grow():
+        for index in range(6):
+            model = ServedModelFactory(slug=f"quota-model-{index}", name=f"Quota model {index}")
+            Quota.objects.create(
+                team=world["search"], model=model, metric="requests", window="day", limit=1000 + index
+            )
+        return [f"Quota model {index}" for index in range(6)]
+
+    client = _client(world["users"][persona])
+    assert_page_queries_flat(client, "/governance/quotas/", grow=grow, ceiling=10)
+
+
+def test_the_audit_log_reads_a_fixed_number_of_queries_however_many_events(world, assert_page_queries_flat):
+    def grow():
+        for index in range(10):
+            AuditEvent.objects.create(
+                actor_label=f"actor-{index}", action="update", object_type="governance.budget",
+                object_id=str(index),
+            )  # fmt: skip
+        return [f"actor-{index}" for index in range(10)]
+
+    client = _client(world["users"]["finance"])
+    assert_page_queries_flat(client, "/governance/audit/", grow=grow, ceiling=10)

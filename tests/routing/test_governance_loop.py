@@ -52,7 +52,7 @@ def test_budget_actions_in_force_are_published_and_lifted(llama, pull_gateway):
         action="reroute",
     )
     throttle = Budget.objects.create(name="Research", team=research, amount=Decimal("50"), action="throttle")
-    Quota.objects.create(team=research, model=llama, metric="tokens", window="minute", limit=10_000)
+    quota = Quota.objects.create(team=research, model=llama, metric="tokens", window="minute", limit=10_000)
     enforce(reroute, "reroute")
     lifted_later = enforce(throttle, "throttle", "0.75")
     # What governance does after commit when an action is applied: the task, by name, with its kwargs.
@@ -69,6 +69,7 @@ def test_budget_actions_in_force_are_published_and_lifted(llama, pull_gateway):
     assert routes[("realtime", "search")] == {"llama-aws": 0, "llama-gcp": 100}
     assert document.content["quotas"] == [
         {
+            "id": quota.pk,
             "team": "research",
             "model": "llama-70b",
             "metric": "tokens",

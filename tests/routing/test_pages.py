@@ -129,3 +129,52 @@ def test_the_pareto_figure_is_the_same_built_checked_or_unchecked(
     checked, unchecked = page_figures_checked_and_unchecked(client, "/routing/models/llama-70b/")
     assert checked["pareto"]["data"]
     assert unchecked == checked
+
+
+def test_the_models_page_reads_a_fixed_number_of_queries_however_many_models(
+    client, routed, pull_gateway, assert_page_queries_flat
+):
+    from tests.factories import ServedModelFactory
+
+    gateway, _ = pull_gateway
+
+    def grow():
+        for index in range(4):
+            gateway.served_models.add(ServedModelFactory(slug=f"served-{index}", name=f"Served {index}"))
+        return [f"Served {index}" for index in range(4)]
+
+    client.force_login(UserFactory(username="viewer", roles=["viewer"]))
+    assert_page_queries_flat(client, "/routing/", grow=grow, ceiling=8)
+
+
+def test_a_models_routing_page_reads_a_fixed_number_of_queries_however_many_deployments_and_changes(
+    client, routed, llama, assert_page_queries_flat
+):
+    def grow():
+        for index in range(4):
+            deployment = routed_deployment(llama, f"llama-more-{index}", cost_per_1m=f"0.{index + 1}0")
+            RouteLatency.objects.create(deployment=deployment, origin="", p95_ms=500 + index)
+            services.policies_republish(reason="cost")
+        return [f'data-deployment="llama-more-{index}"' for index in range(4)]
+
+    client.force_login(UserFactory(username="viewer", roles=["viewer"]))
+    assert_page_queries_flat(client, "/routing/models/llama-70b/", grow=grow, ceiling=20)
+
+
+def test_the_gateways_page_reads_a_fixed_number_of_queries_however_many_gateways(
+    client, routed, llama, assert_page_queries_flat
+):
+    from routing.models import Gateway
+
+    def grow():
+        for index in range(4):
+            gateway = Gateway.objects.create(
+                name=f"Edge {index}", slug=f"edge-{index}", kind="pull_only", origin_provider="gcp",
+                origin_region="us-central1",
+            )  # fmt: skip
+            gateway.served_models.add(llama)
+        services.policies_republish(reason="cost")
+        return [f'data-gateway="edge-{index}"' for index in range(4)]
+
+    client.force_login(UserFactory(username="viewer", roles=["viewer"]))
+    assert_page_queries_flat(client, "/routing/gateways/", grow=grow, ceiling=10)

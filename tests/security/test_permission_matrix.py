@@ -57,7 +57,7 @@ ADMIN_FINANCE_WRITES = [
     r"^/api/v1/accounts/\{id\}/(sync|test-connection)$",
 ]
 # Pages for admin and finance only; pages that create something (viewers get 403 on those).
-ADMIN_FINANCE_PAGES = [r"^/governance/audit/"]
+ADMIN_FINANCE_PAGES = [r"^/governance/audit/", r"^/ingestion/upload/"]
 # Pages for admin only (users and their roles): finance gets 403 as well.
 ADMIN_ONLY_PAGES = [r"^/settings/members/"]
 CREATE_PAGES = [r"/new/?$"]

@@ -81,3 +81,43 @@ def test_an_api_token_over_its_rate_gets_429_with_retry_after(settings):
     session = Client()
     session.force_login(UserFactory(username="human"))
     assert {session.get("/api/v1/me").status_code for _ in range(5)} == {200}
+
+
+@pytest.mark.parametrize("backend", ["redis", "locmem"])
+def test_the_token_rate_counter_counts_every_concurrent_request_once(settings, backend):
+    """DRF's SimpleRateThrottle read a list of times, appended and wrote it back: concurrent
+    requests of one token overwrote each other and a burst was under-counted. The counter is one
+    atomic increment: 20 threads x 15 requests against a rate of 200 admit exactly 200."""
+    import threading
+
+    from django.core.cache import caches
+
+    from attribution.api.access import token_rate_hit
+
+    if backend == "redis":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": str(settings.CELERY_BROKER_URL),
+            }
+        }
+    caches["default"].clear()
+    moment = 1_800_000_000.0 + 7  # one fixed window, 53 s before it ends
+    admitted, barrier = [], threading.Barrier(20)
+
+    def replica() -> None:
+        barrier.wait()
+        for _ in range(15):
+            within, retry_after = token_rate_hit(key="throttle:test:1", per_minute=200, now=moment)
+            admitted.append(within)
+            assert retry_after == 53
+
+    threads = [threading.Thread(target=replica) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (admitted.count(True), admitted.count(False)) == (200, 100)
+    # The next window starts a new count.
+    assert token_rate_hit(key="throttle:test:1", per_minute=200, now=moment + 60) == (True, 53)
+    caches["default"].clear()

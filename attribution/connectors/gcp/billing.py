@@ -100,6 +100,27 @@ FOCUS_COLUMNS = (
     "ConsumedUnit",
     "CommitmentDiscountId",
     "Tags",
+    # FOCUS 1.2 conditional and recommended columns (stored since migration 0022).
+    "ServiceSubcategory",
+    "InvoiceId",
+    "ListUnitPrice",
+    "ContractedUnitPrice",
+    "PricingCurrency",
+    "PricingCurrencyListUnitPrice",
+    "PricingCurrencyContractedUnitPrice",
+    "PricingCurrencyEffectiveCost",
+    "SkuMeter",
+    "SkuPriceDetails",
+    "BillingAccountType",
+    "SubAccountType",
+    "CommitmentDiscountName",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountType",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountQuantity",
+    "CommitmentDiscountUnit",
+    "CapacityReservationId",
+    "CapacityReservationStatus",
 )
 FOCUS_REQUIRED = ("BilledCost", "EffectiveCost", "ChargePeriodStart", "BillingPeriodStart", "ChargeCategory")
 FOCUS_EXPORT_TIME = "x_ExportTime"

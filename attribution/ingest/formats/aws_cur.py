@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from attribution.choices import ChargeCategory, Provider
 from attribution.currency.codes import currency_validate
+from attribution.focus import conditional
 from attribution.ingest import batch as vec
 from attribution.ingest import mapping
 from attribution.ingest.errors import MissingColumnError, RowError
@@ -143,8 +144,12 @@ class AwsCurParser(CsvParser):
         currency = currency_validate(text("line_item_currency_code") or context.default_currency)
         unblended = money("line_item_unblended_cost")
         # Only the columns the line item type's rule reads are parsed (others may hold junk).
+        commitment_arn = text("savings_plan_savings_plan_a_r_n") or text("reservation_reservation_a_r_n")
         effective = mapping.aws_effective_cost(
-            line_item_type=line_item_type, unblended_cost=unblended, amount=money
+            line_item_type=line_item_type,
+            unblended_cost=unblended,
+            amount=money,
+            commitment_arn=commitment_arn,
         )
         list_cost = decimal_parse(
             text("pricing_public_on_demand_cost"), column="pricing_public_on_demand_cost", default=None
@@ -169,6 +174,29 @@ class AwsCurParser(CsvParser):
         )
         if unused_commitment:
             charge_category = ChargeCategory.USAGE
+        # Prices: the public on-demand rate is in pricing/currency when CUR names one (else the
+        # billing currency); the unblended rate, in the billing currency, is the price before
+        # commitment discounts only on usage that is not commitment-discounted (mapping.py).
+        pricing_currency = conditional.currency_or_empty(text("pricing_currency"))
+        public_rate = conditional.number_or_none(
+            text("pricing_public_on_demand_rate"), column="pricing_public_on_demand_rate", non_negative=True
+        )
+        foreign_pricing = bool(pricing_currency) and pricing_currency != currency
+        contracted_rate = (
+            conditional.number_or_none(
+                text("line_item_unblended_rate"), column="line_item_unblended_rate", non_negative=True
+            )
+            if line_item_type in mapping.AWS_CONTRACTED_RATE_TYPES
+            else None
+        )
+        quantity_column = mapping.aws_commitment_quantity_column(
+            line_item_type=line_item_type, unused=unused_commitment
+        )
+        commitment_quantity = (
+            conditional.number_or_none(text(quantity_column), column=quantity_column)
+            if quantity_column
+            else None
+        )
         return {
             "billing_period_start": period_start_at.date(),
             "billed_cost": unblended,
@@ -208,10 +236,23 @@ class AwsCurParser(CsvParser):
             "pricing_unit": text("pricing_unit"),
             "consumed_quantity": usage_amount if line_item_type in mapping.AWS_USAGE_TYPES else None,
             "consumed_unit": text("pricing_unit") if line_item_type in mapping.AWS_USAGE_TYPES else "",
-            "commitment_discount_id": text("savings_plan_savings_plan_a_r_n")
-            or text("reservation_reservation_a_r_n"),
+            "commitment_discount_id": commitment_arn,
             "commitment_discount_status": "Unused" if unused_commitment else "",
             "invoice_id": mapping.aws_invoice_id(text("bill_invoice_id")),
+            "list_unit_price": None if foreign_pricing else public_rate,
+            "contracted_unit_price": contracted_rate,
+            "pricing_currency": pricing_currency,
+            "pricing_currency_list_unit_price": public_rate if foreign_pricing else None,
+            "sku_meter": text("line_item_usage_type"),
+            "sku_price_details": mapping.aws_sku_price_details(text),
+            "commitment_discount_quantity": commitment_quantity,
+            "commitment_discount_unit": mapping.AWS_RESERVATION_UNIT
+            if commitment_quantity is not None
+            else "",
+            "capacity_reservation_id": text("capacity_reservation_capacity_reservation_arn"),
+            "capacity_reservation_status": conditional.capacity_reservation_status(
+                text("capacity_reservation_capacity_reservation_status")
+            ),
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }
@@ -230,7 +271,9 @@ class AwsCurParser(CsvParser):
         "product_product_family", "product_product_name", "product_servicecode", "line_item_product_code",
         "product_sku", "pricing_rate_code", "pricing_term", "line_item_usage_type", "pricing_unit",
         "savings_plan_savings_plan_a_r_n", "reservation_reservation_a_r_n", "resource_tags",
-        "bill_invoice_id",
+        "bill_invoice_id", "pricing_currency", "pricing_public_on_demand_rate", "line_item_unblended_rate",
+        *mapping.AWS_SKU_PRICE_DETAIL_COLUMNS.values(), *mapping.AWS_COMMITMENT_QUANTITY_COLUMNS.values(),
+        "capacity_reservation_capacity_reservation_arn", "capacity_reservation_capacity_reservation_status",
         *{column for terms in mapping.AWS_EFFECTIVE_COST_TERMS.values() for _sign, column in terms},
     )  # fmt: skip
 
@@ -353,8 +396,13 @@ class AwsCurParser(CsvParser):
         unreadable.append(bad)
         unblended, bad = vec.money(text("line_item_unblended_cost"))
         unreadable.append(bad)
+        first = vec.first_nonempty
+        commitment_arn = first(text("savings_plan_savings_plan_a_r_n"), text("reservation_reservation_a_r_n"))
         effective, bad = mapping.aws_effective_cost_batch(
-            line_item_type=line_item_type, unblended_cost=unblended, amount=lambda c: vec.money(text(c))
+            line_item_type=line_item_type,
+            unblended_cost=unblended,
+            amount=lambda c: vec.money(text(c)),
+            commitment_arn=commitment_arn,
         )
         unreadable.append(bad)
         list_cost, bad = vec.money(text("pricing_public_on_demand_cost"), empty_is_null=True)
@@ -408,11 +456,51 @@ class AwsCurParser(CsvParser):
             vec.lookup(line_item_type, mapping.aws_charge_category),
         )
 
+        # The FOCUS 1.2 conditional columns, as row_parse reads them.
+        null_number = pa.scalar(None, vec.MONEY_TYPE)
+
+        def price(column: str) -> pa.Array:
+            values, bad = vec.money(text(column), empty_is_null=True)
+            unreadable.append(bad)  # the row path reads it, or leaves the price null
+            return pc.if_else(
+                pc.fill_null(pc.less(values, pa.scalar(0, values.type)), False), null_number, values
+            )
+
+        pricing_currency = vec.lookup(text("pricing_currency"), conditional.currency_or_empty)
+        foreign_pricing = pc.and_(
+            pc.not_equal(pricing_currency, ""), pc.not_equal(pricing_currency, currency)
+        )
+        public_rate = price("pricing_public_on_demand_rate")
+        contracted_rate = pc.if_else(
+            pc.is_in(line_item_type, value_set=pa.array(sorted(mapping.AWS_CONTRACTED_RATE_TYPES))),
+            price("line_item_unblended_rate"),
+            null_number,
+        )
+        quantities = {}
+        for kind, column in mapping.AWS_COMMITMENT_QUANTITY_COLUMNS.items():
+            quantities[kind], bad = vec.quantity(text(column))
+            unreadable.append(bad)
+        is_ri_fee = pc.equal(line_item_type, "RIFee")
+        commitment_quantity = pc.case_when(
+            pc.make_struct(
+                pc.equal(line_item_type, "DiscountedUsage"), pc.and_(is_ri_fee, unused_commitment), is_ri_fee
+            ),
+            quantities["DiscountedUsage"],
+            quantities["RIFee unused"],
+            quantities["RIFee"],
+        )
+        detail_columns = list(mapping.AWS_SKU_PRICE_DETAIL_COLUMNS.values())
+        details = vec.lookup(
+            pc.binary_join_element_wise(*(text(column) for column in detail_columns), "\x1f"),
+            lambda joined: mapping.aws_sku_price_details(
+                dict(zip(detail_columns, joined.split("\x1f"), strict=True)).__getitem__
+            ),
+        )
+
         bad_rows = unreadable[0]
         for mask in unreadable[1:]:
             bad_rows = pc.or_(bad_rows, mask)
         bad_rows = pc.fill_null(bad_rows, True)
-        first = vec.first_nonempty
         table = pa.table(
             {
                 "source_line": pa.array(lines, pa.int64()),
@@ -456,11 +544,24 @@ class AwsCurParser(CsvParser):
                 "pricing_unit": pricing_unit,
                 "consumed_quantity": pc.if_else(is_usage, usage_amount, pa.scalar(None, vec.MONEY_TYPE)),
                 "consumed_unit": pc.if_else(is_usage, pricing_unit, ""),
-                "commitment_discount_id": first(
-                    text("savings_plan_savings_plan_a_r_n"), text("reservation_reservation_a_r_n")
-                ),
+                "commitment_discount_id": commitment_arn,
                 "commitment_discount_status": pc.if_else(unused_commitment, "Unused", ""),
                 "invoice_id": vec.lookup(text("bill_invoice_id"), mapping.aws_invoice_id),
+                "list_unit_price": pc.if_else(foreign_pricing, null_number, public_rate),
+                "contracted_unit_price": contracted_rate,
+                "pricing_currency": pricing_currency,
+                "pricing_currency_list_unit_price": pc.if_else(foreign_pricing, public_rate, null_number),
+                "sku_meter": text("line_item_usage_type"),
+                "sku_price_details": details,
+                "commitment_discount_quantity": commitment_quantity,
+                "commitment_discount_unit": pc.if_else(
+                    pc.is_null(commitment_quantity), "", mapping.AWS_RESERVATION_UNIT
+                ),
+                "capacity_reservation_id": text("capacity_reservation_capacity_reservation_arn"),
+                "capacity_reservation_status": vec.lookup(
+                    text("capacity_reservation_capacity_reservation_status"),
+                    conditional.capacity_reservation_status,
+                ),
                 "tags": tags,
                 "normalized_tags": normalized,
             }

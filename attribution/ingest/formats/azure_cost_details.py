@@ -30,10 +30,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from attribution.choices import Provider
 from attribution.currency.codes import currency_validate
+from attribution.focus import conditional
 from attribution.ingest import mapping
 from attribution.ingest.formats.base import CsvParser, ParseContext, cell, header_of
 from attribution.ingest.tags import tag_key_normalize, tags_check, tags_normalize
@@ -84,6 +86,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "publisher_name": ("publishername",),
     "part_number": ("partnumber",),
     "invoice_id": ("invoiceid",),
+    # FOCUS 1.2 conditional columns (see _prices).
+    "unit_price": ("unitprice",),
+    "pricing_currency": ("pricingcurrency", "pricingcurrencycode"),
+    "exchange_rate": ("exchangeratepricingtobilling",),
+    "cost_in_pricing_currency": ("costinpricingcurrency",),
+    "commitment_name": ("benefitname", "reservationname"),
 }
 
 
@@ -253,6 +261,45 @@ class AzureCostDetailsParser(CsvParser):
             if charge_type.lower() in mapping.AZURE_UNUSED_TYPES
             else "",
             "invoice_id": text("invoice_id"),
+            **_prices(text, billing_currency=currency, cost=cost, effective_cost=effective),
+            "sku_meter": text("meter_name"),
+            "commitment_discount_name": text("commitment_name") if text("commitment_id") else "",
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }
+
+
+def _prices(text, *, billing_currency: str, cost: Decimal, effective_cost: Decimal) -> dict[str, Any]:
+    """Unit prices of a cost details row (Microsoft's FOCUS conversion): PayGPrice is the list
+    price, UnitPrice the negotiated (contracted) one. MCA exports state both in pricingCurrency and
+    give exchangeRatePricingToBilling: then they are the PricingCurrency* prices, and the billing-
+    currency ones are those times the rate. EA exports price in the billing currency.
+    costInPricingCurrency is the row's cost; it is the PricingCurrencyEffectiveCost when the row's
+    EffectiveCost is its cost, and 0 when the rules zero EffectiveCost (a commitment purchase, the
+    actual twin of a paired row)."""
+    list_price = conditional.number_or_none(text("payg_price"), column="PayGPrice", non_negative=True)
+    unit_price = conditional.number_or_none(text("unit_price"), column="UnitPrice", non_negative=True)
+    pricing_currency = conditional.currency_or_empty(text("pricing_currency"))
+    prices: dict[str, Any] = {
+        "pricing_currency": pricing_currency,
+        "pricing_currency_effective_cost": ZERO
+        if effective_cost == 0
+        else conditional.number_or_none(text("cost_in_pricing_currency"), column="costInPricingCurrency")
+        if effective_cost == cost
+        else None,
+    }
+    if not pricing_currency or pricing_currency == billing_currency:
+        return prices | {"list_unit_price": list_price, "contracted_unit_price": unit_price}
+    rate = conditional.number_or_none(
+        text("exchange_rate"), column="exchangeRatePricingToBilling", non_negative=True
+    )
+
+    def in_billing_currency(price: Decimal | None) -> Decimal | None:
+        return None if price is None or rate is None else (price * rate).quantize(ZERO)
+
+    return prices | {
+        "pricing_currency_list_unit_price": list_price,
+        "pricing_currency_contracted_unit_price": unit_price,
+        "list_unit_price": in_billing_currency(list_price),
+        "contracted_unit_price": in_billing_currency(unit_price),
+    }

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from attribution.choices import ChargeCategory
 from attribution.currency.codes import currency_validate
+from attribution.focus import conditional
 from attribution.ingest.errors import RowError
 from attribution.ingest.formats.base import CsvParser, ParseContext, Rejected, header_of
 from attribution.ingest.formats.parquet import (
@@ -239,6 +240,34 @@ class FocusParser(CsvParser):
             "commitment_discount_id": text("commitmentdiscountid"),
             "commitment_discount_status": text("commitmentdiscountstatus"),
             "invoice_id": text("invoiceid"),
+            # FOCUS 1.2 conditional columns, as the export states them.
+            "list_unit_price": _number(text("listunitprice"), "ListUnitPrice"),
+            "contracted_unit_price": _number(text("contractedunitprice"), "ContractedUnitPrice"),
+            "pricing_currency": conditional.currency_or_empty(text("pricingcurrency")),
+            "pricing_currency_list_unit_price": _number(
+                text("pricingcurrencylistunitprice"), "PricingCurrencyListUnitPrice"
+            ),
+            "pricing_currency_contracted_unit_price": _number(
+                text("pricingcurrencycontractedunitprice"), "PricingCurrencyContractedUnitPrice"
+            ),
+            "pricing_currency_effective_cost": _number(
+                text("pricingcurrencyeffectivecost"), "PricingCurrencyEffectiveCost", prices=False
+            ),
+            "sku_meter": text("skumeter"),
+            "sku_price_details": conditional.json_object_text(text("skupricedetails")),
+            "billing_account_type": text("billingaccounttype"),
+            "sub_account_type": text("subaccounttype"),
+            "commitment_discount_name": text("commitmentdiscountname"),
+            "commitment_discount_category": text("commitmentdiscountcategory"),
+            "commitment_discount_type": text("commitmentdiscounttype"),
+            "commitment_discount_quantity": _number(
+                text("commitmentdiscountquantity"), "CommitmentDiscountQuantity", prices=False
+            ),
+            "commitment_discount_unit": text("commitmentdiscountunit"),
+            "capacity_reservation_id": text("capacityreservationid"),
+            "capacity_reservation_status": conditional.capacity_reservation_status(
+                text("capacityreservationstatus")
+            ),
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }
@@ -265,6 +294,11 @@ def _money(row: list[str], columns: dict[str, int], name: str, *, required: bool
             raise RowError(f"{label} is null")
         return None
     return decimal_parse(text, column=label, default=None)
+
+
+def _number(text: str, label: str, *, prices: bool = True) -> Decimal | None:
+    """A descriptive number (a unit price, a commitment quantity): null when unreadable."""
+    return conditional.number_or_none(text, column=label, non_negative=prices)
 
 
 def _quantity(text: str, label: str) -> Decimal | None:

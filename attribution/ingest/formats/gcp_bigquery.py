@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from attribution.choices import Provider
 from attribution.currency.codes import currency_validate
+from attribution.focus import conditional
 from attribution.ingest import mapping
 from attribution.ingest.errors import IngestError, MissingColumnError, RowError
 from attribution.ingest.formats.base import ParseContext, Parser, Rejected
@@ -245,6 +246,23 @@ class GcpBigQueryParser(Parser):
             "consumed_quantity": usage_amount,
             "consumed_unit": _text(record, "usage.unit"),
             "commitment_discount_id": "",
+            # price.effective_price: the price per pricing unit after negotiated (contract) pricing,
+            # before credits such as committed use discounts: the contracted unit price.
+            # price.list_price (newer exports): the list unit price.
+            "list_unit_price": conditional.number_or_none(
+                _get(record, "price.list_price"), column="price.list_price", non_negative=True
+            ),
+            "contracted_unit_price": conditional.number_or_none(
+                _get(record, "price.effective_price"), column="price.effective_price", non_negative=True
+            ),
+            "sku_meter": _text(record, "sku.description"),
+            "sku_price_details": conditional.price_details(
+                {
+                    "x_TierStartAmount": _text(record, "price.tier_start_amount"),
+                    "x_PricingUnit": _text(record, "price.unit"),
+                    "x_PricingUnitQuantity": _text(record, "price.pricing_unit_quantity"),
+                }
+            ),
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }

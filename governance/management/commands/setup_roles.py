@@ -34,6 +34,7 @@ ROLE_GRANTS: dict[Role, tuple[str, ...]] = {
         "view:all",
         "attribution.view_all_teams",
         "attribution.sync_account",
+        "attribution.add_ingestrun",
         "attribution.add_dimensionrule",
         "attribution.change_dimensionrule",
         "attribution.delete_dimensionrule",
@@ -72,8 +73,9 @@ ROLE_GRANTS: dict[Role, tuple[str, ...]] = {
 # What each role may do, in words, for the README's role table (checked by a test).
 ROLE_SUMMARY: dict[Role, str] = {
     Role.ADMIN: "everything, including users, groups, API tokens and the Django admin",
-    Role.FINANCE: "read every team's costs; start syncs and connection tests; edit and re-apply "
-    "mapping rules; load exchange rates; edit budgets and quotas of every team; create their own API tokens",
+    Role.FINANCE: "read every team's costs; start syncs and connection tests; upload billing files "
+    "and retry failed ingests; edit and re-apply mapping rules; load exchange rates; edit budgets "
+    "and quotas of every team; create their own API tokens",
     Role.TEAM_LEAD: "read the teams they belong to; edit budgets, quotas and channels of the teams they "
     "lead; create their own API tokens",
     Role.VIEWER: "read the teams they belong to",

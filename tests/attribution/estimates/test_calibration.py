@@ -274,3 +274,19 @@ def test_the_deployment_pages_trend_is_the_same_built_checked_or_unchecked(
     checked, unchecked = page_figures_checked_and_unchecked(client, "/estimates/llama-pool/")
     assert checked["trend"]["data"]
     assert unchecked == checked
+
+
+def test_the_deployment_page_reads_a_fixed_number_of_queries_however_many_days(
+    world, client, assert_page_queries_flat
+):
+    for offset in range(3):
+        _live_day(world, FIRST + dt.timedelta(days=offset), "264.00")
+
+    def grow():
+        days = [FIRST + dt.timedelta(days=offset) for offset in range(3, 9)]
+        for day in days:
+            _live_day(world, day, "270.00")
+        return [f"<td>{day:%a} {day.day} {day:%b}</td>" for day in days]
+
+    client.force_login(UserFactory(username="fin", roles=["finance"]))
+    assert_page_queries_flat(client, "/estimates/llama-pool/", grow=grow, ceiling=10)

@@ -262,6 +262,50 @@ def test_an_ri_fee_with_unused_reservation_is_unused_commitment_usage():
     assert fully_used == [("Purchase", Decimal("0E-10"))]
 
 
+@pytest.mark.parametrize("batches", [True, False])
+def test_an_upfront_ri_fee_is_a_purchase_with_no_effective_cost(tmp_path, monkeypatch, batches):
+    """EffectiveCost-C-005 on both load paths: a `Fee` line carrying a reservation ARN is the RI's
+    upfront payment, billed as invoiced; its EffectiveCost is 0 (the DiscountedUsage it covers
+    carries the amortized part). A Fee without a commitment keeps its cost. Totals reconcile."""
+    from attribution.ingest.formats.aws_cur import AwsCurParser
+    from tests.attribution.ingest_fixtures import csv_write, cur2_row
+
+    monkeypatch.setattr(AwsCurParser, "batch_capable", batches)
+    arn = "arn:aws:ec2:us-east-1:210987654321:reserved-instances/7a1d5e8c-0b5c-4e0e-9d7e-3c1f2a9b8d10"
+    fee = {"line_item_usage_start_date": "2024-09-01T00:00:00.000Z", "line_item_usage_amount": "1",
+           "pricing_public_on_demand_cost": "", "pricing_term": "Reserved", "pricing_unit": ""}  # fmt: skip
+    file_rows = [
+        cur2_row(),
+        cur2_row(identity_line_item_id="ri-upfront", line_item_line_item_type="Fee",
+                 line_item_unblended_cost="21.60", reservation_reservation_a_r_n=arn,
+                 line_item_line_item_description="Sign up charge for subscription: 1, planId: 2", **fee),
+        cur2_row(identity_line_item_id="support", line_item_line_item_type="Fee",
+                 line_item_unblended_cost="29.00", line_item_line_item_description="Support fee", **fee),
+    ]  # fmt: skip
+    path = csv_write(tmp_path / "cur.csv", [*file_rows[0].keys(), "reservation_reservation_a_r_n"], file_rows)
+    account = services.cloud_account_get_or_create(slug="fees", provider="aws")
+    (run,) = services.ingest_runs_create(account=account, paths=[path])
+    run = services.ingest_run_execute(run_id=run.pk)
+    assert run.state == "succeeded"
+    found = rows(
+        """SELECT "ChargeDescription", "ChargeCategory", "ChargeFrequency", "BilledCost", "EffectiveCost",
+                  "CommitmentDiscountId", "CommitmentDiscountType"
+             FROM focus_line_items WHERE "x_Account" = 'fees' AND "ChargeCategory" = 'Purchase'
+            ORDER BY 1""",
+    )
+    assert found == [
+        ("Sign up charge for subscription: 1, planId: 2", "Purchase", "One-Time", Decimal("21.6000000000"),
+         Decimal("0E-10"), arn, "Reserved Instance"),
+        ("Support fee", "Purchase", "One-Time", Decimal("29.0000000000"), Decimal("29.0000000000"),
+         None, None),
+    ]  # fmt: skip
+    assert Decimal(run.source_sums["effective_cost"]) == Decimal(run.database_sums["effective_cost"])
+    assert Decimal(run.database_sums["effective_cost"]) == Decimal("1.006") + Decimal("29")
+    # The support fee is a Purchase that covers no future charges, so it keeps its EffectiveCost (the
+    # spec's C-005 applies to commitment purchases only); every other rule family holds.
+    assert violations("fees") == {"EffectiveCost-C-005 purchase with EffectiveCost": 1}
+
+
 def test_invoice_ids_are_read_and_estimated_months_have_none():
     final = ingest(LEGACY_CUR_FINAL, slug="final")
     estimated = ingest(LEGACY_CUR_OPEN, slug="open")
@@ -357,3 +401,176 @@ def test_the_parquet_export_keeps_real_types(tmp_path):
     assert sum(table.column("BilledCost").to_pylist()) == Decimal("30")
     assert focus_export_parquet(path=tmp_path / "v13.parquet", version="1.3", account_slugs=[slug]) == 3
     assert "ServiceProviderName" in pq.read_schema(tmp_path / "v13.parquet").names
+
+
+# --- FOCUS 1.2 conditional columns from each export (migration 0022) --------------------------
+
+
+def test_cur_parquet_fills_unit_prices_sku_meter_and_reservation_quantities():
+    slug = ingest(CUR_PARQUET)
+    covered = rows(
+        """SELECT "ListUnitPrice", "ContractedUnitPrice", "PricingQuantity", "CommitmentDiscountQuantity",
+                  "CommitmentDiscountUnit", "CommitmentDiscountStatus", "PricingCurrency"
+             FROM focus_line_items WHERE "x_Account" = %s AND "SkuMeter" = 'BoxUsage:c5.large'
+                  AND "CommitmentDiscountId" IS NOT NULL LIMIT 1""",
+        [slug],
+    )
+    # DiscountedUsage: the public on-demand rate, no contracted price (the reservation's rate is a
+    # commitment price), the hours of the reservation it used.
+    assert covered == [
+        (
+            Decimal("0.0850000000"),
+            None,
+            Decimal("1.0000000000"),
+            Decimal("1.0000000000"),
+            "Hours",
+            "Used",
+            "USD",
+        )
+    ]
+    unused = rows(
+        """SELECT "CommitmentDiscountQuantity", "CommitmentDiscountUnit", "BilledCost", "SkuMeter"
+             FROM focus_line_items WHERE "x_Account" = %s AND "CommitmentDiscountStatus" = 'Unused'
+            ORDER BY "BilledCost" DESC""",
+        [slug],
+    )
+    # The unused reservation hours of each RIFee (reservation_unused_quantity).
+    assert unused[0] == (Decimal("744.0000000000"), "Hours", Decimal("22.3200000000"), "HeavyUsage:c4.large")
+    assert len(unused) == 3 and {unit for _q, unit, _b, _m in unused} == {"Hours"}
+    on_demand = rows(
+        """SELECT DISTINCT "ListUnitPrice", "ContractedUnitPrice" FROM focus_line_items
+            WHERE "x_Account" = %s AND "SkuMeter" = 'EU-FreeEventsRecorded'""",
+        [slug],
+    )
+    assert on_demand == [(Decimal("0E-10"), Decimal("0E-10"))]
+    (checks,) = rows(
+        """SELECT count(*) FILTER (WHERE "CommitmentDiscountId" IS NOT NULL
+                                     AND "ChargeCategory" IN ('Usage', 'Purchase')
+                                     AND "CommitmentDiscountQuantity" IS NULL),
+                  count(*) FILTER (WHERE "CommitmentDiscountQuantity" IS NOT NULL
+                                     AND "CommitmentDiscountId" IS NULL),
+                  count(*) FILTER (WHERE "ListUnitPrice" < 0 OR "ContractedUnitPrice" < 0),
+                  count(*) FILTER (WHERE "SkuMeter" IS NOT NULL AND "SkuId" IS NULL),
+                  count(*) FILTER (WHERE "PricingCurrencyEffectiveCost" IS DISTINCT FROM "EffectiveCost"),
+                  count(*) FILTER (WHERE "ListUnitPrice" IS NOT NULL),
+                  count(*)
+             FROM focus_line_items WHERE "x_Account" = %s""",
+        [slug],
+    )
+    *broken, priced, total = checks
+    assert broken == [0, 0, 0, 0, 0]
+    assert priced > total * 0.9  # the public rate is on nearly every line
+
+
+def test_legacy_cur_csv_fills_list_and_contracted_unit_prices():
+    slug = ingest(LEGACY_CUR_FINAL)
+    found = rows(
+        """SELECT DISTINCT "ListUnitPrice", "ContractedUnitPrice", "SkuMeter"
+             FROM focus_line_items WHERE "x_Account" = %s""",
+        [slug],
+    )
+    # pricing/publicOnDemandRate, lineItem/UnblendedRate, lineItem/UsageType
+    assert found == [(Decimal("0.5000000000"), Decimal("0.5000000000"), "BoxUsage:m5.large")]
+
+
+def test_azure_ea_fills_prices_meter_and_commitment_names():
+    slug = ingest(AZURE_EA)
+    reserved = rows(
+        """SELECT DISTINCT "CommitmentDiscountName", "CommitmentDiscountType" FROM focus_line_items
+            WHERE "x_Account" = %s AND "CommitmentDiscountId" LIKE %s""",
+        [slug, "%/reservations/f39d1c73-af74-4308-9083-fbf5efab37d1"],
+    )
+    assert reserved == [("ProdDS1VMReservation", "Reservation")]
+    saving = rows(
+        """SELECT DISTINCT "CommitmentDiscountName", "CommitmentDiscountCategory" FROM focus_line_items
+            WHERE "x_Account" = %s AND "CommitmentDiscountId" LIKE %s""",
+        [slug, "%/savingsPlans/09ff8291-64ac-45fb-afed-b9b39dbd88d7"],
+    )
+    assert saving == [("Compute_SavingsPlan_11-07-2022_09-55", "Spend")]
+    priced = rows(
+        """SELECT "ListUnitPrice", "ContractedUnitPrice", "SkuMeter" FROM focus_line_items
+            WHERE "x_Account" = %s AND "x_SourceLine" = 3""",
+        [slug],
+    )
+    assert priced == [(Decimal("0.0416000000"), Decimal("0.0416000000"), "B2s")]  # PayGPrice, UnitPrice
+    (unnamed,) = rows(
+        """SELECT count(*) FROM focus_line_items WHERE "x_Account" = %s
+            AND ("SkuMeter" IS NULL
+                 OR ("CommitmentDiscountId" IS NOT NULL AND "CommitmentDiscountName" IS NULL))""",
+        [slug],
+    )[0]
+    assert unnamed == 0
+
+
+def test_azure_mca_prices_in_the_pricing_currency_are_converted_at_the_exports_rate(tmp_path):
+    """An MCA export billed in EUR and priced in USD (the real sample, its currency columns changed):
+    payGPrice/unitPrice are the PricingCurrency* prices, ListUnitPrice/ContractedUnitPrice those times
+    exchangeRatePricingToBilling; PricingCurrencyEffectiveCost is costInPricingCurrency."""
+    import csv
+
+    source = BILLING / "azure/koku/camel_azure_version_2.csv"
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        fieldnames, file_rows = reader.fieldnames, list(reader)
+    for row in file_rows:
+        row.update(billingCurrency="EUR", exchangeRatePricingToBilling="0.9")
+    path = tmp_path / "camel_azure_version_2_eur.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(file_rows)
+    account = services.cloud_account_get_or_create(slug="mca", provider="azure")
+    for run in services.ingest_runs_create(account=account, paths=[path]):
+        assert services.ingest_run_execute(run_id=run.pk).state == "succeeded"
+    found = rows(
+        """SELECT "BillingCurrency", "PricingCurrency", "PricingCurrencyListUnitPrice", "ListUnitPrice",
+                  "PricingCurrencyContractedUnitPrice", "ContractedUnitPrice", "PricingCurrencyEffectiveCost"
+             FROM focus_line_items WHERE "x_Account" = 'mca' AND "x_SourceLine" = 2"""
+    )
+    assert found == [
+        ("EUR", "USD", Decimal("0.0589000000"), Decimal("0.0530100000"), Decimal("0.0589000000"),
+         Decimal("0.0530100000"), Decimal("0.0000204972"))
+    ]  # fmt: skip
+
+
+def test_focus_exports_keep_their_own_conditional_columns():
+    slug = ingest(
+        "focus/focus-spec-scenarios/"
+        "one_hundred_percent_utilization_with_commitment_discount_flexibility_with_1_resource.csv"
+    )
+    found = rows(
+        """SELECT "ChargeCategory", "ListUnitPrice", "CommitmentDiscountQuantity", "CommitmentDiscountUnit"
+             FROM focus_line_items WHERE "x_Account" = %s AND "CommitmentDiscountId" IS NOT NULL
+            ORDER BY "x_SourceLine" LIMIT 2""",
+        [slug],
+    )
+    assert found == [
+        ("Purchase", Decimal("1.0000000000"), Decimal("1.0000000000"), "Normalized Hour"),
+        ("Usage", Decimal("3.0000000000"), Decimal("1.0000000000"), "Normalized Hour"),
+    ]
+    assert violations(slug) == {}
+
+
+def test_conditional_columns_of_each_clouds_demo_export(demo):
+    """Every priced usage row of the demo exports has its contracted unit price (a savings plan's
+    negation line and unused commitment have none), every SKU its meter, and no tax row a price."""
+    found = {
+        slug: rows(
+            """SELECT count(*) FILTER (WHERE "ChargeCategory" = 'Usage' AND "ContractedUnitPrice" IS NULL
+                                       AND "BilledCost" >= 0
+                                       AND "CommitmentDiscountStatus" IS DISTINCT FROM 'Unused'),
+                      count(*) FILTER (WHERE "SkuId" IS NOT NULL AND "SkuMeter" IS NULL),
+                      count(*) FILTER (WHERE "ChargeCategory" = 'Tax' AND ("ListUnitPrice" IS NOT NULL
+                                       OR "ContractedUnitPrice" IS NOT NULL)),
+                      count(*) FILTER (WHERE "PricingCurrency" IS NULL
+                                       OR "PricingCurrencyEffectiveCost" IS NULL),
+                      count(*) FILTER (WHERE "CapacityReservationStatus" IS NOT NULL
+                                       AND "CapacityReservationId" IS NULL),
+                      count(*)
+                 FROM focus_line_items WHERE "x_Account" = %s""",
+            [slug],
+        )[0]
+        for slug in ("aws-prod", "gcp-prod", "azure-prod")
+    }
+    for slug, (no_price, no_meter, taxed, no_currency, orphan_status, total) in found.items():
+        assert total and (no_price, no_meter, taxed, no_currency, orphan_status) == (0, 0, 0, 0, 0), slug

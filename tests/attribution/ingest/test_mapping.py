@@ -61,6 +61,24 @@ def test_it_treats_fee_as_purchase_at_unblended():
     assert aws("Fee", "120.00") == (D("120.00"), "Purchase")
 
 
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:ec2:us-east-1:123456789012:reserved-instances/4f8c0a8e-1111-2222-3333-444455556666",
+        "arn:aws:savingsplans::123456789012:savingsplan/2b4f0a8e-1111-2222-3333-444455556666",
+    ],
+)
+def test_it_zeroes_the_effective_cost_of_an_upfront_commitment_fee(arn):
+    """EffectiveCost-C-005: a commitment purchase reaches EffectiveCost through the usage it covers."""
+    effective = mapping.aws_effective_cost(
+        line_item_type="Fee", unblended_cost=D("21.60"), amount=ROW.__getitem__, commitment_arn=arn
+    )
+    assert (effective, mapping.aws_charge_category("Fee")) == (D("0"), "Purchase")
+    assert mapping.aws_effective_cost(
+        line_item_type="Fee", unblended_cost=D("21.60"), amount=ROW.__getitem__, commitment_arn="  "
+    ) == D("21.60")
+
+
 def test_it_treats_tax_as_tax():
     assert aws("Tax", "7.00") == (D("7.00"), "Tax")
 

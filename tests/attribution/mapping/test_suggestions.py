@@ -230,3 +230,31 @@ def test_the_unallocated_trend_is_the_same_built_checked_or_unchecked(
     checked, unchecked = page_figures_checked_and_unchecked(client, url)
     assert checked["trend"]["data"]
     assert unchecked == checked
+
+
+def test_the_unallocated_page_reads_a_fixed_number_of_queries_however_many_resources_and_suggestions(
+    world, client, tmp_path, assert_page_queries_flat
+):
+    rule_suggestions_refresh()
+
+    def grow():
+        # A second account: its tagged endpoints and, beside each, an untagged twin (a suggestion).
+        rows = []
+        for index in range(6):
+            team = TeamFactory(slug=f"grown-{index}", name=f"Grown {index}").slug
+            tags = {"user:team": team, "user:model": "bge"}
+            rows.append(_row("10.00", resource=_arn(f"grown{index}-endpoint"), tags=tags, sub="999999999999"))
+            rows.append(
+                _row("7.00", resource=_arn(f"grown{index}-endpoint-canary"), tags={}, sub="999999999999")
+            )
+        account = services.cloud_account_get_or_create(slug="acme-two", provider="aws")
+        path = csv_write(tmp_path / "more.csv", FOCUS_COLUMNS, rows)
+        for planned in services.ingest_runs_create(account=account, paths=[path], source_format="focus"):
+            assert services.ingest_run_execute(run_id=planned.pk).state == "succeeded"
+        rule_suggestions_refresh()
+        return [_arn(f"grown{index}-endpoint-canary") for index in range(6)]
+
+    client.force_login(UserFactory(username="fin", roles=["finance"]))
+    url = "/unallocated/?start=2026-10-01&end=2026-10-31"
+    response = assert_page_queries_flat(client, url, grow=grow, ceiling=20)
+    assert response.content.decode().count('data-action="accept"') > 3

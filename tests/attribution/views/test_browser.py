@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from attribution.models import AllocatedCost, DailyCost, SpendEstimate, UnitCost
+from attribution.models import AllocatedCost, DailyCost, DailyTagCost, SpendEstimate, UnitCost
 from tests.factories import (
     CloudAccountFactory,
     DailyCostFactory,
@@ -32,6 +32,9 @@ pytestmark = [
         CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
     ),
 ]
+
+
+SKUS = ("ml.p5.48xlarge-hours", "a2-ultragpu-8g-hours", "nd-h100-v5-hours", "ml.g6.xlarge-hours")
 
 
 def _seed_costs() -> None:
@@ -91,7 +94,30 @@ def _seed_costs() -> None:
                 billed_cost=billed,
                 effective_cost=(billed * Decimal("0.92")).quantize(Decimal("0.01")),
                 line_items=40 + offset % 9,
+                sku_id=SKUS[model_index],
             )
+            if team_index is not None:
+                # The tag rollup beside it: every team's spend carries env=prod, but Support's bots
+                # run in staging; unallocated cost has no env tag.
+                DailyTagCost.objects.create(
+                    day=day,
+                    account=accounts[provider],
+                    billing_period_start=day.replace(day=1),
+                    provider=provider,
+                    service_name="AmazonSageMaker",
+                    region_id="us-east-1",
+                    sku_id=SKUS[model_index],
+                    team=teams[team_index],
+                    model=models[model_index],
+                    deployment=deployments[model_index],
+                    charge_category="Usage",
+                    billing_currency="USD",
+                    tag_key="env",
+                    tag_value="staging" if team_index == 3 else "prod",
+                    billed_cost=billed,
+                    effective_cost=(billed * Decimal("0.92")).quantize(Decimal("0.01")),
+                    line_items=40 + offset % 9,
+                )
     _seed_allocation_and_estimates(latest, accounts, teams, models, deployments)
 
 

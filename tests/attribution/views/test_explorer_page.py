@@ -164,9 +164,9 @@ def test_its_queries_do_not_grow_with_rows(world, django_assert_max_num_queries)
         )
     client = Client()
     client.force_login(world["finance"])
-    # session, user, the role's permissions (scope), the filter choices, the latest day, the
-    # aggregate, and the scope check: eight whatever the number of groups and periods.
-    with django_assert_max_num_queries(8):
+    # session, user, the role's permissions (scope), the filter choices, the tag keys and values,
+    # the latest day, the aggregate, and the scope check: nine whatever the number of groups.
+    with django_assert_max_num_queries(9):
         response = client.get(f"/explorer/?{RANGE}&group_by=team")
     assert response.status_code == 200
 

@@ -124,3 +124,32 @@ def test_it_filters_by_state_and_its_queries_do_not_grow(runs, django_assert_max
         )
     with django_assert_max_num_queries(9):
         assert client.get("/ingestion/").status_code == 200
+
+
+def test_rejected_rows_read_a_fixed_number_of_queries_however_many_rows(runs, assert_page_queries_flat):
+    def grow():
+        for line in range(20, 30):
+            RejectedRow.objects.create(
+                ingest_run=runs["new"], file_path="cur/part-1.csv", line_number=line, raw_text="x",
+                reason=f"reason on line {line}",
+            )  # fmt: skip
+        return [f"reason on line {line}" for line in range(20, 30)]
+
+    url = f"/ingestion/runs/{runs['new'].pk}/rejected/"
+    assert_page_queries_flat(_client(["finance"]), url, grow=grow, ceiling=8)
+
+
+def test_the_cloud_accounts_page_reads_a_fixed_number_of_queries_however_many_accounts(
+    runs, assert_page_queries_flat
+):
+    from attribution.models import SyncRun
+
+    def grow():
+        for index in range(6):
+            account = CloudAccountFactory(slug=f"azure-{index}", provider="azure", name=f"Azure {index}")
+            SyncRun.objects.create(account=account, kind="billing", state="succeeded")
+            SyncRun.objects.create(account=account, kind="connection_test", state="failed", error="denied")
+        return [f'data-account="azure-{index}"' for index in range(6)]
+
+    SyncRun.objects.create(account=runs["new"].account, kind="billing", state="succeeded")
+    assert_page_queries_flat(_client(["finance"]), "/accounts/", grow=grow, ceiling=8)
