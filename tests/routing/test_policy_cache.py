@@ -241,6 +241,16 @@ def test_a_warm_poll_makes_no_round_trip_and_no_query(published, monkeypatch, dj
     assert commands.count <= 1, commands.count
 
 
+def test_a_warm_poll_opens_no_database_connection(published):
+    gateway, token = published
+    client = Client()
+    etag = warm(client, token)
+    connection.close()
+    for _ in range(5):
+        assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 304
+    assert connection.connection is None
+
+
 def test_the_rate_counted_in_this_process_reaches_the_shared_count(published, monkeypatch):
     gateway, token = published
     client = Client()
