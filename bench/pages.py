@@ -18,12 +18,14 @@ filtered by provider and model over 90 days, and the overview filtered by provid
 
 Server time is the time of the request through Django's full handler (middleware, session, auth,
 view, template rendering) in this process, with the Django test Client (no socket, no browser).
-Each (page, role) gets `--warmup` unmeasured requests, then `--requests` timed ones; the median and
-p95 are printed per role, and one BENCH line per page with the worst role's p95:
-`BENCH page_<name>_p95=<ms> ms (target <= 150): PASS|FAIL`. The baselines, in the same run and
-process: /healthz (no database), and a bare page (base.html with the navigation, signed in), the
-cost every page pays before its own content. The query count of one request per (page, role) is
-printed too (tests assert those counts stay flat as rows grow). Exit status 0 either way.
+Each (page, role) gets `--warmup` unmeasured requests, then `--requests` timed ones, in rounds
+that ask every page once (so load from elsewhere on a shared machine falls on all pages alike);
+the median, p95 and this process's CPU time are printed per role, and one BENCH line per page
+with the worst role's p95: `BENCH page_<name>_p95=<ms> ms (target <= 150): PASS|FAIL`. The
+baselines, in the same run and process: /healthz (no database), and a bare page (base.html with
+the navigation, signed in), the cost every page pays before its own content. The query count of
+one request per (page, role) is printed too (tests assert those counts stay flat as rows grow).
+Exit status 0 either way.
 """
 
 from __future__ import annotations
@@ -272,18 +274,30 @@ def main() -> None:
         user = users.get(username=role)
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
-        pages = {**_nav_pages(user), **_detail_pages(user)}
-        baseline["healthz"] += _time(client, "/healthz", args.warmup, args.requests)
-        baseline["bare_page"] += _time(client, "/bench/bare-page", args.warmup, args.requests)
+        pages = {"healthz": "/healthz", "bare_page": "/bench/bare-page"}
+        pages.update(
+            (name, url)
+            for name, url in {**_nav_pages(user), **_detail_pages(user)}.items()
+            if not only or name in only
+        )
+        for url in pages.values():
+            _time(client, url, args.warmup, 0)
+        # Round-robin: each round asks every page once, so a burst of load from elsewhere on a
+        # shared machine lands on all pages alike instead of on whichever page was being timed.
+        times: dict[str, list[float]] = {name: [] for name in pages}
+        cpu: dict[str, list[float]] = {name: [] for name in pages}
+        for _ in range(args.requests):
+            for name, url in pages.items():
+                times[name] += _time(client, url, 0, 1, cpu[name])
         for name, url in pages.items():
-            if only and name not in only:
+            if name in baseline:
+                baseline[name] += times[name]
                 continue
-            cpu: list[float] = []
-            times = _time(client, url, args.warmup, args.requests, cpu)
-            p95 = _p95(times)
+            p95, median = _p95(times[name]), statistics.median(times[name])
+            queries = _queries(client, url)
             print(
-                f"  {role:<8} {name:<22} median {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  "
-                f"(cpu here {statistics.median(cpu):5.1f} ms)  {_queries(client, url):3d} queries  {url}",
+                f"  {role:<8} {name:<22} median {median:6.1f} ms  p95 {p95:6.1f} ms  "
+                f"(cpu here {statistics.median(cpu[name]):5.1f} ms)  {queries:3d} queries  {url}",
                 flush=True,
             )
             if p95 >= worst.get(name, (-1.0, ""))[0]:

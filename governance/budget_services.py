@@ -26,6 +26,7 @@ from governance.periods import timezone_is_valid
 from governance.services import audit_event_record
 
 MAX_PERCENT = Decimal("1000")
+CENT = Decimal("0.01")
 
 
 @dataclass
@@ -71,6 +72,36 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
+def threshold_problems(*, threshold: ThresholdData, budget_action: str) -> list[tuple[str, str]]:
+    """(field, message) for each problem of one threshold; `budget_action` is what a threshold
+    without its own action does."""
+    problems: list[tuple[str, str]] = []
+    percent, level = _decimal(threshold.percent), _decimal(threshold.amount)
+    if (percent is None) == (level is None):
+        problems.append(("percent", "give either a percent or an amount, not both or neither."))
+    # Stored to the hundredth: 0.004 % would be stored as 0 and refused by the table.
+    if percent is not None and not (
+        percent.is_finite() and 0 < percent <= MAX_PERCENT and percent.quantize(CENT) > 0
+    ):
+        problems.append(("percent", f"percent must be above 0 and at most 1000, got {percent}."))
+    if level is not None and not (level.is_finite() and level > 0):
+        problems.append(("amount", f"amount must be greater than zero, got {level}."))
+    if threshold.basis not in ThresholdBasis.values:
+        problems.append(("basis", f"basis must be 'actual' or 'forecast', got {threshold.basis!r}."))
+    if threshold.action and threshold.action not in BudgetAction.values:
+        problems.append(("action", f"unknown action {threshold.action!r}."))
+    effective = threshold.action or budget_action
+    share = _decimal(threshold.throttle_share)
+    if effective == BudgetAction.THROTTLE:
+        if share is None or not (share.is_finite() and 0 < share <= 1):
+            problems.append(
+                ("throttle_share", "a throttle needs throttle_share above 0 and at most 1 (0.5 halves).")
+            )
+    elif share is not None:
+        problems.append(("throttle_share", "throttle_share is only for the throttle action."))
+    return problems
+
+
 def budget_data_validate(*, data: BudgetData, budget: Budget | None = None) -> None:
     """Raise ValidationError({field: [message]}) listing every problem, or return."""
     errors: dict[str, list[str]] = {}
@@ -114,28 +145,9 @@ def budget_data_validate(*, data: BudgetData, budget: Budget | None = None) -> N
     seen: set[tuple] = set()
     for index, threshold in enumerate(data.thresholds, start=1):
         where = f"thresholds[{index}]"
-        percent, level = _decimal(threshold.percent), _decimal(threshold.amount)
-        if (percent is None) == (level is None):
-            fail(where, f"Threshold {index}: give either a percent or an amount, not both or neither.")
-        if percent is not None and not (0 < percent <= MAX_PERCENT):
-            fail(where, f"Threshold {index}: percent must be above 0 and at most 1000, got {percent}.")
-        if level is not None and level <= 0:
-            fail(where, f"Threshold {index}: amount must be greater than zero, got {level}.")
-        if threshold.basis not in ThresholdBasis.values:
-            fail(where, f"Threshold {index}: basis must be 'actual' or 'forecast', got {threshold.basis!r}.")
-        if threshold.action and threshold.action not in BudgetAction.values:
-            fail(where, f"Threshold {index}: unknown action {threshold.action!r}.")
-        effective = threshold.action or data.action
-        share = _decimal(threshold.throttle_share)
-        if effective == BudgetAction.THROTTLE:
-            if share is None or not (0 < share <= 1):
-                fail(
-                    where,
-                    f"Threshold {index}: a throttle needs throttle_share above 0 and at most 1 (0.5 halves).",
-                )
-        elif share is not None:
-            fail(where, f"Threshold {index}: throttle_share is only for the throttle action.")
-        identity = (percent, level, threshold.basis)
+        for _field, message in threshold_problems(threshold=threshold, budget_action=data.action):
+            fail(where, f"Threshold {index}: {message}")
+        identity = (_decimal(threshold.percent), _decimal(threshold.amount), threshold.basis)
         if identity in seen:
             fail(where, f"Threshold {index}: the same level and basis is given twice.")
         seen.add(identity)

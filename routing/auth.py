@@ -17,6 +17,7 @@ from rest_framework import authentication, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from attribution.api.access import RATE_COUNTED_ATTRIBUTE, gateway_rate_key, rate_window, rate_window_key
 from governance.tokens import hash_token, split_prefix
 from routing import policy_cache
 from routing.models import Gateway
@@ -84,8 +85,10 @@ class CachedGatewayTokenAuthentication(GatewayTokenAuthentication):
     """GatewayTokenAuthentication that first asks the shared Redis cache of routing.policy_cache.
 
     For endpoints that need only the calling gateway's identity (leases): a hit costs one Redis
-    round trip instead of the token query, whose planning dominated a lease request. The principal's
-    Gateway then holds only id and slug; any other field loads from the database when read (deferred).
+    round trip instead of the token query, whose planning dominated a lease request; the same round
+    trip counts the request against the token's rate (TokenRateThrottle then uses that count). The
+    principal's Gateway then holds only id, slug and token_hash; any other field loads from the
+    database when read (deferred).
     `last_seen_at` is written on a miss, so it may lag by the cache TTL
     (GATEWAY_POLICY_CACHE_SECONDS), as on the policy endpoint."""
 
@@ -97,10 +100,15 @@ class CachedGatewayTokenAuthentication(GatewayTokenAuthentication):
         if split_prefix(plaintext) is None:
             return None
         token_hash = hash_token(plaintext)
-        cached = policy_cache.gateway_token_cache_lookup(token_hash=token_hash)
+        # The token's request count (TokenRateThrottle's counter) goes in the same round trip.
+        rate_key = rate_window_key(key=gateway_rate_key(token_hash), window=rate_window()[0])
+        cached, count = policy_cache.gateway_token_cache_lookup_counting(
+            token_hash=token_hash, rate_key=rate_key
+        )
         if cached is not None:
             gateway_id, slug = cached
-            gateway = Gateway.from_db("default", ["id", "slug"], [gateway_id, slug])
+            gateway = Gateway.from_db("default", ["id", "slug", "token_hash"], [gateway_id, slug, token_hash])
+            setattr(gateway, RATE_COUNTED_ATTRIBUTE, count)
             return GatewayPrincipal(gateway=gateway), gateway
         # Read before the database: an entry filled from a state that a concurrent rotation or
         # revocation replaces is stored under the replaced generation and never served.
@@ -108,6 +116,9 @@ class CachedGatewayTokenAuthentication(GatewayTokenAuthentication):
         authenticated = super().authenticate(request)
         if authenticated is not None:
             gateway = authenticated[1]
+            # Counted above already (a token that is not a gateway's was counted on a key that no
+            # gateway uses, which expires with its window).
+            setattr(gateway, RATE_COUNTED_ATTRIBUTE, count)
             policy_cache.gateway_token_cache_store(
                 generation=generation, token_hash=token_hash, gateway_id=gateway.pk, slug=gateway.slug
             )

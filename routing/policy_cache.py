@@ -344,6 +344,32 @@ def gateway_token_cache_lookup(*, token_hash: str) -> tuple[int, str] | None:
     return int(gateway_id), slug
 
 
+def gateway_token_cache_lookup_counting(
+    *, token_hash: str, rate_key: str
+) -> tuple[tuple[int, str] | None, int | None]:
+    """gateway_token_cache_lookup, and one more request counted on the counter `rate_key` (a full
+    key, see attribution.api.access.rate_window_key) in the same round trip: ((gateway id, slug) or
+    None, the count after this request or None when Redis could not count it)."""
+    client, cache = _client()
+    if client is None:
+        return None, None
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.mget([cache.make_key(GENERATION_KEY), _gateway_key(cache, token_hash)])
+        pipe.incr(rate_key)
+        pipe.expire(rate_key, 120)
+        (generation, entry), count, _ = pipe.execute()
+    except RedisError:
+        logger.warning("Gateway token cache unreachable; authenticating from the database", exc_info=True)
+        return None, None
+    if generation is None or entry is None:
+        return None, count
+    entry_generation, gateway_id, slug = entry.decode().split("\n")
+    if entry_generation != generation.decode():
+        return None, count
+    return (int(gateway_id), slug), count
+
+
 def gateway_token_cache_store(*, generation: str | None, token_hash: str, gateway_id: int, slug: str) -> None:
     client, cache = _client()
     if client is None or generation is None:

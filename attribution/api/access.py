@@ -75,6 +75,23 @@ def _redis_client(cache: Any) -> Any:
     return client
 
 
+def rate_window(now: float | None = None) -> tuple[int, int]:
+    """(the current one-minute window's number, seconds until it ends, for Retry-After)."""
+    now = time.time() if now is None else now
+    window = int(now // RATE_WINDOW_SECONDS)
+    return window, max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
+
+
+# A window's counter outlives it a little, then goes.
+RATE_KEY_TTL_SECONDS = 2 * RATE_WINDOW_SECONDS
+
+
+def rate_window_key(*, key: str, window: int) -> str:
+    """The cache key (with the cache's prefix) of `key`'s counter in `window`: for code that
+    counts it in a round trip of its own (routing.auth counts a gateway's in its token lookup)."""
+    return caches["default"].make_key(f"{key}:{window}")
+
+
 def token_rate_hit(*, key: str, per_minute: int, now: float | None = None) -> tuple[bool, int]:
     """Count one request against `key` in the current one-minute window: (within the rate,
     seconds until the window ends, for Retry-After).
@@ -85,32 +102,36 @@ def token_rate_hit(*, key: str, per_minute: int, now: float | None = None) -> tu
     round trips, a list that grows with the rate, and concurrent requests of one token overwrite
     each other's appends, so a burst from many replicas was under-counted. A fixed window lets a
     token make up to twice its rate across a window boundary; that is the price of one counter."""
-    now = time.time() if now is None else now
-    window = int(now // RATE_WINDOW_SECONDS)
-    retry_after = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
+    window, retry_after = rate_window(now)
     cache = caches["default"]
-    # The key outlives its window a little, then goes.
-    ttl = 2 * RATE_WINDOW_SECONDS
     if isinstance(cache, RedisCache):
-        full_key = cache.make_key(f"{key}:{window}")
+        full_key = rate_window_key(key=key, window=window)
         pipe = _redis_client(cache).pipeline(transaction=True)
         pipe.incr(full_key)
-        pipe.expire(full_key, ttl)
+        pipe.expire(full_key, RATE_KEY_TTL_SECONDS)
         count, _ = pipe.execute()
     else:
         full_key = f"{key}:{window}"
-        cache.add(full_key, 0, ttl)
+        cache.add(full_key, 0, RATE_KEY_TTL_SECONDS)
         try:
             count = cache.incr(full_key)
         except ValueError:  # expired between add and incr: this request starts the count
-            cache.set(full_key, 1, ttl)
+            cache.set(full_key, 1, RATE_KEY_TTL_SECONDS)
             count = 1
     return count <= per_minute, retry_after
 
 
+def gateway_rate_key(token_hash: str) -> str:
+    """A gateway's counter is its token's (by hash, so authentication can count it in the round
+    trip that looks the token up, before it knows the gateway)."""
+    return f"throttle:gateway-token:{token_hash}"
+
+
 def token_rate_key(token: Any) -> str:
-    """The counter of an API token or a gateway (its token's holder): one per row, shared by every
-    web process and by every endpoint that token calls."""
+    """The counter of an API token, or of a gateway's token: one per token, shared by every web
+    process and by every endpoint that token calls."""
+    if token.__class__.__name__ == "Gateway":
+        return gateway_rate_key(token.token_hash)
     return f"throttle:{token._meta.label_lower}:{token.pk}"
 
 
@@ -118,6 +139,20 @@ def token_rate_per_minute(token: Any) -> int:
     if token.__class__.__name__ == "Gateway":
         return settings.GATEWAY_TOKEN_RATE_PER_MINUTE
     return settings.API_TOKEN_RATE_PER_MINUTE
+
+
+# An authentication class that already counted this request in its own round trip sets this
+# attribute on the token object to the count it got (routing.auth.CachedGatewayTokenAuthentication).
+RATE_COUNTED_ATTRIBUTE = "rate_counted"
+
+
+def token_rate_check(token: Any) -> tuple[bool, int]:
+    """(within the rate, Retry-After seconds) for one request of `token`, counted exactly once."""
+    per_minute = token_rate_per_minute(token)
+    counted = getattr(token, RATE_COUNTED_ATTRIBUTE, None)
+    if counted is not None:
+        return counted <= per_minute, rate_window()[1]
+    return token_rate_hit(key=token_rate_key(token), per_minute=per_minute)
 
 
 class TokenRateThrottle(throttling.BaseThrottle):
@@ -133,9 +168,7 @@ class TokenRateThrottle(throttling.BaseThrottle):
         token = request.auth
         if token is None or getattr(token, "pk", None) is None:
             return True
-        allowed, self.retry_after = token_rate_hit(
-            key=token_rate_key(token), per_minute=token_rate_per_minute(token)
-        )
+        allowed, self.retry_after = token_rate_check(token)
         return allowed
 
     def wait(self) -> int | None:

@@ -10,6 +10,7 @@ estimated days are drawn as their own hatched series, the headline cards carry "
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -81,6 +82,9 @@ _CHART_TEMPLATE = go.layout.Template(
         "margin": {"l": 56, "r": 16, "t": 12, "b": 40},
     }
 )
+
+
+_CHART_TEMPLATE_JSON = _CHART_TEMPLATE.to_plotly_json()
 
 
 @dataclass(frozen=True)
@@ -504,6 +508,11 @@ def _fill_unallocated(overview: Overview, rows: list[dict]) -> None:
     ]
 
 
+def _chart_template_json() -> dict:
+    """The chart template as JSON, a fresh copy for each figure (pages may add to a figure)."""
+    return copy.deepcopy(_CHART_TEMPLATE_JSON)
+
+
 def _chart_number(value: Decimal | None) -> float:
     # The only place money becomes float: JSON for the browser's chart library.
     return float(value or 0)
@@ -536,37 +545,46 @@ def _provider_figure(rows: list[dict], estimates: list[dict], *, days: list[dt.d
     estimated: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in estimates:
         estimated[row["provider"]][row["day"]] += row["estimated"]
-    figure = go.Figure(layout={"template": _CHART_TEMPLATE, "barmode": "stack", "bargap": 0.15})
+    traces = []
     for provider, per_day in series.items():
-        figure.add_trace(
-            go.Bar(
-                name=_provider_label(provider),
-                x=[day.isoformat() for day in per_day],
-                y=[_chart_number(value) for value in per_day.values()],
-                marker={"color": PROVIDER_COLORS.get(provider)},
-                hovertemplate=_money_hover(currency),
-                legendgroup=provider,
-            )
+        traces.append(
+            {
+                "type": "bar",
+                "name": _provider_label(provider),
+                "x": [day.isoformat() for day in per_day],
+                "y": [_chart_number(value) for value in per_day.values()],
+                "marker": {"color": PROVIDER_COLORS.get(provider)},
+                "hovertemplate": _money_hover(currency),
+                "legendgroup": provider,
+            }
         )
     for provider in sorted(estimated):
         per_day = dict(sorted(estimated[provider].items()))
         color = PROVIDER_COLORS.get(provider, SERIES_COLORS[0])
-        figure.add_trace(
-            go.Bar(
-                name=_provider_label(provider) + ESTIMATED_SUFFIX,
-                x=[day.isoformat() for day in per_day],
-                y=[_chart_number(value) for value in per_day.values()],
-                marker={
+        traces.append(
+            {
+                "type": "bar",
+                "name": _provider_label(provider) + ESTIMATED_SUFFIX,
+                "x": [day.isoformat() for day in per_day],
+                "y": [_chart_number(value) for value in per_day.values()],
+                "marker": {
                     "color": "rgba(255,255,255,0.6)",
                     "line": {"color": color, "width": 1},
                     "pattern": {**ESTIMATE_PATTERN, "fgcolor": color},
                 },
-                hovertemplate=_money_hover(currency),
-                legendgroup=provider,
-            )
+                "hovertemplate": _money_hover(currency),
+                "legendgroup": provider,
+            }
         )
-    figure.update_layout(yaxis=_axis_title(currency), xaxis=_date_axis(days), legend={"traceorder": "normal"})
-    return figure.to_plotly_json()
+    layout = {
+        "template": _chart_template_json(),
+        "barmode": "stack",
+        "bargap": 0.15,
+        "yaxis": _axis_title(currency),
+        "xaxis": _date_axis(days),
+        "legend": {"traceorder": "normal"},
+    }
+    return design.figure_json(data=traces, layout=layout)
 
 
 def _team_name(row: dict) -> str:
@@ -588,7 +606,7 @@ def _team_figure(rows: list[dict], estimates: list[dict], *, days: list[dt.date]
         estimated[name][row["day"]] += row["estimated"]
         totals[name] += 0  # an estimated-only team still gets a colour in the order below
 
-    figure = go.Figure(layout={"template": _CHART_TEMPLATE})
+    traces = []
     # Largest teams at the bottom of the stack; unallocated reasons on top of them in greys, so
     # they stand out; estimated areas last, hatched in their team's colour.
     teams = sorted(
@@ -603,38 +621,45 @@ def _team_figure(rows: list[dict], estimates: list[dict], *, days: list[dt.date]
     for index, name in enumerate([*(name for name in teams if name in series), *unallocated]):
         color = colors.get(name) or _GREYS[index % len(_GREYS)]
         per_day = series[name]
-        figure.add_trace(
-            go.Scatter(
-                name=name,
-                x=x,
+        traces.append(
+            {
+                "type": "scatter",
+                "name": name,
+                "x": x,
                 # Stacked areas need every day present, or Plotly interpolates across the gaps.
-                y=[_chart_number(per_day.get(day)) for day in days],
-                mode="lines",
-                stackgroup="teams",
-                line={"width": 1, "color": color},
-                hovertemplate=_money_hover(currency),
-                legendgroup=name,
-            )
+                "y": [_chart_number(per_day.get(day)) for day in days],
+                "mode": "lines",
+                "stackgroup": "teams",
+                "line": {"width": 1, "color": color},
+                "hovertemplate": _money_hover(currency),
+                "legendgroup": name,
+            }
         )
     for name in (name for name in teams if name in estimated):
         per_day = estimated[name]
         color = colors[name]
-        figure.add_trace(
-            go.Scatter(
-                name=name + ESTIMATED_SUFFIX,
-                x=x,
-                y=[_chart_number(per_day.get(day)) for day in days],
-                mode="lines",
-                stackgroup="teams",
-                line={"width": 1, "color": color, "dash": "dot"},
-                fillcolor="rgba(255,255,255,0.5)",
-                fillpattern={**ESTIMATE_PATTERN, "fgcolor": color},
-                hovertemplate=_money_hover(currency),
-                legendgroup=name,
-            )
+        traces.append(
+            {
+                "type": "scatter",
+                "name": name + ESTIMATED_SUFFIX,
+                "x": x,
+                "y": [_chart_number(per_day.get(day)) for day in days],
+                "mode": "lines",
+                "stackgroup": "teams",
+                "line": {"width": 1, "color": color, "dash": "dot"},
+                "fillcolor": "rgba(255,255,255,0.5)",
+                "fillpattern": {**ESTIMATE_PATTERN, "fgcolor": color},
+                "hovertemplate": _money_hover(currency),
+                "legendgroup": name,
+            }
         )
-    figure.update_layout(yaxis=_axis_title(currency), xaxis=_date_axis(days), legend={"traceorder": "normal"})
-    return figure.to_plotly_json()
+    layout = {
+        "template": _chart_template_json(),
+        "yaxis": _axis_title(currency),
+        "xaxis": _date_axis(days),
+        "legend": {"traceorder": "normal"},
+    }
+    return design.figure_json(data=traces, layout=layout)
 
 
 _GREYS = ["#9ca3af", "#6b7280", "#cbd5e1", "#4b5563", "#d1d5db"]

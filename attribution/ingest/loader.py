@@ -505,9 +505,10 @@ class LoadedSummary:
     charge_period_last: dt.datetime | None
 
 
-# The run's rows summed at the DailyCost grain (plus its billing period): one pass over them that
-# gives both the run's database totals and, in the swap, its share of DailyCost. A session temp
-# table, dropped by daily_cost_rebuild (or with the session if the run dies first).
+# The run's rows summed at the DailyCost grain (plus its billing period and tag set): one pass over
+# them that gives the run's database totals and, in the swap, its share of DailyCost and of
+# DailyTagCost. A session temp table, dropped by daily_cost_rebuild (or with the session if the run
+# dies first).
 RUN_CELLS_TABLE = "ingest_run_cells"
 _CELL_KEYS = (
     "account_id", "billing_period_start", "service_name", "region_id", "sku_id", "team_id", "model_id",
@@ -543,13 +544,13 @@ def line_items_summary(*, run_id: int) -> LoadedSummary:
         cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
         cursor.execute(
             f"""CREATE TEMP TABLE {RUN_CELLS_TABLE} AS
-                SELECT (charge_period_start AT TIME ZONE 'UTC')::date AS day, {cell_select},
+                SELECT (charge_period_start AT TIME ZONE 'UTC')::date AS day, {cell_select}, tag_set_id,
                        SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost,
                        SUM(list_cost) AS list_cost, SUM(contracted_cost) AS contracted_cost,
                        SUM(consumed_quantity) AS consumed_quantity, COUNT(*) AS line_items,
                        MIN(charge_period_start) AS first_start, MAX(charge_period_start) AS last_start
                   FROM {partition_name(run_id)}
-                 GROUP BY 1, {_cell_select()}"""  # noqa: S608
+                 GROUP BY 1, {_cell_select()}, tag_set_id"""  # noqa: S608
         )
         sums_sql = ", ".join(f"COALESCE(SUM({column}), 0)" for column in COST_COLUMNS)
         cursor.execute(
@@ -653,17 +654,18 @@ def daily_cost_rebuild(
             },
         )
         written = cursor.rowcount
-        if loaded_run is not None:
-            cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
         _daily_tag_cost_insert(
             cursor,
             account_id=account_id,
             provider=provider,
             days=days,
             runs=runs,
+            loaded_run=loaded_run,
             first=first,
             after_last=after_last,
         )
+        if loaded_run is not None:
+            cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
         return written, period_days
 
 
@@ -676,12 +678,26 @@ _TAG_CELL_KEYS = (
 
 
 def _daily_tag_cost_insert(
-    cursor, *, account_id: int, provider: str, days: list, runs: list[int], first, after_last
+    cursor,
+    *,
+    account_id: int,
+    provider: str,
+    days: list,
+    runs: list[int],
+    loaded_run: int | None,
+    first,
+    after_last,
 ) -> None:
-    """DailyTagCost for the account's `days`, from the same current line items as DailyCost (the
-    loaded run's partition is attached by now). Empty tag values count as untagged."""
+    """DailyTagCost for the account's `days`, from the same current line items as DailyCost: the
+    loaded run's from RUN_CELLS_TABLE (summed per tag set there, so its partition is not read a
+    second time), the other runs' from their line items. Empty tag values count as untagged."""
     keys = ", ".join(_TAG_CELL_KEYS)
     cells = ", ".join(f"c.{key}" for key in _TAG_CELL_KEYS)
+    loaded_cells = ""
+    if loaded_run is not None:
+        loaded_cells = f"""UNION ALL
+            SELECT day, billing_period_start, {keys}, tag_set_id, billed_cost, effective_cost, line_items
+            FROM {RUN_CELLS_TABLE} WHERE day = ANY(%(days)s)"""  # noqa: S608
     cursor.execute(
         f"""
         INSERT INTO attribution_dailytagcost (
@@ -700,6 +716,7 @@ def _daily_tag_cost_insert(
               AND charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
               AND (charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
             GROUP BY 1, 2, {_cell_select(_TAG_CELL_KEYS)}, tag_set_id
+            {loaded_cells}
         ) c
         JOIN attribution_tagset tag_set ON tag_set.id = c.tag_set_id
         CROSS JOIN LATERAL jsonb_each_text(
@@ -712,7 +729,7 @@ def _daily_tag_cost_insert(
         {
             "account": account_id,
             "provider": provider,
-            "runs": runs,
+            "runs": [run for run in runs if run != loaded_run],
             "days": days,
             "first": first,
             "after_last": after_last,

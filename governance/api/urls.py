@@ -1,10 +1,11 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import alerts, budgets, leases, quotas, suggestions, views
+from governance.api import alerts, budgets, leases, quotas, suggestions, thresholds, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("budgets", budgets.BudgetViewSet, basename="budget")
+router.register("thresholds", thresholds.ThresholdViewSet, basename="threshold")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("alerts", alerts.AlertViewSet, basename="alert")
 router.register("channels", alerts.ChannelViewSet, basename="channel")

@@ -114,6 +114,16 @@ class Budget(models.Model):
         return self.name
 
 
+class BudgetThresholdQuerySet(models.QuerySet):
+    def restrict(self, user) -> models.QuerySet:
+        """The thresholds of the budgets this user sees (BudgetQuerySet.restrict)."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.has_perm("attribution.view_all_teams"):
+            return self
+        return self.filter(budget__team__memberships__user=user).distinct()
+
+
 class BudgetThreshold(models.Model):
     """A level of spend (a % of the budget or an absolute amount) on actual or forecast spend, and the
     action taken when spend reaches it."""
@@ -126,6 +136,8 @@ class BudgetThreshold(models.Model):
     action = models.CharField(max_length=16, choices=BudgetAction.choices, blank=True)
     # Throttle: the share of the scope's quotas that is cut (0.5 halves them).
     throttle_share = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+
+    objects = BudgetThresholdQuerySet.as_manager()
 
     class Meta:
         ordering = ["budget", "percent", "amount"]

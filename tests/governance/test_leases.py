@@ -261,3 +261,53 @@ def test_lease_requests_count_against_the_gateway_token_rate_on_both_paths(lease
     assert 0 < int(refused["Retry-After"]) <= 60 and "throttled" in refused.json()["detail"]
     # Refused requests were granted nothing.
     assert Lease.objects.filter(pool__budget=budget).count() == 3
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"budget": 7, "amount": "5"},
+        {"budget": 7, "amount": "0.123456789012", "renew": 41, "used": "4.2"},
+        {"quota": 3, "amount": "20000", "renew": None, "used": None},
+        {"budget": 7, "amount": "1e3"},
+        {"budget": 7, "amount": " 2.50 "},
+        # Shapes the hot path leaves to the serializer: it must then say the same or refuse.
+        {"budget": "7", "amount": "5"},
+        {"budget": 7, "amount": 5.5},
+        {"budget": True, "amount": "5"},
+        {"budget": 7, "amount": "NaN"},
+        {"budget": 7, "amount": "12345678901234567890"},
+        {"budget": 7},
+        {"budget": 7, "amount": "5", "extra": 1},
+        ["budget", 7],
+    ],
+)
+def test_the_hot_paths_reading_of_a_request_is_the_serializers(payload):
+    from governance.api.leases import LeaseRequestSerializer, _lease_values
+
+    fast = _lease_values(payload)
+    serializer = LeaseRequestSerializer(data=payload)
+    if fast is None:
+        return  # the hot path asks the serializer itself
+    assert serializer.is_valid(), serializer.errors
+    expected = {name: serializer.validated_data.get(name) for name in fast}
+    assert fast == expected
+    assert [str(fast[name]) for name in ("amount", "used") if fast[name] is not None] == [
+        str(expected[name]) for name in ("amount", "used") if expected[name] is not None
+    ]
+
+
+def test_the_hot_paths_answer_is_the_grant_serializers():
+    from governance.api.leases import LeaseGrantSerializer, lease_answer
+    from governance.lease_services import LeaseGrant
+
+    moment = dt.datetime(2026, 11, 10, 12, 0, 30, 123456, tzinfo=dt.UTC)
+    for grant in (
+        LeaseGrant(lease_id=42, granted=Decimal("5"), unit="money", expires_at=moment, window_end=moment,
+                   limit=Decimal("1000.5"), remaining=Decimal("312.5000000001"), blocked=False, reason=""),
+        LeaseGrant(lease_id=None, granted=Decimal("0"), unit="tokens", expires_at=None, window_end=None,
+                   limit=None, remaining=None, blocked=True, reason="Search at 100%"),
+    ):  # fmt: skip
+        fields = {name: getattr(grant, name) for name in ("granted", "unit", "expires_at", "window_end",
+                  "limit", "remaining", "blocked", "reason")}  # fmt: skip
+        assert lease_answer(grant) == LeaseGrantSerializer({"lease": grant.lease_id, **fields}).data

@@ -342,6 +342,42 @@ def test_a_cached_gateway_token_grants_a_lease_without_the_token_query(
     assert (body["granted"], body["remaining"]) == ("1.5000000000", "97.0000000000")
 
 
+def test_a_lease_request_is_one_query_and_counted_once_in_the_token_lookups_round_trip(
+    pull_gateway, shared_cache, lease_budget
+):
+    gateway, token = pull_gateway
+    client = Client()
+    counter = redis.Redis.from_url(shared_cache)
+
+    def counted() -> int:
+        return sum(int(counter.get(key)) for key in counter.scan_iter(match=":1:throttle:gateway-token:*"))
+
+    for key in counter.scan_iter(match=":1:throttle:gateway-token:*"):
+        counter.delete(key)
+    with override_settings(GATEWAY_TOKEN_RATE_PER_MINUTE=3):
+        for _attempt in range(2):  # a minute boundary may fall inside the loop: then once more
+            for key in counter.scan_iter(match=":1:throttle:gateway-token:*"):
+                counter.delete(key)
+            first = lease(client, token, lease_budget)  # a miss: counted in the lookup, not again
+            assert first.status_code == 200 and counted() == 1
+            with CaptureQueriesContext(connection) as queries:
+                again = lease(client, token, lease_budget)  # a hit: the grant is the only query
+            assert again.status_code == 200 and counted() == 2
+            assert len(queries) == 1 and "governance_budget_lease_grant" in queries[0]["sql"]
+            # Through the DRF view (an Accept header the hot path leaves to it): the same counter.
+            drf = client.post(
+                LEASES, {"budget": lease_budget.pk, "amount": "1"}, content_type="application/json",
+                HTTP_ACCEPT="application/json, text/plain", **bearer(token),
+            )  # fmt: skip
+            assert drf.status_code == 200 and counted() == 3
+            leases_before = Lease.objects.count()
+            refused = lease(client, token, lease_budget)
+            if counted() == 4:
+                break
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 60
+    assert Lease.objects.count() == leases_before  # refused: nothing granted
+
+
 def test_a_lease_token_revoked_in_another_process_stops_working_at_once(
     pull_gateway, shared_cache, lease_budget
 ):

@@ -27,7 +27,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
 from attribution.models import IngestRun, UnitCost
-from governance.models import AuditEvent
+from governance.models import AuditEvent, BudgetThreshold
 from governance.services import api_token_create
 from routing.models import Gateway
 from routing.services import gateway_token_rotate
@@ -62,8 +62,8 @@ ADMIN_FINANCE_PAGES = [r"^/governance/audit/", r"^/ingestion/upload/"]
 ADMIN_ONLY_PAGES = [r"^/settings/members/"]
 CREATE_PAGES = [r"/new/?$"]
 # Marker amounts: each exists once, in rows of one team (or of the whole account).
-ALPHA_MARKERS = ["4101.0101", "5101.0101"]  # alpha's daily cost and budget
-BETA_MARKERS = ["4202.0202", "5202.0202"]  # beta's daily cost and budget
+ALPHA_MARKERS = ["4101.0101", "5101.0101", "6101.0101"]  # alpha's daily cost, budget, threshold
+BETA_MARKERS = ["4202.0202", "5202.0202", "6202.0202"]  # beta's daily cost, budget, threshold
 ACCOUNT_MARKERS = ["9303.0303", "9404.0404"]  # an ingest run's account total, a deployment's day
 
 
@@ -85,8 +85,9 @@ def world(monkeypatch):
     deployment = DeploymentFactory(slug="llm-aws", model=model, account=account)
     DailyCostFactory(account=account, team=alpha, model=model, billed_cost=Decimal(ALPHA_MARKERS[0]))
     DailyCostFactory(account=account, team=beta, model=model, billed_cost=Decimal(BETA_MARKERS[0]))
-    BudgetFactory(team=alpha, amount=Decimal(ALPHA_MARKERS[1]))
-    BudgetFactory(team=beta, amount=Decimal(BETA_MARKERS[1]))
+    for team, markers in ((alpha, ALPHA_MARKERS), (beta, BETA_MARKERS)):
+        budget = BudgetFactory(team=team, amount=Decimal(markers[1]))
+        BudgetThreshold.objects.create(budget=budget, amount=Decimal(markers[2]), basis="forecast")
     IngestRun.objects.create(
         account=account,
         billing_period_start="2026-10-01",

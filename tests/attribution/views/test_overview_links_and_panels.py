@@ -13,7 +13,9 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from attribution.models import UnitCost, UsageDaily
@@ -181,3 +183,40 @@ def test_routing_savings_are_routed_cost_against_round_robin_to_the_cent(world):
     assert "$6.00" in row and "$8.00" in row and "4,000,000" in row
     assert _get(world["lead"], "/").count('id="routing-saving">$2.00<') == 1
     assert "No routed usage" in _get(world["other"], "/")  # ads sent no tokens
+
+
+def test_the_panels_queries_do_not_grow_with_alerts_and_usage(world, django_assert_num_queries):
+    search, ads = world["teams"]
+
+    def grow(index: int) -> None:
+        Alert.objects.create(
+            kind="anomaly",
+            team=search if index % 2 else ads,
+            message=f"spike {index}",
+            dedup_key=f"grow-{index}",
+        )
+        model = ServedModelFactory(slug=f"model-{index}", name=f"Model {index}")
+        for deployment, cost in (
+            (DeploymentFactory(slug=f"m{index}-a", model=model), "1.00"),
+            (DeploymentFactory(slug=f"m{index}-b", model=model, provider="gcp"), "2.00"),
+        ):
+            UnitCost.objects.create(
+                day=dt.date(2026, 11, 9), model=model, deployment=deployment, provider=deployment.provider,
+                currency="USD", effective_cost=Decimal(cost), input_tokens=1_000_000, output_tokens=0,
+            )  # fmt: skip
+            UsageDaily.objects.create(
+                day=dt.date(2026, 11, 5), deployment=deployment, team=search, model=model,
+                requests=1, input_tokens=1_000_000, output_tokens=0,
+            )  # fmt: skip
+
+    client = Client()
+    client.force_login(world["finance"])
+    grow(0)
+    with CaptureQueriesContext(connection) as before:
+        assert client.get("/").status_code == 200
+    for index in range(1, 8):
+        grow(index)
+    with django_assert_num_queries(len(before.captured_queries)):
+        page = client.get("/").content.decode()
+    assert re.search(r'id="open-alerts-count"><strong>8</strong>', page)
+    assert page.count("/explorer/?start=2026-11-01&amp;end=2026-11-10&amp;group_by=deployment") == 8
