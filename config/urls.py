@@ -16,6 +16,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # What every gateway polls, resolved before the nested includes (routing/api/gateway.py).
+    path("api/v1/gateways/self/policy", routing_gateway.gateway_policy_first),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

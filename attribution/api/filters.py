@@ -55,6 +55,7 @@ class DailyCostFilterSet(django_filters.FilterSet):
     )
     model = django_filters.CharFilter(field_name="model__slug", help_text="Model slug")
     deployment = django_filters.CharFilter(field_name="deployment__slug", help_text="Deployment slug")
+    sku = django_filters.CharFilter(field_name="sku_id", help_text="SKU (FOCUS SkuId)")
     charge_category = django_filters.MultipleChoiceFilter(choices=ChargeCategory.choices)
     currency = django_filters.CharFilter(field_name="billing_currency", help_text="ISO 4217 code, e.g. USD")
 
@@ -70,6 +71,7 @@ class DailyCostFilterSet(django_filters.FilterSet):
             "unallocated",
             "model",
             "deployment",
+            "sku",
             "charge_category",
             "currency",
         ]

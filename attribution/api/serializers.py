@@ -131,6 +131,7 @@ class DailyCostSerializer(serializers.ModelSerializer):
             "provider",
             "service_name",
             "region_id",
+            "sku_id",
             "team",
             "model",
             "deployment",
@@ -149,8 +150,8 @@ class DailyCostSummaryRowSerializer(serializers.Serializer):
     key = serializers.CharField(
         read_only=True,
         allow_null=True,
-        help_text="The group: provider code, team/model/deployment slug, or ISO day. "
-        "null means cost not attributed to any team/model/deployment.",
+        help_text="The group: provider code, team/model/deployment slug, SKU, or ISO day. "
+        "null means cost not attributed to any team/model/deployment, or without a SKU.",
     )
     billing_currency = serializers.CharField(read_only=True)
     billed_cost = serializers.DecimalField(**MONEY_FIELD)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import F, Sum
+from django.db.models import F, Sum, Value
+from django.db.models.functions import NullIf
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -22,6 +23,7 @@ SUMMARY_GROUPS: dict[str, str] = {
     "team": "team__slug",
     "model": "model__slug",
     "deployment": "deployment__slug",
+    "sku": "sku_id",
     "day": "day",
 }
 
@@ -97,11 +99,14 @@ class DailyCostViewSet(RestrictedReadOnlyViewSet):
                 {"group_by": [f"Choose one of: {', '.join(SUMMARY_GROUPS)} (got {group_by!r})."]}
             )
         visible = self.filter_queryset(self.get_queryset())
+        key = F(SUMMARY_GROUPS[group_by])
+        if group_by == "sku":
+            key = NullIf(key, Value(""))  # no SKU is '' in the rollup: null here, sorted last, like no team
         # Aggregate over the ids of the visible rows rather than over `visible` itself: restrict()
         # may add joins and DISTINCT, which must never multiply or merge amounts inside a SUM.
         rows = (
             DailyCost.objects.filter(pk__in=visible.order_by().values("pk"))
-            .values(key=F(SUMMARY_GROUPS[group_by]), currency=F("billing_currency"))
+            .values(key=key, currency=F("billing_currency"))
             .annotate(
                 billed=Sum("billed_cost"),
                 effective=Sum("effective_cost"),

@@ -219,6 +219,10 @@ ROUTING_APPLY_DEADLINE_SECONDS = env_int("INFERENSYS_ROUTING_APPLY_DEADLINE_SECO
 # many seconds anyway (also how stale a gateway's last_seen_at may be, beyond its 10 s precision).
 # 0 turns the cache off. Without a Redis cache it is off.
 GATEWAY_POLICY_CACHE_SECONDS = env_int("INFERENSYS_GATEWAY_POLICY_CACHE_SECONDS", 5, minimum=0)
+# Each web process also keeps the entries it served (and counts the token rate in batches), told of
+# every publish, rotation and revocation by a Redis pub/sub message it reads before each answer:
+# a warm poll then needs no round trip at all. Off: every poll makes one Redis round trip.
+GATEWAY_POLICY_LOCAL_CACHE = env_bool("INFERENSYS_GATEWAY_POLICY_LOCAL_CACHE", True)
 # Plotly checks every property and value of a page's figures as they are built (a third to a half of
 # the overview's server time). On in tests (config/settings/test.py), where a misspelt property must
 # fail loudly; off when serving, where the same code builds the same JSON unchecked.

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -197,6 +198,115 @@ def test_cached_answers_still_count_against_the_gateway_rate(published):
     assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429, statuses
     assert refused.status_code == 429 and int(refused["Retry-After"]) <= 60
     assert b"throttled" in refused.content
+
+
+# --- Each process's own copy (GATEWAY_POLICY_LOCAL_CACHE) ------------------------------------------
+
+
+class RedisCommands:
+    """Counts the commands this process sends to Redis (every connection class sends through
+    send_packed_command), so a test can say "no round trip"."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.count = 0
+        original = redis.connection.AbstractConnection.send_packed_command
+
+        def counting(connection, command, check_health=True):
+            self.count += 1
+            return original(connection, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+
+
+def warm(client: Client, token: str) -> str:
+    """A miss (fills the shared cache), a shared hit (fills this process's copy); the ETag."""
+    first = client.get(POLICY, **bearer(token))
+    assert first.status_code == 200
+    assert client.get(POLICY, **bearer(token)).status_code == 200
+    return first["ETag"]
+
+
+def test_a_warm_poll_makes_no_round_trip_and_no_query(published, monkeypatch, django_assert_num_queries):
+    gateway, token = published
+    client = Client()
+    etag = warm(client, token)
+    commands = RedisCommands(monkeypatch)
+    with django_assert_num_queries(0):
+        answers = [client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)) for _ in range(20)]
+        full = client.get(POLICY, **bearer(token))
+    assert [answer.status_code for answer in answers] == [304] * 20
+    assert all(answer["ETag"] == etag for answer in answers)
+    assert full.status_code == 200 and json.loads(full.content)["version"] == 1
+    # At most one flush of the rate count (a new minute may begin during the test).
+    assert commands.count <= 1, commands.count
+
+
+def test_a_warm_poll_opens_no_database_connection(published):
+    gateway, token = published
+    client = Client()
+    etag = warm(client, token)
+    connection.close()
+    for _ in range(5):
+        assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 304
+    assert connection.connection is None
+
+
+def test_the_rate_counted_in_this_process_reaches_the_shared_count(published, monkeypatch):
+    gateway, token = published
+    client = Client()
+    etag = warm(client, token)
+    for _ in range(30):
+        assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 304
+    monkeypatch.setattr(policy_cache, "FLUSH_SECONDS", 0.0)  # the next request flushes
+    window = int(time.time() // 60)
+    assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 304
+    shared = redis.Redis.from_url(str(settings.CELERY_BROKER_URL))
+    counted = shared.get(f":1:routing:policy:rate:{hash_token(token)}:{window}")
+    if int(time.time() // 60) == window:  # else the minute turned: the count started again
+        # The miss and the shared hit that warmed the copy (each counted in its round trip), then 31
+        # counted in the copy and flushed.
+        assert int(counted) == 2 + 31
+
+
+def test_a_token_revoked_in_another_process_is_not_served_from_a_warm_copy(published, shared_cache):
+    gateway, token = published
+    client = Client()
+    etag = warm(client, token)
+    assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 304
+    other_process(
+        "from django.core.management import call_command\n"
+        f"call_command('gateway_token', {gateway.slug!r}, revoke=True)",
+        shared_cache,
+    )
+    assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 401
+
+
+def test_a_lost_subscription_empties_the_copy(published, shared_cache):
+    """While the subscriber connection is down a change may be missed: the copy is not used again
+    until the process has subscribed anew. Here the connection is killed and a revocation's message
+    is lost with it (the generation replaced without one): the next poll is still refused."""
+    gateway, token = published
+    client = Client()
+    etag = warm(client, token)
+    shared = redis.Redis.from_url(shared_cache)
+    layer = policy_cache._layers[id(policy_cache._client()[0].connection_pool)]
+    port = layer.subscriber._sock.getsockname()[1]
+    (subscriber,) = [c for c in shared.client_list() if c["addr"] == f"127.0.0.1:{port}"]
+    shared.client_kill_filter(_id=subscriber["id"])
+    Gateway.objects.filter(pk=gateway.pk).update(token_hash=None, token_prefix=None)  # no signal, no message
+    shared.set(f":1:{policy_cache.GENERATION_KEY}", "replaced-without-a-message")
+    assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 401
+
+
+@override_settings(GATEWAY_POLICY_LOCAL_CACHE=False)
+def test_without_the_copy_every_poll_makes_one_round_trip(published, monkeypatch):
+    gateway, token = published
+    client = Client()
+    etag = warm(client, token)
+    commands = RedisCommands(monkeypatch)
+    for _ in range(5):
+        assert client.get(POLICY, HTTP_IF_NONE_MATCH=etag, **bearer(token)).status_code == 304
+    assert commands.count == 5
 
 
 # --- The lease endpoint's gateway authentication ----------------------------------------------------

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from attribution.models import IngestRun, UnitCost
+from attribution.models import DailyCost, IngestRun, UnitCost
 from governance.models import AuditEvent, BudgetThreshold
 from routing.models import Gateway, PolicyDocument
 from tests.factories import (
@@ -276,6 +276,24 @@ def test_summary_totals_equal_the_rows_they_summarise(world):
         assert total(rows, "effective_cost") == Decimal("37.36"), group_by
 
 
+def test_summary_by_sku_and_the_sku_filter(world):
+    search_oct_1, search_oct_2, ads_oct_1 = world["rows"][:3]
+    DailyCost.objects.filter(pk__in=[search_oct_1.pk, search_oct_2.pk]).update(sku_id="ml.g5.12xlarge-hours")
+    DailyCost.objects.filter(pk=ads_oct_1.pk).update(sku_id="ml.p4d.24xlarge-hours")
+    client = login(world["finance"])
+    rows = summary(client, "group_by=sku&currency=USD")
+    assert [(r["key"], Decimal(r["billed_cost"])) for r in rows] == [
+        ("ml.g5.12xlarge-hours", Decimal("30.35")),
+        ("ml.p4d.24xlarge-hours", Decimal("5.01")),
+        (None, Decimal("4.00")),  # no SKU: shown, never dropped
+    ]
+    listed = results(client.get("/api/v1/daily-costs?sku=ml.g5.12xlarge-hours"))
+    assert sorted(row["day"] for row in listed) == ["2026-10-01", "2026-10-02"]
+    assert {row["sku_id"] for row in listed} == {"ml.g5.12xlarge-hours"}
+    # Scoped like every other read: the lead of search does not see ads' SKU.
+    assert [r["key"] for r in summary(login(world["lead"]), "group_by=sku")] == ["ml.g5.12xlarge-hours"]
+
+
 def test_summary_by_provider_and_day(world):
     client = login(world["finance"])
     by_provider = summary(client, "group_by=provider")
@@ -314,7 +332,7 @@ def test_summary_sums_are_not_multiplied_by_membership_joins(world):
 def test_summary_rejects_an_unknown_group(world, query):
     response = login(world["finance"]).get(f"/api/v1/daily-costs/summary?{query}")
     assert response.status_code == 400
-    assert "provider, team, model, deployment, day" in response.json()["group_by"][0]
+    assert "provider, team, model, deployment, sku, day" in response.json()["group_by"][0]
 
 
 # --- Ingest runs -----------------------------------------------------------------------------------
