@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from attribution.design import go
 from governance.models import Budget
-from governance.selectors import budget_statuses
+from governance.selectors import BudgetStatusDetail, budget_statuses
 
 BILLED_COLOR, ESTIMATED_COLOR, FORECAST_COLOR = "#2563eb", "#93c5fd", "#f59e0b"
 
@@ -49,18 +49,15 @@ def budget_rows(*, user) -> list[BudgetRow]:
     return [BudgetRow(budget=budget, status=status) for budget, status in zip(budgets, statuses, strict=True)]
 
 
-def budget_burndown_figure(*, budget: Budget, status: dict) -> dict:
+def budget_burndown_figure(*, budget: Budget, detail: BudgetStatusDetail, thresholds: list) -> dict:
     """Cumulative spend this period (billed and estimated), the forecast with its 80 % band, the
-    budget and each threshold as horizontal lines."""
+    budget and each threshold as horizontal lines. Drawn from the spend and stored forecast the
+    status was computed from (`budget_status_detail`), so the page reads them once."""
     figure = go.Figure()
+    status, spend, stored = detail.status, detail.spend, detail.stored_forecast
     start, end = status["period_start"], status["period_end"]
-    if start is None:
+    if start is None or spend is None:
         return figure.to_plotly_json()
-    from governance.enforcement import budget_spend
-    from governance.periods import budget_period
-
-    period = budget_period(budget=budget, at=timezone.now())
-    spend = budget_spend(budget=budget, period=period)
     today = timezone.now().date()
     days, billed, estimated = [], [], []
     running_billed = running_estimated = Decimal("0")
@@ -78,7 +75,6 @@ def budget_burndown_figure(*, budget: Budget, status: dict) -> dict:
     figure.add_trace(
         go.Scatter(x=days, y=estimated, name="Estimated", stackgroup="spend", line={"color": ESTIMATED_COLOR})
     )
-    stored = budget.forecasts.filter(period_start=start).first()
     path = [item for item in (stored.daily if stored else []) if "forecast" in item]
     if path:
         x = [item["day"] for item in path]
@@ -99,7 +95,7 @@ def budget_burndown_figure(*, budget: Budget, status: dict) -> dict:
         go.Scatter(x=x_range, y=[float(budget.amount)] * 2, name="Budget", mode="lines",
                    line={"color": "#111827", "width": 2})
     )  # fmt: skip
-    for threshold in budget.thresholds.all():
+    for threshold in thresholds:
         level = float(threshold.limit_for(budget.amount))
         level_text = f"{threshold.percent}%" if threshold.percent is not None else f"{threshold.amount}"
         label = f"{threshold.effective_action} at {level_text}"

@@ -199,10 +199,34 @@ def budget_status(*, budget, now: dt.datetime | None = None) -> dict:
     return budget_statuses(budgets=[budget], now=now)[0]
 
 
+@dataclass(frozen=True)
+class BudgetStatusDetail:
+    """A budget's status with the reads it was computed from, so the budget page draws its chart
+    from the same spend and stored forecast instead of reading them a second time."""
+
+    status: dict
+    spend: object | None  # governance.spend.DailySpend of the period; None without a period
+    stored_forecast: object | None  # the period's BudgetForecast (with its daily path) or None
+
+
+def budget_status_detail(*, budget, now: dt.datetime | None = None) -> BudgetStatusDetail:
+    """`budget_status` of one budget plus its period's daily spend and stored forecast."""
+    statuses, spends, stored = _budget_statuses(budgets=[budget], now=now, with_daily_forecast=True)
+    status = statuses[0]
+    key = (budget.pk, status["period_start"])
+    return BudgetStatusDetail(status=status, spend=spends.get(budget.pk), stored_forecast=stored.get(key))
+
+
 def budget_statuses(*, budgets, now: dt.datetime | None = None) -> list[dict]:
     """`budget_status` of each budget, in a fixed number of queries however many budgets there are
     (the budgets page): open actions, stored forecasts and the spend of every scope are each read
     once for all of them."""
+    return _budget_statuses(budgets=budgets, now=now, with_daily_forecast=False)[0]
+
+
+def _budget_statuses(*, budgets, now: dt.datetime | None, with_daily_forecast: bool) -> tuple:
+    """`budget_statuses`, with the spend per budget id and the stored forecasts per (budget id,
+    period start) it read. The forecasts' daily path (a long JSON list) is read only when asked."""
     from governance.enforcement import budget_forecast_from
     from governance.models import BudgetForecast
     from governance.periods import budget_period
@@ -228,7 +252,11 @@ def budget_statuses(*, budgets, now: dt.datetime | None = None) -> list[dict]:
     starts = {period.start for period in periods if period is not None}
     stored_forecasts = {
         (row.budget_id, row.period_start): row
-        for row in BudgetForecast.objects.filter(budget_id__in=ids, period_start__in=starts).defer("daily")
+        for row in (
+            BudgetForecast.objects.filter(budget_id__in=ids, period_start__in=starts)
+            if with_daily_forecast
+            else BudgetForecast.objects.filter(budget_id__in=ids, period_start__in=starts).defer("daily")
+        )
     }
     with_period = [(budget, period) for budget, period in zip(budgets, periods, strict=True) if period]
     spends = scopes_spend_daily(
@@ -273,4 +301,4 @@ def budget_statuses(*, budgets, now: dt.datetime | None = None) -> list[dict]:
             backtest_mape=stored.backtest_mape if stored else None,
             missing_rates=[f"{day} {currency}" for day, currency in spend.missing_rates],
         )
-    return statuses
+    return statuses, spend_of, stored_forecasts

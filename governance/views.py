@@ -19,7 +19,7 @@ from governance.choices import AlertKind
 from governance.forms import BudgetForm, ThresholdFormSet, budget_data_from
 from governance.models import Alert, AuditEvent, Budget, Quota
 from governance.page_selectors import budget_burndown_figure, budget_rows
-from governance.selectors import budget_status, enforcement_active, quota_limit_effective
+from governance.selectors import budget_status_detail, enforcement_active, quota_limit_effective
 
 AUDIT_PAGE_SIZE = 200
 
@@ -45,17 +45,19 @@ def budget_detail(request: HttpRequest, budget_id: int) -> HttpResponse:
     budget = get_object_or_404(
         Budget.objects.restrict(request.user).select_related("team", "model"), pk=budget_id
     )
-    status = budget_status(budget=budget)
+    detail = budget_status_detail(budget=budget)
+    thresholds = list(budget.thresholds.all())
+    burndown = budget_burndown_figure(budget=budget, detail=detail, thresholds=thresholds)
     return render(
         request,
         "governance/budget_detail.html",
         {
             "budget": budget,
-            "status": status,
-            "thresholds": list(budget.thresholds.all()),
+            "status": detail.status,
+            "thresholds": thresholds,
             "events": budget.events.select_related("threshold").order_by("-created_at", "-id")[:100],
             "alerts": budget.alerts.order_by("-created_at")[:50],
-            "figures": {"burndown": budget_burndown_figure(budget=budget, status=status)},
+            "figures": {"burndown": burndown},
             "may_edit": access.user_may_edit_team_scope(user=request.user, team_id=budget.team_id),
         },
     )

@@ -218,6 +218,43 @@ def test_the_burn_down_is_the_same_built_checked_or_unchecked(world, page_figure
     assert unchecked == checked
 
 
+def test_the_detail_page_reads_the_spend_and_the_forecast_once_for_figures_and_chart(world):
+    """The figures and the burn-down come from one read of the period's spend and stored forecast."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from governance.models import BudgetForecast
+    from governance.periods import budget_period
+
+    budget = world["budget"]
+    period = budget_period(budget=budget, at=timezone.now())
+    last_day = period.end - dt.timedelta(days=1)
+    BudgetForecast.objects.create(
+        budget=budget, period_start=period.start, period_end=period.end, currency="USD", method="ets",
+        point=Decimal("900.00"), lower=Decimal("800.00"), upper=Decimal("1000.00"),
+        spend_to_date=Decimal("321.50"), computed_at=timezone.now(),
+        daily=[{"day": last_day.isoformat(), "forecast": "900.00", "lower": "800.00", "upper": "1000.00"}],
+    )  # fmt: skip
+    with CaptureQueriesContext(connection) as captured:
+        response = _client(world["users"]["lead"]).get(f"/governance/budgets/{budget.pk}/")
+    html = response.content.decode()
+    start = html.index('<script id="figures" type="application/json">') + len(
+        '<script id="figures" type="application/json">'
+    )
+    figure = json.loads(html[start : html.index("</script>", start)])["burndown"]
+    forecast = next(trace for trace in figure["data"] if trace["name"] == "Forecast (ets)")
+    assert forecast["x"] == [last_day.isoformat()] and forecast["y"] == [900.0]
+    assert figure["data"][0]["y"][0] == 321.5 and "900.00" in html
+
+    def reads(text: str) -> int:
+        return sum(text in query["sql"] for query in captured.captured_queries)
+
+    assert reads('SUM("attribution_dailycost"."billed_cost")') == 1
+    assert reads('SUM("attribution_spendestimate"."estimated_cost")') == 1
+    assert reads('FROM "governance_budgetforecast"') == 1
+
+
 def test_a_budgets_page_reads_a_fixed_number_of_queries_however_long_its_history(
     world, assert_page_queries_flat
 ):
