@@ -61,7 +61,10 @@ def test_every_service_has_a_healthcheck_or_says_why_not(compose):
     # beat and migrate serve no HTTP; the image's /healthz probe must not run there.
     assert services["beat"]["healthcheck"] == {"disable": True}
     assert services["migrate"]["healthcheck"] == {"disable": True}
-    assert set(compose["volumes"]) == {"pgdata", "redisdata", "exports"}
+    assert set(compose["volumes"]) == {"pgdata", "redisdata", "exports", "uploads"}
+    # An upload is written by web and read by the worker's ingest task: both mount the same volume.
+    for name in ("web", "worker"):
+        assert "uploads:/data/uploads" in services[name]["volumes"]
 
 
 def test_the_dockerfile_builds_a_non_root_gunicorn_image():
