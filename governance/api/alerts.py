@@ -67,6 +67,25 @@ class AlertFilterSet(django_filters.FilterSet):
         return queryset.filter(acknowledged_at__isnull=(value == "open"))
 
 
+_ALERT_ANSWER = OpenApiExample(
+    "An acknowledged budget alert with its webhook delivery",
+    response_only=True,
+    value={
+        "id": 5, "kind": "budget", "severity": "critical", "team": "search", "budget": 7,
+        "message": "Search monthly reached 100% of actual spend: block", "details": {"spend": "5012.40"},
+        "created_at": "2026-11-20T08:01:12Z", "acknowledged_at": "2026-11-20T08:15:40Z",
+        "acknowledged_by": "lena",
+        "deliveries": [
+            {"id": 9, "channel": "ops webhook", "state": "sent", "attempts": 1, "last_status": 200,
+             "last_error": "", "log": [], "sent_at": "2026-11-20T08:01:13Z", "next_attempt_at": None},
+        ],
+    },
+)  # fmt: skip
+
+
+@extend_schema_view(
+    list=extend_schema(examples=[_ALERT_ANSWER]), retrieve=extend_schema(examples=[_ALERT_ANSWER])
+)
 class AlertViewSet(RestrictedReadOnlyViewSet):
     """Alerts of the teams the caller may see (admin and finance: all). Leads acknowledge theirs."""
 
@@ -80,7 +99,7 @@ class AlertViewSet(RestrictedReadOnlyViewSet):
     serializer_class = AlertSerializer
     filterset_class = AlertFilterSet
 
-    @extend_schema(request=None, responses={200: AlertSerializer})
+    @extend_schema(request=None, responses={200: AlertSerializer}, examples=[_ALERT_ANSWER])
     @action(detail=True, methods=["post"])
     def ack(self, request: Request, pk: str | None = None) -> Response:
         """Acknowledge the alert (once; repeating it changes nothing)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -58,6 +60,42 @@ class QuotaSerializer(serializers.ModelSerializer):
         return self._effective(quota)[1]
 
 
+class QuotaFilterSet(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug")
+    model = django_filters.CharFilter(field_name="model__slug", help_text="Model slug")
+
+    class Meta:
+        model = Quota
+        fields = ["team", "model", "metric", "window", "gateway_id"]
+
+
+_QUOTA_REQUEST = OpenApiExample(
+    "20,000 tokens a minute for Search on Llama 3.1 70B",
+    request_only=True,
+    value={"team": "search", "model": "llama-3-1-70b-instruct", "metric": "tokens", "window": "minute",
+           "limit": 20000},
+)  # fmt: skip
+_QUOTA_ANSWER = OpenApiExample(
+    "A quota halved by a throttle in force",
+    response_only=True,
+    value={"id": 12, "team": "search", "model": "llama-3-1-70b-instruct", "gateway_id": None,
+           "metric": "tokens", "window": "minute", "limit": 20000, "effective_limit": 10000,
+           "effective_reason": "Search monthly at 90% of forecast spend"},
+)  # fmt: skip
+_QUOTA_INVALID = OpenApiExample(
+    "Refused: not a positive limit",
+    response_only=True,
+    status_codes=["400"],
+    value={"limit": ["limit must be a whole number above zero, got 0."]},
+)
+
+
+@extend_schema_view(
+    list=extend_schema(examples=[_QUOTA_ANSWER]),
+    retrieve=extend_schema(examples=[_QUOTA_ANSWER]),
+    create=extend_schema(examples=[_QUOTA_REQUEST, _QUOTA_ANSWER, _QUOTA_INVALID]),
+    update=extend_schema(examples=[_QUOTA_REQUEST, _QUOTA_ANSWER, _QUOTA_INVALID]),
+)
 class QuotaViewSet(
     mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, RestrictedReadOnlyViewSet
 ):
@@ -68,7 +106,7 @@ class QuotaViewSet(
     http_method_names = ["get", "post", "put", "delete", "head", "options"]
     queryset = Quota.objects.select_related("team", "model").order_by("team__name", "model__name", "id")
     serializer_class = QuotaSerializer
-    filterset_fields = ["metric", "window", "gateway_id"]
+    filterset_class = QuotaFilterSet
 
     def _values(self, request: Request) -> dict:
         payload = QuotaSerializer(data=request.data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +33,21 @@ class MeView(generics.GenericAPIView):
         return Response(self.get_serializer(payload).data)
 
 
+_AUDIT_ANSWER = OpenApiExample(
+    "A threshold changed by a team lead",
+    response_only=True,
+    value={
+        "id": 311, "actor_label": "lena", "action": "update", "object_type": "governance.budgetthreshold",
+        "object_id": "31", "object_repr": "Search monthly: 80.00% actual",
+        "changes": {"percent": ["80.00", "85.00"]}, "remote_addr": "10.0.0.7",
+        "created_at": "2026-11-20T09:12:03Z",
+    },
+)  # fmt: skip
+
+
+@extend_schema_view(
+    list=extend_schema(examples=[_AUDIT_ANSWER]), retrieve=extend_schema(examples=[_AUDIT_ANSWER])
+)
 class AuditEventViewSet(RestrictedReadOnlyViewSet):
     """The audit log of changes to budgets, quotas, policies and credentials. Admin and finance only."""
 

@@ -80,3 +80,18 @@ def test_bad_limits_are_400_and_the_effective_limit_follows_a_block(world):
     )  # fmt: skip
     [row] = client.get(URL).json()["results"]
     assert (row["limit"], row["effective_limit"], row["effective_reason"]) == (1000, 0, "Search over budget")
+
+
+def test_the_list_is_filtered_by_team_and_model(world):
+    search, ads = (
+        TeamFactory._meta.model.objects.get(slug="search"),
+        TeamFactory._meta.model.objects.get(slug="ads"),
+    )
+    llama = ServedModelFactory._meta.model.objects.get(slug="llama")
+    Quota.objects.create(team=search, model=llama, metric="tokens", window="minute", limit=100)
+    Quota.objects.create(team=ads, model=None, metric="requests", window="day", limit=7)
+    client = APIClient()
+    client.force_authenticate(world["users"]["finance"])
+    assert [row["limit"] for row in client.get(URL, {"team": "ads"}).json()["results"]] == [7]
+    assert [row["team"] for row in client.get(URL, {"model": "llama"}).json()["results"]] == ["search"]
+    assert client.get(URL, {"team": "nobody"}).json()["results"] == []
