@@ -35,6 +35,7 @@ from attribution.models import (
     CloudAccount,
     CostLineItem,
     DailyCost,
+    DailyTagCost,
     Deployment,
     DimensionRule,
     EstimateCalibration,
@@ -303,6 +304,18 @@ class DailyCostAdmin(BulkTableAdmin):
     ]
     list_filter = ["provider", "account", "billing_period_start"]
     search_fields = ["service_name", "region_id", "deployment__slug"]
+    list_select_related = ["account", "team", "model", "deployment"]
+    raw_id_fields = ["account", "team", "model", "deployment"]
+
+
+@admin.register(DailyTagCost)
+class DailyTagCostAdmin(BulkTableAdmin):
+    list_display = [
+        "day", "account", "provider", "tag_key", "tag_value", "team", "model", "billed_cost",
+        "effective_cost", "billing_currency", "line_items",
+    ]  # fmt: skip
+    list_filter = ["provider", "account", "billing_period_start"]
+    search_fields = ["tag_key", "tag_value", "service_name", "sku_id"]
     list_select_related = ["account", "team", "model", "deployment"]
     raw_id_fields = ["account", "team", "model", "deployment"]
 

@@ -87,7 +87,20 @@ def objects():
         model=served,
         requests=10,
     )
-    DailyCostFactory(account=account, team=team, model=served)
+    cell = DailyCostFactory(account=account, team=team, model=served)
+    apps.get_model("attribution", "DailyTagCost").objects.create(
+        day=cell.day,
+        account=account,
+        billing_period_start=cell.billing_period_start,
+        provider=cell.provider,
+        team=team,
+        model=served,
+        charge_category=cell.charge_category,
+        billing_currency=cell.billing_currency,
+        tag_key="env",
+        tag_value="prod",
+        billed_cost=cell.billed_cost,
+    )
     budget = BudgetFactory(name="Search monthly", team=team)
     BudgetThreshold.objects.create(budget=budget, percent=Decimal("80"))
     Quota.objects.create(team=team, metric="tokens", window="minute", limit=100_000)
