@@ -334,7 +334,7 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
     }
     overview.top_deployments = _top_deployments(overview, in_range, range_estimates)
     accuracy_filters = _cost_filters(filters, start=start, end=end, currency=currency)
-    report = estimate_accuracy_report(user=user, filters=accuracy_filters, with_days=True)
+    report = estimate_accuracy_report(user=user, filters=accuracy_filters, with_days=True, by_day=False)
     overview.estimate_accuracy = accuracy_per_deployment(report.deployment_days)
     if overview.estimate_accuracy:
         report.deployment_days = []  # read once for the per-deployment rows; not shown one by one
