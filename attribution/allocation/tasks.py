@@ -18,6 +18,7 @@ from attribution.allocation.services import (
     AllocationRuleError,
     allocation_accounts_for_days,
     allocation_run,
+    allocation_statistics_refresh,
 )
 from attribution.costs.services import unit_costs_rebuild
 from attribution.currency.services import allocated_costs_convert
@@ -71,6 +72,7 @@ def allocation_run_task(account_id: int, days: list[str] | None = None) -> dict:
     outcome = _allocate(account_id, _dates(days))
     if outcome.get("days"):
         unit_costs_rebuild(days=_dates(outcome["days"]))
+        allocation_statistics_refresh()
     return outcome
 
 
@@ -94,4 +96,5 @@ def allocation_days_task(account_ids: list[int] | None, days: list[str]) -> dict
     accounts = account_ids if account_ids is not None else allocation_accounts_for_days(days=dates)
     outcomes = [_allocate(account_id, dates) for account_id in accounts]
     unit_costs_rebuild(days=dates)
+    allocation_statistics_refresh()
     return {"accounts": outcomes}

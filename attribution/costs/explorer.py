@@ -9,7 +9,6 @@ The table, the chart and the CSV are all built from the one `ExplorerResult`, so
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -19,7 +18,6 @@ from django.db.models.functions import TruncMonth, TruncWeek
 
 from attribution import design
 from attribution.costs.selectors import visible
-from attribution.design import go
 from attribution.models import DailyCost, DailyTagCost
 
 ZERO = Decimal(0)
@@ -254,32 +252,37 @@ def _title_dimension(group_by: str) -> str:
 
 
 def _figure(result: ExplorerResult) -> dict:
+    """The stacked bar chart, as plain dicts (design.figure_json): building it from Plotly's objects
+    cost a 30-day chart 15 ms of CPU even unchecked."""
+    if not result.rows:
+        return {"data": [], "layout": {}}
     query = result.query
-    figure = go.Figure()
-    for index, row in enumerate(result.rows):
-        colour = (
-            design.provider_color(row.key)
-            if query.group_by == "provider"
-            else design.SERIES_COLORS[index % len(design.SERIES_COLORS)]
-        )
-        figure.add_trace(
-            go.Bar(
-                name=row.label,
-                x=result.period_labels,
-                y=[float(amount) for amount in row.amounts],
-                marker={"color": colour},
-                hovertemplate="%{x}<br>" + row.label + ": %{y:,.2f} " + query.currency + "<extra></extra>",
-            )
-        )
-    figure.update_layout(
-        barmode="stack",
-        title={"text": f"{COSTS[query.cost][0]} cost by {_title_dimension(query.group_by)}"},
-        xaxis={"title": {"text": PERIOD_AXIS[query.granularity]}, "type": "category"},
-        yaxis={"title": {"text": f"{COSTS[query.cost][0]} cost ({query.currency})"}},
-        legend={"orientation": "h", "y": -0.2},
-        margin={"l": 60, "r": 16, "t": 48, "b": 40},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12},
-    )
-    return json.loads(figure.to_json()) if result.rows else {"data": [], "layout": {}}
+    x = result.period_labels
+    traces = [
+        {
+            "type": "bar",
+            "name": row.label,
+            "x": x,
+            "y": [float(amount) for amount in row.amounts],
+            "marker": {
+                "color": design.provider_color(row.key)
+                if query.group_by == "provider"
+                else design.SERIES_COLORS[index % len(design.SERIES_COLORS)]
+            },
+            "hovertemplate": "%{x}<br>" + row.label + ": %{y:,.2f} " + query.currency + "<extra></extra>",
+        }
+        for index, row in enumerate(result.rows)
+    ]
+    layout = {
+        "template": design.plotly_default_template(),
+        "barmode": "stack",
+        "title": {"text": f"{COSTS[query.cost][0]} cost by {_title_dimension(query.group_by)}"},
+        "xaxis": {"title": {"text": PERIOD_AXIS[query.granularity]}, "type": "category"},
+        "yaxis": {"title": {"text": f"{COSTS[query.cost][0]} cost ({query.currency})"}},
+        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 60, "r": 16, "t": 48, "b": 40},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12},
+    }
+    return design.figure_json(data=traces, layout=layout)

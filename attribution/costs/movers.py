@@ -79,9 +79,13 @@ def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
             pair[0] += item["previous"] or ZERO
             pair[1] += item["current"] or ZERO
     result: dict[str, list[Mover]] = {}
+    explorer = reverse("attribution:explorer")
     for name, by_key in totals.items():
+        # Ranked first, so only the movers shown get an explorer address (there may be hundreds of
+        # services; building a URL for each cost the overview more than reading them).
+        ranked = sorted(by_key.items(), key=lambda item: (-abs(item[1][1] - item[1][0]), item[0]))[:limit]
         movers = []
-        for key, (previous, current) in by_key.items():
+        for key, (previous, current) in ranked:
             query = {
                 "start": previous_start.isoformat(),
                 "end": latest.isoformat(),
@@ -96,9 +100,8 @@ def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
                     key=key,
                     previous=previous,
                     current=current,
-                    explorer_url=reverse("attribution:explorer") + "?" + urlencode(query),
+                    explorer_url=explorer + "?" + urlencode(query),
                 )
             )
-        movers.sort(key=lambda mover: (-abs(mover.change), mover.key))
-        result[name] = movers[:limit]
+        result[name] = movers
     return Movers(latest, currency, result)

@@ -334,7 +334,7 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
     }
     overview.top_deployments = _top_deployments(overview, in_range, range_estimates)
     accuracy_filters = _cost_filters(filters, start=start, end=end, currency=currency)
-    report = estimate_accuracy_report(user=user, filters=accuracy_filters, with_days=True)
+    report = estimate_accuracy_report(user=user, filters=accuracy_filters, with_days=True, by_day=False)
     overview.estimate_accuracy = accuracy_per_deployment(report.deployment_days)
     if overview.estimate_accuracy:
         report.deployment_days = []  # read once for the per-deployment rows; not shown one by one
@@ -674,46 +674,50 @@ def _model_figure(rows: list[dict], estimates: list[dict], *, currency: str) -> 
         estimated[row["model__name"] or NO_MODEL_LABEL] += row["estimated"]
     # Ascending by total, so the largest is on top of the horizontal bar chart.
     labels = sorted(set(billed) | set(estimated), key=lambda name: (billed[name] + estimated[name], name))
-    figure = go.Figure(layout={"template": _CHART_TEMPLATE, "barmode": "stack"})
+    traces = []
     if labels:
-        figure.add_trace(
-            go.Bar(
-                name="Billed",
-                orientation="h",
-                x=[_chart_number(billed[name]) for name in labels],
-                y=labels,
-                marker={
+        traces.append(
+            {
+                "type": "bar",
+                "name": "Billed",
+                "orientation": "h",
+                "x": [_chart_number(billed[name]) for name in labels],
+                "y": labels,
+                "marker": {
                     "color": [
                         UNALLOCATED_COLOR if name == NO_MODEL_LABEL else SERIES_COLORS[0] for name in labels
                     ]
                 },
-                hovertemplate=f"%{{y}}: %{{x:,.2f}} {currency} billed<extra></extra>",
-            )
+                "hovertemplate": f"%{{y}}: %{{x:,.2f}} {currency} billed<extra></extra>",
+            }
         )
     if any(estimated.values()):
-        figure.add_trace(
-            go.Bar(
-                name="Estimated",
-                orientation="h",
-                x=[_chart_number(estimated[name]) for name in labels],
-                y=labels,
-                marker={
+        traces.append(
+            {
+                "type": "bar",
+                "name": "Estimated",
+                "orientation": "h",
+                "x": [_chart_number(estimated[name]) for name in labels],
+                "y": labels,
+                "marker": {
                     "color": "rgba(255,255,255,0.6)",
                     "line": {"color": SERIES_COLORS[0], "width": 1},
                     "pattern": {**ESTIMATE_PATTERN, "fgcolor": SERIES_COLORS[0]},
                 },
-                hovertemplate=f"%{{y}}: %{{x:,.2f}} {currency} estimated<extra></extra>",
-            )
+                "hovertemplate": f"%{{y}}: %{{x:,.2f}} {currency} estimated<extra></extra>",
+            }
         )
-    figure.update_layout(
-        xaxis=_axis_title(currency),
-        yaxis={"automargin": True},
-        margin={"l": 8},
+    layout = {
+        "template": _chart_template_json(),
+        "barmode": "stack",
+        "xaxis": _axis_title(currency),
+        "yaxis": {"automargin": True},
+        "margin": {"l": 8},
         # Keep bars a readable thickness whether there are 2 models or 20.
-        height=max(260, 60 + 28 * len(labels)),
-        showlegend=any(estimated.values()),
-    )
-    return figure.to_plotly_json()
+        "height": max(260, 60 + 28 * len(labels)),
+        "showlegend": any(estimated.values()),
+    }
+    return design.figure_json(data=traces, layout=layout)
 
 
 def _with_day(rows) -> list[dict]:

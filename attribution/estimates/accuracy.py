@@ -159,10 +159,11 @@ def deployment_days_reconciled(*, user, filters: CostFilters | None = None) -> l
 
 
 def estimate_accuracy_report(
-    *, user, filters: CostFilters | None = None, with_days: bool = False
+    *, user, filters: CostFilters | None = None, with_days: bool = False, by_day: bool = True
 ) -> AccuracyReport:
     """Median and p90 error per deployment-day, calibrated and not, overall / per provider / per basis /
-    per day, and the share of billed dollars that had no estimate."""
+    per day (unless not `by_day`: a page that shows no per-day figures skips their percentiles),
+    and the share of billed dollars that had no estimate."""
     rows = deployment_days_reconciled(user=user, filters=filters)
     groups: dict[str, dict[str, list[DeploymentDay]]] = {
         "provider": defaultdict(list),
@@ -185,7 +186,7 @@ def estimate_accuracy_report(
         overall=_figures("all", rows),
         by_provider=[_figures(key, items) for key, items in sorted(groups["provider"].items())],
         by_basis=[_figures(key, items) for key, items in sorted(groups["basis"].items())],
-        by_day=[_figures(key, items) for key, items in sorted(groups["day"].items())],
+        by_day=[_figures(key, items) for key, items in sorted(groups["day"].items())] if by_day else [],
         coverage=sorted(coverage.values(), key=lambda cover: -cover.billed),
         deployment_days=rows if with_days else [],
     )

@@ -18,9 +18,9 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import F, Q, Sum, Value
 
+from attribution import design
 from attribution.costs import selectors as cost_selectors
 from attribution.costs.selectors import CostFilters, _apply, _sees_everything, allocated_account_day, visible
-from attribution.design import go
 from attribution.models import AllocatedCost, DailyCost, IngestRun, RuleSuggestion, SuggestionState
 
 ZERO = Decimal(0)
@@ -155,23 +155,28 @@ def _trend(*, user, filters: CostFilters, currency: str) -> dict:
         pending.filter(billing_currency=currency).values("day").annotate(amount=Sum("billed_cost")).order_by()
     ):
         by_reason[cost_selectors.REASON_NOT_ALLOCATED][row["day"]] += row["amount"] or ZERO
-    figure = go.Figure()
+    # Plain dicts (design.figure_json), the same JSON as Plotly's objects without their cost.
+    traces = []
     for reason, days in sorted(by_reason.items()):
         ordered = sorted(days)
-        figure.add_bar(
-            name=cost_selectors.reason_label(reason),
-            x=[day.isoformat() for day in ordered],
-            y=[float(days[day]) for day in ordered],
-            marker_color=REASON_COLOURS.get(reason, "#0ea5e9"),
+        traces.append(
+            {
+                "type": "bar",
+                "name": cost_selectors.reason_label(reason),
+                "x": [day.isoformat() for day in ordered],
+                "y": [float(days[day]) for day in ordered],
+                "marker": {"color": REASON_COLOURS.get(reason, "#0ea5e9")},
+            }
         )
-    figure.update_layout(
-        barmode="stack",
-        margin={"l": 50, "r": 10, "t": 10, "b": 40},
-        height=280,
-        yaxis={"title": {"text": f"Unallocated, {currency}"}},
-        legend={"orientation": "h"},
-    )
-    return figure.to_plotly_json()
+    layout = {
+        "template": design.plotly_default_template(),
+        "barmode": "stack",
+        "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+        "height": 280,
+        "yaxis": {"title": {"text": f"Unallocated, {currency}"}},
+        "legend": {"orientation": "h"},
+    }
+    return design.figure_json(data=traces, layout=layout)
 
 
 def unallocated_page_build(*, user, start: dt.date | None, end: dt.date | None) -> UnallocatedPage:

@@ -7,33 +7,48 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from attribution import design
 from attribution.costs.selectors import CostFilters
-from attribution.design import go
 from attribution.estimates.accuracy import calibration_history, estimate_accuracy_report
 from attribution.models import Deployment
 
 
 def _trend_figure(days) -> dict:
-    figure = go.Figure()
+    # Plain dicts (design.figure_json), the same JSON as Plotly's objects without their cost.
     ordered = sorted(days, key=lambda row: row.day)
     x = [row.day.isoformat() for row in ordered]
-    figure.add_bar(name="Billed", x=x, y=[float(row.billed) for row in ordered], marker_color="#0f766e")
-    figure.add_scatter(
-        name="Estimated",
-        x=x,
-        y=[float(row.estimated) for row in ordered],
-        mode="lines+markers",
-        line={"color": "#f59e0b"},
-    )
-    figure.add_scatter(
-        name="Uncalibrated",
-        x=x,
-        y=[float(row.uncalibrated) for row in ordered],
-        mode="lines",
-        line={"color": "#94a3b8", "dash": "dot"},
-    )
-    figure.update_layout(margin={"l": 50, "r": 10, "t": 10, "b": 40}, height=300, legend={"orientation": "h"})
-    return figure.to_plotly_json()
+    traces = [
+        {
+            "type": "bar",
+            "name": "Billed",
+            "x": x,
+            "y": [float(row.billed) for row in ordered],
+            "marker": {"color": "#0f766e"},
+        },
+        {
+            "type": "scatter",
+            "name": "Estimated",
+            "x": x,
+            "y": [float(row.estimated) for row in ordered],
+            "mode": "lines+markers",
+            "line": {"color": "#f59e0b"},
+        },
+        {
+            "type": "scatter",
+            "name": "Uncalibrated",
+            "x": x,
+            "y": [float(row.uncalibrated) for row in ordered],
+            "mode": "lines",
+            "line": {"color": "#94a3b8", "dash": "dot"},
+        },
+    ]
+    layout = {
+        "template": design.plotly_default_template(),
+        "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+        "height": 300,
+        "legend": {"orientation": "h"},
+    }
+    return design.figure_json(data=traces, layout=layout)
 
 
 @login_required

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from attribution.costs import explorer
+from attribution.widgets import PlainSelect
 
 DEFAULT_DAYS = 30
 
@@ -25,6 +26,7 @@ class ExplorerForm(forms.Form):
     group_by = forms.ChoiceField(
         required=False,
         label="Group by",
+        widget=PlainSelect,
         choices=[(key, label) for key, (label, _) in explorer.DIMENSIONS.items()],
     )
     granularity = forms.ChoiceField(
@@ -33,7 +35,7 @@ class ExplorerForm(forms.Form):
     cost = forms.ChoiceField(
         required=False, label="Cost", choices=[(key, label) for key, (label, _) in explorer.COSTS.items()]
     )
-    currency = forms.ChoiceField(required=False, label="Currency")
+    currency = forms.ChoiceField(required=False, label="Currency", widget=PlainSelect)
 
     def __init__(self, *args, choices: dict[str, list[str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -46,9 +48,11 @@ class ExplorerForm(forms.Form):
             *self.fields["group_by"].choices,
             *((f"{explorer.TAG_PREFIX}{key}", f"Tag: {key}") for key in tags),
         ]
+        # The filters list every value in the user's rows (hundreds of SKUs and tags): PlainSelect.
         self.fields["f_tag"] = forms.ChoiceField(
             required=False,
             label="Tag",
+            widget=PlainSelect,
             choices=[
                 ("", "Any"),
                 *(
@@ -63,6 +67,7 @@ class ExplorerForm(forms.Form):
             self.fields[f"f_{name}"] = forms.ChoiceField(
                 required=False,
                 label=label,
+                widget=PlainSelect,
                 choices=[
                     ("", "Any"),
                     *((value, value) for value in choices[name]),

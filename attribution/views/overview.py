@@ -148,7 +148,9 @@ class _ExplorerLinks:
         }
 
     def link_figures(self, figures: dict[str, dict]) -> None:
-        """Each bar carries the explorer URL of its series (customdata); overview.js opens it on click."""
+        """Each series carries the explorer URL that explains it (`meta` of its trace: one URL, not
+        one copy per day, which made up most of the page's bytes and of its JSON escaping); a bar of
+        the model chart carries its own model's (customdata). overview.js opens it on click."""
         labels = {design.provider_label(code): code for code in Provider.values}
         for trace in figures.get("by_provider", {}).get("data", []):
             code = labels.get(str(trace.get("name", "")).removesuffix(selectors.ESTIMATED_SUFFIX))
@@ -170,4 +172,4 @@ class _ExplorerLinks:
 
     @staticmethod
     def _attach(trace: dict, url: str) -> None:
-        trace["customdata"] = [url] * len(trace.get("x") or [])
+        trace["meta"] = {"explorer_url": url}

@@ -25,10 +25,12 @@
       return;
     }
     Plotly.newPlot(element, figure.data, figure.layout, config).then(function () {
-      // A bar that carries an explorer URL (customdata, set by the overview view) opens it.
+      // A point whose series (trace meta) or bar (customdata) carries an explorer URL, set by
+      // the overview view, opens it.
       element.on("plotly_click", function (event) {
         var point = event && event.points && event.points[0];
-        var url = point && point.customdata;
+        var meta = point && point.data && point.data.meta;
+        var url = (meta && meta.explorer_url) || (point && point.customdata);
         if (typeof url === "string" && url.indexOf("/explorer/") === 0) {
           window.location.assign(url);
         }

@@ -114,14 +114,14 @@ def test_a_providers_bars_and_a_deployment_row_open_what_explains_them(world):
         re.search(r'<script id="figures" type="application/json">(.*?)</script>', page, re.S).group(1)
     )
     (aws_trace,) = [trace for trace in figures["by_provider"]["data"] if trace["name"] == "AWS"]
-    url = aws_trace["customdata"][0]
-    assert set(aws_trace["customdata"]) == {url}
+    url = aws_trace["meta"]["explorer_url"]
+    assert "customdata" not in aws_trace  # one URL per series, not a copy per day
     assert parse_qs(urlsplit(url).query)["f_provider"] == ["aws"]
     explained = _get(world["finance"], url)
     assert "Vertex AI" not in explained.split('id="explorer-table"')[1]
     assert _explorer_total(explained) == Decimal("100.10") * 17  # 25 Oct - 10 Nov
     (team_trace,) = [trace for trace in figures["by_team"]["data"] if trace["name"] == "Search"]
-    assert parse_qs(urlsplit(team_trace["customdata"][0]).query)["f_team"] == ["search"]
+    assert parse_qs(urlsplit(team_trace["meta"]["explorer_url"]).query)["f_team"] == ["search"]
     deployment = _href(page, "deployment-llama-aws")
     assert parse_qs(urlsplit(deployment).query)["f_deployment"] == ["llama-aws"]
 
