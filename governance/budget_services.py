@@ -72,6 +72,25 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
+AMOUNT_PLACES = Decimal("1e-10")  # budget_threshold.amount is numeric(24, 10)
+MAX_AMOUNT = Decimal("1e14")
+
+
+def threshold_level(threshold: ThresholdData) -> tuple[Decimal | None, Decimal | None, str]:
+    """(percent, amount, basis) as the table stores them: the percent to the hundredth, the amount
+    to its column's ten places. Two thresholds of one budget with the same level are one
+    (the table's threshold_unique): 80.001 % and 80.004 % are both 80.00 %."""
+    percent, amount = _decimal(threshold.percent), _decimal(threshold.amount)
+    try:
+        if percent is not None and percent.is_finite():
+            percent = percent.quantize(CENT)
+        if amount is not None and amount.is_finite():
+            amount = amount.quantize(AMOUNT_PLACES)
+    except InvalidOperation:
+        pass  # more digits than a Decimal context holds: threshold_problems refuses such an amount
+    return percent, amount, threshold.basis
+
+
 def threshold_problems(*, threshold: ThresholdData, budget_action: str) -> list[tuple[str, str]]:
     """(field, message) for each problem of one threshold; `budget_action` is what a threshold
     without its own action does."""
@@ -86,6 +105,8 @@ def threshold_problems(*, threshold: ThresholdData, budget_action: str) -> list[
         problems.append(("percent", f"percent must be above 0 and at most 1000, got {percent}."))
     if level is not None and not (level.is_finite() and level > 0):
         problems.append(("amount", f"amount must be greater than zero, got {level}."))
+    elif level is not None and level >= MAX_AMOUNT:
+        problems.append(("amount", f"amount must be below 10^14 (the column's size), got {level}."))
     if threshold.basis not in ThresholdBasis.values:
         problems.append(("basis", f"basis must be 'actual' or 'forecast', got {threshold.basis!r}."))
     if threshold.action and threshold.action not in BudgetAction.values:
@@ -100,6 +121,12 @@ def threshold_problems(*, threshold: ThresholdData, budget_action: str) -> list[
     elif share is not None:
         problems.append(("throttle_share", "throttle_share is only for the throttle action."))
     return problems
+
+
+def _level_label(level: tuple[Decimal | None, Decimal | None, str]) -> str:
+    percent, amount, basis = level
+    shown = f"{percent} %" if percent is not None else f"{amount.normalize():f}"
+    return f"{shown} of {basis} spend, as stored"
 
 
 def budget_data_validate(*, data: BudgetData, budget: Budget | None = None) -> None:
@@ -142,15 +169,24 @@ def budget_data_validate(*, data: BudgetData, budget: Budget | None = None) -> N
         fail("fiscal_year_start_month", "The fiscal year start month is a number from 1 to 12.")
     if data.action not in BudgetAction.values:
         fail("action", f"Unknown action {data.action!r}; one of {', '.join(BudgetAction.values)}.")
-    seen: set[tuple] = set()
+    seen: dict[tuple, int] = {}
     for index, threshold in enumerate(data.thresholds, start=1):
         where = f"thresholds[{index}]"
-        for _field, message in threshold_problems(threshold=threshold, budget_action=data.action):
+        problems = threshold_problems(threshold=threshold, budget_action=data.action)
+        for _field, message in problems:
             fail(where, f"Threshold {index}: {message}")
-        identity = (_decimal(threshold.percent), _decimal(threshold.amount), threshold.basis)
-        if identity in seen:
-            fail(where, f"Threshold {index}: the same level and basis is given twice.")
-        seen.add(identity)
+        if problems:
+            continue
+        # Compared as stored: levels that differ only beyond the stored places are the same row
+        # (they reached the table's unique constraint as a 500).
+        level = threshold_level(threshold)
+        if level in seen:
+            fail(
+                where,
+                f"Threshold {index}: the same level and basis as threshold {seen[level]} "
+                f"({_level_label(level)}); give each level once.",
+            )
+        seen.setdefault(level, index)
     if data.name and data.name.strip():
         clash = Budget.objects.filter(name=data.name.strip(), team_id=data.team_id)
         if budget is not None:
@@ -193,11 +229,8 @@ def _normalised(data: BudgetData) -> BudgetData:
     data.name = data.name.strip()
     data.amount = _decimal(data.amount)
     for threshold in data.thresholds:
-        threshold.percent = _decimal(threshold.percent)
-        threshold.amount = _decimal(threshold.amount)
+        threshold.percent, threshold.amount, _ = threshold_level(threshold)
         threshold.throttle_share = _decimal(threshold.throttle_share)
-        if threshold.percent is not None:
-            threshold.percent = threshold.percent.quantize(Decimal("0.01"))
     return data
 
 

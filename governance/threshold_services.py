@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.access import require_team_scope
-from governance.budget_services import CENT, ThresholdData, _decimal, threshold_problems
+from governance.budget_services import ThresholdData, _decimal, threshold_level, threshold_problems
 from governance.choices import LiftReason
 from governance.enforcement import Evaluation, budget_evaluate, enforcement_lift, policies_republish_enqueue
 from governance.models import Budget, BudgetThreshold
@@ -27,10 +27,10 @@ _FIELDS = ("percent", "amount", "basis", "action", "throttle_share")
 
 
 def _normalised(data: ThresholdData) -> ThresholdData:
-    percent = _decimal(data.percent)
+    percent, amount, _ = threshold_level(data)
     return ThresholdData(
-        percent=percent.quantize(CENT) if percent is not None else None,
-        amount=_decimal(data.amount),
+        percent=percent,
+        amount=amount,
         basis=data.basis,
         action=data.action or "",
         throttle_share=_decimal(data.throttle_share),

@@ -50,6 +50,23 @@ class ThresholdInputSerializer(serializers.Serializer):
     )
 
 
+def _threshold_paths(errors: dict) -> dict:
+    """Errors of nested thresholds under the same field path as the service's: `thresholds[N]`
+    (1-based) with "Threshold N: field: message", not DRF's {"thresholds": {"0": {...}}}."""
+    nested = errors.get("thresholds")
+    items = list(nested.items() if isinstance(nested, dict) else enumerate(nested or []))
+    if not items or not all(isinstance(fields, dict) for _, fields in items):
+        return errors  # not per-threshold errors (e.g. "thresholds" is not a list)
+    flattened = {key: value for key, value in errors.items() if key != "thresholds"}
+    for position, fields in items:
+        index = int(position) + 1
+        for name, messages in fields.items():
+            flattened.setdefault(f"thresholds[{index}]", []).extend(
+                f"Threshold {index}: {name}: {message}" for message in messages
+            )
+    return flattened
+
+
 class BudgetWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     team = serializers.SlugRelatedField(
@@ -165,7 +182,8 @@ class BudgetViewSet(
 
     def _data(self, request: Request) -> budget_services.BudgetData:
         payload = BudgetWriteSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        if not payload.is_valid():
+            raise serializers.ValidationError(_threshold_paths(payload.errors))
         return payload.to_data()
 
     def _reread(self, budget: Budget) -> dict:

@@ -151,7 +151,7 @@ gateway_policy_first = csrf_exempt(_gateway_policy)
 
 
 class DeploymentStatusSerializer(serializers.Serializer):
-    deployment = serializers.SlugField(help_text="Deployment slug")
+    deployment = serializers.CharField(max_length=120, help_text="Deployment slug")
     healthy = serializers.BooleanField(required=False, allow_null=True, default=None)
     error_rate = serializers.FloatField(
         required=False, allow_null=True, min_value=0, max_value=1, default=None

@@ -126,6 +126,26 @@ def test_a_created_budget_is_audited_with_its_thresholds(world):
         ({"currency": "XYZ"}, "currency", "Unknown currency"),
         ({"currency": "usd"}, "currency", "Unknown currency"),
         ({"thresholds": [{"percent": "1000.01"}]}, "thresholds[1]", "at most 1000"),
+        # Nested thresholds go through the validator /api/v1/thresholds uses (it refuses 0.004 too).
+        ({"thresholds": [{"percent": "0.004"}]}, "thresholds[1]", "above 0"),
+        # Two levels that are one once stored to the hundredth reached the unique constraint: a 500.
+        (
+            {"thresholds": [{"percent": "80.001"}, {"percent": "80.004"}]},
+            "thresholds[2]",
+            "same level and basis as threshold 1 (80.00 % of actual spend, as stored)",
+        ),
+        (
+            {"thresholds": [{"percent": "80", "basis": "actual"}, {"percent": "80.00"}]},
+            "thresholds[2]",
+            "give each",
+        ),
+        # The serializer's own refusals name the same path, not {"thresholds": {"0": ...}}.
+        (
+            {"thresholds": [{"percent": "50"}, {"percent": "lots"}]},
+            "thresholds[2]",
+            "Threshold 2: percent: A valid",
+        ),
+        ({"thresholds": [{"percent": "50", "basis": "yearly"}]}, "thresholds[1]", "basis"),
         ({"thresholds": [{"percent": "50", "amount": "10"}]}, "thresholds[1]", "not both"),
         ({"thresholds": [{"percent": "50", "action": "throttle"}]}, "thresholds[1]", "throttle_share"),
         (
