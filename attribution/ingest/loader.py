@@ -679,7 +679,7 @@ def daily_cost_rebuild(
 
 
 # What the Unallocated page lists per untagged resource; the same expression in the migration that
-# filled DailyResourceCost for the line items already loaded (0023).
+# filled DailyResourceCost for the line items already loaded (0024).
 RESOURCE_KEY_SQL = "COALESCE(NULLIF(resource_id, ''), service_name || ' (no resource id)')"
 
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attribution', '0022_focus_conditional_columns'),
+        ('attribution', '0023_dimension_slugs_with_dots'),
     ]
 
     operations = [
