@@ -35,6 +35,7 @@ from attribution.models import (
     CloudAccount,
     CostLineItem,
     DailyCost,
+    DailyResourceCost,
     DailyTagCost,
     Deployment,
     DimensionRule,
@@ -318,6 +319,18 @@ class DailyTagCostAdmin(BulkTableAdmin):
     search_fields = ["tag_key", "tag_value", "service_name", "sku_id"]
     list_select_related = ["account", "team", "model", "deployment"]
     raw_id_fields = ["account", "team", "model", "deployment"]
+
+
+@admin.register(DailyResourceCost)
+class DailyResourceCostAdmin(BulkTableAdmin):
+    list_display = [
+        "day", "account", "provider", "service_name", "resource", "billed_cost", "effective_cost",
+        "billing_currency", "line_items",
+    ]  # fmt: skip
+    list_filter = ["provider", "account", "billing_period_start"]
+    search_fields = ["resource", "service_name"]
+    list_select_related = ["account"]
+    raw_id_fields = ["account"]
 
 
 # --- Rules, allocation results, estimates, rates, syncs --------------------------------------------

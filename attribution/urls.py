@@ -27,7 +27,8 @@ overview_patterns = [
     path("ingestion/upload/", ingestion.ingestion_upload, name="ingestion-upload"),
     path("ingestion/runs/<int:run_id>/retry/", ingestion.ingestion_run_retry, name="ingestion-retry"),
     path("ingestion/runs/<int:run_id>/rejected/", ingestion.rejected_rows_page, name="rejected-rows"),
-    path("estimates/<slug:slug>/", deployment_accuracy_page, name="deployment-accuracy"),
+    # str, not slug: deployment slugs hold dots (llama-3.1-70b-aws, attribution/slugs.py).
+    path("estimates/<str:slug>/", deployment_accuracy_page, name="deployment-accuracy"),
 ]
 connector_patterns = [
     path("", connectors.accounts, name="accounts"),

@@ -38,7 +38,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused")  # never connected
 django.setup()  # the demo company's usage module imports models; nothing touches a database
 
-from attribution.demo.company import MANAGED_PER_TOKEN, company_build, token_prices_per_1m  # noqa: E402
+from attribution.demo.company import company_build, token_prices_per_1m  # noqa: E402
+from attribution.demo.specs import MANAGED_PER_TOKEN  # noqa: E402
 from attribution.demo.usage import usage_day  # noqa: E402
 from routing.optimiser import Candidate, PolicySpec, RouteProblem, route_solve, routes_solve  # noqa: E402
 

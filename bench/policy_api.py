@@ -7,8 +7,11 @@ model on six deployments, two origins, quotas), and serves the app with gunicorn
 the same process for both views). wrk (installed with apt-get when missing) loads, in one run:
 - GET /api/v1/gateways/self/policy with the gateway's token (200, full document);
 - the same with If-None-Match: the current ETag (304 from the stored hash);
-- /bench/bare-policy: a view returning the same bytes, without authentication or database, 200 and
-  304 (bench/policy_api_app/).
+- /bench/bare-policy: a view returning the same bytes (body and headers), without authentication or
+  database, 200 and 304 (bench/policy_api_app/).
+Both sides get the same request (the bare view ignores the Authorization header, but gunicorn parses
+it and Django copies it into the request for both), and within a round the side that goes first
+alternates, so neither always follows the other.
 Targets (issue 12): authenticated >= 0.5 x bare for 200, >= 0.8 x bare for 304. Exit status 0.
 
 The app runs as in production: its cache is Redis (INFERENSYS_CACHE_URL, else CELERY_BROKER_URL,
@@ -90,7 +93,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wrk(binary: str, url: str, seconds: int, headers: dict[str, str]) -> float:
+def wrk(binary: str, url: str, seconds: int, headers: dict[str, str]) -> tuple[float, int]:
+    """(requests/s, requests) of one wrk run."""
     args = [binary, "-t2", "-c16", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
@@ -98,7 +102,18 @@ def wrk(binary: str, url: str, seconds: int, headers: dict[str, str]) -> float:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
         raise SystemExit(f"{url}: {non_2xx.group(1)} error responses\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), requests
+
+
+def workers_cpu_seconds(master_pid: int) -> float:
+    """CPU time (user + system) used so far by gunicorn's workers, the master's children."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    ticks = 0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -159,24 +174,52 @@ def main() -> None:
         conditional = {"If-None-Match": fixture["etag"]}
         request = urllib.request.Request(f"{base}/api/v1/gateways/self/policy", headers=auth)
         assert urllib.request.urlopen(request).read() == fixture["body"].encode(), "bodies differ"
+        # The same request headers on both sides: only what answers them differs.
         loads = {
             "policy_200": (f"{base}/api/v1/gateways/self/policy", auth),
-            "bare_200": (f"{base}/bench/bare-policy", {}),
+            "bare_200": (f"{base}/bench/bare-policy", auth),
             "policy_304": (f"{base}/api/v1/gateways/self/policy", auth | conditional),
-            "bare_304": (f"{base}/bench/bare-policy", conditional),
+            "bare_304": (f"{base}/bench/bare-policy", auth | conditional),
         }
         # One-second rounds, each endpoint in turn: on a shared machine the load of other processes
         # drifts over seconds, and measuring one side after the other would compare two machines.
+        # Which side of a pair goes first alternates from round to round.
         rates: dict[str, list[float]] = {name: [] for name in loads}
-        for _ in range(options.seconds):
-            for name, (url, headers) in loads.items():
-                rates[name].append(wrk(binary, url, 1, headers))
+        # The workers' CPU per request too: a second figure that the load of other processes moves
+        # much less than requests/s (it only slows the CPU a request gets, it does not take it away).
+        cpu = {name: 0.0 for name in loads}
+        served = {name: 0 for name in loads}
+        for round_index in range(options.seconds):
+            for pair in (("policy_200", "bare_200"), ("policy_304", "bare_304")):
+                for name in pair if round_index % 2 == 0 else reversed(pair):
+                    url, headers = loads[name]
+                    before = workers_cpu_seconds(server.pid)
+                    rate, requests = wrk(binary, url, 1, headers)
+                    cpu[name] += workers_cpu_seconds(server.pid) - before
+                    served[name] += requests
+                    rates[name].append(rate)
         figures = {name: sum(values) / len(values) for name, values in rates.items()}
     finally:
         server.terminate()
         server.wait(timeout=10)
     for name, value in figures.items():
-        print(f"{name}: {value:,.0f} requests/s")
+        rounds = ", ".join(f"{v:.0f}" for v in rates[name])
+        print(
+            f"{name}: {value:,.0f} requests/s (one-second rounds: {rounds}); "
+            f"workers' CPU {1000 * cpu[name] / served[name]:.3f} ms/request"
+        )
+
+    def cpu_ratio(code: str) -> float:
+        per_request = {name: cpu[name] / served[name] for name in (f"policy_{code}", f"bare_{code}")}
+        return per_request[f"bare_{code}"] / per_request[f"policy_{code}"]
+
+    for code in ("200", "304"):
+        per_round = sorted(p / b for p, b in zip(rates[f"policy_{code}"], rates[f"bare_{code}"], strict=True))
+        print(
+            f"{code}: policy/bare per round: median {per_round[len(per_round) // 2]:.2f}, "
+            f"range {per_round[0]:.2f}-{per_round[-1]:.2f} (the load of other processes, second by second); "
+            f"bare/policy CPU per request {cpu_ratio(code):.2f}"
+        )
     report("policy_api_200_vs_bare", figures["policy_200"] / figures["bare_200"], "x", ">=", 0.5)
     report("policy_api_304_vs_bare", figures["policy_304"] / figures["bare_304"], "x", ">=", 0.8)
     report("policy_api_304_rps", figures["policy_304"], "req/s", ">", 0)

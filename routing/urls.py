@@ -9,5 +9,6 @@ urlpatterns = [
     path("gateways/", views.gateways, name="gateways"),
     path("deployments/", views.deployments, name="deployments"),
     path("unit-economics/", unit_economics_views.unit_economics_page, name="unit_economics"),
-    path("models/<slug:slug>/", views.routing_model, name="model"),
+    # str, not slug: model slugs hold dots (llama-3.1-70b, attribution/slugs.py).
+    path("models/<str:slug>/", views.routing_model, name="model"),
 ]

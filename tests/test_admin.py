@@ -101,6 +101,16 @@ def objects():
         tag_value="prod",
         billed_cost=cell.billed_cost,
     )
+    apps.get_model("attribution", "DailyResourceCost").objects.create(
+        day=cell.day,
+        account=account,
+        billing_period_start=cell.billing_period_start,
+        provider=cell.provider,
+        service_name="Amazon S3",
+        resource="arn:aws:s3:::logs",
+        billing_currency=cell.billing_currency,
+        billed_cost=cell.billed_cost,
+    )
     budget = BudgetFactory(name="Search monthly", team=team)
     BudgetThreshold.objects.create(budget=budget, percent=Decimal("80"))
     Quota.objects.create(team=team, metric="tokens", window="minute", limit=100_000)

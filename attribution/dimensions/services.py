@@ -19,6 +19,7 @@ from django.utils.text import slugify
 from attribution.audit import audited_change_send, model_snapshot, snapshot_changes
 from attribution.choices import DeploymentState, PricingMode, Provider
 from attribution.models import CloudAccount, Deployment, ServedModel, Team
+from attribution.slugs import dimension_slugify, validate_dimension_slug
 
 
 def _audit(*, actor: Any, obj, before: dict | None, remote_addr: str | None) -> None:
@@ -32,11 +33,16 @@ def _audit(*, actor: Any, obj, before: dict | None, remote_addr: str | None) -> 
 
 
 def _slug_check(errors: dict, *, model, slug: str, exclude_pk: int | None, what: str) -> str:
+    # Models and deployments may have dots in their slugs (llama-3.1-70b); teams may not.
+    dotted = model is not Team
     try:
-        validate_slug(slug)
+        (validate_dimension_slug if dotted else validate_slug)(slug)
     except ValidationError:
+        allowed = "letters, digits, hyphens, underscores and dots (not first, not two in a row)"
         errors.setdefault("slug", []).append(
-            f"{slug!r} is not a slug: use lower-case letters, digits, hyphens and underscores."
+            f"{slug!r} is not a slug: use "
+            + (allowed if dotted else "lower-case letters, digits, hyphens and underscores")
+            + "."
         )
         return slug
     if model.objects.filter(slug=slug).exclude(pk=exclude_pk).exists():
@@ -109,7 +115,7 @@ def served_model_save(
     elif ServedModel.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
         errors["name"] = [f"A model named {name!r} already exists."]
     if served_model is None:
-        slug = (slug or "").strip() or slugify(name)[:100]
+        slug = (slug or "").strip() or dimension_slugify(name)[:100]
         if slug:
             _slug_check(errors, model=ServedModel, slug=slug, exclude_pk=None, what="model")
         elif "name" not in errors:

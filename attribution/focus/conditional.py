@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from attribution.currency.codes import currency_validate
 from attribution.ingest.errors import RowError
@@ -26,6 +26,31 @@ def number_or_none(text: object, *, column: str, non_negative: bool = False) -> 
     if value is None or (non_negative and value < 0):
         return None
     return value
+
+
+# Unit prices are stored with 10 decimals (numeric(28, 10)). The FinOps Foundation's validator checks
+# ListUnitPrice x PricingQuantity = ListCost (ListCost-C-009, ContractedUnitPrice-C-011 likewise) with
+# a relative tolerance of 1e-9 x max(|cost|, 1) (focus-validator 2.2.1,
+# ColumnByColumnEqualsColumnValueGenerator): a price derived from a cost is only kept when its
+# 10-decimal value reproduces the cost within that tolerance.
+UNIT_PRICE_PLACES = Decimal("0.0000000001")
+PRODUCT_TOLERANCE = Decimal("1e-9")
+
+
+def product_matches(*, unit_price: Decimal, quantity: Decimal, cost: Decimal) -> bool:
+    """unit_price x quantity = cost within the validator's tolerance."""
+    return abs(unit_price * quantity - cost) <= PRODUCT_TOLERANCE * max(abs(cost), Decimal(1))
+
+
+def unit_price_from_cost(cost: Decimal | None, quantity: Decimal | None) -> Decimal | None:
+    """The unit price a cost and its pricing quantity imply (cost / quantity, 10 decimals), or None
+    when either is missing, the quantity is 0, the cost is negative, or no 10-decimal price
+    reproduces the cost (a cost the export rounded, e.g. to micro-dollars, over a large quantity):
+    then the export does not carry the price, and none is invented."""
+    if cost is None or quantity is None or quantity == 0 or cost < 0 or quantity < 0:
+        return None
+    price = (cost / quantity).quantize(UNIT_PRICE_PLACES, rounding=ROUND_HALF_EVEN)
+    return price if product_matches(unit_price=price, quantity=quantity, cost=cost) else None
 
 
 def currency_or_empty(text: str) -> str:

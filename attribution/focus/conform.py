@@ -7,7 +7,8 @@ none, quantities on tax rows, defaults) live in the focus_line_items view instea
 row stays what the export said.
 
 - ServiceName in ASCII; ServiceCategory and ServiceSubcategory from the provider's table
-  (attribution/focus/tables.py), one per ServiceName.
+  (attribution/focus/tables.py), one per ServiceName; a FOCUS export's own ServiceSubcategory is
+  kept when it is allowed under that category.
 - RegionName from the provider's region table when the export has none.
 - PricingUnit and ConsumedUnit in the FOCUS unit format.
 - ChargeFrequency spelled as one of the allowed values ("Usage-based" -> "Usage-Based").
@@ -21,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from attribution.focus.tables import ascii_text, region_name, service_classify, unit_normalize
+from attribution.focus.tables import ascii_text, region_name, service_classify_keeping, unit_normalize
 
 # Columns added after the first parsers were written: a parser that does not fill them gets ""
 # (text) or null (numbers).
@@ -51,8 +52,8 @@ def row_conform(row: dict[str, Any], *, provider: str) -> dict[str, Any]:
     """The row path: one parsed row (a dict of staging columns), changed in place and returned."""
     name = ascii_text(row.get("service_name") or "")
     row["service_name"] = name
-    row["service_category"], row["service_subcategory"] = service_classify(
-        provider, name, row.get("service_category") or ""
+    row["service_category"], row["service_subcategory"] = service_classify_keeping(
+        provider, name, row.get("service_category") or "", row.get("service_subcategory") or ""
     )
     if not row.get("region_name"):
         row["region_name"] = region_name(provider, row.get("region_id") or "")
@@ -91,9 +92,13 @@ def table_conform(table: pa.Table, *, provider: str) -> pa.Table:
 
     names = _per_value(table.column("service_name"), ascii_text)
     replace("service_name", names)
-    pairs = pc.binary_join_element_wise(names, table.column("service_category").combine_chunks(), "\x1f")
+    given = (
+        table.column("service_category").combine_chunks(),
+        table.column("service_subcategory").combine_chunks(),
+    )
+    triples = pc.binary_join_element_wise(names, *given, "\x1f")
     classified = _per_value(
-        pairs, lambda pair: "\x1f".join(service_classify(provider, *pair.split("\x1f", 1)))
+        triples, lambda triple: "\x1f".join(service_classify_keeping(provider, *triple.split("\x1f", 2)))
     )
     split = pc.split_pattern(classified, "\x1f")
     replace("service_category", pc.list_element(split, 0))

@@ -287,6 +287,19 @@ def service_classify(provider: str, service_name: str, given_category: str = "")
     return "Other", other_subcategory("Other")
 
 
+def service_classify_keeping(
+    provider: str, service_name: str, given_category: str = "", given_subcategory: str = ""
+) -> tuple[str, str]:
+    """service_classify, keeping the subcategory a FOCUS export gave when it is one of the
+    category's allowed values (the provider knows its service better than a table of names): the
+    category still comes from service_classify, so a name keeps one category."""
+    category, subcategory = service_classify(provider, service_name, given_category)
+    given = given_subcategory.strip()
+    if given and (given in SUBCATEGORIES.get(category, ()) or given == other_subcategory(category)):
+        return category, given
+    return category, subcategory
+
+
 # RegionId -> RegionName. AWS and GCP publish these names; Azure's region ids are already
 # readable names without spaces, and the display name is derived from them.
 AWS_REGIONS: dict[str, str] = {

@@ -600,7 +600,7 @@ def daily_cost_rebuild(
             params,
         )
         days = sorted(set(period_days) | {row[0] for row in cursor.fetchall()})
-        for table in ("attribution_dailycost", "attribution_dailytagcost"):
+        for table in ("attribution_dailycost", "attribution_dailytagcost", "attribution_dailyresourcecost"):
             cursor.execute(
                 f"""DELETE FROM {table} WHERE account_id = %(account)s
                    AND (billing_period_start = %(period)s OR day = ANY(%(days)s))""",  # noqa: S608
@@ -664,9 +664,55 @@ def daily_cost_rebuild(
             first=first,
             after_last=after_last,
         )
+        _daily_resource_cost_insert(
+            cursor,
+            account_id=account_id,
+            provider=provider,
+            days=days,
+            runs=runs,
+            first=first,
+            after_last=after_last,
+        )
         if loaded_run is not None:
             cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
         return written, period_days
+
+
+# What the Unallocated page lists per untagged resource; the same expression in the migration that
+# filled DailyResourceCost for the line items already loaded (0024).
+RESOURCE_KEY_SQL = "COALESCE(NULLIF(resource_id, ''), service_name || ' (no resource id)')"
+
+
+def _daily_resource_cost_insert(
+    cursor, *, account_id: int, provider: str, days: list, runs: list[int], first, after_last
+) -> None:
+    """DailyResourceCost for the account's `days`: the team-less, deployment-less current line items
+    per resource. Read from the line items of every current run, the loaded one's included (its
+    cells do not carry the resource: there may be one per line item), but only those rows."""
+    cursor.execute(
+        f"""
+        INSERT INTO attribution_dailyresourcecost (
+            day, account_id, billing_period_start, provider, service_name, resource, billing_currency,
+            billed_cost, effective_cost, line_items)
+        SELECT (charge_period_start AT TIME ZONE 'UTC')::date, account_id, MIN(billing_period_start),
+               %(provider)s, service_name, {RESOURCE_KEY_SQL}, billing_currency,
+               SUM(billed_cost), SUM(effective_cost), COUNT(*)
+        FROM {LINE_ITEM_TABLE}
+        WHERE ingest_run_id = ANY(%(runs)s) AND account_id = %(account)s
+          AND team_id IS NULL AND deployment_id IS NULL
+          AND charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
+          AND (charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
+        GROUP BY 1, account_id, service_name, {RESOURCE_KEY_SQL}, billing_currency
+        """,  # noqa: S608
+        {
+            "account": account_id,
+            "provider": provider,
+            "runs": runs,
+            "days": days,
+            "first": first,
+            "after_last": after_last,
+        },
+    )
 
 
 # A cell's line items summed per tag set first (a handful of distinct sets), then each set's

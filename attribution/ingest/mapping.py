@@ -202,6 +202,89 @@ AWS_SKU_PRICE_DETAIL_COLUMNS = {
 }
 
 
+# Savings plans are commitments of spend: CommitmentDiscountQuantity in the billing currency (the
+# spec's unit for spend-based commitments), the amount of the commitment each row accounts for.
+AWS_SAVINGS_PLAN_TYPES = frozenset(
+    {"SavingsPlanCoveredUsage", "SavingsPlanNegation", "SavingsPlanRecurringFee", "SavingsPlanUpfrontFee"}
+)
+
+
+# Purchases of a commitment, whose list and contracted price is the fee's own rate.
+AWS_COMMITMENT_FEES = AWS_RECURRING_COMMITMENT_FEES | {"SavingsPlanUpfrontFee"}
+
+
+def aws_savings_plan_quantity(
+    *,
+    line_item_type: str,
+    unused: bool,
+    effective_cost: Decimal,
+    unblended_cost: Decimal,
+    commitment: Decimal | None,
+) -> Decimal | None:
+    """CommitmentDiscountQuantity of a savings plan row, in the billing currency:
+    covered usage, the commitment it used (savings_plan_savings_plan_effective_cost, its
+    EffectiveCost); a recurring fee with unused commitment (a Usage charge, status Unused), the unused
+    amount (its EffectiveCost); a fully used recurring fee (the purchase), the commitment of its charge
+    period (`commitment` = savings_plan_total_commitment_to_date); an upfront fee, the amount paid;
+    the negation line, 0 (its covered usage row already counts what was used)."""
+    if line_item_type == "SavingsPlanCoveredUsage" or (
+        line_item_type == "SavingsPlanRecurringFee" and unused
+    ):
+        return effective_cost
+    if line_item_type == "SavingsPlanRecurringFee":
+        return commitment
+    if line_item_type == "SavingsPlanNegation":
+        return ZERO
+    if line_item_type == "SavingsPlanUpfrontFee":
+        return unblended_cost
+    return None
+
+
+def aws_derived_prices(
+    *,
+    line_item_type: str,
+    list_unit_price: Decimal | None,
+    contracted_unit_price: Decimal | None,
+    list_cost: Decimal | None,
+    unblended_cost: Decimal,
+    unblended_rate: Decimal | None,
+    usage_amount: Decimal | None,
+) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """(ListUnitPrice, ContractedUnitPrice, ContractedCost) for rows whose CUR gives no rate:
+
+    - ListUnitPrice without pricing_public_on_demand_rate: pricing_public_on_demand_cost over the
+      usage amount; a commitment fee (RIFee, SavingsPlanRecurringFee, SavingsPlanUpfrontFee) has no
+      public cost, its list price is the fee's own rate (its ListCost is the fee as billed).
+    - ContractedUnitPrice of a commitment fee: the fee's rate (ContractedCost = the fee).
+    - The SavingsPlanNegation line: its rate is the on-demand rate it cancels (line_item_unblended_rate,
+      else the list price); its ContractedCost is that price x its usage amount (0 when the line carries
+      no usage), not the negated amount, which only moves the covered usage's cost to the plan.
+    A price derived from a cost is kept only when it reproduces that cost
+    (conditional.unit_price_from_cost); ContractedCost None means the view's rule (the billed cost)."""
+    from attribution.focus.conditional import unit_price_from_cost
+
+    commitment_fee = line_item_type in AWS_COMMITMENT_FEES
+    if list_unit_price is None:
+        if list_cost is not None:
+            list_unit_price = unit_price_from_cost(list_cost, usage_amount)
+        elif commitment_fee:
+            list_unit_price = unit_price_from_cost(unblended_cost, usage_amount)
+    contracted_cost = None
+    if contracted_unit_price is None:
+        if commitment_fee:
+            contracted_unit_price = unit_price_from_cost(unblended_cost, usage_amount)
+        elif line_item_type == "SavingsPlanNegation":
+            rate = unblended_rate if unblended_rate is not None and unblended_rate >= 0 else list_unit_price
+            if rate is not None and usage_amount is not None:
+                contracted_unit_price = rate
+                contracted_cost = (rate * usage_amount).quantize(ZERO)
+    return list_unit_price, contracted_unit_price, contracted_cost
+
+
+# Line item types whose prices aws_derived_prices may fill.
+AWS_DERIVED_PRICE_TYPES = AWS_COMMITMENT_FEES | {"SavingsPlanNegation"}
+
+
 def aws_commitment_quantity_column(*, line_item_type: str, unused: bool) -> str:
     """The CUR column holding CommitmentDiscountQuantity of a reservation row ("" for none)."""
     if line_item_type == "RIFee" and unused:
@@ -246,6 +329,74 @@ def gcp_charge_category(cost_type: str) -> str:
 
 def gcp_billed_cost(*, cost: Decimal, credit_amounts: list[Decimal]) -> Decimal:
     return cost + sum(credit_amounts, ZERO)
+
+
+# Committed use discounts reach a usage row as a credit (Cloud Billing export, `credits.type`):
+# resource-based CUDs (COMMITTED_USAGE_DISCOUNT) commit to an amount of usage, spend-based CUDs
+# (COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE in the legacy model, FEE_UTILIZATION_OFFSET in the model of
+# July 2025) to an amount of spend. The row's FOCUS CommitmentDiscount* columns come from that credit.
+GCP_COMMITMENT_CREDIT_TYPES = {
+    "COMMITTED_USAGE_DISCOUNT": "Usage",
+    "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE": "Spend",
+    "FEE_UTILIZATION_OFFSET": "Spend",
+}
+GCP_COMMITMENT_TYPE = "Committed Use Discount"
+
+
+def gcp_commitment_credit(credits: list[dict], *, amounts: list[Decimal]) -> dict | None:
+    """The committed use discount credit of a row (the largest, if several), as
+    {id, name, category, amount}; None when the row has none. Exports from before `credits.type`
+    (July 2020) name a CUD credit "Committed Usage Discount: ..." / "Committed use discount: ...".
+    `amounts` are the credits' parsed amounts, in the same order."""
+    found = None
+    for credit, amount in zip(credits, amounts, strict=True):
+        kind = str(credit.get("type") or "").strip().upper()
+        name = str(credit.get("full_name") or credit.get("name") or "").strip()
+        category = GCP_COMMITMENT_CREDIT_TYPES.get(kind)
+        if (
+            category is None
+            and not kind
+            and name.lower().startswith(("committed usage discount", "committed use discount"))
+        ):
+            category = "Spend" if "dollar" in name.lower() else "Usage"
+        if category is None or (found is not None and abs(amount) <= abs(found["amount"])):
+            continue
+        identifier = str(credit.get("id") or "").strip() or name
+        found = {"id": identifier, "name": name or identifier, "category": category, "amount": amount}
+    return found
+
+
+def gcp_commitment_columns(
+    commitment: dict | None,
+    *,
+    cost: Decimal,
+    pricing_quantity: Decimal | None,
+    pricing_unit: str,
+    currency: str,
+) -> dict:
+    """FOCUS CommitmentDiscount* columns of a usage row covered by a committed use discount.
+
+    CommitmentDiscountQuantity is what the row consumed of the commitment: for a resource-based CUD
+    the covered part of the pricing quantity (pricing quantity x credit / cost; the whole quantity
+    when the credit offsets the whole cost), in the pricing unit; for a spend-based CUD the amount
+    of the credit, in the billing currency (the spec's unit for spend-based commitments).
+    """
+    if commitment is None:
+        return {"commitment_discount_id": ""}
+    columns = {
+        "commitment_discount_id": commitment["id"],
+        "commitment_discount_name": commitment["name"],
+        "commitment_discount_category": commitment["category"],
+        "commitment_discount_type": GCP_COMMITMENT_TYPE,
+    }
+    covered = abs(commitment["amount"])
+    if commitment["category"] == "Spend":
+        return columns | {"commitment_discount_quantity": covered, "commitment_discount_unit": currency}
+    if pricing_quantity is None or not pricing_unit or cost <= 0:
+        return columns
+    share = min(covered / cost, Decimal(1))
+    quantity = (pricing_quantity * share).quantize(ZERO)
+    return columns | {"commitment_discount_quantity": quantity, "commitment_discount_unit": pricing_unit}
 
 
 # --- Azure ----------------------------------------------------------------------------------------

@@ -3,9 +3,8 @@ resource, its trend, and the open rule suggestions that would give it an owner.
 
 Only admin and finance see team-less cost (ScopedQuerySet.restrict); for anyone else every figure
 here is empty and the page says why. Reasons, the trend, accounts and services come from the
-rollups (AllocatedCost, DailyCost). Resources are not a rollup dimension, so the top untagged
-resources come from one grouped query over the current runs' line items of the range, bounded by
-RESOURCE_LIMIT rows: the one place this page reads line items.
+rollups (AllocatedCost, DailyCost), the top untagged resources from DailyResourceCost: this page
+reads no line items.
 """
 
 from __future__ import annotations
@@ -15,13 +14,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import F, Q, Sum, Value
+from django.db.models.functions import Abs
 
 from attribution import design
 from attribution.costs import selectors as cost_selectors
 from attribution.costs.selectors import CostFilters, _apply, _sees_everything, allocated_account_day, visible
-from attribution.models import AllocatedCost, DailyCost, IngestRun, RuleSuggestion, SuggestionState
+from attribution.models import AllocatedCost, DailyCost, DailyResourceCost, RuleSuggestion, SuggestionState
 
 ZERO = Decimal(0)
 RESOURCE_LIMIT = 25
@@ -115,29 +114,21 @@ def _grouped(*, user, filters: CostFilters, column: str, label_column: str | Non
 
 
 def _by_resource(*, filters: CostFilters) -> list[Group]:
-    runs = IngestRun.objects.current_ids()
-    if not runs or filters.day_from is None or filters.day_to is None:
+    """The untagged resources billed most in the range, from the DailyResourceCost rollup (team-less,
+    deployment-less spend per day and resource), RESOURCE_LIMIT of them."""
+    if filters.day_from is None or filters.day_to is None:
         return []
-    start = dt.datetime.combine(filters.day_from, dt.time(), tzinfo=dt.UTC)
-    end = dt.datetime.combine(filters.day_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT coalesce(nullif(li.resource_id, ''), li.service_name || ' (no resource id)'),
-                   li.billing_currency, sum(li.billed_cost)
-              FROM attribution_costlineitem li
-             WHERE li.ingest_run_id = ANY(%(runs)s) AND li.team_id IS NULL AND li.deployment_id IS NULL
-               AND li.charge_period_start >= %(start)s AND li.charge_period_start < %(end)s
-             GROUP BY 1, 2
-             ORDER BY abs(sum(li.billed_cost)) DESC
-             LIMIT %(limit)s
-            """,
-            {"runs": runs, "start": start, "end": end, "limit": RESOURCE_LIMIT},
-        )
-        rows = cursor.fetchall()
+    rows = (
+        DailyResourceCost.objects.filter(day__gte=filters.day_from, day__lte=filters.day_to)
+        .values("resource", "billing_currency")
+        .annotate(amount=Sum("billed_cost"), size=Abs(Sum("billed_cost")))
+        .order_by("-size", "resource", "billing_currency")[:RESOURCE_LIMIT]
+    )
     return [
-        Group(key=resource, currency=currency, billed=amount, label=resource)
-        for resource, currency, amount in rows
+        Group(
+            key=row["resource"], currency=row["billing_currency"], billed=row["amount"], label=row["resource"]
+        )
+        for row in rows
     ]
 
 

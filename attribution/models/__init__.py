@@ -34,7 +34,7 @@ from attribution.models.core import (
     UsageRecord,
     validate_source_settings,
 )
-from attribution.models.rollups import DailyTagCost
+from attribution.models.rollups import DailyResourceCost, DailyTagCost
 from attribution.models.runs import (
     BackgroundRun,
     BillingPeriodVersion,
@@ -66,6 +66,7 @@ __all__ = [
     "CostLineItem",
     "TagSet",
     "DailyCost",
+    "DailyResourceCost",
     "DailyTagCost",
     "Deployment",
     "DimensionRule",

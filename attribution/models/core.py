@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from attribution.choices import DeploymentState, IngestState, PricingMode, Provider
+from attribution.slugs import validate_dimension_slug
 
 MONEY = {"max_digits": 24, "decimal_places": 10}
 QUANTITY = {"max_digits": 28, "decimal_places": 10}
@@ -138,7 +139,8 @@ class ServedModel(models.Model):
     """A model that is served for inference (e.g. llama-3.1-70b-instruct)."""
 
     name = models.CharField(max_length=200, unique=True)
-    slug = models.SlugField(max_length=100, unique=True)
+    # Dots allowed (llama-3.1-70b): see attribution/slugs.py.
+    slug = models.CharField(max_length=100, unique=True, validators=[validate_dimension_slug])
     family = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -154,7 +156,7 @@ class ServedModel(models.Model):
 class Deployment(models.Model):
     """One place a model is served: provider × region × accelerator × pricing mode."""
 
-    slug = models.SlugField(max_length=120, unique=True)
+    slug = models.CharField(max_length=120, unique=True, validators=[validate_dimension_slug])
     model = models.ForeignKey(ServedModel, on_delete=models.PROTECT, related_name="deployments")
     account = models.ForeignKey(
         CloudAccount, on_delete=models.PROTECT, related_name="deployments", null=True, blank=True

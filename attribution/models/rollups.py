@@ -50,3 +50,37 @@ class DailyTagCost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.tag_key}={self.tag_value} {self.billed_cost} {self.billing_currency}"
+
+
+class DailyResourceCost(models.Model):
+    """Spend without a team or a deployment per day and resource: what the Unallocated page lists as
+    the top untagged resources. Rebuilt with DailyCost, from the same current line items, in the
+    same transaction (attribution/ingest/loader.py `daily_cost_rebuild`), so that page reads a
+    rollup instead of grouping line items on every request.
+
+    `resource` is the line items' ResourceId, or "<service> (no resource id)" for those without
+    one (a row per service then). Only team-less, deployment-less line items are stored: the
+    rows of a day add up to DailyCost's team-less, deployment-less cells of that day, to the cent.
+    """
+
+    day = models.DateField()
+    account = models.ForeignKey(CloudAccount, on_delete=models.CASCADE, related_name="+")
+    billing_period_start = models.DateField()
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    service_name = models.CharField(max_length=200, blank=True)
+    resource = models.TextField()  # as long as the line items' ResourceId (text)
+    billing_currency = models.CharField(max_length=3)
+    billed_cost = models.DecimalField(**MONEY, default=0)
+    effective_cost = models.DecimalField(**MONEY, default=0)
+    line_items = models.BigIntegerField(default=0)
+
+    objects = models.Manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day"]),
+            models.Index(fields=["account", "day"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.resource} {self.billed_cost} {self.billing_currency}"

@@ -1,5 +1,6 @@
 """URLs for bench/policy_api.py: the app's URLs plus a bare view that returns the same bytes as the
-policy endpoint, with no authentication and no database, served by the same gunicorn."""
+policy endpoint (body and headers: ETag, Cache-Control, Allow, Vary), with no authentication and no
+database, served by the same gunicorn."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ BODY = Path(os.environ["BENCH_POLICY_BODY"]).read_bytes()
 ETAG = os.environ["BENCH_POLICY_ETAG"]
 
 
+HEADERS = {"ETag": ETAG, "Cache-Control": "no-cache", "Allow": "GET, HEAD, OPTIONS", "Vary": "Accept"}
+
+
 def bare_policy(request: HttpRequest) -> HttpResponse:
     if request.headers.get("If-None-Match") == ETAG:
-        return HttpResponse(status=304, headers={"ETag": ETAG, "Cache-Control": "no-cache"})
-    return HttpResponse(
-        BODY, content_type="application/json", headers={"ETag": ETAG, "Cache-Control": "no-cache"}
-    )
+        return HttpResponse(status=304, headers=HEADERS)
+    return HttpResponse(BODY, content_type="application/json", headers=HEADERS)
 
 
 urlpatterns = [path("bench/bare-policy", bare_policy), *app_urlpatterns]

@@ -40,9 +40,9 @@ class UsageRecordSerializer(serializers.Serializer):
 
     bucket_start = serializers.DateTimeField(help_text="Start of the bucket, aligned to bucket_seconds, UTC")
     bucket_seconds = serializers.ChoiceField(choices=[60, 3600], help_text="60 (minute) or 3600 (hour)")
-    deployment = serializers.SlugField(help_text="Deployment slug")
+    deployment = serializers.CharField(max_length=120, help_text="Deployment slug")
     team = serializers.SlugField(required=False, allow_null=True, help_text="Team slug, or null if unknown")
-    model = serializers.SlugField(help_text="Model slug")
+    model = serializers.CharField(max_length=100, help_text="Model slug")
     requests = serializers.IntegerField(min_value=0)
     input_tokens = serializers.IntegerField(min_value=0, required=False, default=0)
     output_tokens = serializers.IntegerField(min_value=0, required=False, default=0)

@@ -182,6 +182,27 @@ def test_grouping_by_sku_and_by_a_tag_key_changes_chart_and_address(world, brows
     assert browser_tab.problems == []
 
 
+def test_a_click_on_an_overview_series_opens_its_explorer_url(world, browser_tab):
+    """A provider's bars carry one explorer URL for the whole series (trace meta); a click on any of
+    them opens it (Plotly's drag layer swallows real clicks on bars, so the click event is emitted)."""
+    browser_tab.login("finance1")
+    browser_tab.visit("/")
+    page = browser_tab.page
+    page.wait_for_selector("[data-figure=by_provider] .main-svg")
+    url = page.evaluate(
+        """() => {
+            const chart = document.querySelector("[data-figure=by_provider]");
+            const trace = chart.data.find((item) => item.meta && item.meta.explorer_url);
+            chart.emit("plotly_click", {points: [{data: trace, pointNumber: 0}]});
+            return trace.meta.explorer_url;
+        }"""
+    )
+    assert url.startswith("/explorer/") and "f_provider=" in url
+    page.wait_for_url("**/explorer/?**f_provider=**")
+    page.wait_for_selector("[data-figure=explorer] .main-svg")
+    assert browser_tab.problems == []
+
+
 def test_an_overview_figure_opens_the_explorer_that_explains_it(world, browser_tab):
     browser_tab.login("finance1")
     browser_tab.visit("/")

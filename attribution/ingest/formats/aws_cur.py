@@ -182,27 +182,45 @@ class AwsCurParser(CsvParser):
             text("pricing_public_on_demand_rate"), column="pricing_public_on_demand_rate", non_negative=True
         )
         foreign_pricing = bool(pricing_currency) and pricing_currency != currency
-        contracted_rate = (
-            conditional.number_or_none(
-                text("line_item_unblended_rate"), column="line_item_unblended_rate", non_negative=True
-            )
-            if line_item_type in mapping.AWS_CONTRACTED_RATE_TYPES
-            else None
+        unblended_rate = conditional.number_or_none(
+            text("line_item_unblended_rate"), column="line_item_unblended_rate", non_negative=True
+        )
+        contracted_rate = unblended_rate if line_item_type in mapping.AWS_CONTRACTED_RATE_TYPES else None
+        list_unit_price, contracted_rate, contracted_cost = mapping.aws_derived_prices(
+            line_item_type=line_item_type,
+            list_unit_price=None if foreign_pricing else public_rate,
+            contracted_unit_price=contracted_rate,
+            list_cost=list_cost,
+            unblended_cost=unblended,
+            unblended_rate=unblended_rate,
+            usage_amount=usage_amount,
         )
         quantity_column = mapping.aws_commitment_quantity_column(
             line_item_type=line_item_type, unused=unused_commitment
         )
-        commitment_quantity = (
-            conditional.number_or_none(text(quantity_column), column=quantity_column)
-            if quantity_column
-            else None
-        )
+        commitment_unit = mapping.AWS_RESERVATION_UNIT
+        if quantity_column:
+            commitment_quantity = conditional.number_or_none(text(quantity_column), column=quantity_column)
+        elif line_item_type in mapping.AWS_SAVINGS_PLAN_TYPES:
+            commitment_unit = currency
+            commitment_quantity = mapping.aws_savings_plan_quantity(
+                line_item_type=line_item_type,
+                unused=unused_commitment,
+                effective_cost=effective,
+                unblended_cost=unblended,
+                commitment=conditional.number_or_none(
+                    text("savings_plan_total_commitment_to_date"),
+                    column="savings_plan_total_commitment_to_date",
+                ),
+            )
+        else:
+            commitment_quantity = None
         return {
             "billing_period_start": period_start_at.date(),
             "billed_cost": unblended,
             "effective_cost": effective,
             "list_cost": list_cost,
-            "contracted_cost": None,
+            "contracted_cost": contracted_cost,
             "billing_currency": currency,
             "charge_period_start": charge_start,
             "charge_period_end": charge_end,
@@ -239,16 +257,14 @@ class AwsCurParser(CsvParser):
             "commitment_discount_id": commitment_arn,
             "commitment_discount_status": "Unused" if unused_commitment else "",
             "invoice_id": mapping.aws_invoice_id(text("bill_invoice_id")),
-            "list_unit_price": None if foreign_pricing else public_rate,
+            "list_unit_price": list_unit_price,
             "contracted_unit_price": contracted_rate,
             "pricing_currency": pricing_currency,
             "pricing_currency_list_unit_price": public_rate if foreign_pricing else None,
             "sku_meter": text("line_item_usage_type"),
             "sku_price_details": mapping.aws_sku_price_details(text),
             "commitment_discount_quantity": commitment_quantity,
-            "commitment_discount_unit": mapping.AWS_RESERVATION_UNIT
-            if commitment_quantity is not None
-            else "",
+            "commitment_discount_unit": commitment_unit if commitment_quantity is not None else "",
             "capacity_reservation_id": text("capacity_reservation_capacity_reservation_arn"),
             "capacity_reservation_status": conditional.capacity_reservation_status(
                 text("capacity_reservation_capacity_reservation_status")
@@ -272,6 +288,7 @@ class AwsCurParser(CsvParser):
         "product_sku", "pricing_rate_code", "pricing_term", "line_item_usage_type", "pricing_unit",
         "savings_plan_savings_plan_a_r_n", "reservation_reservation_a_r_n", "resource_tags",
         "bill_invoice_id", "pricing_currency", "pricing_public_on_demand_rate", "line_item_unblended_rate",
+        "savings_plan_total_commitment_to_date",
         *mapping.AWS_SKU_PRICE_DETAIL_COLUMNS.values(), *mapping.AWS_COMMITMENT_QUANTITY_COLUMNS.values(),
         "capacity_reservation_capacity_reservation_arn", "capacity_reservation_capacity_reservation_status",
         *{column for terms in mapping.AWS_EFFECTIVE_COST_TERMS.values() for _sign, column in terms},
@@ -471,23 +488,57 @@ class AwsCurParser(CsvParser):
             pc.not_equal(pricing_currency, ""), pc.not_equal(pricing_currency, currency)
         )
         public_rate = price("pricing_public_on_demand_rate")
+        unblended_rate = price("line_item_unblended_rate")
         contracted_rate = pc.if_else(
             pc.is_in(line_item_type, value_set=pa.array(sorted(mapping.AWS_CONTRACTED_RATE_TYPES))),
-            price("line_item_unblended_rate"),
+            unblended_rate,
             null_number,
+        )
+        list_unit_price = pc.if_else(foreign_pricing, null_number, public_rate)
+        list_unit_price, contracted_rate, contracted_cost = _derived_prices(
+            line_item_type=line_item_type,
+            list_unit_price=list_unit_price,
+            contracted_unit_price=contracted_rate,
+            list_cost=list_cost,
+            unblended_cost=unblended,
+            unblended_rate=unblended_rate,
+            usage_amount=usage_amount,
         )
         quantities = {}
         for kind, column in mapping.AWS_COMMITMENT_QUANTITY_COLUMNS.items():
             quantities[kind], bad = vec.quantity(text(column))
             unreadable.append(bad)
+        commitment_to_date, bad = vec.money(text("savings_plan_total_commitment_to_date"), empty_is_null=True)
         is_ri_fee = pc.equal(line_item_type, "RIFee")
+        is_sp_fee = pc.equal(line_item_type, "SavingsPlanRecurringFee")
+        unreadable.append(pc.and_(is_sp_fee, bad))
+        zero = pa.scalar(0, vec.MONEY_TYPE)
         commitment_quantity = pc.case_when(
             pc.make_struct(
-                pc.equal(line_item_type, "DiscountedUsage"), pc.and_(is_ri_fee, unused_commitment), is_ri_fee
+                pc.equal(line_item_type, "DiscountedUsage"),
+                pc.and_(is_ri_fee, unused_commitment),
+                is_ri_fee,
+                # Savings plans (mapping.aws_savings_plan_quantity), in the billing currency.
+                pc.or_(
+                    pc.equal(line_item_type, "SavingsPlanCoveredUsage"), pc.and_(is_sp_fee, unused_commitment)
+                ),
+                is_sp_fee,
+                pc.equal(line_item_type, "SavingsPlanNegation"),
+                pc.equal(line_item_type, "SavingsPlanUpfrontFee"),
             ),
             quantities["DiscountedUsage"],
             quantities["RIFee unused"],
             quantities["RIFee"],
+            pc.cast(effective, vec.MONEY_TYPE),
+            commitment_to_date,
+            pa.repeat(zero, count),
+            unblended,
+        )
+        savings_plan = pc.is_in(line_item_type, value_set=pa.array(sorted(mapping.AWS_SAVINGS_PLAN_TYPES)))
+        commitment_unit = pc.if_else(
+            pc.is_null(commitment_quantity),
+            "",
+            pc.if_else(savings_plan, currency, mapping.AWS_RESERVATION_UNIT),
         )
         detail_columns = list(mapping.AWS_SKU_PRICE_DETAIL_COLUMNS.values())
         details = vec.lookup(
@@ -508,7 +559,7 @@ class AwsCurParser(CsvParser):
                 "billed_cost": unblended,
                 "effective_cost": effective,
                 "list_cost": list_cost,
-                "contracted_cost": pa.nulls(count, vec.MONEY_TYPE),
+                "contracted_cost": contracted_cost,
                 "billing_currency": currency,
                 "charge_period_start": charge_start,
                 "charge_period_end": charge_end,
@@ -547,16 +598,14 @@ class AwsCurParser(CsvParser):
                 "commitment_discount_id": commitment_arn,
                 "commitment_discount_status": pc.if_else(unused_commitment, "Unused", ""),
                 "invoice_id": vec.lookup(text("bill_invoice_id"), mapping.aws_invoice_id),
-                "list_unit_price": pc.if_else(foreign_pricing, null_number, public_rate),
+                "list_unit_price": list_unit_price,
                 "contracted_unit_price": contracted_rate,
                 "pricing_currency": pricing_currency,
                 "pricing_currency_list_unit_price": pc.if_else(foreign_pricing, public_rate, null_number),
                 "sku_meter": text("line_item_usage_type"),
                 "sku_price_details": details,
                 "commitment_discount_quantity": commitment_quantity,
-                "commitment_discount_unit": pc.if_else(
-                    pc.is_null(commitment_quantity), "", mapping.AWS_RESERVATION_UNIT
-                ),
+                "commitment_discount_unit": commitment_unit,
                 "capacity_reservation_id": text("capacity_reservation_capacity_reservation_arn"),
                 "capacity_reservation_status": vec.lookup(
                     text("capacity_reservation_capacity_reservation_status"),
@@ -572,6 +621,51 @@ class AwsCurParser(CsvParser):
         else:
             reparse = np.empty(0, dtype=np.int64)  # not lines[:0]: a view would keep `lines` alive
         return Batch(table=table, reparse_lines=reparse)
+
+
+def _derived_prices(
+    *,
+    line_item_type: pa.Array,
+    list_unit_price: pa.Array,
+    contracted_unit_price: pa.Array,
+    list_cost: pa.Array,
+    unblended_cost: pa.Array,
+    unblended_rate: pa.Array,
+    usage_amount: pa.Array,
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """mapping.aws_derived_prices over a batch: (ListUnitPrice, ContractedUnitPrice, ContractedCost).
+    Only the rows it can change (no list price but a public cost, or a commitment fee or savings plan
+    negation) go through Python, the rule itself; the rest keep the columns as read."""
+    count = len(line_item_type)
+    derived_types = pa.array(sorted(mapping.AWS_DERIVED_PRICE_TYPES))
+    needed = pc.or_(
+        pc.is_in(line_item_type, value_set=derived_types),
+        pc.and_(pc.is_null(list_unit_price), pc.is_valid(list_cost)),
+    )
+    contracted_cost = pa.nulls(count, vec.MONEY_TYPE)
+    if not pc.any(needed).as_py():
+        return list_unit_price, contracted_unit_price, contracted_cost
+    rows = pc.indices_nonzero(needed)
+    columns = [
+        pc.take(column, rows).to_pylist()
+        for column in (
+            line_item_type, list_unit_price, contracted_unit_price, list_cost, unblended_cost, unblended_rate,
+            usage_amount,
+        )
+    ]  # fmt: skip
+    results = [
+        mapping.aws_derived_prices(
+            line_item_type=kind, list_unit_price=list_price, contracted_unit_price=contracted_price,
+            list_cost=cost, unblended_cost=unblended, unblended_rate=rate, usage_amount=amount,
+        )
+        for kind, list_price, contracted_price, cost, unblended, rate, amount in zip(*columns, strict=True)
+    ]  # fmt: skip
+
+    def replaced(values: pa.Array, position: int) -> pa.Array:
+        replacements = pa.array([result[position] for result in results], vec.MONEY_TYPE)
+        return pc.replace_with_mask(pc.cast(values, vec.MONEY_TYPE), needed, replacements)
+
+    return replaced(list_unit_price, 0), replaced(contracted_unit_price, 1), replaced(contracted_cost, 2)
 
 
 def _value_counts(values: pa.Array) -> tuple[list[str], list[int]]:

@@ -264,9 +264,48 @@ class AzureCostDetailsParser(CsvParser):
             **_prices(text, billing_currency=currency, cost=cost, effective_cost=effective),
             "sku_meter": text("meter_name"),
             "commitment_discount_name": text("commitment_name") if text("commitment_id") else "",
+            **_commitment(
+                commitment_id=text("commitment_id"),
+                pricing_model=pricing_model,
+                cost=cost,
+                quantity=quantity,
+                unit=text("unit"),
+                currency=currency,
+            ),
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }
+
+
+def _commitment(
+    *,
+    commitment_id: str,
+    pricing_model: str,
+    cost: Decimal,
+    quantity: Decimal | None,
+    unit: str,
+    currency: str,
+) -> dict[str, Any]:
+    """CommitmentDiscountCategory/Quantity/Unit of a row that names a reservation or savings plan
+    (Microsoft's FOCUS conversion: usage commitments are measured in the row's UnitOfMeasure,
+    spend commitments in the billing currency). A reservation's quantity is the row's Quantity (hours
+    used, left unused, or bought); a savings plan's is the row's cost (the commitment it used, left
+    unused, or bought), which an actual-only dataset states as 0 on usage it covered."""
+    if not commitment_id:
+        return {}
+    if pricing_model.lower() == "savingsplan" or "savingsplan" in commitment_id.lower():
+        return {
+            "commitment_discount_category": "Spend",
+            "commitment_discount_quantity": abs(cost),
+            "commitment_discount_unit": currency,
+        }
+    if quantity is None or not unit:
+        return {"commitment_discount_category": "Usage"}
+    return {
+        "commitment_discount_category": "Usage",
+        "commitment_discount_quantity": quantity,
+        "commitment_discount_unit": unit,
+    }
 
 
 def _prices(text, *, billing_currency: str, cost: Decimal, effective_cost: Decimal) -> dict[str, Any]:

@@ -230,6 +230,7 @@ class FocusParser(CsvParser):
             "resource_type": text("resourcetype"),
             "service_name": text("servicename"),
             "service_category": text("servicecategory"),
+            "service_subcategory": text("servicesubcategory"),
             "sku_id": text("skuid"),
             "sku_price_id": text("skupriceid"),
             "pricing_category": text("pricingcategory"),

@@ -182,6 +182,9 @@ class GcpBigQueryParser(Parser):
             for credit in credits
             if isinstance(credit, dict)
         ]
+        commitment = mapping.gcp_commitment_credit(
+            [credit for credit in credits if isinstance(credit, dict)], amounts=credit_amounts
+        )
         billed = mapping.gcp_billed_cost(cost=cost, credit_amounts=credit_amounts)  # type: ignore[arg-type]
         list_cost = decimal_parse(_get(record, "cost_at_list"), column="cost_at_list", default=None)
         currency = currency_validate(_text(record, "currency") or context.default_currency)
@@ -208,12 +211,18 @@ class GcpBigQueryParser(Parser):
             nan_is_empty=True,  # a quantity
         )
         cost_type = _text(record, "cost_type") or "regular"
+        pricing_unit = _text(record, "usage.pricing_unit")
+        list_price = conditional.number_or_none(
+            _get(record, "price.list_price"), column="price.list_price", non_negative=True
+        )
         return {
             "billing_period_start": period,
             "billed_cost": billed,
             "effective_cost": billed,
             "list_cost": list_cost,
-            "contracted_cost": None,
+            # `cost` is the usage at the account's negotiated (contract) prices, before credits:
+            # FOCUS ContractedCost (the credits, CUDs included, reach EffectiveCost only).
+            "contracted_cost": cost,
             "billing_currency": currency,
             "charge_period_start": charge_start,
             "charge_period_end": charge_end,
@@ -242,16 +251,23 @@ class GcpBigQueryParser(Parser):
             "sku_price_id": "",
             "pricing_category": "",
             "pricing_quantity": pricing_amount,
-            "pricing_unit": _text(record, "usage.pricing_unit"),
+            "pricing_unit": pricing_unit,
             "consumed_quantity": usage_amount,
             "consumed_unit": _text(record, "usage.unit"),
-            "commitment_discount_id": "",
+            **mapping.gcp_commitment_columns(
+                commitment,
+                cost=cost,
+                pricing_quantity=pricing_amount,
+                pricing_unit=pricing_unit,
+                currency=currency,
+            ),
             # price.effective_price: the price per pricing unit after negotiated (contract) pricing,
             # before credits such as committed use discounts: the contracted unit price.
-            # price.list_price (newer exports): the list unit price.
-            "list_unit_price": conditional.number_or_none(
-                _get(record, "price.list_price"), column="price.list_price", non_negative=True
-            ),
+            # price.list_price (newer exports): the list unit price; without it, the price that
+            # cost_at_list over usage.amount_in_pricing_units implies, when one reproduces it.
+            "list_unit_price": list_price
+            if list_price is not None
+            else conditional.unit_price_from_cost(list_cost, pricing_amount),
             "contracted_unit_price": conditional.number_or_none(
                 _get(record, "price.effective_price"), column="price.effective_price", non_negative=True
             ),

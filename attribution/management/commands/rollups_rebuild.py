@@ -1,5 +1,6 @@
-"""python manage.py rollups_rebuild [--account SLUG]: rebuild DailyCost and DailyTagCost of every
-(account, billing period) that has a current version, e.g. after an upgrade adds a rollup column."""
+"""python manage.py rollups_rebuild [--account SLUG]: rebuild DailyCost, DailyTagCost and
+DailyResourceCost of every (account, billing period) that has a current version, e.g. after an
+upgrade adds a rollup column."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from attribution.models import IngestRun
 
 
 class Command(BaseCommand):
-    help = "Rebuild the daily cost rollups (DailyCost, DailyTagCost) from the current line items."
+    help = (
+        "Rebuild the daily cost rollups (DailyCost, DailyTagCost, DailyResourceCost) from the current "
+        "line items."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--account", default="", help="only this CloudAccount slug")
