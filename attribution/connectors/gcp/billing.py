@@ -58,6 +58,8 @@ _STRUCT_COLUMNS = {
     "service": ("description",),
     "project": ("id", "name", "labels"),
     "invoice": ("month",),
+    # ContractedUnitPrice, ListUnitPrice (newer exports) and SkuPriceDetails (FOCUS 1.2).
+    "price": ("effective_price", "list_price", "tier_start_amount", "unit", "pricing_unit_quantity"),
 }
 # What attribution/ingest/formats/focus.py reads; only those present in the table are selected.
 FOCUS_COLUMNS = (
