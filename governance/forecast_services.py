@@ -35,7 +35,11 @@ def budget_forecast_refresh(*, budget_id: int, now: dt.datetime | None = None) -
     first_spend = next((index for index, (_, amount) in enumerate(series) if amount), len(series))
     series = series[first_spend:]
     forecast = forecast_period(series=series, period=period, as_of=today)
-    error = backtest_mape(series=[item for item in series if item[0] < today])
+    # The backtest the interval was calibrated on (same horizon as this forecast); on the last day
+    # of a period nothing is forecast, so the 14-day backtest is shown instead.
+    error = forecast.backtest_mape
+    if error is None:
+        error = backtest_mape(series=[item for item in series if item[0] < today])
     actual = {day: amount for day, amount in series if period.start <= day}
     daily = [
         {"day": day.isoformat(), "actual": str(amount)}

@@ -31,7 +31,7 @@ from governance.api.authentication import ApiTokenAuthentication
 from governance.tokens import hash_token, split_prefix
 from routing import documents, policy_cache, selectors, services
 from routing.adapters import envoy, traefik
-from routing.auth import GatewayTokenAuthentication, IsGateway
+from routing.auth import LAST_SEEN_PRECISION, GatewayTokenAuthentication, IsGateway
 from routing.choices import PublishReason
 from routing.models import Gateway, PolicyDocument
 
@@ -279,10 +279,14 @@ def _xds(request: HttpRequest, render) -> HttpResponse:
     # version this gateway applied.
     held = str(payload.get("version_info") or "")
     now = timezone.now()
-    updates = {"last_seen_at": now}
+    updates = {}
     if held.isdigit() and not payload.get("error_detail") and int(held) != gateway.applied_version:
         updates.update(applied_version=int(held), applied_at=now)
-    Gateway.objects.filter(pk=gateway.pk).update(**updates)
+    # Envoy polls routes and clusters every second: "last seen" needs seconds of precision, as on the
+    # policy endpoint (routing.auth), not a commit per poll ahead of every answer.
+    if updates or gateway.last_seen_at is None or now - gateway.last_seen_at > LAST_SEEN_PRECISION:
+        updates["last_seen_at"] = now
+        Gateway.objects.filter(pk=gateway.pk).update(**updates)
     if held == str(document.version):
         return HttpResponse(status=304)
     return JsonResponse(render(payload, gateway, document))

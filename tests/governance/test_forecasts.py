@@ -13,7 +13,16 @@ import pytest
 from attribution.models import DailyCost
 from governance.anomalies import anomalies_detect
 from governance.forecast_services import budget_forecast_refresh
-from governance.forecasting import backtest_mape, forecast_run_rate, forecast_total
+from governance.forecasting import (
+    Remaining,
+    backtest_errors,
+    backtest_mape,
+    calendar_charges,
+    forecast_remaining,
+    forecast_run_rate,
+    forecast_total,
+    interval_calibrated,
+)
 from governance.models import Alert
 from governance.periods import period_containing
 from tests.factories import (
@@ -195,3 +204,103 @@ def test_a_spike_on_one_sku_names_that_sku_as_the_top_contributor():
     # The steady SKUs did not rise, so they explain nothing.
     assert all(item["value"] != "ml-storage-gb-month" for item in anomaly.contributors)
     assert "ml.p4d.24xlarge-hours" in Alert.objects.get(dedup_key="anomaly:team:search:2026-11-20").message
+
+
+def _with_month_start_fee(
+    *, start: dt.date, days: int, fee: float, seed: int
+) -> tuple[list[float], list[float]]:
+    """Usage of about 100 a day (quiet weekends, noise) and, separately, `fee` on each 1st."""
+    rng = np.random.default_rng(seed)
+    usage, fees = [], []
+    for offset in range(days):
+        day = start + dt.timedelta(days=offset)
+        usage.append((100.0 if day.weekday() < 5 else 60.0) + float(rng.normal(0, 3)))
+        fees.append(fee if day.day == 1 else 0.0)
+    return usage, fees
+
+
+def test_a_month_start_fee_is_in_the_point_forecast_on_the_1st_of_the_horizon():
+    # 70 days of history to 2026-12-25, then the 7 days to the end of the year and January's 31:
+    # one 1st (2027-01-01) in the horizon, three (Oct, Nov, Dec) in the history.
+    start, fee = dt.date(2026, 10, 17), 2000.0
+    usage, fees = _with_month_start_fee(start=start, days=70 + 38, fee=fee, seed=3)
+    spend = [u + f for u, f in zip(usage, fees, strict=True)]
+    history, horizon = spend[:70], 38
+    assert start + dt.timedelta(days=70) == dt.date(2026, 12, 26)
+    actual = sum(spend[70:])
+
+    charges = calendar_charges(values=np.array(history), first_day=start)
+    assert set(charges.amounts) == {"month_start"}
+    assert charges.amounts["month_start"] == pytest.approx(fee, rel=0.05)
+
+    point, lower, upper, method, path = forecast_total(
+        history=history, spent_in_period=0, remaining_days=horizon, first_day=start
+    )
+    assert method == "ets"
+    assert point == pytest.approx(actual, rel=0.03)
+    assert lower <= actual <= upper
+    daily = np.diff([0.0] + [step[0] for step in path])
+    new_year = (dt.date(2027, 1, 1) - dt.date(2026, 12, 26)).days
+    assert daily[new_year] - np.median(daily) == pytest.approx(fee, rel=0.1)
+    # Without dates there is no calendar: the fee is not forecast (and the history's fees are
+    # smeared into the usage level instead).
+    undated, *_ = forecast_total(history=history, spent_in_period=0, remaining_days=horizon)
+    assert abs(undated - actual) > abs(point - actual)
+
+
+def test_a_credit_on_the_1st_is_a_negative_charge_and_a_month_without_it_is_left_alone():
+    start = dt.date(2026, 7, 1)
+    usage, fees = _with_month_start_fee(start=start, days=150, fee=-400.0, seed=4)
+    spend = [u + f for u, f in zip(usage, fees, strict=True)]
+    # The latest month's credit has not landed yet (November 1 is ordinary usage).
+    november = (dt.date(2026, 11, 1) - start).days
+    spend[november] = usage[november]
+    charges = calendar_charges(values=np.array(spend), first_day=start)
+    assert charges.amounts["month_start"] == pytest.approx(-400, rel=0.05)
+    assert charges.adjusted[november] == spend[november]
+    # A charged 1st becomes its same-weekday baseline: usage, within the day-to-day noise.
+    october = (dt.date(2026, 10, 1) - start).days
+    assert charges.adjusted[october] == pytest.approx(usage[october], abs=10)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_no_calendar_charge_is_found_in_plain_noisy_usage(seed):
+    rng = np.random.default_rng(seed)
+    values = 500 + rng.normal(0, 60, size=180) + 40 * (np.arange(180) % 7 < 5)
+    assert calendar_charges(values=values, first_day=dt.date(2026, 5, 1)).amounts == {}
+
+
+def test_the_interval_is_set_by_the_scopes_own_backtest_errors():
+    remaining = Remaining(
+        daily=np.full(10, 100.0), lower=990.0, upper=1010.0, method="ets", band_growth="linear"
+    )
+    # Past forecasts at this horizon missed by up to 12 %: the +-1 % model band is not believable.
+    # Four backtests: the ceil(5 x 0.8) = 4th smallest absolute error, the largest, sets the band.
+    widened = interval_calibrated(remaining=remaining, errors=[0.1, -0.12, 0.08, -0.1])
+    assert widened.point == remaining.point
+    assert (widened.lower, widened.upper) == (pytest.approx(880.0), pytest.approx(1120.0))
+    # Backtests that landed within 0.2 % set a band narrower than the model's.
+    narrowed = interval_calibrated(remaining=remaining, errors=[0.001, -0.002, 0.001, 0.0])
+    assert (narrowed.lower, narrowed.upper) == (pytest.approx(998.0), pytest.approx(1002.0))
+    # Under four backtests the rank is past n: the model's interval stands.
+    few = interval_calibrated(remaining=remaining, errors=[0.3, -0.3, 0.1])
+    assert (few.lower, few.upper) == (990.0, 1010.0) and few.backtest_errors == [0.3, -0.3, 0.1]
+    # Never below zero spend.
+    wild = interval_calibrated(remaining=remaining, errors=[1.5, -1.2, 0.5, 0.2])
+    assert wild.lower == 0.0 and wild.upper == pytest.approx(2500.0)
+
+
+def test_backtest_errors_come_from_the_same_forecaster_at_the_same_horizon():
+    # Level shifts every three weeks: the model's band, fitted on a calm stretch, is narrow, but
+    # forecasts made before a shift missed; the calibrated interval is wider than the model's.
+    rng = np.random.default_rng(5)
+    levels = np.repeat([100.0, 140.0, 90.0, 150.0, 95.0, 145.0], 21)
+    values = levels + rng.normal(0, 2, size=levels.size)
+    history = list(values[:-5])
+    errors = backtest_errors(values=np.array(history), first_day=None, horizon=10)
+    assert len(errors) == 4 and max(abs(error) for error in errors) > 0.1
+    model = forecast_remaining(history=history, remaining_days=10, calibrate=False)
+    calibrated = forecast_remaining(history=history, remaining_days=10)
+    assert calibrated.backtest_errors == pytest.approx(errors)
+    assert calibrated.point == pytest.approx(model.point)
+    assert calibrated.lower < model.lower and calibrated.upper > model.upper

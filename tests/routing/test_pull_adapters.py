@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from routing import services
+from routing.auth import LAST_SEEN_PRECISION
+from routing.models import Gateway
 from tests.routing.conftest import routed_deployment
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +60,30 @@ def test_envoy_routes_weighted_clusters_versioned_by_the_document(published):
     assert discovery("/v3/discovery:routes", gateway, token, version_info="1").status_code == 304
     gateway.refresh_from_db()
     assert gateway.applied_version == 1
+
+
+def test_envoy_polls_write_last_seen_at_most_every_few_seconds_but_every_applied_version(published):
+    gateway, token = published
+    discovery("/v3/discovery:routes", gateway, token)
+    gateway.refresh_from_db()
+    first_seen = gateway.last_seen_at
+    assert first_seen is not None
+    with CaptureQueriesContext(connection) as polls:
+        for path in ("/v3/discovery:routes", "/v3/discovery:clusters", "/v3/discovery:routes"):
+            assert discovery(path, gateway, token).status_code == 200
+    assert not [q["sql"] for q in polls.captured_queries if q["sql"].startswith("UPDATE")]
+    gateway.refresh_from_db()
+    assert gateway.last_seen_at == first_seen
+    # An ACK of a new version is written at once, with the time it was seen.
+    assert discovery("/v3/discovery:routes", gateway, token, version_info="1").status_code == 304
+    gateway.refresh_from_db()
+    assert gateway.applied_version == 1 and gateway.last_seen_at > first_seen
+    # Once "last seen" is older than its precision, the next poll refreshes it.
+    stale = timezone.now() - LAST_SEEN_PRECISION - dt.timedelta(seconds=1)
+    Gateway.objects.filter(pk=gateway.pk).update(last_seen_at=stale)
+    discovery("/v3/discovery:clusters", gateway, token, version_info="1")
+    gateway.refresh_from_db()
+    assert gateway.last_seen_at > stale + LAST_SEEN_PRECISION
 
 
 def test_envoy_clusters_name_each_deployment_endpoint(published):

@@ -167,3 +167,48 @@ def test_it_hands_the_browser_plain_json():
     assert json.loads(text) == json.loads(json.dumps(overview.figures, cls=DjangoJSONEncoder))
     for figure in overview.figures.values():
         assert "template" in figure["layout"]
+
+
+def test_it_sums_each_figure_in_sql_and_counts_converted_cost_in_every_one():
+    """The provider, team and model figures are summed in SQL per figure; cost in another
+    currency converts row by row and then counts in each of them, to the cent."""
+    from attribution.models import ExchangeRate
+
+    finance = UserFactory(roles=["finance"])
+    team = TeamFactory(slug="search", name="Search")
+    llama, mistral = ServedModelFactory(name="llama"), ServedModelFactory(name="mistral")
+    gcp = CloudAccountFactory(slug="gcp-main", provider="gcp")
+    eur = CloudAccountFactory(slug="azure-eu", provider="azure", billing_currency="EUR")
+    day, next_day = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
+    DailyCostFactory(day=day, team=team, model=llama, billed_cost=Decimal("10.00"), region_id="a")
+    DailyCostFactory(day=day, team=team, model=llama, billed_cost=Decimal("0.01"), region_id="b")
+    DailyCostFactory(day=day, account=gcp, team=team, model=llama, billed_cost=Decimal("5.00"))
+    DailyCostFactory(day=next_day, team=None, model=None, billed_cost=Decimal("2.00"))
+    DailyCostFactory(
+        day=day,
+        account=eur,
+        billing_currency="EUR",
+        team=team,
+        model=mistral,
+        billed_cost=Decimal("7.50"),
+        effective_cost=Decimal("7.00"),
+    )
+    ExchangeRate.objects.create(date=day, from_currency="EUR", to_currency="USD", rate=Decimal("1.0817"))
+
+    overview = _build(finance, start=day, end=next_day)
+    assert overview.billed_cost == Decimal("25.12275")
+    assert overview.unallocated_cost == Decimal("2.00")
+    [reason] = overview.unallocated_by_reason
+    assert reason.billed_cost == Decimal("2.00")
+    by_provider = {trace["name"]: trace["y"] for trace in overview.figures["by_provider"]["data"]}
+    assert by_provider == {"AWS": [10.01, 2.0], "Google Cloud": [5.0], "Azure": [8.11275]}
+    by_team = {trace["name"]: trace["y"] for trace in overview.figures["by_team"]["data"]}
+    assert by_team["Search"] == [23.12275, 0.0]
+    assert [name for name in by_team if name.startswith("Unallocated")] != []
+    assert sum(values[1] for values in by_team.values()) == 2.0
+    (model_trace,) = overview.figures["by_model"]["data"]
+    assert dict(zip(model_trace["y"], model_trace["x"], strict=True)) == {
+        "No model": 2.0,
+        "mistral": 8.11275,
+        "llama": 15.01,
+    }
