@@ -10,8 +10,10 @@ the same process for both views). wrk (installed with apt-get when missing) load
 - /bench/bare-policy: a view returning the same bytes (body and headers), without authentication or
   database, 200 and 304 (bench/policy_api_app/).
 Both sides get the same request (the bare view ignores the Authorization header, but gunicorn parses
-it and Django copies it into the request for both), and within a round the side that goes first
-alternates, so neither always follows the other.
+it and Django copies it into the request for both), within a round the side that goes first
+alternates, so neither always follows the other, and each endpoint gets one unmeasured second first
+(the workers' first requests import the URLconf, views and DRF). The workers' CPU per request is
+printed as well: it moves much less than requests/s with the load of other processes.
 Targets (issue 12): authenticated >= 0.5 x bare for 200, >= 0.8 x bare for 304. Exit status 0.
 
 The app runs as in production: its cache is Redis (INFERENSYS_CACHE_URL, else CELERY_BROKER_URL,
@@ -189,6 +191,11 @@ def main() -> None:
         # much less than requests/s (it only slows the CPU a request gets, it does not take it away).
         cpu = {name: 0.0 for name in loads}
         served = {name: 0 for name in loads}
+        # Warm-up, not measured: each worker imports the URLconf and views on its first request and
+        # DRF's modules on its first cache miss (a second or more of CPU here), which would otherwise
+        # land in whichever endpoint a worker happens to serve first.
+        for url, headers in loads.values():
+            wrk(binary, url, 1, headers)
         for round_index in range(options.seconds):
             for pair in (("policy_200", "bare_200"), ("policy_304", "bare_304")):
                 for name in pair if round_index % 2 == 0 else reversed(pair):

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -327,3 +328,28 @@ def lookup_typed(values: pa.Array, function, result_type: pa.DataType) -> pa.Arr
     encoded = pc.dictionary_encode(values)
     mapped = pa.array([function(value) for value in encoded.dictionary.to_pylist()], result_type)
     return pc.take(mapped, encoded.indices)
+
+
+_WIDE_MONEY = pa.decimal256(28, 10)
+_PRICE_LIMIT = pa.scalar(Decimal("1E17"), pa.decimal256(40, 10))
+
+
+def unit_price_from_cost(cost: pa.Array, quantity: pa.Array) -> pa.Array:
+    """attribution.focus.conditional.unit_price_from_cost over arrays (MONEY_TYPE), exactly: the
+    quotient in decimal256, rounded half-even to 10 places, kept where it gives the cost back within
+    1e-9 x max(|cost|, 1); null elsewhere (a missing, negative or zero operand, or no such price)."""
+    zero, one = pa.scalar(0, MONEY_TYPE), pa.scalar(1, MONEY_TYPE)
+    valid = pc.fill_null(pc.and_(pc.greater(quantity, zero), pc.greater_equal(cost, zero)), False)
+    wide_cost = pc.cast(pc.if_else(valid, cost, zero), _WIDE_MONEY)
+    wide_quantity = pc.cast(pc.if_else(valid, quantity, one), _WIDE_MONEY)
+    quotient = pc.round(pc.divide(wide_cost, wide_quantity), ndigits=10, round_mode="half_to_even")
+    price = pc.cast(quotient, pa.decimal256(40, 10))
+    in_range = pc.less(price, _PRICE_LIMIT)
+    price = pc.if_else(in_range, price, pa.scalar(0, pa.decimal256(40, 10)))
+    difference = pc.abs(pc.subtract(pc.multiply(price, wide_quantity), wide_cost))
+    tolerance = pc.multiply(
+        pc.max_element_wise(pc.abs(wide_cost), pa.scalar(1, _WIDE_MONEY)),
+        pa.scalar(Decimal("1E-9"), pa.decimal256(10, 9)),
+    )
+    kept = pc.and_(pc.and_(valid, in_range), pc.less_equal(difference, tolerance))
+    return pc.if_else(kept, pc.cast(price, MONEY_TYPE), pa.scalar(None, MONEY_TYPE))

@@ -634,14 +634,18 @@ def _derived_prices(
     usage_amount: pa.Array,
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """mapping.aws_derived_prices over a batch: (ListUnitPrice, ContractedUnitPrice, ContractedCost).
-    Only the rows it can change (no list price but a public cost, or a commitment fee or savings plan
-    negation) go through Python, the rule itself; the rest keep the columns as read."""
+    A list price from the public cost is derived in Arrow (vec.unit_price_from_cost, the same exact
+    rule); the rare commitment fee and savings plan negation rows go through the rule itself."""
     count = len(line_item_type)
+    from_cost = pc.and_(pc.is_null(list_unit_price), pc.is_valid(list_cost))
+    if pc.any(from_cost).as_py():
+        list_unit_price = pc.if_else(
+            from_cost,
+            vec.unit_price_from_cost(list_cost, usage_amount),
+            pc.cast(list_unit_price, vec.MONEY_TYPE),
+        )
     derived_types = pa.array(sorted(mapping.AWS_DERIVED_PRICE_TYPES))
-    needed = pc.or_(
-        pc.is_in(line_item_type, value_set=derived_types),
-        pc.and_(pc.is_null(list_unit_price), pc.is_valid(list_cost)),
-    )
+    needed = pc.is_in(line_item_type, value_set=derived_types)
     contracted_cost = pa.nulls(count, vec.MONEY_TYPE)
     if not pc.any(needed).as_py():
         return list_unit_price, contracted_unit_price, contracted_cost
