@@ -87,6 +87,31 @@ def test_a_unit_price_is_derived_from_a_cost_only_when_it_reproduces_the_cost():
     assert unit_price_from_cost(Decimal("-1"), Decimal("1")) is None
 
 
+def test_the_batch_path_derives_the_same_unit_prices_as_the_row_path():
+    """vec.unit_price_from_cost (Arrow, decimal256) against the rule itself, on random costs and
+    quantities of every magnitude the columns hold and on the edge cases."""
+    import random
+
+    import pyarrow as pa
+
+    from attribution.ingest import batch as vec
+
+    generator = random.Random(14)
+    places = Decimal("0.0000000001")
+    costs = [(Decimal(generator.randint(0, 10**9)) / 10 ** generator.randint(0, 8)).quantize(places)
+             for _ in range(5000)]  # fmt: skip
+    quantities = [(Decimal(generator.randint(0, 10**8)) / 10 ** generator.randint(0, 6)).quantize(places)
+                  for _ in range(5000)]  # fmt: skip
+    costs += [None, Decimal("-1"), Decimal("0.154321"), Decimal("2.5"), Decimal("16.4"), Decimal("5")]
+    quantities += [Decimal("1"), Decimal("1"), Decimal("123.457"), Decimal("3"), Decimal("41000000"), None]
+    derived = vec.unit_price_from_cost(pa.array(costs, vec.MONEY_TYPE), pa.array(quantities, vec.MONEY_TYPE))
+    expected = [
+        unit_price_from_cost(cost, quantity) for cost, quantity in zip(costs, quantities, strict=True)
+    ]
+    assert derived.to_pylist() == expected
+    assert sum(price is not None for price in expected) > 1000
+
+
 def test_a_committed_use_discount_credit_is_found_by_type_or_by_its_legacy_name():
     credits = [
         {"type": "SUSTAINED_USAGE_DISCOUNT", "name": "Sustained Usage Discount", "id": "sud"},
