@@ -496,23 +496,35 @@ class _AllocationSums:
 
 # Every SELECT of the union returns the same columns; a grouping leaves the others NULL.
 _ALLOCATION_SUMS_SQL = """
-WITH base AS MATERIALIZED ({allocated} UNION ALL {pending})
-SELECT 'provider', day, provider, NULL::integer, NULL, NULL::integer, NULL, NULL, currency,
+WITH base AS MATERIALIZED ({allocated} UNION ALL {pending}),
+by_team AS (
+  SELECT day, team_id, reason, currency, SUM(billed_cost) AS billed, SUM(effective_cost) AS effective
+    FROM base WHERE currency = %s GROUP BY day, team_id, reason, currency
+),
+by_model AS (
+  SELECT model_id, currency, SUM(billed_cost) AS billed, SUM(effective_cost) AS effective
+    FROM base WHERE currency = %s AND day >= %s GROUP BY model_id, currency
+),
+foreign_rows AS (
+  SELECT day, provider, team_id, model_id, reason, currency,
+         SUM(billed_cost) AS billed, SUM(effective_cost) AS effective
+    FROM base WHERE currency <> %s GROUP BY day, provider, team_id, model_id, reason, currency
+)
+SELECT 'provider', day, provider, NULL::bigint, NULL, NULL::bigint, NULL, NULL, currency,
        SUM(billed_cost), SUM(effective_cost)
   FROM base WHERE currency = %s GROUP BY day, provider, currency
 UNION ALL
-SELECT 'team', day, NULL, team_id, team__name, NULL, NULL, reason, currency,
-       SUM(billed_cost), SUM(effective_cost)
-  FROM base WHERE currency = %s GROUP BY day, team_id, team__name, reason, currency
+SELECT 'team', g.day, NULL, g.team_id, team.name, NULL, NULL, g.reason, g.currency, g.billed, g.effective
+  FROM by_team g LEFT JOIN {team_table} team ON team.id = g.team_id
 UNION ALL
-SELECT 'model', NULL, NULL, NULL, NULL, model_id, model__name, NULL, currency,
-       SUM(billed_cost), SUM(effective_cost)
-  FROM base WHERE currency = %s AND day >= %s GROUP BY model_id, model__name, currency
+SELECT 'model', NULL, NULL, NULL, NULL, g.model_id, model.name, NULL, g.currency, g.billed, g.effective
+  FROM by_model g LEFT JOIN {model_table} model ON model.id = g.model_id
 UNION ALL
-SELECT 'foreign', day, provider, team_id, team__name, model_id, model__name, reason, currency,
-       SUM(billed_cost), SUM(effective_cost)
-  FROM base WHERE currency <> %s
- GROUP BY day, provider, team_id, team__name, model_id, model__name, reason, currency
+SELECT 'foreign', g.day, g.provider, g.team_id, team.name, g.model_id, model.name, g.reason, g.currency,
+       g.billed, g.effective
+  FROM foreign_rows g
+  LEFT JOIN {team_table} team ON team.id = g.team_id
+  LEFT JOIN {model_table} model ON model.id = g.model_id
 """
 _ALLOCATION_SUMS_COLUMNS = (
     "day",
@@ -535,7 +547,8 @@ def _allocation_sums(*, user, filters: CostFilters, currency: str, start: dt.dat
     one row per day x provider x team x model x reason returned 4,200, each read and converted
     here (the page's largest cost)."""
     allocated, pending = cost_selectors.billed_sources(user=user, filters=filters, basis="allocated")
-    columns = ("day", "provider", "team_id", "team__name", "model_id", "model__name")
+    # Names are joined after grouping: the rows grouped stay narrow.
+    columns = ("day", "provider", "team_id", "model_id")
     costs = ("billed_cost", "effective_cost")
     billing_currency = F("billing_currency")
     pending_reason = Case(
@@ -551,8 +564,13 @@ def _allocation_sums(*, user, filters: CostFilters, currency: str, start: dt.dat
         .order_by()
         .query.sql_with_params()
     )
-    sql = _ALLOCATION_SUMS_SQL.format(allocated=allocated_sql, pending=pending_sql)
-    params = (*allocated_params, *pending_params, currency, currency, currency, start, currency)
+    sql = _ALLOCATION_SUMS_SQL.format(
+        allocated=allocated_sql,
+        pending=pending_sql,
+        team_table=connection.ops.quote_name(Team._meta.db_table),
+        model_table=connection.ops.quote_name(ServedModel._meta.db_table),
+    )
+    params = (*allocated_params, *pending_params, currency, currency, start, currency, currency)
     sums = _AllocationSums(by_provider=[], by_team=[], by_model=[], foreign=[])
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -6,11 +6,15 @@ one place (attribution/design.py) and the components in templates/components/ lo
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from django import template
 from django.core.paginator import Page
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import QueryDict
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from attribution import design
 
@@ -88,3 +92,20 @@ def decimal_plain(value) -> str:
     if value is None or value == "":
         return "—"
     return format(Decimal(str(value)).normalize(), "f")
+
+
+@register.filter(is_safe=True)
+def json_data(value, element_id: str) -> SafeString:
+    """Django's `json_script`, the same bytes, for large payloads such as a page's figures.
+
+    `json_script` escapes `<`, `>` and `&` with `str.translate` and a mapping, which walks the JSON
+    one character at a time in Python (6 ms of CPU for the overview's 64 KB of figures); three
+    `str.replace` calls do the same in C.
+    """
+    json_str = (
+        json.dumps(value, cls=DjangoJSONEncoder)
+        .replace(">", "\\u003E")
+        .replace("<", "\\u003C")
+        .replace("&", "\\u0026")
+    )
+    return format_html('<script id="{}" type="application/json">{}</script>', element_id, mark_safe(json_str))

@@ -58,3 +58,23 @@ def test_provider_colours_are_the_same_in_css_and_charts():
     css = (Path(__file__).resolve().parents[2] / "static" / "css" / "app.css").read_text()
     for provider, colour in design.PROVIDER_COLORS.items():
         assert f"--provider-{provider}: {colour};" in css
+
+
+def test_json_data_writes_the_same_bytes_as_json_script():
+    from django.utils.html import json_script
+
+    from attribution.templatetags.ui import json_data
+
+    value = {
+        "title": "</script><script>alert('x') & more",
+        "when": dt.date(2026, 12, 3),
+        "amount": Decimal("12.30"),
+        "names": ["Café", "a>b", "<&>"],
+        "nested": [{"x": [1.5, None, True]}],
+    }
+    assert str(json_data(value, "figures")) == str(json_script(value, "figures"))
+    assert "</script><script>" not in str(json_data(value, "figures"))
+    context = Context({"value": value, "element_id": "fig<ures"})
+    ours = Template("{% load ui %}{{ value|json_data:element_id }}").render(context)
+    assert ours == Template("{{ value|json_script:element_id }}").render(context)
+    assert 'id="fig&lt;ures"' in ours
