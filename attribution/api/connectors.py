@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
+from attribution.api.fields import SlugRelatedField
 from attribution.connectors.services import SyncBusyError, account_connection_test, account_sync_queue
 from attribution.models import CloudAccount, RunState, SyncKind, SyncRun
 
@@ -41,7 +42,7 @@ class CanOperateSyncs(permissions.BasePermission):
 
 
 class SyncRunSerializer(serializers.ModelSerializer):
-    account = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    account = SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = SyncRun

@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from attribution.api.base import RestrictedReadOnlyViewSet
+from attribution.api.fields import SlugRelatedField
 from attribution.api.filters import DayRangeForm
 from attribution.choices import Provider
 from attribution.costs import selectors as cost_selectors
@@ -158,10 +159,10 @@ def _figures_payload(row: cost_selectors.SummaryRow) -> dict:
 
 
 class AllocatedCostSerializer(serializers.ModelSerializer):
-    account = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    deployment = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    account = SlugRelatedField(slug_field="slug", read_only=True)
+    team = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    model = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    deployment = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     allocated_method_details = serializers.DictField(read_only=True, help_text="Ratio and inputs used")
 
     class Meta:
@@ -287,8 +288,8 @@ class CostViewSet(RestrictedReadOnlyViewSet):
 
 
 class UnitCostSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    deployment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    model = SlugRelatedField(slug_field="slug", read_only=True)
+    deployment = SlugRelatedField(slug_field="slug", read_only=True)
     effective_cost = serializers.DecimalField(
         max_digits=24,
         decimal_places=10,
@@ -362,9 +363,9 @@ class UnitCostViewSet(RestrictedReadOnlyViewSet):
 
 
 class SpendEstimateSerializer(serializers.ModelSerializer):
-    deployment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    deployment = SlugRelatedField(slug_field="slug", read_only=True)
+    team = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    model = SlugRelatedField(slug_field="slug", read_only=True)
     basis_details = serializers.DictField(read_only=True, help_text="Rates and usage the estimate used")
     state = serializers.SerializerMethodField(
         help_text="estimated: the bill has not landed; billed: reconciled"

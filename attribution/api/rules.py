@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from attribution.api.base import TokenScopePermission
+from attribution.api.fields import SlugRelatedField
 from attribution.mapping.services import (
     dimension_rule_preview,
     dimension_rule_remove,
@@ -91,16 +92,16 @@ class CanReapplyRules(permissions.BasePermission):
 
 
 class DimensionRuleSerializer(serializers.ModelSerializer):
-    account = serializers.SlugRelatedField(
+    account = SlugRelatedField(
         slug_field="slug", queryset=CloudAccount.objects.all(), allow_null=True, required=False
     )
-    set_team = serializers.SlugRelatedField(
+    set_team = SlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), allow_null=True, required=False
     )
-    set_model = serializers.SlugRelatedField(
+    set_model = SlugRelatedField(
         slug_field="slug", queryset=ServedModel.objects.all(), allow_null=True, required=False
     )
-    set_deployment = serializers.SlugRelatedField(
+    set_deployment = SlugRelatedField(
         slug_field="slug", queryset=Deployment.objects.all(), allow_null=True, required=False
     )
 

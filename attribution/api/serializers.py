@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from attribution.api.fields import SlugRelatedField
 from attribution.models import CloudAccount, DailyCost, Deployment, IngestRun, ServedModel, Team
 
 MONEY_FIELD = {"max_digits": 34, "decimal_places": 10, "read_only": True}
@@ -34,8 +35,8 @@ class ServedModelSerializer(serializers.ModelSerializer):
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    account = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    model = SlugRelatedField(slug_field="slug", read_only=True)
+    account = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     endpoint_url = serializers.URLField(read_only=True, allow_null=True, help_text="null when not known")
 
     def to_representation(self, instance: Deployment) -> dict:
@@ -67,7 +68,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
 
 class IngestRunSerializer(serializers.ModelSerializer):
-    account = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    account = SlugRelatedField(slug_field="slug", read_only=True)
     progress = serializers.FloatField(
         read_only=True, allow_null=True, help_text="bytes_processed / bytes_total, or null when unknown"
     )
@@ -116,10 +117,10 @@ class IngestRunSerializer(serializers.ModelSerializer):
 
 
 class DailyCostSerializer(serializers.ModelSerializer):
-    account = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    deployment = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    account = SlugRelatedField(slug_field="slug", read_only=True)
+    team = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    model = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    deployment = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = DailyCost

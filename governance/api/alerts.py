@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from attribution.api.base import RestrictedReadOnlyViewSet
+from attribution.api.fields import SlugRelatedField
 from attribution.models import Team
 from governance import alert_services
 from governance.api.budgets import TokenHasScopes, service_errors
@@ -38,7 +39,7 @@ class AlertDeliverySerializer(serializers.ModelSerializer):
 
 
 class AlertSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team = SlugRelatedField(slug_field="slug", read_only=True)
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, default=None)
     deliveries = AlertDeliverySerializer(many=True, read_only=True)
 
@@ -110,9 +111,7 @@ class AlertViewSet(RestrictedReadOnlyViewSet):
 
 
 class ChannelSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True
-    )
+    team = SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True)
     kind = serializers.ChoiceField(choices=ChannelKind.choices)
     kinds = serializers.ListField(
         child=serializers.ChoiceField(choices=AlertKind.choices),

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from attribution.api.base import RestrictedReadOnlyViewSet, TokenScopePermission
+from attribution.api.fields import SlugRelatedField
 from attribution.models import CloudAccount, ServedModel, Team
 from governance import budget_services
 from governance.api import filters
@@ -69,14 +70,12 @@ def _threshold_paths(errors: dict) -> dict:
 
 class BudgetWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    team = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True
-    )
-    model = serializers.SlugRelatedField(
+    team = SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True)
+    model = SlugRelatedField(
         slug_field="slug", queryset=ServedModel.objects.all(), required=False, allow_null=True
     )
     provider = serializers.CharField(required=False, allow_blank=True, default="")
-    account = serializers.SlugRelatedField(
+    account = SlugRelatedField(
         slug_field="slug", queryset=CloudAccount.objects.all(), required=False, allow_null=True
     )
     period = serializers.ChoiceField(choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)

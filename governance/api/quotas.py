@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from attribution.api.base import RestrictedReadOnlyViewSet
+from attribution.api.fields import SlugRelatedField
 from attribution.models import ServedModel, Team
 from governance import quota_services
 from governance.api.budgets import TokenHasScopes, service_errors
@@ -19,8 +20,8 @@ from governance.selectors import enforcement_active, quota_limit_effective
 
 
 class QuotaSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
-    model = serializers.SlugRelatedField(
+    team = SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    model = SlugRelatedField(
         slug_field="slug", queryset=ServedModel.objects.all(), required=False, allow_null=True
     )
     gateway_id = serializers.IntegerField(required=False, allow_null=True, help_text="A routing gateway's id")

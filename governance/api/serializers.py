@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from attribution.api.fields import SlugRelatedField
 from attribution.choices import Provider
 from governance.models import AuditEvent, Budget, BudgetEvent, BudgetThreshold, Membership
 
@@ -33,9 +34,9 @@ class BudgetThresholdSerializer(serializers.ModelSerializer):
 
 
 class BudgetSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    account = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    team = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    model = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    account = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     thresholds = BudgetThresholdSerializer(many=True, read_only=True)
     # Declared so the schema says "" (any provider) is a value, as it is in the data.
     provider = serializers.ChoiceField(choices=Provider.choices, allow_blank=True, read_only=True)

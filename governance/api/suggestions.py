@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from attribution.api.base import TokenHasReadScope
+from attribution.api.fields import SlugRelatedField
 from attribution.api.rules import CanEditRules, DimensionRuleSerializer, service_errors
 from attribution.mapping.services import rules_reapply_start
 from attribution.mapping.suggestions import (
@@ -32,11 +33,11 @@ MONEY = {"max_digits": 34, "decimal_places": 10, "read_only": True}
 
 
 class RuleSuggestionSerializer(serializers.ModelSerializer):
-    account = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    set_team = serializers.SlugRelatedField(
+    account = SlugRelatedField(slug_field="slug", read_only=True)
+    set_team = SlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), allow_null=True, required=False
     )
-    set_model = serializers.SlugRelatedField(
+    set_model = SlugRelatedField(
         slug_field="slug", queryset=ServedModel.objects.all(), allow_null=True, required=False
     )
     untagged_cost = serializers.DecimalField(**MONEY, help_text="Untagged billed cost the pattern covers")

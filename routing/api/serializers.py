@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from attribution.api.fields import SlugRelatedField
 from routing.models import Gateway, PolicyDocument
 
 
 class GatewaySerializer(serializers.ModelSerializer):
-    served_models = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    served_models = SlugRelatedField(slug_field="slug", many=True, read_only=True)
 
     class Meta:
         model = Gateway
@@ -28,7 +29,7 @@ class GatewaySerializer(serializers.ModelSerializer):
 
 
 class PolicyDocumentSerializer(serializers.ModelSerializer):
-    gateway = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    gateway = SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = PolicyDocument
