@@ -273,18 +273,24 @@ def _remaining_forecast(
 # --- 3. interval calibrated on the backtest ------------------------------------------------------
 
 
+def _backtests(*, values: np.ndarray, first_day: dt.date | None, horizon: int, origins: int):
+    """(actual, point) `horizon`-day totals from rolling origins a week apart, the latest ending at
+    the end of `values`: the point forecast made by the same forecaster from the days before."""
+    for index in range(origins):
+        cut = len(values) - horizon - index * WEEK
+        if cut < WEEK:
+            return
+        actual = float(values[cut : cut + horizon].sum())
+        yield actual, _remaining_forecast(values[:cut], first_day, horizon, seed=index, simulate=False).point
+
+
 def backtest_errors(
     *, values: np.ndarray, first_day: dt.date | None, horizon: int, origins: int = BACKTEST_ORIGINS
 ) -> list[float]:
     """Relative errors (actual / point - 1) of `horizon`-day totals forecast by the same forecaster
     from rolling origins a week apart, the latest ending at the end of `values`."""
     errors = []
-    for index in range(origins):
-        cut = len(values) - horizon - index * WEEK
-        if cut < WEEK:
-            break
-        actual = float(values[cut : cut + horizon].sum())
-        point = _remaining_forecast(values[:cut], first_day, horizon, seed=index, simulate=False).point
+    for actual, point in _backtests(values=values, first_day=first_day, horizon=horizon, origins=origins):
         if point <= 0 or actual <= 0:
             continue
         errors.append(actual / point - 1)
@@ -393,14 +399,6 @@ def backtest_mape(
     if not series:
         return None
     values = np.asarray([float(amount) for _, amount in series])
-    errors = []
-    for index in range(origins):
-        cut = len(values) - horizon - index * WEEK
-        if cut < WEEK:
-            break
-        actual = float(values[cut : cut + horizon].sum())
-        if actual <= 0:
-            continue
-        point = _remaining_forecast(values[:cut], series[0][0], horizon, seed=index, simulate=False).point
-        errors.append(abs(point - actual) / actual)
+    backtests = _backtests(values=values, first_day=series[0][0], horizon=horizon, origins=origins)
+    errors = [abs(point - actual) / actual for actual, point in backtests if actual > 0]
     return sum(errors) / len(errors) if errors else None
