@@ -10,10 +10,11 @@ usage_start_time, usage_end_time, project{id, number, name, labels, ancestry_num
 labels[{key, value}], system_labels[], location{location, country, region, zone},
 resource{name, global_name}, price{...}, export_time, cost, currency, currency_conversion_rate,
 usage{amount, unit, amount_in_pricing_units, pricing_unit}, credits[{name, amount, full_name, id,
-type}], invoice{month}, cost_type, cost_at_list, subscription{instance_id} on commitment fee rows); `invoice.month` is in US Pacific time, so the
-first hours of a UTC month belong to the previous invoice; credits are negative and kept inside
-the row (net = cost + sum(credits.amount)); `bq extract` writes TIMESTAMP as
-"2026-10-01 07:00:00 UTC" (the koku CSVs show the same instants as "+00:00" after pandas).
+type}], invoice{month}, cost_type, cost_at_list, subscription{instance_id} on commitment fee
+rows); `invoice.month` is in US Pacific time, so the first hours of a UTC month belong to the
+previous invoice; credits are negative and kept inside the row (net = cost +
+sum(credits.amount)); `bq extract` writes TIMESTAMP as "2026-10-01 07:00:00 UTC" (the koku CSVs
+show the same instants as "+00:00" after pandas).
 Assumed: as in BigQuery's JSON export, NULL fields are omitted, FLOAT64 values are JSON numbers
 and NUMERIC values (price.*) are strings; tax and rounding rows (closed months only) name the
 taxed service and carry no SKU usage; Gemini token SKUs use unit "count" per 1,000.

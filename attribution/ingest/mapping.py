@@ -423,7 +423,11 @@ def _half_last_place(value: Decimal) -> Decimal:
 
 
 def gcp_unit_price(
-    *, cost: Decimal | None, quantity: Decimal | None, stated: list[Decimal | None], unit_quantity: Decimal | None
+    *,
+    cost: Decimal | None,
+    quantity: Decimal | None,
+    stated: list[Decimal | None],
+    unit_quantity: Decimal | None,
 ) -> tuple[Decimal | None, Decimal | None]:
     """(unit price, cost) of a Google Cloud row for FOCUS: the price of one pricing unit and the
     cost restated as that price x the quantity, so that unit price x PricingQuantity = cost.

@@ -104,7 +104,8 @@ DETAILED_SCHEMA: list[dict] = [
     _f("cost_at_list", "FLOAT"),
 ]
 # The standard export has no resource or subscription fields (and older tables lack cost_at_list).
-STANDARD_SCHEMA = [f for f in DETAILED_SCHEMA if f["name"] not in ("resource", "subscription", "cost_at_list")]
+_DETAILED_ONLY = ("resource", "subscription", "cost_at_list")
+STANDARD_SCHEMA = [f for f in DETAILED_SCHEMA if f["name"] not in _DETAILED_ONLY]
 
 _TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S UTC"
 

@@ -322,7 +322,9 @@ class GcpBigQueryParser(Parser):
         BilledCost and EffectiveCost only), and the contracted price is the list price when the
         export states no other."""
         unit_quantity = conditional.number_or_none(
-            _get(record, "price.pricing_unit_quantity"), column="price.pricing_unit_quantity", non_negative=True
+            _get(record, "price.pricing_unit_quantity"),
+            column="price.pricing_unit_quantity",
+            non_negative=True,
         )
         effective = conditional.number_or_none(
             _get(record, "price.effective_price"), column="price.effective_price", non_negative=True
@@ -357,11 +359,11 @@ def _as_written(value: Any, parsed: Decimal | None) -> Decimal | None:
         written = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
     except ArithmeticError:
         return parsed
-    return written if written.is_finite() and written.quantize(Decimal("1e-10"), context=_WIDE) == parsed else parsed
+    if not written.is_finite() or written.quantize(Decimal("1e-10"), context=_WIDE) != parsed:
+        return parsed
+    return written
 
 
 def _is_correction(record: dict[str, Any]) -> bool:
     """`adjustment_info` is present only on rows Google issued to correct or modify earlier ones."""
-    return any(
-        _text(record, f"adjustment_info.{field}") for field in ("id", "type", "mode", "description")
-    )
+    return any(_text(record, f"adjustment_info.{field}") for field in ("id", "type", "mode", "description"))

@@ -76,7 +76,7 @@ def test_commitment_fees_pricing_categories_and_sku_price_ids():
     assert mapping.gcp_is_commitment_fee(
         cost_type="regular", sku_description="Commitment v1: Cpu in Americas for 1 Year", subscription_id=""
     )
-    assert mapping.gcp_is_commitment_fee(cost_type="regular", sku_description="GPU", subscription_id="769c55ea")
+    assert mapping.gcp_is_commitment_fee(cost_type="regular", sku_description="GPU", subscription_id="769c")
     assert not mapping.gcp_is_commitment_fee(
         cost_type="tax", sku_description="Commitment v1: Cpu in Americas for 1 Year", subscription_id=""
     )
@@ -84,19 +84,21 @@ def test_commitment_fees_pricing_categories_and_sku_price_ids():
         cost_type="regular", sku_description="N1 Predefined Instance Core", subscription_id=""
     )
     standard = mapping.gcp_commitment_fee_columns(
-        subscription_id="", sku_id="5E4F-1A2B-3C4D", sku_description="Commitment - dollar based v1: GCE for 1 year",
-        project_id="ml-prod", region="us-central1", pricing_unit="hour", currency="EUR",
+        subscription_id="", sku_id="5E4F-1A2B-3C4D", sku_description=SPEND_CUD, project_id="ml-prod",
+        region="us-central1", pricing_unit="hour", currency="EUR",
     )  # fmt: skip
     assert (standard["commitment_discount_id"], standard["commitment_discount_category"],
             standard["commitment_discount_unit"], standard["commitment_discount_quantity"]) == (
         "ml-prod/us-central1/5E4F-1A2B-3C4D", "Spend", "EUR", D(0),
     )  # fmt: skip
-    assert mapping.gcp_pricing_category(
-        cost_type="regular", sku_description="Spot Preemptible Nvidia L4 GPU", covered=False, fee=False
-    ) == "Dynamic"
-    assert mapping.gcp_pricing_category(cost_type="regular", sku_description="GPU", covered=True, fee=False) == (
-        "Committed"
+    assert (
+        mapping.gcp_pricing_category(
+            cost_type="regular", sku_description="Spot Preemptible Nvidia L4 GPU", covered=False, fee=False
+        )
+        == "Dynamic"
     )
+    covered = mapping.gcp_pricing_category(cost_type="regular", sku_description="L4", covered=True, fee=False)
+    assert covered == "Committed"
     assert mapping.gcp_pricing_category(cost_type="tax", sku_description="", covered=False, fee=False) == ""
     assert mapping.gcp_sku_price_id(sku_id="A1", tier_start_amount=D("0")) == "A1"
     assert mapping.gcp_sku_price_id(sku_id="A1", tier_start_amount=D("1024.000")) == "A1/tier/1024"
@@ -123,51 +125,48 @@ def _row(**fields) -> dict:
     return row | fields
 
 
+def _price(effective: str, unit: str = "hour", per: str = "1", tier: str = "0", **more: str) -> dict:
+    return {"effective_price": effective, "tier_start_amount": tier, "unit": unit,
+            "pricing_unit_quantity": per, **more}  # fmt: skip
+
+
+def _usage(amount: float, unit: str, in_pricing_units: float, pricing_unit: str = "hour") -> dict:
+    return {"amount": amount, "unit": unit, "amount_in_pricing_units": in_pricing_units,
+            "pricing_unit": pricing_unit}  # fmt: skip
+
+
+L4_CUD = "Commitment v1: Nvidia L4 GPU in Americas for 1 Year"
+SPEND_CUD = "Commitment - dollar based v1: GCE for 1 year"
+SPOT_L4 = {"id": "SP-GPU", "description": "Spot Preemptible Nvidia L4 GPU running in Americas"}
 EXPORT = [
     # Negotiated prices (newer export): list 0.031611 and contract 0.028450 an hour, cost rounded.
-    _row(cost=0.227603, cost_at_list=0.252892, usage={"amount": 28800.4428, "unit": "seconds",
-         "amount_in_pricing_units": 8.000123, "pricing_unit": "hour"},
-         price={"effective_price": "0.028450", "list_price": "0.031611", "tier_start_amount": "0", "unit": "hour",
-                "pricing_unit_quantity": "1"}),  # fmt: skip
+    _row(cost=0.227603, cost_at_list=0.252892, usage=_usage(28800.4428, "seconds", 8.000123),
+         price=_price("0.028450", list_price="0.031611")),
     # Priced per 1,000,000 requests; the price of one request is 0.0000004.
     _row(sku={"id": "PS-REQ", "description": "Message Delivery Basic"}, cost=1.234567, cost_at_list=1.234567,
-         usage={"amount": 3086417.5, "unit": "requests", "amount_in_pricing_units": 3086417.5,
-                "pricing_unit": "count"},
-         price={"effective_price": "0.4", "tier_start_amount": "0", "unit": "count",
-                "pricing_unit_quantity": "1000000"}),  # fmt: skip
+         usage=_usage(3086417.5, "requests", 3086417.5, "count"), price=_price("0.4", "count", "1000000")),
     # Egress in the second tier, across the tier's start: the blended price.
     _row(sku={"id": "EG-1", "description": "Network Internet Egress from Americas to Americas"}, cost=1.1,
-         cost_at_list=1.1, usage={"amount": 10737418240, "unit": "bytes", "amount_in_pricing_units": 10,
-                                  "pricing_unit": "gibibyte"},
-         price={"effective_price": "0.12", "tier_start_amount": "1024", "unit": "gibibyte",
-                "pricing_unit_quantity": "1"}),  # fmt: skip
+         cost_at_list=1.1, usage=_usage(10737418240, "bytes", 10, "gibibyte"),
+         price=_price("0.12", "gibibyte", tier="1024")),
     # A resource-based commitment's fee, named by its subscription (detailed export).
-    _row(sku={"id": "CUD-GPU", "description": "Commitment v1: Nvidia L4 GPU in Americas for 1 Year"},
-         cost=1.1544, cost_at_list=1.1544, subscription={"instance_id": "769c55ea-c50f-4258-bcf5-04b6688fa5fa"},
-         usage={"amount": 14400, "unit": "seconds", "amount_in_pricing_units": 4, "pricing_unit": "hour"},
-         price={"effective_price": "0.2886", "tier_start_amount": "0", "unit": "hour",
-                "pricing_unit_quantity": "1"}),  # fmt: skip
+    _row(sku={"id": "CUD-GPU", "description": L4_CUD}, cost=1.1544, cost_at_list=1.1544,
+         subscription={"instance_id": "769c55ea-c50f-4258-bcf5-04b6688fa5fa"},
+         usage=_usage(14400, "seconds", 4), price=_price("0.2886")),
     # A spend-based commitment's fee in a standard export (no subscription): 10 dollars an hour.
-    _row(sku={"id": "CUD-USD", "description": "Commitment - dollar based v1: GCE for 1 year"}, cost=10,
-         usage={"amount": 10, "unit": "dollars", "amount_in_pricing_units": 10, "pricing_unit": "dollar"}),  # fmt: skip
+    _row(sku={"id": "CUD-USD", "description": SPEND_CUD}, cost=10, usage=_usage(10, "dollars", 10, "dollar")),
     # Usage covered by that commitment: a spot VM with its CUD credit (it counts as Committed).
-    _row(sku={"id": "SP-GPU", "description": "Spot Preemptible Nvidia L4 GPU running in Americas"}, cost=0.5,
+    _row(sku=SPOT_L4, cost=0.5, usage=_usage(7200, "seconds", 2), price=_price("0.25"),
          credits=[{"name": "Committed use discount: dollar based", "amount": -0.5, "id": "cud-dollar-1",
-                   "type": "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"}],
-         usage={"amount": 7200, "unit": "seconds", "amount_in_pricing_units": 2, "pricing_unit": "hour"},
-         price={"effective_price": "0.25", "tier_start_amount": "0", "unit": "hour", "pricing_unit_quantity": "1"}),  # fmt: skip
+                   "type": "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"}]),
     # A spot VM without a commitment.
-    _row(sku={"id": "SP-GPU", "description": "Spot Preemptible Nvidia L4 GPU running in Americas"}, cost=0.25,
-         usage={"amount": 3600, "unit": "seconds", "amount_in_pricing_units": 1, "pricing_unit": "hour"},
-         price={"effective_price": "0.25", "tier_start_amount": "0", "unit": "hour", "pricing_unit_quantity": "1"}),  # fmt: skip
+    _row(sku=SPOT_L4, cost=0.25, usage=_usage(3600, "seconds", 1), price=_price("0.25")),
     # Google's correction of earlier usage: negative usage, a Correction.
-    _row(cost=-0.056900, cost_at_list=-0.063222,
+    _row(cost=-0.056900, cost_at_list=-0.063222, usage=_usage(-7200, "seconds", -2),
          adjustment_info={"id": "adj-1", "type": "USAGE_CORRECTION", "mode": "PARTIAL_CORRECTION"},
-         usage={"amount": -7200, "unit": "seconds", "amount_in_pricing_units": -2, "pricing_unit": "hour"},
-         price={"effective_price": "0.028450", "list_price": "0.031611", "tier_start_amount": "0",
-                "unit": "hour", "pricing_unit_quantity": "1"}),  # fmt: skip
+         price=_price("0.028450", list_price="0.031611")),
     _row(sku={"id": "", "description": ""}, cost=0.52, cost_type="tax", usage={"amount": 0}),
-]
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -217,10 +216,10 @@ def test_commitment_fees_are_usage_of_their_commitment_and_keep_their_cost(expor
     )
     assert fees == [
         ("Usage", "Recurring", "Standard", "769c55ea-c50f-4258-bcf5-04b6688fa5fa",
-         "Commitment v1: Nvidia L4 GPU in Americas for 1 Year", "Usage", "Committed Use Discount", "Used",
+         L4_CUD, "Usage", "Committed Use Discount", "Used",
          D("0E-10"), "Hours", D("1.1544000000"), D("1.1544000000")),
         ("Usage", "Recurring", "Standard", "ml-prod/us-central1/CUD-USD",
-         "Commitment - dollar based v1: GCE for 1 year", "Spend", "Committed Use Discount", "Used",
+         SPEND_CUD, "Spend", "Committed Use Discount", "Used",
          D("0E-10"), "USD", D("10.0000000000"), D("10.0000000000")),
     ]  # fmt: skip
     covered = rows(
@@ -261,7 +260,7 @@ def test_shared_samples_meet_the_rules_the_validator_skips(name):
         """SELECT count(*), count(*) FILTER (WHERE "ListCost" = "ContractedCost"
                                               AND "ListUnitPrice" = "ContractedUnitPrice"
                                               AND "SkuPriceId" = "SkuId"),
-                  count(*) FILTER (WHERE "ListCost" < "BilledCost" - 0.0000005)
+                  count(*) FILTER (WHERE "ListCost" < "BilledCost" - 0.000001)
              FROM focus_line_items WHERE "x_Account" = %s AND "ChargeCategory" = 'Usage'""",
         [slug],
     )
