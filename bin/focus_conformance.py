@@ -81,11 +81,6 @@ RECOMMENDATIONS: dict[str, str] = {
     ),
 }
 
-# Rules the validator cannot evaluate (attribution/focus/checks.py) that a dataset still breaks, for
-# reasons owned elsewhere: (label prefix, rule id) -> why. Reported with their row counts, not failed;
-# remove an entry once its rows are fixed (an entry that no longer matches anything is reported too).
-KNOWN_BREAKS: dict[tuple[str, str], str] = {}
-
 # A result line: "❌ ListCost-C-003-M: FAIL  (violations=3, msg=...)".
 _FAILED = re.compile(r"(?P<rule>[A-Za-z]+-[A-Z]-\d{3}-[A-Z]): FAIL\b")
 
@@ -252,7 +247,7 @@ def main() -> int:
     _django_setup()
     from django.core.management import call_command
 
-    from attribution.focus.checks import focus_rule_examples
+    from attribution.focus.checks import KNOWN_BREAKS, focus_rule_examples, known_break
     from attribution.focus.export import focus_export_parquet
 
     if not args.checks_only and (missing := rules_not_covered(args.validator_python)):
@@ -290,7 +285,7 @@ def main() -> int:
         real += [
             f"{rule} [{count} rows, our check]"
             for rule, count in broken.items()
-            if (label_key(label, rule)) not in known
+            if known_break(label, rule) not in known
         ]
         if known:
             note += (
@@ -301,7 +296,7 @@ def main() -> int:
         status = "FAIL" if real else "PASS"
         print(f"{status} {label}: {rows} rows, {len(real)} failed rules{note} {' '.join(real)}", flush=True)
         for rule in broken:
-            if label_key(label, rule) not in known:
+            if known_break(label, rule) not in known:
                 for example in focus_rule_examples(rule, account_slugs=slugs, limit=2):
                     print(f"    {rule}: {example}", flush=True)
         problems += bool(real)
@@ -316,18 +311,13 @@ def main() -> int:
     return 1 if problems else 0
 
 
-def label_key(label: str, rule: str) -> tuple[str, str] | None:
-    """The KNOWN_BREAKS entry that covers this dataset's rule, if any."""
-    return next(((prefix, r) for prefix, r in KNOWN_BREAKS if r == rule and label.startswith(prefix)), None)
-
-
 def rule_checks(*, label: str, slugs: list[str]) -> tuple[dict[str, int], set[tuple[str, str]]]:
     """Our checks of the rules the validator cannot evaluate: {rule: violating rows} and the
     KNOWN_BREAKS entries that cover some of them."""
-    from attribution.focus.checks import focus_rule_violations
+    from attribution.focus.checks import focus_rule_violations, known_break
 
     broken = focus_rule_violations(account_slugs=slugs)
-    known = {key for rule in broken if (key := label_key(label, rule)) is not None}
+    known = {key for rule in broken if (key := known_break(label, rule)) is not None}
     return broken, known
 
 

@@ -149,3 +149,87 @@ def focus_rule_examples(
         cursor.execute(f"SELECT {columns} FROM focus_line_items {where} LIMIT %s", [*params, limit])  # noqa: S608
         names = [column.name for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# Datasets of `make conformance` (labels "demo-<cloud>" and "sample <path under billing/>") whose rows
+# still break one of RULES, for a reason the mapping cannot mend without inventing data: (label
+# prefix, rule id) -> why. bin/focus_conformance.py reports them with their row counts instead of
+# failing; an entry that matches nothing is reported so it can be removed.
+def _known(prefixes: tuple[str, ...], rules: tuple[str, ...], reason: str) -> dict[tuple[str, str], str]:
+    return {(prefix, rule): reason for prefix in prefixes for rule in rules}
+
+
+_NO_PRICE_ID = (
+    "the export has no price identifier (Azure cost details have none; these AWS files leave "
+    "pricing/RateCode and pricing/RateId empty or lack them; the FOCUS scenario files omit SkuPriceId), "
+    "and the view does not invent one"
+)
+_GCP = (
+    "Google Cloud rows whose list price the export does not give (cost_at_list rounded to micro-dollars "
+    "over thousands of units: no unit price reproduces it) or whose contracted price x quantity misses the "
+    "rounded cost, and no price identifier in the export; the Google Cloud mapping is being reworked "
+    "separately (attribution/ingest/formats/gcp_*.py)"
+)
+_EMPTY_ROW = "the sample's only row has a date and nothing else (no meter, quantity, price or cost)"
+_SCENARIOS = (
+    "the FOCUS specification's own scenario files: they carry no ContractedUnitPrice, no SkuId/SkuPriceId, "
+    "no PricingQuantity on their commitment rows, and one Usage row whose ListUnitPrice x PricingQuantity "
+    "(3 x 0.333) is not its ListCost (3); the view keeps what a FOCUS export states"
+)
+KNOWN_BREAKS: dict[tuple[str, str], str] = {
+    **_known(
+        (
+            "demo-azure",
+            "sample azure/",
+            "sample focus/",
+            "sample aws/koku/",
+            "sample aws/koku-cur-s3-layout/",
+        ),
+        ("SkuPriceId-C-005-C",),
+        _NO_PRICE_ID,
+    ),
+    **_known(
+        ("demo-gcp", "sample gcp/"),
+        (
+            "ListUnitPrice-C-005-C",
+            "PricingCurrencyListUnitPrice-C-005-C",
+            "ContractedUnitPrice-C-011-C",
+            "SkuPriceId-C-005-C",
+        ),
+        _GCP,
+    ),  # fmt: skip
+    ("demo-aws", "SkuId-C-005-C"): (
+        "savings plan recurring fee rows that carry unused commitment are Usage in FOCUS; the demo CUR "
+        "gives them no product_sku"
+    ),
+    ("demo-azure", "SkuId-C-005-C"): "the demo's reservation purchase row has no MeterId or PartNumber",
+    **_known(
+        (
+            "sample azure/opencost-billingexports/headersets_BOM.csv",
+            "sample azure/opencost-billingexports/values_MissingBrackets.csv",
+        ),
+        tuple(rule.id for rule in RULES),
+        _EMPTY_ROW,
+    ),  # fmt: skip
+    **_known(
+        ("sample focus/focus-spec-scenarios/",),
+        (
+            "ContractedUnitPrice-C-006-C",
+            "PricingCurrencyContractedUnitPrice-C-005-C",
+            "SkuId-C-005-C",
+            "PricingQuantity-C-005-C",
+            "ListUnitPrice-C-005-C",
+            "PricingCurrencyListUnitPrice-C-005-C",
+            "ListCost-C-009-C",
+        ),
+        _SCENARIOS,
+    ),  # fmt: skip
+}
+
+
+def known_break(label: str, rule_id: str) -> tuple[str, str] | None:
+    """The KNOWN_BREAKS entry that covers this dataset's broken rule, if any."""
+    return next(
+        ((prefix, rule) for prefix, rule in KNOWN_BREAKS if rule == rule_id and label.startswith(prefix)),
+        None,
+    )

@@ -253,8 +253,9 @@ def aws_derived_prices(
     """(ListUnitPrice, ContractedUnitPrice, ContractedCost). The costs decide: a rate CUR states is
     kept where it gives its cost back (ListUnitPrice x usage = pricing_public_on_demand_cost; on Usage
     and SavingsPlanCoveredUsage, unblended rate x usage = unblended cost), else the price the cost
-    implies replaces it (conditional.unit_price_for_cost; CUR rounds its rates, and some exports
-    state a rate that is not the one their cost was charged at). Where CUR gives no rate:
+    implies replaces it, or stands in for a rate CUR leaves empty (conditional.unit_price_for_cost;
+    CUR rounds its rates, and some exports state a rate that is not the one their cost was charged
+    at). Where CUR gives no rate:
 
     - ListUnitPrice without pricing_public_on_demand_rate: pricing_public_on_demand_cost over the
       usage amount; a commitment fee (RIFee, SavingsPlanRecurringFee, SavingsPlanUpfrontFee) has no
@@ -277,7 +278,7 @@ def aws_derived_prices(
     elif list_unit_price is None and commitment_fee:
         list_unit_price = unit_price_from_cost(unblended_cost, usage_amount)
     contracted_cost = None
-    if contracted_unit_price is not None and line_item_type in AWS_CONTRACTED_RATE_TYPES:
+    if line_item_type in AWS_CONTRACTED_RATE_TYPES:
         contracted_unit_price = unit_price_for_cost(
             (contracted_unit_price,), cost=unblended_cost, quantity=usage_amount
         )

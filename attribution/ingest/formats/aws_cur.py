@@ -647,10 +647,7 @@ def _derived_prices(
         vec.unit_price_for_cost(list_unit_price, list_cost, usage_amount),
         pc.cast(list_unit_price, vec.MONEY_TYPE),
     )
-    rated = pc.and_(
-        pc.is_in(line_item_type, value_set=pa.array(sorted(mapping.AWS_CONTRACTED_RATE_TYPES))),
-        pc.is_valid(contracted_unit_price),
-    )
+    rated = pc.is_in(line_item_type, value_set=pa.array(sorted(mapping.AWS_CONTRACTED_RATE_TYPES)))
     contracted_unit_price = pc.if_else(
         rated,
         vec.unit_price_for_cost(contracted_unit_price, unblended_cost, usage_amount),

@@ -345,9 +345,10 @@ def _prices(
     The costs decide, the prices describe them (FOCUS: ListUnitPrice x PricingQuantity = ListCost,
     ContractedUnitPrice x PricingQuantity = ContractedCost), so a stated price is kept only when it
     gives its cost back (conditional.unit_price_for_cost):
-    - ListCost is paygCostInBillingCurrency (else PayGPrice x Quantity): ListUnitPrice is PayGPrice,
-      or the price ListCost implies where the export states another (paygCost 0 on unused
-      reservation and reservation purchase rows, which carry the meter's PayGPrice).
+    - ListCost is paygCostInBillingCurrency (else PayGPrice x Quantity; else, in the view, the row's
+      cost): ListUnitPrice is PayGPrice, or the price ListCost implies where the export states
+      another (paygCost 0 on unused reservation and reservation purchase rows, which carry the
+      meter's PayGPrice) or none (a legacy pay-as-you-go export with PreTaxCost only).
     - ContractedCost of usage covered or left unused by a commitment is UnitPrice x Quantity (the
       negotiated price before the commitment discount); of every other row, its cost (the view's
       rule, the billed cost). ContractedUnitPrice is UnitPrice when it gives that back; else
@@ -388,7 +389,10 @@ def _prices(
         contracted_cost = (unit_price * quantity).quantize(ZERO)
     return prices | {
         "contracted_cost": contracted_cost,
-        "list_unit_price": conditional.unit_price_for_cost((list_price,), cost=list_cost, quantity=quantity),
+        # Without paygCost or PayGPrice the view's ListCost is the row's cost (as for ContractedCost).
+        "list_unit_price": conditional.unit_price_for_cost(
+            (list_price,), cost=cost if list_cost is None else list_cost, quantity=quantity
+        ),
         "contracted_unit_price": conditional.unit_price_for_cost(
             (unit_price, effective_price),
             cost=contracted_cost if contracted_cost is not None else cost,
