@@ -204,13 +204,16 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
     ),
     ("demo-azure", "SkuId-C-005-C"): "the demo's reservation purchase row has no MeterId or PartNumber",
     **_known(
+        ("sample azure/opencost-billingexports/headersets_BOM.csv",), tuple(r.id for r in RULES), _EMPTY_ROW
+    ),
+    **_known(
         (
-            "sample azure/opencost-billingexports/headersets_BOM.csv",
             "sample azure/opencost-billingexports/values_MissingBrackets.csv",
+            "sample azure/opencost-billingexports/values_VirtualMachine.csv",
         ),
         tuple(rule.id for rule in RULES),
-        _EMPTY_ROW,
-    ),  # fmt: skip
+        "OpenCost's test files for tag parsing: one row with costs but no quantity, meter or unit price",
+    ),
     **_known(
         ("sample focus/focus-spec-scenarios/",),
         (
