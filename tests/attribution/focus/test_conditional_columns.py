@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from attribution.focus.checks import focus_rule_violations
 from attribution.focus.conditional import unit_price_from_cost
 from attribution.focus.tables import service_classify_keeping
 from attribution.ingest import mapping, services
@@ -167,6 +168,7 @@ def test_gcp_demo_rows_get_list_prices_contracted_costs_and_their_committed_use_
     # Every usage row is priced, and price x quantity gives its list and contracted cost: the export
     # rounds cost to micro-dollars, so the cost is restated as the stated price x the quantity.
     assert price_rule_breaks(slug) == {}
+    assert focus_rule_violations(account_slugs=[slug]) == {}
     assert violations(slug) == {}
     (counts,) = rows(
         """SELECT count(*), count(*) FILTER (WHERE "ListUnitPrice" = "ContractedUnitPrice"),
@@ -364,7 +366,14 @@ def test_azure_demo_reservation_rows_are_measured_in_hours(demo_cloud):
         ("Purchase", None, "Usage", "Hours"), ("Usage", "Unused", "Usage", "Hours"),
         ("Usage", "Used", "Usage", "Hours"),
     ]  # fmt: skip
-    assert all(count == same for *_, count, same in found)
+    # Usage rows: the hours used or left unused. The purchase: the hours it buys, not the export's
+    # Quantity (1 reservation): a monthly payment buys 730 hours.
+    assert all(count == same for category, *_, count, same in found if category == "Usage")
+    assert rows(
+        """SELECT DISTINCT "CommitmentDiscountQuantity" FROM focus_line_items
+            WHERE "x_Account" = %s AND "ChargeCategory" = 'Purchase'""",
+        [slug],
+    ) == [(Decimal(730),)]
     assert "CommitmentDiscountQuantity-C-005 null" not in price_rule_breaks(slug)
     assert violations(slug) == {}
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from attribution.focus.checks import focus_rule_violations
 from attribution.ingest import mapping
 from tests.attribution.focus.test_conditional_columns import price_rule_breaks
 from tests.attribution.ingest.test_focus_conformance import ingest as ingest_sample
@@ -181,6 +182,7 @@ def export(ingest, tmp_path):
 
 def test_export_rows_meet_the_rules_the_validator_skips(export):
     assert price_rule_breaks(export) == {}
+    assert focus_rule_violations(account_slugs=[export]) == {}
     assert violations(export) == {}
     found = rows(
         """SELECT "ChargeDescription", "ChargeClass", "PricingCategory", "SkuPriceId", "ListUnitPrice",
@@ -255,6 +257,7 @@ def test_commitment_fees_are_usage_of_their_commitment_and_keep_their_cost(expor
 def test_shared_samples_meet_the_rules_the_validator_skips(name):
     slug = ingest_sample(name)
     assert price_rule_breaks(slug) == {}
+    assert focus_rule_violations(account_slugs=[slug]) == {}
     assert violations(slug) == {}
     (found,) = rows(
         """SELECT count(*), count(*) FILTER (WHERE "ListCost" = "ContractedCost"
