@@ -631,6 +631,16 @@ def daily_cost_rebuild(
         provider = cursor.fetchone()[0]
         keys = ", ".join(_CELL_KEYS)
         sums = "billed_cost, effective_cost, list_cost, consumed_quantity"
+        # What the three rollups' statements read: the days, and the current runs with charges on
+        # them other than the loaded one (whose rows come from RUN_CELLS_TABLE).
+        rebuild = {
+            **params,
+            "days": days,
+            "runs": [run for run in runs if run != loaded_run],
+            "provider": provider,
+            "first": first,
+            "after_last": after_last,
+        }
         loaded_cells = ""
         if loaded_run is not None:
             loaded_cells = f"""SELECT day, {keys}, {sums}, line_items FROM {RUN_CELLS_TABLE}
@@ -657,79 +667,35 @@ def daily_cost_rebuild(
             GROUP BY day, account_id, service_name, region_id, sku_id, team_id, model_id, deployment_id,
                      charge_category, billing_currency
             """,  # noqa: S608
-            {
-                **params,
-                "days": days,
-                "runs": [run for run in runs if run != loaded_run],
-                "provider": provider,
-                "first": first,
-                "after_last": after_last,
-            },
+            rebuild,
         )
         written = cursor.rowcount
-        _daily_tag_cost_insert(
-            cursor,
-            account_id=account_id,
-            provider=provider,
-            days=days,
-            runs=runs,
-            loaded_run=loaded_run,
-            first=first,
-            after_last=after_last,
-        )
-        _daily_resource_cost_insert(
-            cursor,
-            account_id=account_id,
-            provider=provider,
-            days=days,
-            runs=runs,
-            loaded_run=loaded_run,
-            first=first,
-            after_last=after_last,
-        )
+        _daily_tag_cost_insert(cursor, rebuild=rebuild, loaded_run=loaded_run)
+        _daily_resource_cost_insert(cursor, rebuild=rebuild, loaded_run=loaded_run)
         if loaded_run is not None:
             cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
         return written, period_days
 
 
-def _daily_resource_cost_insert(
-    cursor,
-    *,
-    account_id: int,
-    provider: str,
-    days: list,
-    runs: list[int],
-    loaded_run: int | None,
-    first,
-    after_last,
-) -> None:
+def _daily_resource_cost_insert(cursor, *, rebuild: dict[str, Any], loaded_run: int | None) -> None:
     """DailyResourceCost for the account's `days`: the team-less, deployment-less current line items
     per resource. The loaded run's from RUN_CELLS_TABLE's resource rows (its partition is not read a
     second time), the other runs' from their line items. When no other run has a charge on those
     days (a period re-ingested on its own, the usual case), the loaded run's rows are the rollup as
     they stand: nothing to add to them, so they are not grouped again."""
-    others = [run for run in runs if run != loaded_run]
-    params = {
-        "account": account_id,
-        "provider": provider,
-        "runs": others,
-        "days": days,
-        "first": first,
-        "after_last": after_last,
-    }
     columns = """day, account_id, billing_period_start, provider, service_name, resource, billing_currency,
                  billed_cost, effective_cost, line_items"""
     loaded_rows = f"""SELECT day, account_id, first_period, service_name, resource, billing_currency,
                              billed_cost, effective_cost, line_items
                       FROM {RUN_CELLS_TABLE}
                       WHERE per_resource AND resource IS NOT NULL AND day = ANY(%(days)s)"""  # noqa: S608
-    if loaded_run is not None and not others:
+    if loaded_run is not None and not rebuild["runs"]:
         cursor.execute(
             f"""INSERT INTO attribution_dailyresourcecost ({columns})
                 SELECT day, account_id, first_period, %(provider)s, service_name, resource,
                        billing_currency, billed_cost, effective_cost, line_items
                 FROM ({loaded_rows}) loaded""",  # noqa: S608
-            params,
+            rebuild,
         )
         return
     loaded_union = f"UNION ALL {loaded_rows}" if loaded_run is not None else ""
@@ -751,7 +717,7 @@ def _daily_resource_cost_insert(
                 billed_cost, effective_cost, line_items)
         GROUP BY day, account_id, service_name, resource, billing_currency
         """,  # noqa: S608
-        params,
+        rebuild,
     )
 
 
@@ -763,17 +729,7 @@ _TAG_CELL_KEYS = (
 )  # fmt: skip
 
 
-def _daily_tag_cost_insert(
-    cursor,
-    *,
-    account_id: int,
-    provider: str,
-    days: list,
-    runs: list[int],
-    loaded_run: int | None,
-    first,
-    after_last,
-) -> None:
+def _daily_tag_cost_insert(cursor, *, rebuild: dict[str, Any], loaded_run: int | None) -> None:
     """DailyTagCost for the account's `days`, from the same current line items as DailyCost: the
     loaded run's from RUN_CELLS_TABLE (summed per tag set there, so its partition is not read a
     second time), the other runs' from their line items. Empty tag values count as untagged."""
@@ -812,12 +768,5 @@ def _daily_tag_cost_insert(
         WHERE tag.value <> ''
         GROUP BY c.day, {cells}, left(tag.key, 512), left(tag.value, {TAG_VALUE_MAX})
         """,  # noqa: S608
-        {
-            "account": account_id,
-            "provider": provider,
-            "runs": [run for run in runs if run != loaded_run],
-            "days": days,
-            "first": first,
-            "after_last": after_last,
-        },
+        rebuild,
     )
