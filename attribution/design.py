@@ -81,6 +81,12 @@ def figure_json(*, data: list[dict], layout: dict) -> dict:
     return {"data": data, "layout": layout}
 
 
+def trace(trace_type: str, **properties) -> dict:
+    """A trace as a plain dict for figure_json, its keys in the order Plotly's objects serialise
+    them (the properties alphabetically, then `type`), so the page's JSON keeps the same bytes."""
+    return {**dict(sorted(properties.items())), "type": trace_type}
+
+
 @functools.cache
 def _plotly_default_template_json() -> dict:
     import plotly.io as pio

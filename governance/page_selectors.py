@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from attribution.design import go
+from attribution import design
 from governance.models import Budget
 from governance.selectors import BudgetStatusDetail, budget_statuses
 
@@ -52,12 +52,15 @@ def budget_rows(*, user) -> list[BudgetRow]:
 def budget_burndown_figure(*, budget: Budget, detail: BudgetStatusDetail, thresholds: list) -> dict:
     """Cumulative spend this period (billed and estimated), the forecast with its 80 % band, the
     budget and each threshold as horizontal lines. Drawn from the spend and stored forecast the
-    status was computed from (`budget_status_detail`), so the page reads them once."""
-    figure = go.Figure()
+    status was computed from (`budget_status_detail`), so the page reads them once.
+
+    Plain dicts (design.trace, design.figure_json): the same JSON bytes as Plotly's objects gave,
+    without building them on every request."""
+    layout: dict = {"template": design.plotly_default_template()}
     status, spend, stored = detail.status, detail.spend, detail.stored_forecast
     start, end = status["period_start"], status["period_end"]
     if start is None or spend is None:
-        return figure.to_plotly_json()
+        return design.figure_json(data=[], layout=layout)
     today = timezone.now().date()
     days, billed, estimated = [], [], []
     running_billed = running_estimated = Decimal("0")
@@ -69,44 +72,78 @@ def budget_burndown_figure(*, budget: Budget, detail: BudgetStatusDetail, thresh
         billed.append(float(running_billed))
         estimated.append(float(running_estimated))
         day += dt.timedelta(days=1)
-    figure.add_trace(
-        go.Scatter(x=days, y=billed, name="Billed", stackgroup="spend", line={"color": BILLED_COLOR})
-    )
-    figure.add_trace(
-        go.Scatter(x=days, y=estimated, name="Estimated", stackgroup="spend", line={"color": ESTIMATED_COLOR})
-    )
+    traces = [
+        design.trace(
+            "scatter", line={"color": BILLED_COLOR}, name="Billed", stackgroup="spend", x=days, y=billed
+        ),
+        design.trace(
+            "scatter",
+            line={"color": ESTIMATED_COLOR},
+            name="Estimated",
+            stackgroup="spend",
+            x=days,
+            y=estimated,
+        ),
+    ]
     path = [item for item in (stored.daily if stored else []) if "forecast" in item]
     if path:
         x = [item["day"] for item in path]
-        figure.add_trace(
-            go.Scatter(x=x, y=[float(item["upper"]) for item in path], line={"width": 0}, showlegend=False,
-                       hoverinfo="skip", name="80 % upper")
-        )  # fmt: skip
-        figure.add_trace(
-            go.Scatter(x=x, y=[float(item["lower"]) for item in path], line={"width": 0}, fill="tonexty",
-                       fillcolor="rgba(245,158,11,0.2)", name="80 % interval")
-        )  # fmt: skip
-        figure.add_trace(
-            go.Scatter(x=x, y=[float(item["forecast"]) for item in path], name=f"Forecast ({stored.method})",
-                       line={"color": FORECAST_COLOR, "dash": "dash"})
-        )  # fmt: skip
+        traces += [
+            design.trace(
+                "scatter",
+                hoverinfo="skip",
+                line={"width": 0},
+                name="80 % upper",
+                showlegend=False,
+                x=x,
+                y=[float(item["upper"]) for item in path],
+            ),
+            design.trace(
+                "scatter",
+                fill="tonexty",
+                fillcolor="rgba(245,158,11,0.2)",
+                line={"width": 0},
+                name="80 % interval",
+                x=x,
+                y=[float(item["lower"]) for item in path],
+            ),
+            design.trace(
+                "scatter",
+                line={"color": FORECAST_COLOR, "dash": "dash"},
+                name=f"Forecast ({stored.method})",
+                x=x,
+                y=[float(item["forecast"]) for item in path],
+            ),
+        ]
     x_range = [start.isoformat(), (end - dt.timedelta(days=1)).isoformat()]
-    figure.add_trace(
-        go.Scatter(x=x_range, y=[float(budget.amount)] * 2, name="Budget", mode="lines",
-                   line={"color": "#111827", "width": 2})
-    )  # fmt: skip
+    traces.append(
+        design.trace(
+            "scatter",
+            line={"color": "#111827", "width": 2},
+            mode="lines",
+            name="Budget",
+            x=x_range,
+            y=[float(budget.amount)] * 2,
+        )
+    )
     for threshold in thresholds:
         level = float(threshold.limit_for(budget.amount))
         level_text = f"{threshold.percent}%" if threshold.percent is not None else f"{threshold.amount}"
         label = f"{threshold.effective_action} at {level_text}"
-        figure.add_trace(
-            go.Scatter(x=x_range, y=[level] * 2, name=f"{label} ({threshold.basis})", mode="lines",
-                       line={"color": "#dc2626" if threshold.effective_action == "block" else "#9ca3af",
-                             "dash": "dot"})
-        )  # fmt: skip
-    figure.update_layout(
+        color = "#dc2626" if threshold.effective_action == "block" else "#9ca3af"
+        traces.append(
+            design.trace(
+                "scatter",
+                line={"color": color, "dash": "dot"},
+                mode="lines",
+                name=f"{label} ({threshold.basis})",
+                x=x_range,
+                y=[level] * 2,
+            )
+        )
+    layout.update(
         margin={"l": 50, "r": 10, "t": 10, "b": 40},
         yaxis={"title": {"text": budget.currency}},
         legend={"orientation": "h"},
     )
-    return figure.to_plotly_json()
+    return design.figure_json(data=traces, layout=layout)

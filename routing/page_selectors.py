@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from attribution.design import go
+from attribution import design
 from attribution.models import Deployment, ServedModel
 from routing import selectors
 from routing.models import DeploymentRouting, Gateway, PolicyDocument, PushAttempt, RouteState, WeightPin
@@ -88,7 +88,8 @@ def model_pins(*, model: ServedModel, now: dt.datetime) -> list[WeightPin]:
 
 
 def pareto_figure(*, model: ServedModel, now: dt.datetime, proposed: dict[str, int] | None = None) -> dict:
-    """Each deployment's unit cost vs p95; the frontier; the current (and proposed) mix."""
+    """Each deployment's unit cost vs p95; the frontier; the current (and proposed) mix. Plain dicts
+    (design.trace, design.figure_json): the same JSON bytes as Plotly's objects gave."""
     deployments = selectors.routable_deployments(model=model)
     ids = [d.id for d in deployments]
     costs = selectors.unit_costs_per_1m_tokens(
@@ -100,25 +101,28 @@ def pareto_figure(*, model: ServedModel, now: dt.datetime, proposed: dict[str, i
         for d in deployments
         if d.id in costs and d.id in latencies
     ]
-    figure = go.Figure()
+    layout: dict = {"template": design.plotly_default_template()}
     if not points:
-        return figure.to_plotly_json()
-    figure.add_trace(
-        go.Scatter(
+        return design.figure_json(data=[], layout=layout)
+    frontier = pareto_frontier(points)
+    traces = [
+        design.trace(
+            "scatter",
+            mode="markers+text",
+            name="Deployments",
+            text=[p[0] for p in points],
+            textposition="top center",
             x=[p[1] for p in points],
             y=[p[2] for p in points],
-            text=[p[0] for p in points],
-            mode="markers+text",
-            textposition="top center",
-            name="Deployments",
-        )
-    )
-    frontier = pareto_frontier(points)
-    figure.add_trace(
-        go.Scatter(
-            x=[p[1] for p in frontier], y=[p[2] for p in frontier], mode="lines", name="Pareto frontier"
-        )
-    )
+        ),
+        design.trace(
+            "scatter",
+            mode="lines",
+            name="Pareto frontier",
+            x=[p[1] for p in frontier],
+            y=[p[2] for p in frontier],
+        ),
+    ]
     by_slug = {p[0]: p for p in points}
     state = RouteState.objects.filter(model=model, request_class="realtime", team=None).first()
     mixes = []
@@ -131,22 +135,23 @@ def pareto_figure(*, model: ServedModel, now: dt.datetime, proposed: dict[str, i
         known = {slug: w for slug, w in weights.items() if slug in by_slug and w > 0}
         total = sum(known.values())
         if total:
-            figure.add_trace(
-                go.Scatter(
+            traces.append(
+                design.trace(
+                    "scatter",
+                    marker={"size": 14, "symbol": "diamond"},
+                    mode="markers",
+                    name=f"{name} policy",
                     x=[sum(by_slug[s][1] * w for s, w in known.items()) / total],
                     y=[sum(by_slug[s][2] * w for s, w in known.items()) / total],
-                    mode="markers",
-                    marker={"size": 14, "symbol": "diamond"},
-                    name=f"{name} policy",
                 )
             )
-    figure.update_layout(
+    layout.update(
         xaxis={"title": {"text": f"Unit cost per 1M tokens ({selectors.routing_currency()})"}},
         yaxis={"title": {"text": "p95 latency (ms)"}},
         margin={"t": 20, "l": 60, "r": 20, "b": 50},
         height=360,
     )
-    return figure.to_plotly_json()
+    return design.figure_json(data=traces, layout=layout)
 
 
 def gateway_rows() -> list[dict]:

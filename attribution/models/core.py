@@ -7,7 +7,8 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
 from attribution.choices import DeploymentState, IngestState, PricingMode, Provider
 from attribution.slugs import validate_dimension_slug
@@ -57,6 +58,12 @@ def user_reads_everything(user) -> bool:
         return False
     has_perm = getattr(user, "has_perm", None)  # a gateway principal has no permissions
     return bool(has_perm and has_perm("attribution.view_all_teams"))
+
+
+def id_or_zero(foreign_key: str) -> Coalesce:
+    """A nullable foreign key's id with NULL as 0 (no row has id 0), for index keys walked by row
+    comparison, which stops at a NULL."""
+    return Coalesce(F(foreign_key), Value(0), output_field=models.BigIntegerField())
 
 
 class ScopedQuerySet(models.QuerySet):
@@ -608,6 +615,21 @@ class DailyCost(models.Model):
             models.Index(fields=["team", "day"]),
             models.Index(fields=["model", "day"]),
             models.Index(fields=["provider", "day"]),
+            # The explorer's filter options walk this index's distinct tuples (a loose index scan,
+            # attribution/costs/explorer.py `_walk_sql`): keep it in step with _COST_OPTION_KEYS.
+            models.Index(
+                id_or_zero("team"),
+                F("provider"),
+                F("account"),
+                F("service_name"),
+                F("region_id"),
+                F("sku_id"),
+                id_or_zero("model"),
+                id_or_zero("deployment"),
+                F("charge_category"),
+                F("billing_currency"),
+                name="dailycost_options",
+            ),
         ]
 
     def __str__(self) -> str:

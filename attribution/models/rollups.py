@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F
 
 from attribution.choices import Provider
-from attribution.models.core import MONEY, CloudAccount, Deployment, ScopedQuerySet, ServedModel, Team
+from attribution.models.core import (
+    MONEY,
+    CloudAccount,
+    Deployment,
+    ScopedQuerySet,
+    ServedModel,
+    Team,
+    id_or_zero,
+)
 
 TAG_VALUE_MAX = 256
 
@@ -46,6 +55,8 @@ class DailyTagCost(models.Model):
         indexes = [
             models.Index(fields=["tag_key", "day"]),
             models.Index(fields=["account", "day"]),
+            # The explorer's tag filter options walk this index (attribution/costs/explorer.py).
+            models.Index(id_or_zero("team"), F("tag_key"), F("tag_value"), name="dailytagcost_options"),
         ]
 
     def __str__(self) -> str:

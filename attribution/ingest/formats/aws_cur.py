@@ -248,7 +248,7 @@ class AwsCurParser(CsvParser):
             or text("line_item_product_code"),
             "service_category": "",
             "sku_id": text("product_sku"),
-            "sku_price_id": text("pricing_rate_code"),
+            "sku_price_id": text("pricing_rate_code") or text("pricing_rate_id"),
             "pricing_category": pricing_category,
             "pricing_quantity": usage_amount,
             "pricing_unit": text("pricing_unit"),
@@ -285,7 +285,8 @@ class AwsCurParser(CsvParser):
         "line_item_usage_account_id", "line_item_usage_account_name", "product_region_code",
         "product_region", "product_location", "line_item_availability_zone", "line_item_resource_id",
         "product_product_family", "product_product_name", "product_servicecode", "line_item_product_code",
-        "product_sku", "pricing_rate_code", "pricing_term", "line_item_usage_type", "pricing_unit",
+        "product_sku", "pricing_rate_code", "pricing_rate_id", "pricing_term", "line_item_usage_type",
+        "pricing_unit",
         "savings_plan_savings_plan_a_r_n", "reservation_reservation_a_r_n", "resource_tags",
         "bill_invoice_id", "pricing_currency", "pricing_public_on_demand_rate", "line_item_unblended_rate",
         "savings_plan_total_commitment_to_date",
@@ -589,7 +590,11 @@ class AwsCurParser(CsvParser):
                 ),
                 "service_category": pa.repeat(pa.scalar(""), count),
                 "sku_id": text("product_sku"),
-                "sku_price_id": text("pricing_rate_code"),
+                "sku_price_id": pc.if_else(
+                    pc.equal(text("pricing_rate_code"), ""),
+                    text("pricing_rate_id"),
+                    text("pricing_rate_code"),
+                ),
                 "pricing_category": pricing_category,
                 "pricing_quantity": usage_amount,
                 "pricing_unit": pricing_unit,
@@ -634,16 +639,20 @@ def _derived_prices(
     usage_amount: pa.Array,
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """mapping.aws_derived_prices over a batch: (ListUnitPrice, ContractedUnitPrice, ContractedCost).
-    A list price from the public cost is derived in Arrow (vec.unit_price_from_cost, the same exact
-    rule); the rare commitment fee and savings plan negation rows go through the rule itself."""
+    Rates are checked against their costs in Arrow (vec.unit_price_for_cost, the same exact rule);
+    commitment fees, reservation-covered usage and savings plan negations go through the rule itself."""
     count = len(line_item_type)
-    from_cost = pc.and_(pc.is_null(list_unit_price), pc.is_valid(list_cost))
-    if pc.any(from_cost).as_py():
-        list_unit_price = pc.if_else(
-            from_cost,
-            vec.unit_price_from_cost(list_cost, usage_amount),
-            pc.cast(list_unit_price, vec.MONEY_TYPE),
-        )
+    list_unit_price = pc.if_else(
+        pc.is_valid(list_cost),
+        vec.unit_price_for_cost(list_unit_price, list_cost, usage_amount),
+        pc.cast(list_unit_price, vec.MONEY_TYPE),
+    )
+    rated = pc.is_in(line_item_type, value_set=pa.array(sorted(mapping.AWS_CONTRACTED_RATE_TYPES)))
+    contracted_unit_price = pc.if_else(
+        rated,
+        vec.unit_price_for_cost(contracted_unit_price, unblended_cost, usage_amount),
+        pc.cast(contracted_unit_price, vec.MONEY_TYPE),
+    )
     derived_types = pa.array(sorted(mapping.AWS_DERIVED_PRICE_TYPES))
     needed = pc.is_in(line_item_type, value_set=derived_types)
     contracted_cost = pa.nulls(count, vec.MONEY_TYPE)

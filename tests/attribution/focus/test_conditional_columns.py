@@ -360,7 +360,14 @@ def test_azure_demo_reservation_rows_are_measured_in_hours(demo_cloud):
         ("Purchase", None, "Usage", "Hours"), ("Usage", "Unused", "Usage", "Hours"),
         ("Usage", "Used", "Usage", "Hours"),
     ]  # fmt: skip
-    assert all(count == same for *_, count, same in found)
+    # Usage rows: the hours used or left unused. The purchase: the hours it buys, not the export's
+    # Quantity (1 reservation): a monthly payment buys 730 hours.
+    assert all(count == same for category, *_, count, same in found if category == "Usage")
+    assert rows(
+        """SELECT DISTINCT "CommitmentDiscountQuantity" FROM focus_line_items
+            WHERE "x_Account" = %s AND "ChargeCategory" = 'Purchase'""",
+        [slug],
+    ) == [(Decimal(730),)]
     assert "CommitmentDiscountQuantity-C-005 null" not in price_rule_breaks(slug)
     assert violations(slug) == {}
 

@@ -177,3 +177,85 @@ def test_its_figure_is_the_same_built_checked_or_unchecked(world, page_figures_c
     checked, unchecked = page_figures_checked_and_unchecked(client, f"/explorer/?{RANGE}&group_by=team")
     assert checked["explorer"]["data"]
     assert unchecked == checked
+
+
+def _choices_by_distinct(user) -> dict:
+    """The filter options as plain DISTINCT reads of the visible rows give them (the reference the
+    index walks must equal)."""
+    from attribution.costs.explorer import DIMENSIONS
+    from attribution.costs.selectors import visible
+    from attribution.models import DailyCost, DailyTagCost
+
+    columns = [column for _, column in DIMENSIONS.values()]
+    values: dict[str, set] = {name: set() for name in DIMENSIONS}
+    currencies, tags = set(), {}
+    for row in visible(DailyCost.objects.all(), user).values_list(*columns, "billing_currency").distinct():
+        for name, value in zip(DIMENSIONS, row[:-1], strict=True):
+            if value not in (None, ""):
+                values[name].add(str(value))
+        currencies.add(row[-1])
+    for key, value in visible(DailyTagCost.objects.all(), user).values_list("tag_key", "tag_value"):
+        tags.setdefault(key, set()).add(value)
+    choices = {name: sorted(found) for name, found in values.items()}
+    choices["currency"] = sorted(currencies)
+    choices["tags"] = {key: sorted(found) for key, found in sorted(tags.items())}
+    return choices
+
+
+def test_the_filter_options_are_the_values_of_the_rows_each_role_may_see(world):
+    from django.contrib.auth.models import AnonymousUser
+
+    from attribution.costs.explorer import explorer_filter_choices
+    from attribution.models import DailyCost, DailyTagCost
+
+    # Tuples the index walk must step through: NULL and blank columns between set ones, a team
+    # whose id is the lowest, ties on every column but the last, and tags on several teams.
+    first_team = TeamFactory(slug="aaa-first")
+    azure = CloudAccountFactory(slug="azure-prod", provider="azure")
+    other = DeploymentFactory(slug="other-dep", accelerator="a100", pricing_mode="reserved")
+    for team, deployment, sku, region, currency in [
+        (first_team, None, "", "", "USD"),
+        (first_team, None, "", "", "EUR"),
+        (None, other, "sku-1", "westeurope", "USD"),
+        (world["lead"].memberships.get().team, other, "sku-2", "", "GBP"),
+    ]:
+        DailyCostFactory(
+            account=azure,
+            team=team,
+            deployment=deployment,
+            sku_id=sku,
+            region_id=region,
+            billing_currency=currency,
+            charge_category="Purchase",
+        )
+    for row in DailyCost.objects.all():
+        for key, value in (("env", "prod"), ("pool", row.account.slug)):
+            DailyTagCost.objects.create(
+                day=row.day,
+                account=row.account,
+                billing_period_start=row.billing_period_start,
+                provider=row.provider,
+                team=row.team,
+                model=row.model,
+                deployment=row.deployment,
+                charge_category=row.charge_category,
+                billing_currency=row.billing_currency,
+                tag_key=key,
+                tag_value=value if row.team_id else "untagged-team",
+            )
+    viewer = UserFactory(username="viewer", roles=["viewer"])
+    MembershipFactory(user=viewer, team=first_team)
+    nobody = UserFactory(username="nobody", roles=["viewer"])
+    for user in (world["finance"], world["lead"], viewer, nobody):
+        expected = _choices_by_distinct(user)
+        assert explorer_filter_choices(user=user) == expected, user.username
+    assert explorer_filter_choices(user=world["finance"])["region"] == ["us-east-1", "westeurope"]
+    assert explorer_filter_choices(user=world["finance"])["currency"] == ["EUR", "GBP", "USD"]
+    assert "untagged-team" in explorer_filter_choices(user=world["finance"])["tags"]["pool"]
+    # A lead sees their team's options only: no other team, no spend without a team.
+    lead = explorer_filter_choices(user=world["lead"])
+    assert lead["team"] == ["search"] and lead["currency"] == ["GBP", "USD"]
+    assert lead["tags"] == {"env": ["prod"], "pool": ["aws-prod", "azure-prod"]}
+    assert explorer_filter_choices(user=viewer)["team"] == ["aaa-first"]
+    assert explorer_filter_choices(user=nobody)["provider"] == []
+    assert explorer_filter_choices(user=AnonymousUser())["tags"] == {}
