@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attribution', '0024_daily_resource_cost'),
+        ('attribution', '0025_explorer_option_indexes'),
     ]
 
     operations = [
