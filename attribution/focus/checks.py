@@ -161,8 +161,9 @@ def _known(prefixes: tuple[str, ...], rules: tuple[str, ...], reason: str) -> di
 
 _NO_PRICE_ID = (
     "the export has no price identifier (Azure cost details have none; these AWS files leave "
-    "pricing/RateCode and pricing/RateId empty or lack them; the FOCUS scenario files omit SkuPriceId), "
-    "and the view does not invent one"
+    "pricing/RateCode empty or lack it; the 2018 CUR Parquet's pricing_rate_id is shared by several SKUs, "
+    "so it is no SkuPriceId (SkuPriceId-C-008); the FOCUS scenario files omit SkuPriceId), and the view "
+    "does not invent one"
 )
 _GCP = (
     "Google Cloud rows whose list price the export does not give (cost_at_list rounded to micro-dollars "
@@ -184,6 +185,7 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
             "sample focus/",
             "sample aws/koku/",
             "sample aws/koku-cur-s3-layout/",
+            "sample aws/legacy-cur-parquet/",
         ),
         ("SkuPriceId-C-005-C",),
         _NO_PRICE_ID,

@@ -9,11 +9,9 @@ on rows the validator passes.
 
 from __future__ import annotations
 
-import shutil
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 
 from attribution.focus.checks import (
     RULE_IDS,
@@ -209,19 +207,6 @@ def test_focus_spec_scenarios_break_only_what_the_files_leave_out():
 
 
 # --- Demo data ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def demo_cloud(tmp_path):
-    def ingest_cloud(cloud: str) -> str:
-        call_command("demo_seed", verbosity=0)
-        call_command("demo_exports", days=4, out=str(tmp_path), seed=7, end_date="2026-11-28", verbosity=0)
-        for other in {"aws", "gcp", "azure"} - {cloud}:
-            shutil.rmtree(tmp_path / other, ignore_errors=True)
-        call_command("ingest_exports", str(tmp_path), verbosity=0)
-        return f"{cloud}-prod"
-
-    return ingest_cloud
 
 
 @pytest.mark.parametrize("cloud", ["aws", "azure"])
