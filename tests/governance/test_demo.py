@@ -26,7 +26,8 @@ def test_the_demo_leaves_budgets_near_limit_over_on_forecast_blocked_and_an_ackn
         day = today - dt.timedelta(days=offset + 1)
         for index, team in enumerate(teams):
             rows.append(DailyCostFactory.build(
-                team=team, account=account, day=day, billed_cost=Decimal(100 + 10 * index + offset % 7)
+                team=team, account=account, day=day, billed_cost=Decimal(100 + 10 * index + offset % 7),
+                effective_cost=Decimal(100 + 10 * index + offset % 7),
             ))  # fmt: skip
     DailyCost.objects.bulk_create(rows)
     out = io.StringIO()
