@@ -323,8 +323,10 @@ def test_spend_to_date_and_forecast_are_on_the_basis_estimates_carry_pool_shares
     bills, allocated = [], []
     for offset in range(61):  # Oct 1 .. Nov 30
         day = dt.date(2026, 10, 1) + dt.timedelta(days=offset)
-        cell = {"day": day, "account": account, "billing_period_start": day.replace(day=1),
-                "provider": account.provider, "charge_category": "Usage", "billing_currency": "USD"}  # fmt: skip
+        cell = {
+            "day": day, "account": account, "billing_period_start": day.replace(day=1),
+            "provider": account.provider, "charge_category": "Usage", "billing_currency": "USD",
+        }  # fmt: skip
         bills += [
             DailyCostFactory.build(**cell, team=ads, model=direct.model, deployment=direct,
                                    billed_cost=Decimal("100"), effective_cost=Decimal("100")),
