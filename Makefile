@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo demo-stop test lint format bench bench-pages migrate clean conformance static fuzz audit
+.PHONY: install demo demo-stop test lint format bench bench-pages migrate clean conformance static fuzz audit screenshots
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ bench: install
 # Server time of every page at demo scale (90 days), per role; one BENCH line per page (<= 150 ms).
 bench-pages: install
 	$(BIN)/python bench/pages.py
+
+# The README's page screenshots (docs/screenshots/), from a running `make demo` (bin/screenshots.py).
+screenshots: install
+	$(BIN)/python bin/screenshots.py
 
 # Production static files (hashed names + manifest, what config.settings.production serves).
 static: install

@@ -6,8 +6,9 @@ Builds a scratch database `inferensys_bench_pages` the way `make demo` does (bin
 Celery eager instead of a worker: demo_seed, setup_roles --demo-users, `--days` days of exports for
 the three clouds (bills two days late), the gateways' usage, ingestion through the production path
 (allocation, rollups and unit costs run as the worker would run them), estimates, the estimates
-replay, suggested rules, governance_demo and the routing demo's story (its pushes fail without
-HAProxy, as they would with the gateway down; the pages show that too). `--reuse` skips the build
+replay, the ingest problems (a failed run, rejected rows), suggested rules, governance_demo and the
+routing demo's story (its pushes fail without HAProxy, as they would with the gateway down; the
+pages show that too). `--reuse` skips the build
 when the database is already there (new migrations are applied; rebuild for final figures).
 
 Then logs in as each demo role (admin, finance, lead, viewer) and requests every page of the
@@ -78,6 +79,7 @@ def _build(days: int) -> None:
             ("ingest_exports", (str(exports),), {}),
             ("estimate_spend", (), {"days": 7}),
             ("estimates_replay", (), {"days": 14}),
+            ("demo_problems", (), {"out": str(exports / "problems")}),
             ("suggest_rules", (), {}),
             ("governance_demo", (), {}),
             ("routing_demo", ("prepare",), {"out": str(Path(scratch) / "demo")}),

@@ -160,9 +160,8 @@ def samples_ingest(*, samples: Path) -> list[tuple[str, list[str]]]:
     return exported
 
 
-def validate(*, validator_python: Path, parquet: Path) -> tuple[list[str], str]:
-    """Failed rule ids (quirks included) and the validator's whole output."""
-    site_packages = subprocess.run(
+def validator_site_packages(validator_python: Path) -> str:
+    return subprocess.run(
         [
             str(validator_python),
             "-c",
@@ -172,6 +171,23 @@ def validate(*, validator_python: Path, parquet: Path) -> tuple[list[str], str]:
         text=True,
         check=True,
     ).stdout.strip()
+
+
+def rules_not_covered(validator_python: Path) -> set[str]:
+    """Rules the validator cannot evaluate (attribution/focus/checks.py) that our checks miss: a
+    newer rules file may add some."""
+    import json
+
+    from attribution.focus.checks import RULE_IDS, unevaluated_rules
+
+    model = Path(validator_site_packages(validator_python)) / "focus_validator" / "rules"
+    model = model / f"model-{VALIDATE_VERSION}.json"
+    return unevaluated_rules(json.loads(model.read_text())) - RULE_IDS
+
+
+def validate(*, validator_python: Path, parquet: Path) -> tuple[list[str], str]:
+    """Failed rule ids (quirks included) and the validator's whole output."""
+    site_packages = validator_site_packages(validator_python)
     # The validator opens currency_codes.csv by a relative path: run it from its site-packages.
     result = subprocess.run(
         [str(validator_python), "-m", "focus_validator.main", "--data-file", str(parquet.resolve()),
@@ -207,15 +223,21 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=35)
     parser.add_argument("--end-date", default="2026-11-28")
     parser.add_argument("--only", default="", help="Only exports whose label contains this text.")
+    parser.add_argument(
+        "--checks-only",
+        action="store_true",
+        help="Only our SQL checks (attribution/focus/checks.py), no validator.",
+    )
     args = parser.parse_args()
     if args.prepare_database:
         data_dir = Path(os.environ.get("INFERENSYS_DATA_DIR") or ROOT / ".data")
         print(database_prepare(server=args.server, name=args.database, data_dir=data_dir))
         return 0
-    if args.validator_python is None:
+    if args.validator_python is None and not args.checks_only:
         parser.error("--validator-python is required")
     # Absolute but not resolved: the venv's python is a symlink, and resolving it leaves the venv.
-    args.validator_python = Path(os.path.abspath(args.validator_python))
+    if args.validator_python is not None:
+        args.validator_python = Path(os.path.abspath(args.validator_python))
     if not args.samples.is_dir():
         print(
             f"No samples at {args.samples} (expected ../shared/data/billing beside the clone).",
@@ -225,14 +247,21 @@ def main() -> int:
     _django_setup()
     from django.core.management import call_command
 
+    from attribution.focus.checks import KNOWN_BREAKS, focus_rule_examples, known_break
     from attribution.focus.export import focus_export_parquet
 
+    if not args.checks_only and (missing := rules_not_covered(args.validator_python)):
+        print(
+            f"Rules the validator cannot evaluate and attribution/focus/checks.py misses: {sorted(missing)}"
+        )
+        return 1
     call_command("migrate", verbosity=0)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as workdir:
         exports = demo_ingest(days=args.days, end_date=args.end_date, workdir=Path(workdir))
     exports += samples_ingest(samples=args.samples)
     problems = 0
+    used_known: set[tuple[str, str]] = set()
     for label, slugs in exports:
         if args.only and args.only not in label:
             continue
@@ -241,22 +270,55 @@ def main() -> int:
         if not rows:
             print(f"SKIP {label}: no rows (every row of the sample is rejected on ingest)", flush=True)
             continue
-        failed, output = validate(validator_python=args.validator_python, parquet=parquet)
-        (parquet.with_suffix(".txt")).write_text(output)
-        real = [rule for rule in failed if rule not in QUIRKS and rule not in RECOMMENDATIONS]
-        quirks = [rule for rule in failed if rule in QUIRKS]
-        unmet = [rule for rule in failed if rule in RECOMMENDATIONS]
+        real: list[str] = []
+        note = ""
+        if not args.checks_only:
+            failed, output = validate(validator_python=args.validator_python, parquet=parquet)
+            (parquet.with_suffix(".txt")).write_text(output)
+            real = [rule for rule in failed if rule not in QUIRKS and rule not in RECOMMENDATIONS]
+            quirks = [rule for rule in failed if rule in QUIRKS]
+            unmet = [rule for rule in failed if rule in RECOMMENDATIONS]
+            note = f" (quirks: {', '.join(quirks)})" if quirks else ""
+            note += f" (recommendations not met: {', '.join(unmet)})" if unmet else ""
+        broken, known = rule_checks(label=label, slugs=slugs)
+        used_known.update(known)
+        real += [
+            f"{rule} [{count} rows, our check]"
+            for rule, count in broken.items()
+            if known_break(label, rule) not in known
+        ]
+        if known:
+            note += (
+                " (known, listed: "
+                + ", ".join(f"{rule} {broken[rule]} rows" for _prefix, rule in sorted(known))
+                + ")"
+            )
         status = "FAIL" if real else "PASS"
-        note = f" (quirks: {', '.join(quirks)})" if quirks else ""
-        note += f" (recommendations not met: {', '.join(unmet)})" if unmet else ""
         print(f"{status} {label}: {rows} rows, {len(real)} failed rules{note} {' '.join(real)}", flush=True)
+        for rule in broken:
+            if known_break(label, rule) not in known:
+                for example in focus_rule_examples(rule, account_slugs=slugs, limit=2):
+                    print(f"    {rule}: {example}", flush=True)
         problems += bool(real)
     for rule, reason in QUIRKS.items():
         print(f"quirk {rule}: {reason}")
     for rule, reason in RECOMMENDATIONS.items():
         print(f"recommendation {rule}: {reason}")
+    for (prefix, rule), reason in KNOWN_BREAKS.items():
+        state = "" if (prefix, rule) in used_known or args.only else " (matched nothing: remove the entry)"
+        print(f"known {prefix} {rule}{state}: {reason}")
     print(f"conformance: {problems} export(s) with failed rules; reports in {args.out}")
     return 1 if problems else 0
+
+
+def rule_checks(*, label: str, slugs: list[str]) -> tuple[dict[str, int], set[tuple[str, str]]]:
+    """Our checks of the rules the validator cannot evaluate: {rule: violating rows} and the
+    KNOWN_BREAKS entries that cover some of them."""
+    from attribution.focus.checks import focus_rule_violations, known_break
+
+    broken = focus_rule_violations(account_slugs=slugs)
+    known = {key for rule in broken if (key := known_break(label, rule)) is not None}
+    return broken, known
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ cost sees every deployment; anyone else sees only the deployments their visible 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -155,13 +156,17 @@ def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[st
     for row in result.rows:
         row.p95_ms = latencies.get(row.deployment_id)
     result.figures = {
-        "trend": _trend_figure(series, metric=query.metric, currency=query.currency),
+        "trend": _trend_figure(
+            series, metric=query.metric, currency=query.currency, start=query.start, end=query.end
+        ),
         "pareto": _pareto_figure(result.rows, currency=query.currency),
     }
     return result
 
 
-def _trend_figure(series: dict[tuple[str, str], list[dict]], *, metric: str, currency: str) -> dict:
+def _trend_figure(
+    series: dict[tuple[str, str], list[dict]], *, metric: str, currency: str, start: dt.date, end: dt.date
+) -> dict:
     # Plain dicts (design.figure_json): Plotly's objects cost this page half its CPU, unchecked.
     traces = []
     for (model, deployment), items in series.items():
@@ -179,9 +184,20 @@ def _trend_figure(series: dict[tuple[str, str], list[dict]], *, metric: str, cur
         )
     layout = {
         "template": design.plotly_default_template(),
+        # The selected range, by day: a series of one day would otherwise be scaled to milliseconds.
+        "xaxis": {
+            "type": "date",
+            "range": [
+                (dt.datetime.combine(start, dt.time()) - dt.timedelta(hours=12)).isoformat(),
+                (dt.datetime.combine(end, dt.time()) + dt.timedelta(hours=12)).isoformat(),
+            ],
+            "tickformat": "%b %-d",
+        },
         "yaxis": {"title": {"text": f"{METRICS[metric]} ({currency})"}},
         "margin": {"t": 20},
         "legend": {"orientation": "h"},
+        # One legend line per ~3 series below a plot that keeps its 300 px, however many deployments.
+        "height": 300 + 24 * math.ceil(len(traces) / 3),
     }
     return design.figure_json(data=traces, layout=layout)
 

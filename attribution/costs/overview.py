@@ -28,7 +28,7 @@ from attribution.currency.services import RateBook
 from attribution.design import go
 from attribution.estimates.accuracy import AccuracyReport, accuracy_per_deployment, estimate_accuracy_report
 from attribution.estimates.calibration import calibration_factors_current
-from attribution.models import DailyCost, ServedModel, Team, UnitCost
+from attribution.models import DailyCost, Deployment, ServedModel, Team, UnitCost
 from attribution.models.allocation import UnitCostRatioSource
 
 DEFAULT_RANGE_DAYS = 90
@@ -248,8 +248,8 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
     """Headline figures, charts and tables for the overview page.
 
     A fixed number of queries whatever the data size: the latest billed and estimated days (only
-    when the range is defaulted), the headline sums, the billed provider series, the allocated
-    team/model series (two sources), the open estimates, the deployments, estimate accuracy and
+    when the range is defaulted), the allocated-basis sums (headline, provider, team and model
+    figures), the open estimates, the deployments with the line item count, estimate accuracy and
     unit costs.
     """
     base = DailyCost.objects.all()
@@ -282,7 +282,6 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
         month_start=month_start,
         unallocated_visible=unallocated_visible,
     )
-    _fill_headline(overview, scoped)
     # Billed figures are on the allocated basis: a team's figures include its share of shared
     # pools, and the headline, the charts and the unallocated card all add up to the same total.
     # Every currency is read and converted to the reporting one at the rate of each charge day
@@ -342,7 +341,7 @@ def overview_build(*, user, filters: OverviewFilters, currency: str, today: dt.d
         "by_team": _team_figure(by_team, range_estimates, days=days, currency=currency),
         "by_model": _model_figure(by_model, range_estimates, currency=currency),
     }
-    overview.top_deployments = _top_deployments(overview, in_range, range_estimates)
+    _fill_top_deployments(overview, in_range, range_estimates)
     accuracy_filters = _cost_filters(filters, start=start, end=end, currency=currency)
     report = estimate_accuracy_report(user=user, filters=accuracy_filters, with_days=True, by_day=False)
     overview.estimate_accuracy = accuracy_per_deployment(report.deployment_days)
@@ -378,14 +377,6 @@ def _apply_dimension_filters(rows: QuerySet[DailyCost], filters: OverviewFilters
     if filters.model_id is not None:
         rows = rows.filter(model_id=filters.model_id)
     return rows
-
-
-def _fill_headline(overview: Overview, scoped: QuerySet[DailyCost]) -> None:
-    """Line items in the range: a count, not money, so they add up across currencies."""
-    rows = scoped.filter(day__gte=overview.start, day__lte=overview.end).aggregate(
-        line_items=Sum("line_items")
-    )
-    overview.line_items += rows["line_items"] or 0
 
 
 def _to_reporting(
@@ -494,37 +485,50 @@ class _AllocationSums:
     foreign: list[dict]
 
 
-# Every SELECT of the union returns the same columns; a grouping leaves the others NULL.
+# One pass over the rows, four groupings (GROUPING SETS, hashed together). GROUPING() tells the sets
+# apart: 7 per day x provider, 11 per day x team x reason, 13 per model (split by `in_range`, the
+# model chart's range), 14 the other currencies at full detail (their `foreign_*` keys are NULL for
+# rows in the reporting currency, which collapse into one group left out below). The other three
+# sets keep only the reporting currency.
 _ALLOCATION_SUMS_SQL = """
-WITH base AS MATERIALIZED ({allocated} UNION ALL {pending}),
-by_team AS (
-  SELECT day, team_id, reason, currency, SUM(billed_cost) AS billed, SUM(effective_cost) AS effective
-    FROM base WHERE currency = %s GROUP BY day, team_id, reason, currency
-),
-by_model AS (
-  SELECT model_id, currency, SUM(billed_cost) AS billed, SUM(effective_cost) AS effective
-    FROM base WHERE currency = %s AND day >= %s GROUP BY model_id, currency
-),
-foreign_rows AS (
-  SELECT day, provider, team_id, model_id, reason, currency,
+WITH sums AS (
+  SELECT GROUPING(provider, team_id, model_id, foreign_day) AS set_id,
+         day, provider, team_id, reason, model_id, in_range, currency,
+         foreign_day, foreign_provider, foreign_team_id, foreign_model_id, foreign_reason,
          SUM(billed_cost) AS billed, SUM(effective_cost) AS effective
-    FROM base WHERE currency <> %s GROUP BY day, provider, team_id, model_id, reason, currency
+    FROM (
+      SELECT marked.*,
+             CASE WHEN is_foreign THEN day END AS foreign_day,
+             CASE WHEN is_foreign THEN provider END AS foreign_provider,
+             CASE WHEN is_foreign THEN team_id END AS foreign_team_id,
+             CASE WHEN is_foreign THEN model_id END AS foreign_model_id,
+             CASE WHEN is_foreign THEN reason END AS foreign_reason
+        FROM (
+          SELECT base.*, base.day >= %s AS in_range, base.currency <> %s AS is_foreign
+            FROM ({allocated} UNION ALL {pending}) base
+        ) marked
+    ) detail
+   GROUP BY GROUPING SETS (
+     (day, provider, currency),
+     (day, team_id, reason, currency),
+     (model_id, in_range, currency),
+     (foreign_day, foreign_provider, foreign_team_id, foreign_model_id, foreign_reason, currency)
+   )
 )
-SELECT 'provider', day, provider, NULL::bigint, NULL, NULL::bigint, NULL, NULL, currency,
-       SUM(billed_cost), SUM(effective_cost)
-  FROM base WHERE currency = %s GROUP BY day, provider, currency
-UNION ALL
-SELECT 'team', g.day, NULL, g.team_id, team.name, NULL, NULL, g.reason, g.currency, g.billed, g.effective
-  FROM by_team g LEFT JOIN {team_table} team ON team.id = g.team_id
-UNION ALL
-SELECT 'model', NULL, NULL, NULL, NULL, g.model_id, model.name, NULL, g.currency, g.billed, g.effective
-  FROM by_model g LEFT JOIN {model_table} model ON model.id = g.model_id
-UNION ALL
-SELECT 'foreign', g.day, g.provider, g.team_id, team.name, g.model_id, model.name, g.reason, g.currency,
-       g.billed, g.effective
-  FROM foreign_rows g
-  LEFT JOIN {team_table} team ON team.id = g.team_id
-  LEFT JOIN {model_table} model ON model.id = g.model_id
+SELECT CASE sums.set_id WHEN 7 THEN 'provider' WHEN 11 THEN 'team' WHEN 13 THEN 'model' ELSE 'foreign' END,
+       COALESCE(sums.day, sums.foreign_day), COALESCE(sums.provider, sums.foreign_provider),
+       COALESCE(sums.team_id, sums.foreign_team_id), team.name,
+       COALESCE(sums.model_id, sums.foreign_model_id), model.name,
+       COALESCE(sums.reason, sums.foreign_reason), sums.currency, sums.billed, sums.effective
+  FROM sums
+  LEFT JOIN {team_table} team ON team.id = COALESCE(sums.team_id, sums.foreign_team_id)
+  LEFT JOIN {model_table} model ON model.id = COALESCE(sums.model_id, sums.foreign_model_id)
+ WHERE CASE sums.set_id
+         WHEN 14 THEN sums.currency <> %s
+         WHEN 13 THEN sums.currency = %s AND sums.in_range
+         ELSE sums.currency = %s
+       END
+ ORDER BY sums.set_id, 2, 3, 4, 8, 6
 """
 _ALLOCATION_SUMS_COLUMNS = (
     "day",
@@ -545,7 +549,8 @@ def _allocation_sums(*, user, filters: CostFilters, currency: str, start: dt.dat
     allocation covers (teams carry their share of shared pools), DailyCost for the others (team-less
     cost there is "not allocated yet"). Grouping in SQL returns about 1,100 rows at demo scale where
     one row per day x provider x team x model x reason returned 4,200, each read and converted
-    here (the page's largest cost)."""
+    here (the page's largest cost). The four groupings are GROUPING SETS of one pass over the rows:
+    a materialised CTE read four times and sorted three times took about half as long again."""
     allocated, pending = cost_selectors.billed_sources(user=user, filters=filters, basis="allocated")
     # Names are joined after grouping: the rows grouped stay narrow.
     columns = ("day", "provider", "team_id", "model_id")
@@ -570,7 +575,7 @@ def _allocation_sums(*, user, filters: CostFilters, currency: str, start: dt.dat
         team_table=connection.ops.quote_name(Team._meta.db_table),
         model_table=connection.ops.quote_name(ServedModel._meta.db_table),
     )
-    params = (*allocated_params, *pending_params, currency, currency, start, currency, currency)
+    params = (start, currency, *allocated_params, *pending_params, currency, currency, currency)
     sums = _AllocationSums(by_provider=[], by_team=[], by_model=[], foreign=[])
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -808,50 +813,69 @@ def _model_figure(rows: list[dict], estimates: list[dict], *, currency: str) -> 
     return design.figure_json(data=traces, layout=layout)
 
 
-def _with_day(rows) -> list[dict]:
-    """Rows with `rate_day` (the charge day, None where no rate is needed) as `day`."""
-    rows = list(rows)
-    for row in rows:
-        row["day"] = row.pop("rate_day")
-    return rows
+_TOP_DEPLOYMENTS_SQL = """
+SELECT g.deployment_id, deployment.slug, deployment.provider, deployment.region, deployment.pricing_mode,
+       model.name, g.currency, g.rate_day, g.billed, g.effective, g.line_items
+  FROM ({grouped}) g
+  LEFT JOIN {deployment_table} deployment ON deployment.id = g.deployment_id
+  LEFT JOIN {model_table} model ON model.id = deployment.model_id
+"""
+_TOP_DEPLOYMENTS_COLUMNS = (
+    "deployment_id",
+    "deployment__slug",
+    "deployment__provider",
+    "deployment__region",
+    "deployment__pricing_mode",
+    "deployment__model__name",
+    "currency",
+    "day",
+    "billed",
+    "effective",
+    "line_items",
+)
 
 
-def _top_deployments(overview: Overview, rows: QuerySet[DailyCost], estimates: list[dict]) -> list[dict]:
-    """The deployments billed most in the range, in the reporting currency.
+def _fill_top_deployments(overview: Overview, rows: QuerySet[DailyCost], estimates: list[dict]) -> None:
+    """The deployments billed most in the range, in the reporting currency, and the range's line
+    items (a count, not money, so every row counts whatever its currency): one read.
 
     Read per deployment, day and currency so that each day converts at its own rate, then summed
-    here: one query, a row per deployment-day. Cost already in the reporting currency needs no
-    rate, so its days are summed in SQL (a row per deployment instead of per deployment-day).
+    here. Cost already in the reporting currency needs no rate, so its days are summed in SQL (a row
+    per deployment instead of per deployment-day); rows without a deployment only count their line
+    items. Grouped on ids and joined to the names after grouping, so the rows grouped stay narrow
+    (EXPLAIN ANALYZE at demo scale: grouping on the joined names read the rollup by its deployment
+    index, 1,440 buffers for 4,100 rows, and took several times as long).
     """
-    details = (
-        "deployment_id",
-        "deployment__slug",
-        "deployment__provider",
-        "deployment__region",
-        "deployment__pricing_mode",
-        "deployment__model__name",
+    grouped, params = (
+        rows.values(
+            "deployment_id",
+            currency=F("billing_currency"),
+            rate_day=Case(
+                When(billing_currency=overview.currency, then=Value(None)),
+                default=F("day"),
+                output_field=DateField(),
+            ),
+        )
+        .annotate(billed=Sum("billed_cost"), effective=Sum("effective_cost"), line_items=Sum("line_items"))
+        .order_by()
+        .query.sql_with_params()
     )
-    per_day = _to_reporting(
-        overview,
-        _with_day(
-            rows.filter(deployment__isnull=False)
-            .values(
-                *details,
-                currency=F("billing_currency"),
-                rate_day=Case(
-                    When(billing_currency=overview.currency, then=Value(None)),
-                    default=F("day"),
-                    output_field=DateField(),
-                ),
-            )
-            .annotate(
-                billed=Sum("billed_cost"), effective=Sum("effective_cost"), line_items=Sum("line_items")
-            )
-            .order_by()
-        ),
-        amounts=("billed", "effective"),
-        note=False,  # the same cost is noted once, from the allocation rows
+    sql = _TOP_DEPLOYMENTS_SQL.format(
+        grouped=grouped,
+        deployment_table=connection.ops.quote_name(Deployment._meta.db_table),
+        model_table=connection.ops.quote_name(ServedModel._meta.db_table),
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = [dict(zip(_TOP_DEPLOYMENTS_COLUMNS, values, strict=True)) for values in cursor.fetchall()]
+    per_deployment = []
+    for row in fetched:
+        overview.line_items += row["line_items"] or 0
+        if row["deployment_id"] is not None:
+            per_deployment.append(row)
+    # The same cost is noted once, from the allocation rows (note=False).
+    per_day = _to_reporting(overview, per_deployment, amounts=("billed", "effective"), note=False)
+    details = _TOP_DEPLOYMENTS_COLUMNS[:6]
     totals: dict[int, dict] = {}
     for row in per_day:
         total = totals.setdefault(
@@ -876,7 +900,7 @@ def _top_deployments(overview: Overview, rows: QuerySet[DailyCost], estimates: l
         mode = row["deployment__pricing_mode"]
         row["pricing_mode_label"] = PricingMode(mode).label if mode in PricingMode.values else mode
         row["estimated"] = estimated.get(row["deployment_id"], Decimal(0))
-    return top
+    overview.top_deployments = top
 
 
 def _latest_unit_costs(overview: Overview, *, filters: OverviewFilters, end: dt.date) -> list[dict]:
@@ -891,10 +915,15 @@ def _latest_unit_costs(overview: Overview, *, filters: OverviewFilters, end: dt.
         rows = rows.filter(provider=filters.provider)
     if filters.model_id is not None:
         rows = rows.filter(model_id=filters.model_id)
-    latest = list(
+    # DISTINCT ON over the narrow rows (ids), then the chosen rows with their names: sorting the
+    # 2,700 joined rows at full width took several times as long (EXPLAIN ANALYZE at demo scale).
+    latest_ids = (
         rows.order_by("deployment_id", "model_id", "-day")
         .distinct("deployment_id", "model_id")
-        .values(
+        .values("id")[: UNIT_COST_ROWS * 5]
+    )
+    latest = list(
+        UnitCost.objects.filter(id__in=latest_ids).values(
             "day",
             "model__name",
             "deployment__slug",
@@ -908,7 +937,7 @@ def _latest_unit_costs(overview: Overview, *, filters: OverviewFilters, end: dt.
             "output_input_ratio",
             "ratio_source",
             "currency",
-        )[: UNIT_COST_ROWS * 5]
+        )
     )
     prices = ("cost_per_1m_input_tokens", "cost_per_1m_output_tokens", "cost_per_1k_requests")
     for row in latest:

@@ -780,6 +780,14 @@ class Cur2Writer:
             row["identity_line_item_id"] = stable_hex(
                 self.company.seed, period, execution.execution_id, line_number, length=52
             )
+            if row.get("product_sku") and not row.get("pricing_rate_code"):
+                # CUR names the price of every priced line: SKU.OfferTermCode.RateCode and a RateId.
+                term = stable_hex("offer-term", row.get("pricing_term", ""), length=10).upper()
+                rate_code = stable_hex("rate", row["product_sku"], term, length=10).upper()
+                row["pricing_rate_code"] = f"{row['product_sku']}.{term}.{rate_code}"
+                row["pricing_rate_id"] = str(
+                    int(stable_hex("rate-id", row["pricing_rate_code"], length=8), 16)
+                )
             unblended = Decimal(row["line_item_unblended_cost"])
             entry.add(native=unblended, billed=unblended, effective=aws_effective_cost(row))
             # Tax and credits are computed on what each product really costs: covered usage net of

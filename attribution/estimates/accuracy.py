@@ -41,11 +41,19 @@ class DeploymentDay:
     unestimated_billed: Decimal = ZERO  # billed cells nobody estimated
     calibration_factor: Decimal | None = None
 
+    # |estimated − billed| / billed in percent, calibrated and not (None without a positive bill):
+    # set once the day's cells are summed (`_set_errors`), then read by every figure that uses them.
+    error: Decimal | None = None
+    uncalibrated_error: Decimal | None = None
+
     def error_percent(self, *, calibrated: bool = True) -> float | None:
-        if self.billed <= 0:
-            return None
-        estimate = self.estimated if calibrated else self.uncalibrated
-        return float(abs(estimate - self.billed) / self.billed * 100)
+        error = self.error if calibrated else self.uncalibrated_error
+        return None if error is None else float(error)
+
+    def _set_errors(self) -> None:
+        if self.billed > 0:
+            self.error = abs(self.estimated - self.billed) / self.billed * 100
+            self.uncalibrated_error = abs(self.uncalibrated - self.billed) / self.billed * 100
 
 
 @dataclass
@@ -85,26 +93,30 @@ class AccuracyReport:
     deployment_days: list[DeploymentDay] = field(default_factory=list)
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 2) if values else None
+def _median_and_p90(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    median, p90 = np.percentile(values, (50, 90))  # the same values as two calls, in one
+    return round(float(median), 2), round(float(p90), 2)
 
 
 def _figures(key: str, rows: list[DeploymentDay]) -> AccuracyFigures:
-    figures = AccuracyFigures(key=key, deployment_days=len(rows))
-    calibrated, uncalibrated = [], []
-    for row in rows:
-        figures.estimated += row.estimated
-        figures.uncalibrated += row.uncalibrated
-        figures.billed += row.billed
-        # Days with no estimate at all count in the dollar share, not in the estimate's error.
-        if row.basis == BASIS_UNESTIMATED or row.billed <= 0:
-            continue
-        calibrated.append(row.error_percent(calibrated=True))
-        uncalibrated.append(row.error_percent(calibrated=False))
-    figures.median_error_percent = _percentile(calibrated, 50)
-    figures.p90_error_percent = _percentile(calibrated, 90)
-    figures.uncalibrated_median_error_percent = _percentile(uncalibrated, 50)
-    figures.uncalibrated_p90_error_percent = _percentile(uncalibrated, 90)
+    figures = AccuracyFigures(
+        key=key,
+        deployment_days=len(rows),
+        estimated=sum((row.estimated for row in rows), ZERO),
+        uncalibrated=sum((row.uncalibrated for row in rows), ZERO),
+        billed=sum((row.billed for row in rows), ZERO),
+    )
+    # Days with no estimate at all count in the dollar share, not in the estimate's error.
+    compared = [row for row in rows if row.basis != BASIS_UNESTIMATED and row.billed > 0]
+    figures.median_error_percent, figures.p90_error_percent = _median_and_p90(
+        [float(row.error) for row in compared]
+    )
+    (
+        figures.uncalibrated_median_error_percent,
+        figures.uncalibrated_p90_error_percent,
+    ) = _median_and_p90([float(row.uncalibrated_error) for row in compared])
     if figures.billed > 0:
         figures.bias_percent = round(float((figures.estimated - figures.billed) / figures.billed * 100), 2)
         figures.uncalibrated_bias_percent = round(
@@ -155,6 +167,8 @@ def deployment_days_reconciled(*, user, filters: CostFilters | None = None) -> l
             entry.basis = row["basis"]
             if row["factor"] is not None and uncalibrated:
                 entry.calibration_factor = (estimated / uncalibrated).quantize(Decimal("0.000001"))
+    for entry in days.values():
+        entry._set_errors()
     return list(days.values())
 
 
@@ -264,8 +278,8 @@ def accuracy_per_deployment(days: list[DeploymentDay]) -> list[EstimateAccuracy]
         accuracy.estimated += row.estimated
         accuracy.billed += row.billed
         accuracy.last_day = row.day
-        if row.billed > 0:
-            errors[key].append(abs(row.estimated - row.billed) / row.billed * 100)
+        if row.error is not None:
+            errors[key].append(row.error)
     for key, accuracy in results.items():
         if errors[key]:
             accuracy.mape_percent = sum(errors[key], ZERO) / len(errors[key])

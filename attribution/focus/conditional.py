@@ -53,6 +53,21 @@ def unit_price_from_cost(cost: Decimal | None, quantity: Decimal | None) -> Deci
     return price if product_matches(unit_price=price, quantity=quantity, cost=cost) else None
 
 
+def unit_price_for_cost(
+    stated: tuple[Decimal | None, ...], *, cost: Decimal | None, quantity: Decimal | None
+) -> Decimal | None:
+    """The unit price of a cost: the first price the export states that gives the cost back (x
+    quantity, within the validator's tolerance), else the price the cost implies
+    (unit_price_from_cost), else None. Without a cost or a quantity there is nothing to check a
+    stated price against: the first stated one is kept."""
+    if cost is None or quantity is None:
+        return next((price for price in stated if price is not None), None)
+    for price in stated:
+        if price is not None and product_matches(unit_price=price, quantity=quantity, cost=cost):
+            return price
+    return unit_price_from_cost(cost, quantity)
+
+
 def currency_or_empty(text: str) -> str:
     """An ISO 4217 code, or "" when the cell holds none."""
     try:

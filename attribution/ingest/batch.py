@@ -353,3 +353,24 @@ def unit_price_from_cost(cost: pa.Array, quantity: pa.Array) -> pa.Array:
     )
     kept = pc.and_(pc.and_(valid, in_range), pc.less_equal(difference, tolerance))
     return pc.if_else(kept, pc.cast(price, MONEY_TYPE), pa.scalar(None, MONEY_TYPE))
+
+
+def price_gives_cost(price: pa.Array, quantity: pa.Array, cost: pa.Array) -> pa.Array:
+    """attribution.focus.conditional.product_matches over arrays, exactly (null where any is null)."""
+    wide = [pc.cast(values, _WIDE_MONEY) for values in (price, quantity, cost)]
+    difference = pc.abs(pc.subtract(pc.multiply(wide[0], wide[1]), wide[2]))
+    tolerance = pc.multiply(
+        pc.max_element_wise(pc.abs(wide[2]), pa.scalar(1, _WIDE_MONEY)),
+        pa.scalar(Decimal("1E-9"), pa.decimal256(10, 9)),
+    )
+    return pc.less_equal(difference, tolerance)
+
+
+def unit_price_for_cost(stated: pa.Array, cost: pa.Array, quantity: pa.Array) -> pa.Array:
+    """attribution.focus.conditional.unit_price_for_cost over arrays, for one stated price: the stated
+    price where it gives the cost back (or there is no cost or quantity to check it against), else
+    the price the cost implies (unit_price_from_cost)."""
+    stated = pc.cast(stated, MONEY_TYPE)
+    checkable = pc.and_(pc.is_valid(cost), pc.is_valid(quantity))
+    kept = pc.or_(pc.invert(checkable), pc.fill_null(price_gives_cost(stated, quantity, cost), False))
+    return pc.if_else(kept, stated, unit_price_from_cost(cost, quantity))

@@ -433,10 +433,13 @@ def staging_copy(
     return written
 
 
-def staging_pair_datasets(*, run_id: int) -> int:
+def staging_pair_datasets(*, run_id: int) -> tuple[int, dict[str, Decimal]]:
     """Merge each actual row into its amortized twin (see formats/azure_cost_details.py).
 
-    Only amounts move, so the run's totals do not change. Returns the number of merged pairs.
+    The actual row's billed cost moves to its twin; the rest of it (the list and contracted cost
+    both exports state for the same usage) goes with the actual row. Returns the number of merged
+    pairs and, per cost column, what the removed actual rows held beyond their billed cost: the
+    files' sums less that are the database's.
     """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -458,6 +461,13 @@ def staging_pair_datasets(*, run_id: int) -> int:
             """,  # noqa: S608
             {"run": run_id},
         )
+        dropped_columns = [column for column in COST_COLUMNS if column != "billed_cost"]
+        dropped_sql = ", ".join(f"COALESCE(SUM(s.{column}), 0)" for column in dropped_columns)
+        cursor.execute(
+            f"""SELECT {dropped_sql} FROM attribution_costlineitem_staging s
+                JOIN ingest_pairs p ON s.ctid = p.actual_row"""  # noqa: S608
+        )
+        dropped = dict(zip(dropped_columns, cursor.fetchone(), strict=True))
         cursor.execute(
             """UPDATE attribution_costlineitem_staging s SET billed_cost = s.billed_cost + p.billed_cost
                 FROM ingest_pairs p WHERE s.ctid = p.amortized_row"""  # noqa: S608
@@ -466,7 +476,7 @@ def staging_pair_datasets(*, run_id: int) -> int:
             "DELETE FROM attribution_costlineitem_staging s USING ingest_pairs p WHERE s.ctid = p.actual_row"  # noqa: S608
         )
         merged = cursor.rowcount
-    return merged
+    return merged, dropped
 
 
 def period_lock(*, account_id: int, billing_period_start: dt.date) -> None:

@@ -250,29 +250,46 @@ def aws_derived_prices(
     unblended_rate: Decimal | None,
     usage_amount: Decimal | None,
 ) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
-    """(ListUnitPrice, ContractedUnitPrice, ContractedCost) for rows whose CUR gives no rate:
+    """(ListUnitPrice, ContractedUnitPrice, ContractedCost). The costs decide: a rate CUR states is
+    kept where it gives its cost back (ListUnitPrice x usage = pricing_public_on_demand_cost; on Usage
+    and SavingsPlanCoveredUsage, unblended rate x usage = unblended cost), else the price the cost
+    implies replaces it, or stands in for a rate CUR leaves empty (conditional.unit_price_for_cost;
+    CUR rounds its rates, and some exports state a rate that is not the one their cost was charged
+    at). Where CUR gives no rate:
 
     - ListUnitPrice without pricing_public_on_demand_rate: pricing_public_on_demand_cost over the
       usage amount; a commitment fee (RIFee, SavingsPlanRecurringFee, SavingsPlanUpfrontFee) has no
       public cost, its list price is the fee's own rate (its ListCost is the fee as billed).
     - ContractedUnitPrice of a commitment fee: the fee's rate (ContractedCost = the fee).
+    - Reservation-covered usage (DiscountedUsage): its unblended rate is the reservation's, after the
+      commitment discount; the price before it is the on-demand one, so ContractedCost is the public
+      on-demand cost and ContractedUnitPrice the public rate (or that cost over the usage amount).
+      CUR carries no negotiated rate for covered usage (an EDP discount shows on its own lines).
     - The SavingsPlanNegation line: its rate is the on-demand rate it cancels (line_item_unblended_rate,
       else the list price); its ContractedCost is that price x its usage amount (0 when the line carries
       no usage), not the negated amount, which only moves the covered usage's cost to the plan.
     A price derived from a cost is kept only when it reproduces that cost
     (conditional.unit_price_from_cost); ContractedCost None means the view's rule (the billed cost)."""
-    from attribution.focus.conditional import unit_price_from_cost
+    from attribution.focus.conditional import unit_price_for_cost, unit_price_from_cost
 
     commitment_fee = line_item_type in AWS_COMMITMENT_FEES
-    if list_unit_price is None:
-        if list_cost is not None:
-            list_unit_price = unit_price_from_cost(list_cost, usage_amount)
-        elif commitment_fee:
-            list_unit_price = unit_price_from_cost(unblended_cost, usage_amount)
+    if list_cost is not None:
+        list_unit_price = unit_price_for_cost((list_unit_price,), cost=list_cost, quantity=usage_amount)
+    elif list_unit_price is None and commitment_fee:
+        list_unit_price = unit_price_from_cost(unblended_cost, usage_amount)
     contracted_cost = None
-    if contracted_unit_price is None:
+    if line_item_type in AWS_CONTRACTED_RATE_TYPES:
+        contracted_unit_price = unit_price_for_cost(
+            (contracted_unit_price,), cost=unblended_cost, quantity=usage_amount
+        )
+    elif contracted_unit_price is None:
         if commitment_fee:
             contracted_unit_price = unit_price_from_cost(unblended_cost, usage_amount)
+        elif line_item_type == "DiscountedUsage" and list_cost is not None:
+            contracted_cost = list_cost
+            contracted_unit_price = unit_price_for_cost(
+                (list_unit_price,), cost=list_cost, quantity=usage_amount
+            )
         elif line_item_type == "SavingsPlanNegation":
             rate = unblended_rate if unblended_rate is not None and unblended_rate >= 0 else list_unit_price
             if rate is not None and usage_amount is not None:
@@ -282,7 +299,7 @@ def aws_derived_prices(
 
 
 # Line item types whose prices aws_derived_prices may fill.
-AWS_DERIVED_PRICE_TYPES = AWS_COMMITMENT_FEES | {"SavingsPlanNegation"}
+AWS_DERIVED_PRICE_TYPES = AWS_COMMITMENT_FEES | {"SavingsPlanNegation", "DiscountedUsage"}
 
 
 def aws_commitment_quantity_column(*, line_item_type: str, unused: bool) -> str:
@@ -426,6 +443,30 @@ def azure_costs(*, cost: Decimal, charge_type: str, pricing_model: str) -> tuple
         ZERO if azure_is_commitment_purchase(charge_type=charge_type, pricing_model=pricing_model) else cost
     )
     return billed, effective
+
+
+# A reservation bought for a term of months is paid at once (Frequency OneTime) or in equal monthly
+# parts (Recurring): a year is 8,760 hours, so each month's payment buys 730 hours per unit.
+AZURE_HOURS_PER_TERM_MONTH = Decimal(730)
+
+
+def azure_reservation_purchase_hours(
+    *, quantity: Decimal | None, unit: str, term: str, frequency: str
+) -> Decimal | None:
+    """CommitmentDiscountQuantity of a reservation purchase row: the hours it buys, not the export's
+    Quantity (the number of reservations, 1 for one VM): Quantity x 730 for a monthly payment,
+    Quantity x 730 x Term (months) for a one-time one. Only for reservations metered in hours (unit
+    "1 Hour", "Hours"); a purchase in any other unit, or without a term, keeps its Quantity."""
+    hourly = unit.strip().lower() in ("1 hour", "hour", "hours", "1 hours")
+    if quantity is None or not hourly:
+        return quantity
+    months = Decimal(1)
+    if frequency.strip().lower() == "onetime":
+        try:
+            months = Decimal(int(term.strip()))
+        except ValueError:
+            return quantity
+    return quantity * AZURE_HOURS_PER_TERM_MONTH * months
 
 
 def azure_charge_category(charge_type: str) -> str:

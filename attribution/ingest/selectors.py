@@ -14,7 +14,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from attribution.choices import IngestState
+from attribution.choices import COST_COLUMNS, IngestState
 from attribution.models import IngestRun, RejectedRow
 
 RUNS_PER_PAGE = 25
@@ -39,14 +39,25 @@ def _decimal(value) -> Decimal | None:
 
 
 def _sum_check(run: IngestRun) -> tuple[bool | None, list[tuple[str, str, str]]]:
-    """Source sums vs database sums per cost column (the 'nothing is lost' check of DESIGN.md)."""
+    """The 'nothing is lost' check of DESIGN.md per cost column: what the files held equals what the
+    database holds plus the rejected rows' amounts plus, for paired Azure datasets, what the merged
+    actual rows held beyond their billed cost. Differences: (column, files, database + accounted)."""
     if not run.source_sums or not run.database_sums:
         return None, []
+    sums = run.source_sums
     differences = []
-    for column, source in sorted(run.source_sums.items()):
-        database = run.database_sums.get(column)
-        if _decimal(source) != _decimal(database):
-            differences.append((column, str(source), str(database)))
+    for column in COST_COLUMNS:
+        source, database = _decimal(sums.get(column)), _decimal(run.database_sums.get(column))
+        if source is None or database is None:
+            continue
+        rejected = _decimal(sums.get(f"rejected_{column}")) or Decimal(0)
+        merged = _decimal(sums.get(f"merged_{column}")) or Decimal(0)
+        accounted = database + rejected + merged
+        if source != accounted:
+            parts = [f"database {database}"]
+            parts += [f"rejected {rejected}"] if rejected else []
+            parts += [f"merged {merged}"] if merged else []
+            differences.append((column, str(source), " + ".join(parts) if len(parts) > 1 else str(database)))
     return not differences, differences
 
 

@@ -839,9 +839,9 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None, remote_open: Re
         state = _RunLoader(run, progress, batches=False, remote_open=remote_open)
         state.files_load()
 
-    rows_merged = 0
+    rows_merged, merged_sums = 0, {}
     if state.paired:
-        rows_merged = loader.staging_pair_datasets(run_id=run.pk)
+        rows_merged, merged_sums = loader.staging_pair_datasets(run_id=run.pk)
         loader.staging_move(run_id=run.pk)
     loaded = loader.line_items_summary(run_id=run.pk)
     loader.partition_attach(run_id=run.pk)
@@ -864,6 +864,7 @@ def _run_load(run: IngestRun, progress: ProgressCallback | None, remote_open: Re
         )
         if state.paired:
             sums["rows_merged"] = str(rows_merged)
+            sums.update({f"merged_{column}": _decimal_text(amount) for column, amount in merged_sums.items()})
         IngestRun.objects.filter(pk=run.pk).update(
             state=IngestState.SUCCEEDED,
             rows_in_source=state.rows_in_source,

@@ -7,12 +7,17 @@ one place (attribution/design.py) and the components in templates/components/ lo
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from django import template
+from django.conf import settings
 from django.core.paginator import Page
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import QueryDict
+from django.template.defaultfilters import floatformat
+from django.utils import formats, translation
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -35,6 +40,76 @@ def number(value, digits: int = 0) -> str:
 @register.filter
 def percent(ratio, digits: int = 1) -> str:
     return design.percent_format(ratio, digits=int(digits))
+
+
+_WIDE = Context(prec=1000)
+_QUANTUM = {places: Decimal(1).scaleb(-abs(places)) for places in range(-6, 7)}
+# Per language: whether it writes numbers as Python's format() does ("." and "," every 3 digits).
+_PYTHON_NUMBER_FORMAT: dict[str | None, bool] = {}
+
+
+@receiver(setting_changed)
+def _forget_number_formats(*, setting: str, **kwargs) -> None:
+    if setting in {"FORMAT_MODULE_PATH", "DECIMAL_SEPARATOR", "THOUSAND_SEPARATOR", "NUMBER_GROUPING"}:
+        _PYTHON_NUMBER_FORMAT.clear()
+
+
+def _language_formats_like_python() -> bool:
+    language = translation.get_language()
+    like_python = _PYTHON_NUMBER_FORMAT.get(language)
+    if like_python is None:
+        like_python = _PYTHON_NUMBER_FORMAT[language] = (
+            formats.get_format("DECIMAL_SEPARATOR", language, use_l10n=True),
+            formats.get_format("THOUSAND_SEPARATOR", language, use_l10n=True),
+            formats.get_format("NUMBER_GROUPING", language, use_l10n=True),
+        ) == (".", ",", 3)
+    return like_python
+
+
+@register.filter(is_safe=True)
+def floatfmt(value, arg=-1):
+    """Django's `floatformat`, the same text, for a fraction of its cost on numbers.
+
+    `floatformat` looks up three locale formats and walks the digits in Python on every call (some
+    50 us; the overview calls it about 300 times). For a Decimal, int or float, in a language that
+    writes numbers as Python does (en: "." and "," every three digits), this rounds the same way
+    (half up, at the same precision) and lets format() write the digits; anything else (other
+    types, NaN, unlocalized "u", other separators) goes to `floatformat` itself.
+    """
+    kind = type(value)
+    if kind is Decimal:
+        number = value
+    elif kind is int:
+        number = Decimal(value)
+    elif kind is float:
+        number = Decimal(repr(value))  # what floatformat reads: str() of the float
+    else:
+        return floatformat(value, arg)
+    places, grouping = arg, False
+    if isinstance(arg, str):
+        if "u" in arg:
+            return floatformat(value, arg)
+        if arg.endswith("g"):
+            places, grouping = arg[:-1] or -1, True
+    try:
+        places = int(places)
+    except ValueError:
+        return floatformat(value, arg)
+    if not number.is_finite() or not _language_formats_like_python():
+        return floatformat(value, arg)
+    _, digits, exponent = number.as_tuple()
+    if len(digits) + abs(exponent) > 200 or abs(places) > 200:
+        return floatformat(value, arg)
+    spec = ",f" if grouping or settings.USE_THOUSAND_SEPARATOR else "f"
+    fraction = int(number) - number
+    if not fraction and places <= 0:
+        return mark_safe(format(int(number), spec.replace("f", "d")))
+    # Half up, as floatformat rounds; the context is wide enough for any number that gets here, and
+    # quantize's result does not depend on its precision when it fits.
+    rounded = number.quantize(_QUANTUM.get(places) or Decimal(1).scaleb(-abs(places)), ROUND_HALF_UP, _WIDE)
+    if not rounded:
+        rounded = rounded.copy_abs()  # never "-0.00"
+    return mark_safe(format(rounded, spec))
 
 
 @register.filter

@@ -6,8 +6,8 @@
   as strict in tests as in production.
 - `PageCheck.visit` loads a page and fails on any console error, uncaught exception, failed asset or
   serious/critical axe violation; `screenshot` writes PNGs under the artifacts folder
-  (INFERENSYS_TEST_ARTIFACTS, default .data/test-artifacts) for CI to keep, and with
-  INFERENSYS_DOCS_SCREENSHOTS=1 the README's screenshots under docs/screenshots/.
+  (INFERENSYS_TEST_ARTIFACTS, default .data/test-artifacts) for CI to keep. (The README's screenshots
+  are of the demo's data: bin/screenshots.py, `make screenshots`.)
 """
 
 from __future__ import annotations
@@ -115,12 +115,6 @@ class PageCheck:
             self.page.screenshot(path=str(path), full_page=True)
             paths.append(path)
         self.page.set_viewport_size(viewport)
-        if os.environ.get("INFERENSYS_DOCS_SCREENSHOTS"):
-            # The README's page table: one small PNG per page, the first screen at 1280 px.
-            docs = REPO / "docs" / "screenshots"
-            docs.mkdir(parents=True, exist_ok=True)
-            self.page.wait_for_timeout(150)
-            self.page.screenshot(path=str(docs / f"{slug(name)}.png"), full_page=False)
         return paths
 
 

@@ -86,10 +86,7 @@ def _check(tab, label: str, path: str) -> list[str]:
 
 
 @pytest.mark.parametrize("role", ["admin", "finance"])
-def test_every_settings_page_renders_cleanly(world, browser_tab, role, monkeypatch):
-    if role != "admin":
-        # The README's screenshots are the admin's view (who sees every page); finance's are artifacts.
-        monkeypatch.delenv("INFERENSYS_DOCS_SCREENSHOTS", raising=False)
+def test_every_settings_page_renders_cleanly(world, browser_tab, role):
     browser_tab.login(world["users"][role].username)
     settings_links = (
         browser_tab.page.locator(".sidenav__section", has_text="Settings").locator("a").all_inner_texts()

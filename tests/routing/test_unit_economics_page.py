@@ -158,6 +158,10 @@ def _table(html: str) -> list[list[str]]:
     return rows
 
 
+def _deployment(row: list[str]) -> str:
+    return row[1].split()[0]
+
+
 def _figures(html: str) -> dict:
     match = re.search(r'<script id="figures" type="application/json">(.*?)</script>', html, flags=re.S)
     return json.loads(match.group(1))
@@ -167,35 +171,23 @@ def test_it_shows_unit_costs_to_the_cent_with_basis_accelerator_and_pricing_mode
     response = _get(world["finance"], RANGE)
     assert response.status_code == 200
     table = _table(response.content.decode())
-    assert table[1][:2] == ["llama", "llama-azure-slow"]
-    by_deployment = {row[1]: row for row in table[1:]}
+    assert [table[1][0], _deployment(table[1])] == ["llama", "llama-azure-slow"]
+    by_deployment = {_deployment(row): row for row in table[1:]}
     spot = by_deployment["llama-h100-spot"]
-    assert spot[3:12] == [
-        "nvidia-h100-80gb",
-        "Spot",
-        spot[5],
-        "$3.35",
-        "$3.36",
-        "$5.02",
-        "Measured (billing + usage); split by price cards, output:input 1.00",
-        "$5.01",
-        "900",
-    ]
-    assert by_deployment["llama-gcp-fast"][6:12] == [
-        "$12.00",
-        "$12.00",
-        "$24.00",
-        "Measured (billing + usage); split by default ratio (no price cards), output:input 1.00",
-        "$12.00",
-        "200",
-    ]
-    assert by_deployment["llama-azure-slow"][10] == "$15.00"
+    # Under the deployment: provider, accelerator, pricing mode, the split and the latest day.
+    assert spot[1].startswith("llama-h100-spot AWS nvidia-h100-80gb · Spot · split by price cards, ")
+    assert "output:input 1.00 · Oct" in spot[1]
+    assert spot[2:7] == ["$3.35", "$3.36", "$5.02", "$5.01", "900"]
+    gcp_fast = by_deployment["llama-gcp-fast"]
+    assert "split by default ratio (no price cards), output:input 1.00" in gcp_fast[1]
+    assert gcp_fast[2:7] == ["$12.00", "$12.00", "$24.00", "$12.00", "200"]
+    assert by_deployment["llama-azure-slow"][5] == "$15.00"
     assert "999.99" not in response.content.decode()
     # EUR is never put on the USD axis: it is named, and shown when chosen.
     assert "billed in EUR" in response.content.decode()
     eur = _table(_get(world["finance"], f"{RANGE}&currency=EUR").content.decode())
-    assert [row[1] for row in eur[1:]] == ["llama-gcp-fast"]
-    assert eur[1][6] == "€7.00"
+    assert [_deployment(row) for row in eur[1:]] == ["llama-gcp-fast"]
+    assert eur[1][2] == "€7.00"
 
 
 def test_it_draws_each_models_pareto_frontier(world):
@@ -207,11 +199,15 @@ def test_it_draws_each_models_pareto_frontier(world):
     assert list(zip(frontier["x"], frontier["y"], strict=True)) == [(5.01, 900.0), (12.0, 200.0)]
     trend = {trace["name"]: trace for trace in figures["trend"]["data"]}
     assert trend["llama · llama-h100-spot"]["y"] == [6.67, 3.35]
+    # The time axis is the selected range by day (a one-day series is not scaled to milliseconds).
+    xaxis = figures["trend"]["layout"]["xaxis"]
+    assert xaxis["type"] == "date" and xaxis["tickformat"] == "%b %-d"
+    assert xaxis["range"] == ["2026-09-30T12:00:00", "2026-10-14T12:00:00"]
 
 
 def test_a_team_lead_sees_only_the_deployments_their_teams_spent_on(world):
     table = _table(_get(world["lead"], RANGE).content.decode())
-    assert [row[1] for row in table[1:]] == ["llama-h100-spot"]
+    assert [_deployment(row) for row in table[1:]] == ["llama-h100-spot"]
     figures = _figures(_get(world["lead"], RANGE).content.decode())
     assert [t["name"] for t in figures["trend"]["data"]] == ["llama · llama-h100-spot"]
 

@@ -78,3 +78,44 @@ def test_json_data_writes_the_same_bytes_as_json_script():
     ours = Template("{% load ui %}{{ value|json_data:element_id }}").render(context)
     assert ours == Template("{{ value|json_script:element_id }}").render(context)
     assert 'id="fig&lt;ures"' in ours
+
+
+def _floatformat_inputs() -> list:
+    """Numbers of every shape the pages format, plus what floatformat handles on its own path."""
+    import random
+
+    rng = random.Random(13)
+    values: list = [None, "", "abc", "1.5", True, Decimal("NaN"), Decimal("-Infinity"), float("inf")]
+    values += [Decimal("-0"), Decimal("0E-10"), Decimal("-0.004"), Decimal("0.005"), Decimal("-0.005")]
+    values += [Decimal("2.5"), Decimal("-2.5"), Decimal("999.995"), Decimal("1E+5"), Decimal("1E+300")]
+    values += [0, -0.0, 1e20, 1e-7, 0.125, 10**30, -1234567]
+    for _ in range(3000):
+        digits = tuple(rng.randrange(10) for _ in range(rng.randint(1, 30)))
+        values.append(Decimal((rng.randint(0, 1), digits, rng.randint(-15, 12))))
+        values.append(rng.uniform(-1e7, 1e7))
+        values.append(rng.randint(-(10**9), 10**9))
+    return values
+
+
+def test_floatfmt_writes_what_floatformat_writes():
+    from django.template.defaultfilters import floatformat
+    from django.utils import translation
+
+    from attribution.templatetags.ui import floatfmt
+
+    arguments = ["2g", 1, 3, "4g", "-2", "0g", -1, 0, "2", "g", "2u", "2gu", "abc", "-3g"]
+    values = _floatformat_inputs()
+    for language in ("en-us", "de", "fr"):  # "." and ","; "," and "."; "," and a space
+        with translation.override(language):
+            different = [
+                (value, argument, str(floatfmt(value, argument)), str(floatformat(value, argument)))
+                for value in values
+                for argument in arguments
+                if str(floatfmt(value, argument)) != str(floatformat(value, argument))
+            ]
+            assert not different, different[:5]
+    assert str(floatfmt(Decimal("-1234567.005"), "2g")) == "-1,234,567.01"  # half up, not half even
+    assert str(floatfmt(Decimal("-0.001"), 2)) == "0.00"
+    with override_settings(USE_THOUSAND_SEPARATOR=True):
+        assert str(floatfmt(Decimal("1234.5"), 1)) == str(floatformat(Decimal("1234.5"), 1)) == "1,234.5"
+    assert _render("{{ value|floatfmt:'2g' }}", value=Decimal("1234.5")) == "1,234.50"

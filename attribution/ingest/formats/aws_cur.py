@@ -634,16 +634,20 @@ def _derived_prices(
     usage_amount: pa.Array,
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """mapping.aws_derived_prices over a batch: (ListUnitPrice, ContractedUnitPrice, ContractedCost).
-    A list price from the public cost is derived in Arrow (vec.unit_price_from_cost, the same exact
-    rule); the rare commitment fee and savings plan negation rows go through the rule itself."""
+    Rates are checked against their costs in Arrow (vec.unit_price_for_cost, the same exact rule);
+    commitment fees, reservation-covered usage and savings plan negations go through the rule itself."""
     count = len(line_item_type)
-    from_cost = pc.and_(pc.is_null(list_unit_price), pc.is_valid(list_cost))
-    if pc.any(from_cost).as_py():
-        list_unit_price = pc.if_else(
-            from_cost,
-            vec.unit_price_from_cost(list_cost, usage_amount),
-            pc.cast(list_unit_price, vec.MONEY_TYPE),
-        )
+    list_unit_price = pc.if_else(
+        pc.is_valid(list_cost),
+        vec.unit_price_for_cost(list_unit_price, list_cost, usage_amount),
+        pc.cast(list_unit_price, vec.MONEY_TYPE),
+    )
+    rated = pc.is_in(line_item_type, value_set=pa.array(sorted(mapping.AWS_CONTRACTED_RATE_TYPES)))
+    contracted_unit_price = pc.if_else(
+        rated,
+        vec.unit_price_for_cost(contracted_unit_price, unblended_cost, usage_amount),
+        pc.cast(contracted_unit_price, vec.MONEY_TYPE),
+    )
     derived_types = pa.array(sorted(mapping.AWS_DERIVED_PRICE_TYPES))
     needed = pc.is_in(line_item_type, value_set=derived_types)
     contracted_cost = pa.nulls(count, vec.MONEY_TYPE)

@@ -88,6 +88,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "invoice_id": ("invoiceid",),
     # FOCUS 1.2 conditional columns (see _prices).
     "unit_price": ("unitprice",),
+    "effective_price": ("effectiveprice",),
+    "term": ("term",),
     "pricing_currency": ("pricingcurrency", "pricingcurrencycode"),
     "exchange_rate": ("exchangeratepricingtobilling",),
     "cost_in_pricing_currency": ("costinpricingcurrency",),
@@ -222,7 +224,6 @@ class AzureCostDetailsParser(CsvParser):
             "billed_cost": billed,
             "effective_cost": effective,
             "list_cost": list_cost,
-            "contracted_cost": None,
             "billing_currency": currency,
             "charge_period_start": charge_start,
             "charge_period_end": charge_end,
@@ -261,14 +262,29 @@ class AzureCostDetailsParser(CsvParser):
             if charge_type.lower() in mapping.AZURE_UNUSED_TYPES
             else "",
             "invoice_id": text("invoice_id"),
-            **_prices(text, billing_currency=currency, cost=cost, effective_cost=effective),
+            **_prices(
+                text,
+                billing_currency=currency,
+                cost=cost,
+                effective_cost=effective,
+                list_cost=list_cost,
+                quantity=quantity,
+                commitment_usage=bool(text("commitment_id"))
+                and mapping.azure_is_amortized_commitment(
+                    charge_type=charge_type, pricing_model=pricing_model
+                ),
+            ),
             "sku_meter": text("meter_name"),
             "commitment_discount_name": text("commitment_name") if text("commitment_id") else "",
             **_commitment(
                 commitment_id=text("commitment_id"),
                 pricing_model=pricing_model,
                 cost=cost,
-                quantity=quantity,
+                quantity=mapping.azure_reservation_purchase_hours(
+                    quantity=quantity, unit=text("unit"), term=text("term"), frequency=text("frequency")
+                )
+                if charge_type.lower() == "purchase"
+                else quantity,
                 unit=text("unit"),
                 currency=currency,
             ),
@@ -308,16 +324,41 @@ def _commitment(
     }
 
 
-def _prices(text, *, billing_currency: str, cost: Decimal, effective_cost: Decimal) -> dict[str, Any]:
+def _prices(
+    text,
+    *,
+    billing_currency: str,
+    cost: Decimal,
+    effective_cost: Decimal,
+    list_cost: Decimal | None,
+    quantity: Decimal | None,
+    commitment_usage: bool,
+) -> dict[str, Any]:
     """Unit prices of a cost details row (Microsoft's FOCUS conversion): PayGPrice is the list
     price, UnitPrice the negotiated (contracted) one. MCA exports state both in pricingCurrency and
     give exchangeRatePricingToBilling: then they are the PricingCurrency* prices, and the billing-
     currency ones are those times the rate. EA exports price in the billing currency.
     costInPricingCurrency is the row's cost; it is the PricingCurrencyEffectiveCost when the row's
     EffectiveCost is its cost, and 0 when the rules zero EffectiveCost (a commitment purchase, the
-    actual twin of a paired row)."""
+    actual twin of a paired row).
+
+    The costs decide, the prices describe them (FOCUS: ListUnitPrice x PricingQuantity = ListCost,
+    ContractedUnitPrice x PricingQuantity = ContractedCost), so a stated price is kept only when it
+    gives its cost back (conditional.unit_price_for_cost):
+    - ListCost is paygCostInBillingCurrency (else PayGPrice x Quantity; else, in the view, the row's
+      cost): ListUnitPrice is PayGPrice, or the price ListCost implies where the export states
+      another (paygCost 0 on unused reservation and reservation purchase rows, which carry the
+      meter's PayGPrice) or none (a legacy pay-as-you-go export with PreTaxCost only).
+    - ContractedCost of usage covered or left unused by a commitment is UnitPrice x Quantity (the
+      negotiated price before the commitment discount); of every other row, its cost (the view's
+      rule, the billed cost). ContractedUnitPrice is UnitPrice when it gives that back; else
+      EffectivePrice (a spot row states the pay-as-you-go UnitPrice, but is charged, and contracted,
+      at its dynamic EffectivePrice); else the price the cost implies."""
     list_price = conditional.number_or_none(text("payg_price"), column="PayGPrice", non_negative=True)
     unit_price = conditional.number_or_none(text("unit_price"), column="UnitPrice", non_negative=True)
+    effective_price = conditional.number_or_none(
+        text("effective_price"), column="EffectivePrice", non_negative=True
+    )
     pricing_currency = conditional.currency_or_empty(text("pricing_currency"))
     prices: dict[str, Any] = {
         "pricing_currency": pricing_currency,
@@ -327,18 +368,34 @@ def _prices(text, *, billing_currency: str, cost: Decimal, effective_cost: Decim
         if effective_cost == cost
         else None,
     }
-    if not pricing_currency or pricing_currency == billing_currency:
-        return prices | {"list_unit_price": list_price, "contracted_unit_price": unit_price}
-    rate = conditional.number_or_none(
-        text("exchange_rate"), column="exchangeRatePricingToBilling", non_negative=True
-    )
+    foreign = bool(pricing_currency) and pricing_currency != billing_currency
+    if foreign:
+        rate = conditional.number_or_none(
+            text("exchange_rate"), column="exchangeRatePricingToBilling", non_negative=True
+        )
 
-    def in_billing_currency(price: Decimal | None) -> Decimal | None:
-        return None if price is None or rate is None else (price * rate).quantize(ZERO)
+        def in_billing_currency(price: Decimal | None) -> Decimal | None:
+            return None if price is None or rate is None else (price * rate).quantize(ZERO)
 
+        prices |= {
+            "pricing_currency_list_unit_price": list_price,
+            "pricing_currency_contracted_unit_price": unit_price,
+        }
+        list_price, unit_price, effective_price = (
+            in_billing_currency(price) for price in (list_price, unit_price, effective_price)
+        )
+    contracted_cost = None
+    if commitment_usage and unit_price is not None and quantity is not None:
+        contracted_cost = (unit_price * quantity).quantize(ZERO)
     return prices | {
-        "pricing_currency_list_unit_price": list_price,
-        "pricing_currency_contracted_unit_price": unit_price,
-        "list_unit_price": in_billing_currency(list_price),
-        "contracted_unit_price": in_billing_currency(unit_price),
+        "contracted_cost": contracted_cost,
+        # Without paygCost or PayGPrice the view's ListCost is the row's cost (as for ContractedCost).
+        "list_unit_price": conditional.unit_price_for_cost(
+            (list_price,), cost=cost if list_cost is None else list_cost, quantity=quantity
+        ),
+        "contracted_unit_price": conditional.unit_price_for_cost(
+            (unit_price, effective_price),
+            cost=contracted_cost if contracted_cost is not None else cost,
+            quantity=quantity,
+        ),
     }

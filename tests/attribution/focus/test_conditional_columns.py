@@ -10,11 +10,9 @@ null ChargeClass (every regular charge), so they pass on any data. These tests c
 
 from __future__ import annotations
 
-import shutil
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 
 from attribution.focus.conditional import unit_price_from_cost
 from attribution.focus.tables import service_classify_keeping
@@ -55,21 +53,6 @@ def price_rule_breaks(slug: str) -> dict[str, int]:
         "CommitmentDiscountQuantity-C-005 null",
     )
     return {name: count for name, count in zip(names, found, strict=True) if count}
-
-
-@pytest.fixture
-def demo_cloud(tmp_path):
-    """One cloud's demo exports (4 days to 2026-11-28), ingested through the production path."""
-
-    def ingest_cloud(cloud: str) -> str:
-        call_command("demo_seed", verbosity=0)
-        call_command("demo_exports", days=4, out=str(tmp_path), seed=7, end_date="2026-11-28", verbosity=0)
-        for other in {"aws", "gcp", "azure"} - {cloud}:
-            shutil.rmtree(tmp_path / other, ignore_errors=True)
-        call_command("ingest_exports", str(tmp_path), verbosity=0)
-        return f"{cloud}-prod"
-
-    return ingest_cloud
 
 
 # --- The rules, on their own ------------------------------------------------------------------------
@@ -360,7 +343,14 @@ def test_azure_demo_reservation_rows_are_measured_in_hours(demo_cloud):
         ("Purchase", None, "Usage", "Hours"), ("Usage", "Unused", "Usage", "Hours"),
         ("Usage", "Used", "Usage", "Hours"),
     ]  # fmt: skip
-    assert all(count == same for *_, count, same in found)
+    # Usage rows: the hours used or left unused. The purchase: the hours it buys, not the export's
+    # Quantity (1 reservation): a monthly payment buys 730 hours.
+    assert all(count == same for category, *_, count, same in found if category == "Usage")
+    assert rows(
+        """SELECT DISTINCT "CommitmentDiscountQuantity" FROM focus_line_items
+            WHERE "x_Account" = %s AND "ChargeCategory" = 'Purchase'""",
+        [slug],
+    ) == [(Decimal(730),)]
     assert "CommitmentDiscountQuantity-C-005 null" not in price_rule_breaks(slug)
     assert violations(slug) == {}
 

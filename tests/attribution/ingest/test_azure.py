@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from attribution.ingest import selectors as ingest_selectors
 from attribution.models import CostLineItem, RejectedRow
 from tests.attribution.conftest import csv_rows, decimal_sum
 
@@ -31,6 +32,13 @@ def test_it_combines_actual_and_amortized_so_both_totals_hold(ingest, shared_bil
     merged = int(run.source_sums["rows_merged"])
     assert merged == 10  # every actual usage row has its amortized twin in these samples
     assert run.rows_in_source == len(actual_rows) + len(amortized_rows) == run.rows_loaded + merged
+    # The files' sums are the database's plus what the merged actual twins held beyond their billed
+    # cost (both exports state the same usage's list cost): the Ingestion page's check says equal.
+    assert Decimal(run.source_sums["merged_list_cost"]) > 0
+    assert Decimal(run.source_sums["list_cost"]) == Decimal(run.database_sums["list_cost"]) + Decimal(
+        run.source_sums["merged_list_cost"]
+    )
+    assert ingest_selectors._sum_check(run) == (True, [])
     purchase = items.get(charge_category="Purchase")
     assert (purchase.billed_cost, purchase.effective_cost) == (Decimal("3.25"), Decimal("0"))
     covered = items.filter(pricing_category="Committed", charge_category="Usage")

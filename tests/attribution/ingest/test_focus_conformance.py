@@ -415,12 +415,12 @@ def test_cur_parquet_fills_unit_prices_sku_meter_and_reservation_quantities():
                   AND "CommitmentDiscountId" IS NOT NULL LIMIT 1""",
         [slug],
     )
-    # DiscountedUsage: the public on-demand rate, no contracted price (the reservation's rate is a
-    # commitment price), the hours of the reservation it used.
+    # DiscountedUsage: the public on-demand rate, also its contracted price (the reservation's rate is
+    # a price after the commitment discount), the hours of the reservation it used.
     assert covered == [
         (
             Decimal("0.0850000000"),
-            None,
+            Decimal("0.0850000000"),
             Decimal("1.0000000000"),
             Decimal("1.0000000000"),
             "Hours",
@@ -469,8 +469,11 @@ def test_legacy_cur_csv_fills_list_and_contracted_unit_prices():
              FROM focus_line_items WHERE "x_Account" = %s""",
         [slug],
     )
-    # pricing/publicOnDemandRate, lineItem/UnblendedRate, lineItem/UsageType
-    assert found == [(Decimal("0.5000000000"), Decimal("0.5000000000"), "BoxUsage:m5.large")]
+    # The file states rates of 0.5 (pricing/publicOnDemandRate, lineItem/UnblendedRate) on 1 hour
+    # that cost 10 (pricing/publicOnDemandCost, lineItem/UnblendedCost): the costs decide, so the
+    # unit prices are the 10 they imply (ListCost-C-009, ContractedUnitPrice-C-011). SkuMeter is
+    # lineItem/UsageType.
+    assert found == [(Decimal("10.0000000000"), Decimal("10.0000000000"), "BoxUsage:m5.large")]
 
 
 def test_azure_ea_fills_prices_meter_and_commitment_names():
@@ -513,7 +516,13 @@ def test_azure_mca_prices_in_the_pricing_currency_are_converted_at_the_exports_r
         reader = csv.DictReader(handle)
         fieldnames, file_rows = reader.fieldnames, list(reader)
     for row in file_rows:
-        row.update(billingCurrency="EUR", exchangeRatePricingToBilling="0.9")
+        # The billing-currency costs in EUR too, as an export billed in EUR states them.
+        row.update(
+            billingCurrency="EUR",
+            exchangeRatePricingToBilling="0.9",
+            costInBillingCurrency=str(Decimal(row["costInBillingCurrency"]) * Decimal("0.9")),
+            paygCostInBillingCurrency=str(Decimal(row["paygCostInBillingCurrency"]) * Decimal("0.9")),
+        )
     path = tmp_path / "camel_azure_version_2_eur.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fieldnames)

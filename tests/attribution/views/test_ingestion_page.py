@@ -33,8 +33,9 @@ def runs():
         rows_in_source=12,
         rows_loaded=11,
         rows_rejected=1,
-        source_sums={"BilledCost": "120.50"},
-        database_sums={"BilledCost": "120.5000000000"},
+        # The files' sums: the database's plus the rejected row's amounts.
+        source_sums={"billed_cost": "123.00", "rejected_billed_cost": "2.50", "list_cost": "130"},
+        database_sums={"billed_cost": "120.5000000000", "list_cost": "130.0000000000"},
         started_at=started,
         finished_at=started + dt.timedelta(seconds=11),
         rows_processed=11,
@@ -52,8 +53,8 @@ def runs():
         gcp,
         state="failed",
         error="Column ChargePeriodStart is missing from billing.csv",
-        source_sums={"BilledCost": "5.00"},
-        database_sums={"BilledCost": "0"},
+        source_sums={"billed_cost": "5.00", "rejected_billed_cost": "0"},
+        database_sums={"billed_cost": "0"},
     )
     running = _run(
         gcp,
@@ -79,7 +80,7 @@ def test_it_shows_why_a_run_failed_its_progress_sums_and_restatements(runs):
     failed = html[html.index(f'id="run-{runs["failed"].pk}"') :]
     failed = failed[: failed.index("</tr>")]
     assert "Failed" in failed and "Column ChargePeriodStart is missing from billing.csv" in failed
-    assert "differ" in failed and "BilledCost: 5.00 vs 0" in failed
+    assert "differ" in failed and "billed_cost: 5.00 vs 0" in failed
     new = html[html.index(f'id="run-{runs["new"].pk}"') :]
     new = new[: new.index("</tr>")]
     assert "equal" in new and f"#{runs['old'].pk}" in new  # replaced the old version
