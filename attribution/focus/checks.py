@@ -165,12 +165,6 @@ _NO_PRICE_ID = (
     "so it is no SkuPriceId (SkuPriceId-C-008); the FOCUS scenario files omit SkuPriceId), and the view "
     "does not invent one"
 )
-_GCP = (
-    "Google Cloud rows whose list price the export does not give (cost_at_list rounded to micro-dollars "
-    "over thousands of units: no unit price reproduces it) or whose contracted price x quantity misses the "
-    "rounded cost, and no price identifier in the export; the Google Cloud mapping is being reworked "
-    "separately (attribution/ingest/formats/gcp_*.py)"
-)
 _EMPTY_ROW = "the sample's only row has a date and nothing else (no meter, quantity, price or cost)"
 _SCENARIOS = (
     "the FOCUS specification's own scenario files: they carry no ContractedUnitPrice, no SkuId/SkuPriceId, "
@@ -190,16 +184,6 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
         ("SkuPriceId-C-005-C",),
         _NO_PRICE_ID,
     ),
-    **_known(
-        ("demo-gcp", "sample gcp/"),
-        (
-            "ListUnitPrice-C-005-C",
-            "PricingCurrencyListUnitPrice-C-005-C",
-            "ContractedUnitPrice-C-011-C",
-            "SkuPriceId-C-005-C",
-        ),
-        _GCP,
-    ),  # fmt: skip
     **_known(
         ("demo-aws",),
         ("SkuId-C-005-C", "SkuPriceId-C-005-C"),
