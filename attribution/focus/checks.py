@@ -168,9 +168,16 @@ _NO_PRICE_ID = (
 _GCP = (
     "Google Cloud rows whose list price the export does not give (cost_at_list rounded to micro-dollars "
     "over thousands of units: no unit price reproduces it) or whose contracted price x quantity misses the "
-    "rounded cost, and no price identifier in the export; the Google Cloud mapping is being reworked "
+    "rounded cost, the koku CSV samples' missing contracted price, and no price identifier in the "
+    "export; the Google Cloud mapping is being reworked "
     "separately (attribution/ingest/formats/gcp_*.py)"
 )
+# What a row without quantity, meter or price breaks.
+_NOTHING_PRICED = (
+    "ListUnitPrice-C-005-C", "PricingCurrencyListUnitPrice-C-005-C", "ContractedUnitPrice-C-006-C",
+    "PricingCurrencyContractedUnitPrice-C-005-C", "PricingQuantity-C-005-C", "SkuId-C-005-C",
+    "ConsumedQuantity-C-006-C",
+)  # fmt: skip
 _EMPTY_ROW = "the sample's only row has a date and nothing else (no meter, quantity, price or cost)"
 _SCENARIOS = (
     "the FOCUS specification's own scenario files: they carry no ContractedUnitPrice, no SkuId/SkuPriceId, "
@@ -191,11 +198,22 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
         _NO_PRICE_ID,
     ),
     **_known(
-        ("demo-gcp", "sample gcp/"),
+        ("demo-gcp",),
         (
             "ListUnitPrice-C-005-C",
             "PricingCurrencyListUnitPrice-C-005-C",
             "ContractedUnitPrice-C-011-C",
+            "SkuPriceId-C-005-C",
+        ),
+        _GCP,
+    ),
+    **_known(
+        ("sample gcp/",),
+        (
+            "ListUnitPrice-C-005-C",
+            "PricingCurrencyListUnitPrice-C-005-C",
+            "ContractedUnitPrice-C-006-C",
+            "PricingCurrencyContractedUnitPrice-C-005-C",
             "SkuPriceId-C-005-C",
         ),
         _GCP,
@@ -213,15 +231,13 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
         "no unit price gives the rounded cost back, and the view does not state one that misses it",
     ),
     ("demo-azure", "SkuId-C-005-C"): "the demo's reservation purchase row has no MeterId or PartNumber",
-    **_known(
-        ("sample azure/opencost-billingexports/headersets_BOM.csv",), tuple(r.id for r in RULES), _EMPTY_ROW
-    ),
+    **_known(("sample azure/opencost-billingexports/headersets_BOM.csv",), _NOTHING_PRICED, _EMPTY_ROW),
     **_known(
         (
             "sample azure/opencost-billingexports/values_MissingBrackets.csv",
             "sample azure/opencost-billingexports/values_VirtualMachine.csv",
         ),
-        tuple(rule.id for rule in RULES),
+        _NOTHING_PRICED,
         "OpenCost's test files for tag parsing: one row with costs but no quantity, meter or unit price",
     ),
     **_known(
