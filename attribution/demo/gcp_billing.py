@@ -10,10 +10,11 @@ usage_start_time, usage_end_time, project{id, number, name, labels, ancestry_num
 labels[{key, value}], system_labels[], location{location, country, region, zone},
 resource{name, global_name}, price{...}, export_time, cost, currency, currency_conversion_rate,
 usage{amount, unit, amount_in_pricing_units, pricing_unit}, credits[{name, amount, full_name, id,
-type}], invoice{month}, cost_type, cost_at_list); `invoice.month` is in US Pacific time, so the
-first hours of a UTC month belong to the previous invoice; credits are negative and kept inside
-the row (net = cost + sum(credits.amount)); `bq extract` writes TIMESTAMP as
-"2026-10-01 07:00:00 UTC" (the koku CSVs show the same instants as "+00:00" after pandas).
+type}], invoice{month}, cost_type, cost_at_list, subscription{instance_id} on commitment fee
+rows); `invoice.month` is in US Pacific time, so the first hours of a UTC month belong to the
+previous invoice; credits are negative and kept inside the row (net = cost +
+sum(credits.amount)); `bq extract` writes TIMESTAMP as "2026-10-01 07:00:00 UTC" (the koku CSVs
+show the same instants as "+00:00" after pandas).
 Assumed: as in BigQuery's JSON export, NULL fields are omitted, FLOAT64 values are JSON numbers
 and NUMERIC values (price.*) are strings; tax and rounding rows (closed months only) name the
 taxed service and carry no SKU usage; Gemini token SKUs use unit "count" per 1,000.
@@ -43,6 +44,7 @@ from attribution.demo.specs import (
     DemoRange,
     DeploymentSpec,
     stable_hex,
+    stable_uuid,
 )
 from attribution.demo.usage import tokens_by_hour
 
@@ -128,6 +130,8 @@ class GcpWriter:
         table = self.account.source_settings["table"]
         self.table_dir = out_dir / "gcp" / table
         self.deployments = company.deployments_of(GCP)
+        # subscription.instance_id is a GUID (Cloud Billing CUD export: "769c55ea-c50f-4258-...").
+        self._commitment_subscription = stable_uuid("gcp-cud-subscription", company.seed)
         self._entries: dict[str, Entry] = {}
         self._file = None
         self._file_rows = 0
@@ -199,6 +203,7 @@ class GcpWriter:
         usage: tuple[Decimal, str, Decimal, str] | None = None,
         price: tuple[Decimal, str] | None = None,
         cost_type: str = "regular",
+        subscription: str | None = None,
     ) -> dict:
         service_id, service_name = SERVICES[service]
         number, project_labels = PROJECTS[project]
@@ -245,6 +250,8 @@ class GcpWriter:
                 }
                 if price
                 else None,
+                # The commitment a fee row is billed for (detailed export, since January 2024).
+                "subscription": {"instance_id": subscription} if subscription else None,
                 # Exports land a few hours after usage, at a time that varies by SKU.
                 "export_time": _ts(
                     end + dt.timedelta(hours=4, minutes=17, seconds=(start.hour * 7 + len(sku)) % 60)
@@ -436,6 +443,7 @@ class GcpWriter:
                 cost=(fee_unit * 8).quantize(MICRO),
                 usage=(Decimal(8 * 3600), "seconds", Decimal(8), "hour"),
                 price=(fee_unit, "hour"),
+                subscription=self._commitment_subscription,
             )
         )
         for region, cluster in (("us-central1", "ml-serving-usc1"), ("europe-west4", "ml-serving-euw4")):

@@ -165,13 +165,6 @@ _NO_PRICE_ID = (
     "so it is no SkuPriceId (SkuPriceId-C-008); the FOCUS scenario files omit SkuPriceId), and the view "
     "does not invent one"
 )
-_GCP = (
-    "Google Cloud rows whose list price the export does not give (cost_at_list rounded to micro-dollars "
-    "over thousands of units: no unit price reproduces it) or whose contracted price x quantity misses the "
-    "rounded cost, the koku CSV samples' missing contracted price, and no price identifier in the "
-    "export; the Google Cloud mapping is being reworked "
-    "separately (attribution/ingest/formats/gcp_*.py)"
-)
 # What a row without quantity, meter or price breaks.
 _NOTHING_PRICED = (
     "ListUnitPrice-C-005-C", "PricingCurrencyListUnitPrice-C-005-C", "ContractedUnitPrice-C-006-C",
@@ -197,27 +190,6 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
         ("SkuPriceId-C-005-C",),
         _NO_PRICE_ID,
     ),
-    **_known(
-        ("demo-gcp",),
-        (
-            "ListUnitPrice-C-005-C",
-            "PricingCurrencyListUnitPrice-C-005-C",
-            "ContractedUnitPrice-C-011-C",
-            "SkuPriceId-C-005-C",
-        ),
-        _GCP,
-    ),
-    **_known(
-        ("sample gcp/",),
-        (
-            "ListUnitPrice-C-005-C",
-            "PricingCurrencyListUnitPrice-C-005-C",
-            "ContractedUnitPrice-C-006-C",
-            "PricingCurrencyContractedUnitPrice-C-005-C",
-            "SkuPriceId-C-005-C",
-        ),
-        _GCP,
-    ),  # fmt: skip
     **_known(
         ("demo-aws",),
         ("SkuId-C-005-C", "SkuPriceId-C-005-C"),

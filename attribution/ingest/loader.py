@@ -515,10 +515,13 @@ class LoadedSummary:
     charge_period_last: dt.datetime | None
 
 
-# The run's rows summed at the DailyCost grain (plus its billing period and tag set): one pass over
-# them that gives the run's database totals and, in the swap, its share of DailyCost and of
-# DailyTagCost. A session temp table, dropped by daily_cost_rebuild (or with the session if the run
-# dies first).
+# The run's rows summed in one pass over them, two ways at once (GROUPING SETS), into a session temp
+# table dropped by daily_cost_rebuild (or with the session if the run dies first):
+# - cells (`per_resource` false): the DailyCost grain plus billing period and tag set; the run's
+#   database totals, and in the swap its share of DailyCost and of DailyTagCost;
+# - resources (`per_resource` true): per day, service, resource and currency, the run's share of
+#   DailyResourceCost (`resource` is NULL on the row gathering the line items with a team or a
+#   deployment, which that rollup leaves out).
 RUN_CELLS_TABLE = "ingest_run_cells"
 _CELL_KEYS = (
     "account_id", "billing_period_start", "service_name", "region_id", "sku_id", "team_id", "model_id",
@@ -527,6 +530,11 @@ _CELL_KEYS = (
 # A line item's SkuId may be NULL; its rollup cells say '' (like service and region), so a NULL and
 # an empty SKU are one cell and the unique constraint holds.
 _CELL_EXPRESSIONS = {"sku_id": "COALESCE(sku_id, '')"}
+_DAY_SQL = "(charge_period_start AT TIME ZONE 'UTC')::date"
+# What the Unallocated page lists per untagged resource; the same expression in the migration that
+# filled DailyResourceCost for the line items already loaded (0024).
+RESOURCE_KEY_SQL = "COALESCE(NULLIF(resource_id, ''), service_name || ' (no resource id)')"
+_UNALLOCATED_RESOURCE_SQL = f"CASE WHEN team_id IS NULL AND deployment_id IS NULL THEN {RESOURCE_KEY_SQL} END"
 
 
 def _cell_select(keys: tuple[str, ...] = _CELL_KEYS, *, named: bool = False) -> str:
@@ -554,18 +562,23 @@ def line_items_summary(*, run_id: int) -> LoadedSummary:
         cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
         cursor.execute(
             f"""CREATE TEMP TABLE {RUN_CELLS_TABLE} AS
-                SELECT (charge_period_start AT TIME ZONE 'UTC')::date AS day, {cell_select}, tag_set_id,
+                SELECT {_DAY_SQL} AS day, {cell_select}, tag_set_id,
+                       {_UNALLOCATED_RESOURCE_SQL} AS resource, GROUPING(tag_set_id) = 1 AS per_resource,
+                       MIN(billing_period_start) AS first_period,
                        SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost,
                        SUM(list_cost) AS list_cost, SUM(contracted_cost) AS contracted_cost,
                        SUM(consumed_quantity) AS consumed_quantity, COUNT(*) AS line_items,
                        MIN(charge_period_start) AS first_start, MAX(charge_period_start) AS last_start
                   FROM {partition_name(run_id)}
-                 GROUP BY 1, {_cell_select()}, tag_set_id"""  # noqa: S608
+                 GROUP BY GROUPING SETS (
+                       ({_DAY_SQL}, {_cell_select()}, tag_set_id),
+                       ({_DAY_SQL}, account_id, service_name, {_UNALLOCATED_RESOURCE_SQL}, billing_currency)
+                 )"""  # noqa: S608
         )
         sums_sql = ", ".join(f"COALESCE(SUM({column}), 0)" for column in COST_COLUMNS)
         cursor.execute(
             f"""SELECT COALESCE(SUM(line_items), 0), {sums_sql}, MIN(first_start), MAX(last_start)
-                  FROM {RUN_CELLS_TABLE}"""  # noqa: S608
+                  FROM {RUN_CELLS_TABLE} WHERE NOT per_resource"""  # noqa: S608
         )
         count, *rest = cursor.fetchone()
     sums, (first, last) = rest[: len(COST_COLUMNS)], rest[len(COST_COLUMNS) :]
@@ -592,7 +605,7 @@ def daily_cost_rebuild(
     params: dict[str, Any] = {"account": account_id, "period": billing_period_start}
     with connection.cursor() as cursor:
         if loaded_run is not None:
-            cursor.execute(f"SELECT DISTINCT day FROM {RUN_CELLS_TABLE}")  # noqa: S608
+            cursor.execute(f"SELECT DISTINCT day FROM {RUN_CELLS_TABLE} WHERE NOT per_resource")  # noqa: S608
         else:
             cursor.execute(
                 f"""SELECT DISTINCT (charge_period_start AT TIME ZONE 'UTC')::date FROM {LINE_ITEM_TABLE}
@@ -628,10 +641,20 @@ def daily_cost_rebuild(
         provider = cursor.fetchone()[0]
         keys = ", ".join(_CELL_KEYS)
         sums = "billed_cost, effective_cost, list_cost, consumed_quantity"
+        # What the three rollups' statements read: the days, and the current runs with charges on
+        # them other than the loaded one (whose rows come from RUN_CELLS_TABLE).
+        rebuild = {
+            **params,
+            "days": days,
+            "runs": [run for run in runs if run != loaded_run],
+            "provider": provider,
+            "first": first,
+            "after_last": after_last,
+        }
         loaded_cells = ""
         if loaded_run is not None:
             loaded_cells = f"""SELECT day, {keys}, {sums}, line_items FROM {RUN_CELLS_TABLE}
-                               WHERE day = ANY(%(days)s) UNION ALL"""  # noqa: S608
+                               WHERE NOT per_resource AND day = ANY(%(days)s) UNION ALL"""  # noqa: S608
         _aggregation_settings(cursor)
         cursor.execute(
             f"""
@@ -654,74 +677,57 @@ def daily_cost_rebuild(
             GROUP BY day, account_id, service_name, region_id, sku_id, team_id, model_id, deployment_id,
                      charge_category, billing_currency
             """,  # noqa: S608
-            {
-                **params,
-                "days": days,
-                "runs": [run for run in runs if run != loaded_run],
-                "provider": provider,
-                "first": first,
-                "after_last": after_last,
-            },
+            rebuild,
         )
         written = cursor.rowcount
-        _daily_tag_cost_insert(
-            cursor,
-            account_id=account_id,
-            provider=provider,
-            days=days,
-            runs=runs,
-            loaded_run=loaded_run,
-            first=first,
-            after_last=after_last,
-        )
-        _daily_resource_cost_insert(
-            cursor,
-            account_id=account_id,
-            provider=provider,
-            days=days,
-            runs=runs,
-            first=first,
-            after_last=after_last,
-        )
+        _daily_tag_cost_insert(cursor, rebuild=rebuild, loaded_run=loaded_run)
+        _daily_resource_cost_insert(cursor, rebuild=rebuild, loaded_run=loaded_run)
         if loaded_run is not None:
             cursor.execute(f"DROP TABLE IF EXISTS {RUN_CELLS_TABLE}")
         return written, period_days
 
 
-# What the Unallocated page lists per untagged resource; the same expression in the migration that
-# filled DailyResourceCost for the line items already loaded (0024).
-RESOURCE_KEY_SQL = "COALESCE(NULLIF(resource_id, ''), service_name || ' (no resource id)')"
-
-
-def _daily_resource_cost_insert(
-    cursor, *, account_id: int, provider: str, days: list, runs: list[int], first, after_last
-) -> None:
+def _daily_resource_cost_insert(cursor, *, rebuild: dict[str, Any], loaded_run: int | None) -> None:
     """DailyResourceCost for the account's `days`: the team-less, deployment-less current line items
-    per resource. Read from the line items of every current run, the loaded one's included (its
-    cells do not carry the resource: there may be one per line item), but only those rows."""
+    per resource. The loaded run's from RUN_CELLS_TABLE's resource rows (its partition is not read a
+    second time), the other runs' from their line items. When no other run has a charge on those
+    days (a period re-ingested on its own, the usual case), the loaded run's rows are the rollup as
+    they stand: nothing to add to them, so they are not grouped again."""
+    columns = """day, account_id, billing_period_start, provider, service_name, resource, billing_currency,
+                 billed_cost, effective_cost, line_items"""
+    loaded_rows = f"""SELECT day, account_id, first_period, service_name, resource, billing_currency,
+                             billed_cost, effective_cost, line_items
+                      FROM {RUN_CELLS_TABLE}
+                      WHERE per_resource AND resource IS NOT NULL AND day = ANY(%(days)s)"""  # noqa: S608
+    if loaded_run is not None and not rebuild["runs"]:
+        cursor.execute(
+            f"""INSERT INTO attribution_dailyresourcecost ({columns})
+                SELECT day, account_id, first_period, %(provider)s, service_name, resource,
+                       billing_currency, billed_cost, effective_cost, line_items
+                FROM ({loaded_rows}) loaded""",  # noqa: S608
+            rebuild,
+        )
+        return
+    loaded_union = f"UNION ALL {loaded_rows}" if loaded_run is not None else ""
     cursor.execute(
         f"""
-        INSERT INTO attribution_dailyresourcecost (
-            day, account_id, billing_period_start, provider, service_name, resource, billing_currency,
-            billed_cost, effective_cost, line_items)
-        SELECT (charge_period_start AT TIME ZONE 'UTC')::date, account_id, MIN(billing_period_start),
-               %(provider)s, service_name, {RESOURCE_KEY_SQL}, billing_currency,
-               SUM(billed_cost), SUM(effective_cost), COUNT(*)
-        FROM {LINE_ITEM_TABLE}
-        WHERE ingest_run_id = ANY(%(runs)s) AND account_id = %(account)s
-          AND team_id IS NULL AND deployment_id IS NULL
-          AND charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
-          AND (charge_period_start AT TIME ZONE 'UTC')::date = ANY(%(days)s)
-        GROUP BY 1, account_id, service_name, {RESOURCE_KEY_SQL}, billing_currency
+        INSERT INTO attribution_dailyresourcecost ({columns})
+        SELECT day, account_id, MIN(first_period), %(provider)s, service_name, resource, billing_currency,
+               SUM(billed_cost), SUM(effective_cost), SUM(line_items)
+        FROM (
+            SELECT {_DAY_SQL}, account_id, billing_period_start, service_name, {RESOURCE_KEY_SQL},
+                   billing_currency, billed_cost, effective_cost, 1
+            FROM {LINE_ITEM_TABLE}
+            WHERE ingest_run_id = ANY(%(runs)s) AND account_id = %(account)s
+              AND team_id IS NULL AND deployment_id IS NULL
+              AND charge_period_start >= %(first)s AND charge_period_start < %(after_last)s
+              AND {_DAY_SQL} = ANY(%(days)s)
+            {loaded_union}
+        ) resource_rows (day, account_id, first_period, service_name, resource, billing_currency,
+                billed_cost, effective_cost, line_items)
+        GROUP BY day, account_id, service_name, resource, billing_currency
         """,  # noqa: S608
-        {
-            "account": account_id,
-            "provider": provider,
-            "runs": runs,
-            "days": days,
-            "first": first,
-            "after_last": after_last,
-        },
+        rebuild,
     )
 
 
@@ -733,17 +739,7 @@ _TAG_CELL_KEYS = (
 )  # fmt: skip
 
 
-def _daily_tag_cost_insert(
-    cursor,
-    *,
-    account_id: int,
-    provider: str,
-    days: list,
-    runs: list[int],
-    loaded_run: int | None,
-    first,
-    after_last,
-) -> None:
+def _daily_tag_cost_insert(cursor, *, rebuild: dict[str, Any], loaded_run: int | None) -> None:
     """DailyTagCost for the account's `days`, from the same current line items as DailyCost: the
     loaded run's from RUN_CELLS_TABLE (summed per tag set there, so its partition is not read a
     second time), the other runs' from their line items. Empty tag values count as untagged."""
@@ -753,7 +749,7 @@ def _daily_tag_cost_insert(
     if loaded_run is not None:
         loaded_cells = f"""UNION ALL
             SELECT day, billing_period_start, {keys}, tag_set_id, billed_cost, effective_cost, line_items
-            FROM {RUN_CELLS_TABLE} WHERE day = ANY(%(days)s)"""  # noqa: S608
+            FROM {RUN_CELLS_TABLE} WHERE NOT per_resource AND day = ANY(%(days)s)"""  # noqa: S608
     cursor.execute(
         f"""
         INSERT INTO attribution_dailytagcost (
@@ -782,12 +778,5 @@ def _daily_tag_cost_insert(
         WHERE tag.value <> ''
         GROUP BY c.day, {cells}, left(tag.key, 512), left(tag.value, {TAG_VALUE_MAX})
         """,  # noqa: S608
-        {
-            "account": account_id,
-            "provider": provider,
-            "runs": [run for run in runs if run != loaded_run],
-            "days": days,
-            "first": first,
-            "after_last": after_last,
-        },
+        rebuild,
     )

@@ -47,7 +47,17 @@ Google Cloud (BigQuery detailed/standard export)
 BilledCost = EffectiveCost = cost + sum(credits.amount) (credits are negative). ListCost =
 cost_at_list when the export has it. One line item per export row, so row counts reconcile; the
 credits stay inside the row. ChargeCategory from cost_type: regular -> Usage, tax -> Tax,
-adjustment -> Adjustment, rounding_error -> Adjustment.
+adjustment -> Adjustment, rounding_error -> Adjustment; a row with `adjustment_info` (Google's
+correction of earlier usage) has ChargeClass Correction.
+
+A committed use discount is billed as an hourly fee row of its own (sku.description "Commitment
+v1: ...", "Commitment - dollar based v1: ..."; the detailed export names the commitment in
+`subscription.instance_id`), and the usage it covers carries a credit that offsets its cost. The
+fee row stays a Usage charge with the fee as BilledCost and EffectiveCost (FOCUS requires
+EffectiveCost 0 on a Purchase, and no other row carries the fee's amount: the covered usage nets to
+0), with ChargeFrequency Recurring and the commitment's CommitmentDiscount* columns; it consumes none
+of the commitment itself (CommitmentDiscountQuantity 0, status Used), the covered usage rows carry
+what is consumed. Totals are unchanged.
 
 Azure (cost details, EA and MCA, actual and amortized datasets)
 ---------------------------------------------------------------
@@ -414,6 +424,118 @@ def gcp_commitment_columns(
     share = min(covered / cost, Decimal(1))
     quantity = (pricing_quantity * share).quantize(ZERO)
     return columns | {"commitment_discount_quantity": quantity, "commitment_discount_unit": pricing_unit}
+
+
+# Google rounds `cost` and `cost_at_list` to micro-units of the billing currency.
+GCP_COST_HALF_MICRO = Decimal("0.0000005")
+_UNIT_PRICE_PLACES = Decimal("0.0000000001")  # unit prices and quantities are stored with 10 places
+GCP_COMMITMENT_FEE_PREFIX = "commitment"
+
+
+def _half_last_place(value: Decimal) -> Decimal:
+    """Half a unit in the last written place of a number the export may have rounded (0 for an
+    integer): how far the value as written can be from the one Google priced."""
+    exponent = value.as_tuple().exponent
+    return Decimal(5).scaleb(exponent - 1) if isinstance(exponent, int) and exponent < 0 else Decimal(0)
+
+
+def gcp_unit_price(
+    *,
+    cost: Decimal | None,
+    quantity: Decimal | None,
+    stated: list[Decimal | None],
+    unit_quantity: Decimal | None,
+) -> tuple[Decimal | None, Decimal | None]:
+    """(unit price, cost) of a Google Cloud row for FOCUS: the price of one pricing unit and the
+    cost restated as that price x the quantity, so that unit price x PricingQuantity = cost.
+
+    The export rounds the cost to micro-units (and may round usage.amount_in_pricing_units in its
+    last place), so a stated price (`price.effective_price`, `price.list_price`: the price of
+    `price.pricing_unit_quantity` units, or of one) gives the cost back only within that rounding.
+    The first stated price that does is the row's price, and the cost becomes price x quantity
+    (10 places; it differs from the rounded cost by less than half a micro-unit). A row whose stated
+    price does not give its cost (usage across pricing tiers, a free tier partly used, no price in
+    the export) gets the price its cost implies (cost / quantity, 10 places) when that price gives
+    the cost back within the rounding. Else no price: (None, cost) as exported."""
+    if cost is None:
+        return None, None
+    divisor = unit_quantity if unit_quantity is not None and unit_quantity > 0 else Decimal(1)
+    candidates = []
+    for price in stated:
+        if price is None or price < 0:
+            continue
+        candidates.append((price / divisor).quantize(_UNIT_PRICE_PLACES))
+        if divisor != 1:
+            candidates.append(price.quantize(_UNIT_PRICE_PLACES))
+    if quantity is None:
+        return (candidates[0] if candidates else None), cost
+    stored = quantity.quantize(_UNIT_PRICE_PLACES)
+    if stored != 0:
+        implied = (cost / stored).quantize(_UNIT_PRICE_PLACES)
+        if implied >= 0:
+            candidates.append(implied)
+    rounding = max(_half_last_place(quantity), _UNIT_PRICE_PLACES / 2)
+    for price in candidates:
+        exact = price * stored
+        if abs(exact - cost) <= GCP_COST_HALF_MICRO + price * rounding:
+            return price, exact.quantize(_UNIT_PRICE_PLACES)
+    return None, cost
+
+
+def gcp_is_commitment_fee(*, cost_type: str, sku_description: str, subscription_id: str) -> bool:
+    """A committed use discount's fee row (Google's own query for commitment fees:
+    LOWER(sku.description) LIKE "commitment%"; the detailed export also names its subscription)."""
+    if (cost_type or "regular").strip().lower() != "regular":
+        return False
+    return bool(subscription_id) or sku_description.strip().lower().startswith(GCP_COMMITMENT_FEE_PREFIX)
+
+
+def gcp_commitment_fee_columns(
+    *, subscription_id: str, sku_id: str, sku_description: str, project_id: str, region: str,
+    pricing_unit: str, currency: str,
+) -> dict:  # fmt: skip
+    """CommitmentDiscount* columns of a commitment fee row. The id is the detailed export's
+    `subscription.instance_id`; the standard export has none, and the fee row is identified by
+    what Google bills it per: the project, the region and the fee SKU (one SKU per kind of
+    commitment, region and term). Spend-based ("dollar based") fees are measured in the currency,
+    resource-based ones in the pricing unit; the row consumes none of the commitment (0)."""
+    spend = "dollar" in sku_description.lower() or "spend" in sku_description.lower()
+    identifier = subscription_id or "/".join(part for part in (project_id, region, sku_id) if part)
+    return {
+        "commitment_discount_id": identifier,
+        "commitment_discount_name": sku_description.strip() or identifier,
+        "commitment_discount_category": "Spend" if spend else "Usage",
+        "commitment_discount_type": GCP_COMMITMENT_TYPE,
+        "commitment_discount_quantity": ZERO,
+        "commitment_discount_unit": currency if spend else pricing_unit,
+    }
+
+
+_GCP_DYNAMIC_SKU = ("spot preemptible", "preemptible")
+
+
+def gcp_pricing_category(*, cost_type: str, sku_description: str, covered: bool, fee: bool) -> str:
+    """Committed for usage a committed use discount covers, Dynamic for Spot/preemptible VMs (Google
+    sets and changes those prices), Standard for other usage and for commitment fees; "" (the
+    view's rule) for tax, adjustments and rounding."""
+    if (cost_type or "regular").strip().lower() != "regular":
+        return ""
+    if covered and not fee:
+        return "Committed"
+    description = sku_description.strip().lower()
+    if any(word in description for word in _GCP_DYNAMIC_SKU):
+        return "Dynamic"
+    return "Standard"
+
+
+def gcp_sku_price_id(*, sku_id: str, tier_start_amount: Decimal | None) -> str:
+    """A Google SKU price is the SKU's price in one pricing tier: the SKU id, with the tier's start
+    amount when it is not the first tier ("" without a SKU)."""
+    if not sku_id:
+        return ""
+    if tier_start_amount is None or tier_start_amount == 0:
+        return sku_id
+    return f"{sku_id}/tier/{format(tier_start_amount.normalize(), 'f')}"
 
 
 # --- Azure ----------------------------------------------------------------------------------------

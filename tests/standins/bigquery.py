@@ -68,6 +68,7 @@ DETAILED_SCHEMA: list[dict] = [
     _f("system_labels", "RECORD", "REPEATED", KEY_VALUE),
     _f("location", "RECORD", fields=[_f("location"), _f("country"), _f("region"), _f("zone")]),
     _f("resource", "RECORD", fields=[_f("name"), _f("global_name")]),
+    _f("subscription", "RECORD", fields=[_f("instance_id")]),
     _f(
         "price",
         "RECORD",
@@ -102,8 +103,9 @@ DETAILED_SCHEMA: list[dict] = [
     _f("cost_type"),
     _f("cost_at_list", "FLOAT"),
 ]
-# The standard export has no resource fields (and older tables lack cost_at_list).
-STANDARD_SCHEMA = [f for f in DETAILED_SCHEMA if f["name"] not in ("resource", "cost_at_list")]
+# The standard export has no resource or subscription fields (and older tables lack cost_at_list).
+_DETAILED_ONLY = ("resource", "subscription", "cost_at_list")
+STANDARD_SCHEMA = [f for f in DETAILED_SCHEMA if f["name"] not in _DETAILED_ONLY]
 
 _TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S UTC"
 

@@ -60,6 +60,9 @@ _STRUCT_COLUMNS = {
     "invoice": ("month",),
     # ContractedUnitPrice, ListUnitPrice (newer exports) and SkuPriceDetails (FOCUS 1.2).
     "price": ("effective_price", "list_price", "tier_start_amount", "unit", "pricing_unit_quantity"),
+    # The commitment a fee row is billed for (detailed export) and Google's corrections (ChargeClass).
+    "subscription": ("instance_id",),
+    "adjustment_info": ("id", "type", "mode", "description"),
 }
 # What attribution/ingest/formats/focus.py reads; only those present in the table are selected.
 FOCUS_COLUMNS = (

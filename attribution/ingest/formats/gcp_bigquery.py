@@ -14,7 +14,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any, ClassVar
 
 from attribution.choices import Provider
@@ -33,6 +33,7 @@ from attribution.ingest.values import (
     utc_midnight,
 )
 
+_WIDE = Context(prec=60)
 _INVOICE_MONTH = re.compile(r'"invoice"\s*:\s*\{[^{}]*?"month"\s*:\s*"?(\d{6})"?')
 
 
@@ -186,7 +187,7 @@ class GcpBigQueryParser(Parser):
             [credit for credit in credits if isinstance(credit, dict)], amounts=credit_amounts
         )
         billed = mapping.gcp_billed_cost(cost=cost, credit_amounts=credit_amounts)  # type: ignore[arg-type]
-        list_cost = decimal_parse(_get(record, "cost_at_list"), column="cost_at_list", default=None)
+        cost_at_list = decimal_parse(_get(record, "cost_at_list"), column="cost_at_list", default=None)
         currency = currency_validate(_text(record, "currency") or context.default_currency)
         charge_start = _timestamp(_get(record, "usage_start_time"), "usage_start_time")
         end_value = _get(record, "usage_end_time")
@@ -212,26 +213,38 @@ class GcpBigQueryParser(Parser):
         )
         cost_type = _text(record, "cost_type") or "regular"
         pricing_unit = _text(record, "usage.pricing_unit")
-        list_price = conditional.number_or_none(
-            _get(record, "price.list_price"), column="price.list_price", non_negative=True
+        sku_id = _text(record, "sku.id")
+        sku_description = _text(record, "sku.description")
+        subscription_id = _text(record, "subscription.instance_id")
+        region = _text(record, "location.region") or _text(record, "location.location")
+        fee = mapping.gcp_is_commitment_fee(
+            cost_type=cost_type, sku_description=sku_description, subscription_id=subscription_id
+        )
+        prices = self._prices(
+            record,
+            cost=cost,
+            cost_at_list=cost_at_list,
+            # As written (the parsed amount is rounded to 10 places): its last place says how far
+            # the export rounded it.
+            quantity=_as_written(_get(record, "usage.amount_in_pricing_units"), pricing_amount),
         )
         return {
             "billing_period_start": period,
             "billed_cost": billed,
             "effective_cost": billed,
-            "list_cost": list_cost,
+            "list_cost": prices["list_cost"],
             # `cost` is the usage at the account's negotiated (contract) prices, before credits:
             # FOCUS ContractedCost (the credits, CUDs included, reach EffectiveCost only).
-            "contracted_cost": cost,
+            "contracted_cost": prices["contracted_cost"],
             "billing_currency": currency,
             "charge_period_start": charge_start,
             "charge_period_end": charge_end,
             "billing_period_start_at": utc_midnight(period),
             "billing_period_end_at": utc_midnight(next_month_start(period)),
             "charge_category": mapping.gcp_charge_category(cost_type),
-            "charge_class": "",
-            "charge_description": _text(record, "sku.description"),
-            "charge_frequency": "Usage-Based" if cost_type == "regular" else "",
+            "charge_class": "Correction" if _is_correction(record) else "",
+            "charge_description": sku_description,
+            "charge_frequency": ("Recurring" if fee else "Usage-Based") if cost_type == "regular" else "",
             "provider_name": "Google Cloud",
             "publisher_name": "Google Cloud",
             "invoice_issuer_name": "Google Cloud",
@@ -239,7 +252,7 @@ class GcpBigQueryParser(Parser):
             "billing_account_name": "",
             "sub_account_id": _text(record, "project.id"),
             "sub_account_name": _text(record, "project.name"),
-            "region_id": _text(record, "location.region") or _text(record, "location.location"),
+            "region_id": region,
             "region_name": _text(record, "location.location"),
             "availability_zone": _text(record, "location.zone"),
             "resource_id": _text(record, "resource.global_name") or _text(record, "resource.name"),
@@ -247,31 +260,44 @@ class GcpBigQueryParser(Parser):
             "resource_type": "",
             "service_name": _text(record, "service.description"),
             "service_category": "",
-            "sku_id": _text(record, "sku.id"),
-            "sku_price_id": "",
-            "pricing_category": "",
+            "sku_id": sku_id,
+            "sku_price_id": mapping.gcp_sku_price_id(
+                sku_id=sku_id,
+                tier_start_amount=conditional.number_or_none(
+                    _get(record, "price.tier_start_amount"), column="price.tier_start_amount"
+                ),
+            )
+            if cost_type == "regular"
+            else "",
+            "pricing_category": mapping.gcp_pricing_category(
+                cost_type=cost_type, sku_description=sku_description, covered=commitment is not None, fee=fee
+            ),
             "pricing_quantity": pricing_amount,
             "pricing_unit": pricing_unit,
             "consumed_quantity": usage_amount,
             "consumed_unit": _text(record, "usage.unit"),
-            **mapping.gcp_commitment_columns(
-                commitment,
-                cost=cost,
-                pricing_quantity=pricing_amount,
-                pricing_unit=pricing_unit,
-                currency=currency,
+            **(
+                mapping.gcp_commitment_fee_columns(
+                    subscription_id=subscription_id,
+                    sku_id=sku_id,
+                    sku_description=sku_description,
+                    project_id=_text(record, "project.id"),
+                    region=region,
+                    pricing_unit=pricing_unit,
+                    currency=currency,
+                )
+                if fee
+                else mapping.gcp_commitment_columns(
+                    commitment,
+                    cost=cost,
+                    pricing_quantity=pricing_amount,
+                    pricing_unit=pricing_unit,
+                    currency=currency,
+                )
             ),
-            # price.effective_price: the price per pricing unit after negotiated (contract) pricing,
-            # before credits such as committed use discounts: the contracted unit price.
-            # price.list_price (newer exports): the list unit price; without it, the price that
-            # cost_at_list over usage.amount_in_pricing_units implies, when one reproduces it.
-            "list_unit_price": list_price
-            if list_price is not None
-            else conditional.unit_price_from_cost(list_cost, pricing_amount),
-            "contracted_unit_price": conditional.number_or_none(
-                _get(record, "price.effective_price"), column="price.effective_price", non_negative=True
-            ),
-            "sku_meter": _text(record, "sku.description"),
+            "list_unit_price": prices["list_unit_price"],
+            "contracted_unit_price": prices["contracted_unit_price"],
+            "sku_meter": sku_description,
             "sku_price_details": conditional.price_details(
                 {
                     "x_TierStartAmount": _text(record, "price.tier_start_amount"),
@@ -282,3 +308,62 @@ class GcpBigQueryParser(Parser):
             "tags": tags,
             "normalized_tags": tags_normalize(tags),
         }
+
+    @staticmethod
+    def _prices(
+        record: dict[str, Any], *, cost: Decimal, cost_at_list: Decimal | None, quantity: Decimal | None
+    ) -> dict[str, Decimal | None]:
+        """ContractedUnitPrice/ContractedCost and ListUnitPrice/ListCost (mapping.gcp_unit_price).
+
+        `cost` is the usage at the account's contract prices, before credits, and
+        `price.effective_price` its price; `cost_at_list` (exports since June 2023) the usage at list
+        prices and `price.list_price` (since July 2025) its price. Without cost_at_list, the list
+        cost is `cost` (an account without negotiated prices pays list prices; the credits reach
+        BilledCost and EffectiveCost only), and the contracted price is the list price when the
+        export states no other."""
+        unit_quantity = conditional.number_or_none(
+            _get(record, "price.pricing_unit_quantity"),
+            column="price.pricing_unit_quantity",
+            non_negative=True,
+        )
+        effective = conditional.number_or_none(
+            _get(record, "price.effective_price"), column="price.effective_price", non_negative=True
+        )
+        listed = conditional.number_or_none(
+            _get(record, "price.list_price"), column="price.list_price", non_negative=True
+        )
+        at_list = cost if cost_at_list is None else cost_at_list
+        contracted_price, contracted_cost = mapping.gcp_unit_price(
+            cost=cost, quantity=quantity, stated=[effective], unit_quantity=unit_quantity
+        )
+        # When the list cost is the contract cost, the contract price is the list price too.
+        list_price, list_cost = mapping.gcp_unit_price(
+            cost=at_list,
+            quantity=quantity,
+            stated=[listed, effective] if at_list == cost else [listed],
+            unit_quantity=unit_quantity,
+        )
+        return {
+            "contracted_unit_price": contracted_price,
+            "contracted_cost": contracted_cost,
+            "list_unit_price": list_price,
+            "list_cost": list_cost,
+        }
+
+
+def _as_written(value: Any, parsed: Decimal | None) -> Decimal | None:
+    """A number cell with the places the export wrote (the parsed value when there is none)."""
+    if parsed is None or value is None:
+        return parsed
+    try:
+        written = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except ArithmeticError:
+        return parsed
+    if not written.is_finite() or written.quantize(Decimal("1e-10"), context=_WIDE) != parsed:
+        return parsed
+    return written
+
+
+def _is_correction(record: dict[str, Any]) -> bool:
+    """`adjustment_info` is present only on rows Google issued to correct or modify earlier ones."""
+    return any(_text(record, f"adjustment_info.{field}") for field in ("id", "type", "mode", "description"))

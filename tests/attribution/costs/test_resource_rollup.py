@@ -4,7 +4,6 @@ read from it, not from line items: every figure equals the line items' sums to t
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections import defaultdict
@@ -21,15 +20,6 @@ from attribution.models import CostLineItem, DailyCost, DailyResourceCost
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SAMPLE = "aws/koku/November-2023-None.csv"
-
-
-@pytest.fixture
-def loaded(ingest, shared_billing_data):
-    (run,) = ingest([shared_billing_data / SAMPLE], account="aws-koku", provider="aws")
-    assert run.state == "succeeded"
-    return list(CostLineItem.objects.filter(ingest_run_id=run.pk))
 
 
 def _untagged(items) -> list:
@@ -68,27 +58,56 @@ def test_the_resource_rollup_equals_the_untagged_line_items(loaded):
     assert rolled_per_day == per_day
 
 
-def test_a_restatement_replaces_the_resource_rollup(loaded, ingest, shared_billing_data, tmp_path):
-    source = shared_billing_data / SAMPLE
-    with open(source, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        fields, rows = reader.fieldnames, list(reader)
+def test_a_restatement_replaces_the_resource_rollup(loaded, sample, ingest_rows):
+    _fields, rows = sample
     resources = sorted({row["lineItem/ResourceId"] for row in rows if row["lineItem/ResourceId"]})
     dropped, blanked = resources[0], resources[1]
     kept = [row for row in rows if row["lineItem/ResourceId"] != dropped]
     for row in kept:
         if row["lineItem/ResourceId"] == blanked:
             row["lineItem/ResourceId"] = ""  # rows without a ResourceId: one per service
-    restated = tmp_path / "November-2023-restated.csv"
-    with open(restated, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(kept)
-    (run,) = ingest([restated], account="aws-koku", provider="aws")
-    assert run.state == "succeeded"
+    run = ingest_rows(kept)
     assert not DailyResourceCost.objects.filter(resource__in=[dropped, blanked]).exists()
     assert DailyResourceCost.objects.filter(resource__endswith=" (no resource id)").exists()
     assert _rolled() == _by_day_and_resource(_untagged(CostLineItem.objects.filter(ingest_run_id=run.pk)))
+
+
+def test_another_periods_charges_on_the_same_days_add_up_with_the_loaded_run(loaded, sample, ingest_rows):
+    """December's bill carrying charges of 30 November (late usage, a credit) for resources that
+    November's rows have too: that day's rollup rows hold both runs' line items, whichever run is
+    swapped in last (the loaded run's rows from its one pass, the other's from its line items)."""
+    _fields, rows = sample
+    late = [
+        {
+            **row,
+            "bill/BillingPeriodStartDate": "2023-12-01T00:00:00Z",
+            "bill/BillingPeriodEndDate": "2024-01-01T00:00:00Z",
+        }
+        for row in rows
+        if row["lineItem/UsageStartDate"].startswith("2023-11-30")
+    ]
+    assert late
+    december = ingest_rows(late, name="December-2023.csv")
+    assert december.billing_period_start == dt.date(2023, 12, 1)
+    current = [loaded[0].ingest_run_id, december.pk]
+    shared = set(_by_day_and_resource(_untagged(loaded))) & set(
+        _by_day_and_resource(_untagged(CostLineItem.objects.filter(ingest_run_id=december.pk)))
+    )
+    assert shared  # the same (day, resource) in both runs: one rollup row sums the two
+    assert _rolled() == _by_day_and_resource(
+        _untagged(CostLineItem.objects.filter(ingest_run_id__in=current))
+    )
+    # November restated (the sample again, one resource's rows without their ResourceId) while
+    # December's rows stand: the loaded run is November's now, the other December's.
+    restated = [dict(row) for row in rows]
+    for row in restated:
+        if row["lineItem/ResourceId"] == sorted(resource for _day, resource in shared)[0]:
+            row["lineItem/ResourceId"] = ""
+    november = ingest_rows(restated)
+    current = [november.pk, december.pk]
+    assert _rolled() == _by_day_and_resource(
+        _untagged(CostLineItem.objects.filter(ingest_run_id__in=current))
+    )
 
 
 def test_rollups_rebuild_refills_it(loaded):

@@ -21,17 +21,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SAMPLE = "aws/koku/November-2023-None.csv"
 RANGE = "start=2023-11-01&end=2023-11-30&granularity=month"
-
-
-@pytest.fixture
-def loaded(ingest, shared_billing_data):
-    (run,) = ingest([shared_billing_data / SAMPLE], account="aws-koku", provider="aws")
-    assert run.state == "succeeded"
-    items = list(CostLineItem.objects.filter(ingest_run_id=run.pk).select_related("tag_set"))
-    assert items
-    return items
 
 
 def _day(item) -> dt.date:
@@ -73,21 +63,12 @@ def test_the_tag_rollup_equals_the_line_items_per_key_and_value(loaded):
         assert tagged + untagged == daily_total
 
 
-def test_a_restatement_replaces_the_tag_rollup(loaded, ingest, shared_billing_data, tmp_path):
+def test_a_restatement_replaces_the_tag_rollup(loaded, sample, ingest_rows):
     """A new version of the period without the `app=cost` rows: its tag rows are gone too."""
-    source = shared_billing_data / SAMPLE
-    with open(source, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        fields, rows = reader.fieldnames, list(reader)
+    _fields, rows = sample
     kept = [row for row in rows if row["resourceTags/user:app"] != "cost"]
     assert 0 < len(kept) < len(rows)
-    restated = tmp_path / "November-2023-restated.csv"
-    with open(restated, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(kept)
-    (run,) = ingest([restated], account="aws-koku", provider="aws")
-    assert run.state == "succeeded"
+    run = ingest_rows(kept)
     assert not DailyTagCost.objects.filter(tag_key="app", tag_value="cost").exists()
     items = list(CostLineItem.objects.filter(ingest_run_id=run.pk).select_related("tag_set"))
     tagged = _by([i for i in items if i.normalized_tags.get("app")], lambda i: i.normalized_tags["app"])

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from attribution.focus.checks import focus_rule_violations
 from attribution.focus.conditional import unit_price_from_cost
 from attribution.focus.tables import service_classify_keeping
 from attribution.ingest import mapping, services
@@ -147,35 +148,31 @@ def test_a_focus_exports_subcategory_is_kept_when_its_category_allows_it():
 
 def test_gcp_demo_rows_get_list_prices_contracted_costs_and_their_committed_use_discount(demo_cloud):
     slug = demo_cloud("gcp")
+    # Every usage row is priced, and price x quantity gives its list and contracted cost: the export
+    # rounds cost to micro-dollars, so the cost is restated as the stated price x the quantity.
+    assert price_rule_breaks(slug) == {}
+    assert focus_rule_violations(account_slugs=[slug]) == {}
+    assert violations(slug) == {}
     (counts,) = rows(
-        """SELECT count(*) FILTER (WHERE "ChargeCategory" = 'Usage'),
-                  count(*) FILTER (WHERE "ChargeCategory" = 'Usage' AND "ListUnitPrice" IS NOT NULL)
-             FROM focus_line_items WHERE "x_Account" = %s""",
-        [slug],
+        """SELECT count(*), count(*) FILTER (WHERE "ListUnitPrice" = "ContractedUnitPrice"),
+                  count(*) FILTER (WHERE "SkuPriceId" = "SkuId"),
+                  count(*) FILTER (WHERE "ContractedCost" < "BilledCost" - 0.000001
+                                     OR ("ContractedCost" > "BilledCost" + 0.000001
+                                         AND "ChargeDescription" ~ %s))
+             FROM focus_line_items WHERE "x_Account" = %s AND "ChargeCategory" = 'Usage'""",
+        ["^(Standard Storage|Network|Log Storage|Regional Kubernetes|Commitment)", slug],
     )
-    usage, priced = counts
-    assert usage and priced == usage - _gcp_rounded_list_costs(slug)
-    assert priced > usage * 0.7
-    # The demo's list price is its contracted price (price.effective_price). A list price derived from
-    # cost_at_list over usage.amount_in_pricing_units, both rounded to 6 decimals in the export,
-    # differs from it by no more than that rounding spread over the quantity; most rows give it back
-    # exactly.
-    (exact, off, total) = rows(
-        """SELECT count(*) FILTER (WHERE "ListUnitPrice" = "ContractedUnitPrice"),
-                  count(*) FILTER (WHERE abs("ListUnitPrice" - "ContractedUnitPrice")
-                                         > 0.000001 / "PricingQuantity" + 0.0000000001),
-                  count(*)
-             FROM focus_line_items WHERE "x_Account" = %s AND "ListUnitPrice" IS NOT NULL""",
+    usage, list_is_contract, sku_priced, moved = counts
+    # The demo has no negotiated prices (list = contract) and one price tier per SKU; no row's
+    # contracted cost moved by a micro-dollar or more (rows without credits: storage,
+    # network, logging, GKE, commitment fees; credits only lower BilledCost).
+    assert usage and list_is_contract == usage and sku_priced == usage and moved == 0
+    # The stated price is kept: 0.026 a GiB-month for storage, whatever the rounding of the row.
+    assert rows(
+        """SELECT DISTINCT "ListUnitPrice" FROM focus_line_items
+            WHERE "x_Account" = %s AND "ChargeDescription" = 'Standard Storage US Multi-region'""",
         [slug],
-    )[0]
-    assert off == 0 and exact > total * 0.9
-    breaks = price_rule_breaks(slug)
-    # Left as the export states them: the rows whose cost GCP rounded to micro-dollars (no unit price
-    # reproduces it) have no list price, and their contracted price x quantity misses the cost.
-    assert set(breaks) <= {
-        "ListUnitPrice-C-005 null",
-        "ContractedUnitPrice-C-011 ContractedUnitPrice x PricingQuantity <> ContractedCost",
-    }
+    ) == [(Decimal("0.0260000000"),)]
     # ContractedCost is the cost before credits: a row with a sustained use discount keeps its
     # contracted cost, the discount shows in BilledCost and EffectiveCost only.
     discounted = rows(
@@ -191,26 +188,35 @@ def test_gcp_demo_rows_get_list_prices_contracted_costs_and_their_committed_use_
     cud = rows(
         """SELECT DISTINCT "CommitmentDiscountId" LIKE 'CommitmentV1-%%', "CommitmentDiscountName",
                   "CommitmentDiscountCategory", "CommitmentDiscountType", "CommitmentDiscountStatus",
-                  "CommitmentDiscountUnit", "CommitmentDiscountQuantity" = "PricingQuantity", "EffectiveCost"
-             FROM focus_line_items WHERE "x_Account" = %s AND "CommitmentDiscountId" IS NOT NULL""",
+                  "CommitmentDiscountUnit", "CommitmentDiscountQuantity" = "PricingQuantity", "EffectiveCost",
+                  "PricingCategory", "ChargeFrequency"
+             FROM focus_line_items WHERE "x_Account" = %s AND "CommitmentDiscountId" IS NOT NULL
+              AND "ChargeDescription" NOT LIKE 'Commitment v1:%%'""",
         [slug],
     )
     # The CUD covers the reserved pool's GPUs fully: the whole pricing quantity, nothing left to pay.
     assert cud == [
         (True, "Committed Usage Discount - Nvidia H100 80GB GPU", "Usage", "Committed Use Discount", "Used",
-         "Hours", True, Decimal("0E-10")),
+         "Hours", True, Decimal("0E-10"), "Committed", "Usage-Based"),
     ]  # fmt: skip
-    assert violations(slug) == {}
-
-
-def _gcp_rounded_list_costs(slug: str) -> int:
-    """Usage rows whose cost_at_list no 10-place unit price reproduces (checked here in Python)."""
-    found = rows(
-        """SELECT "ListCost", "PricingQuantity" FROM focus_line_items
-            WHERE "x_Account" = %s AND "ChargeCategory" = 'Usage'""",
+    # The commitment's hourly fee: a Usage charge of the commitment its subscription names, with the
+    # fee as its cost (the covered usage nets to 0), consuming none of the commitment itself.
+    fees = rows(
+        """SELECT DISTINCT "ChargeCategory", "ChargeFrequency", "PricingCategory",
+                  "CommitmentDiscountId" ~ %s AS guid,
+                  "CommitmentDiscountCategory", "CommitmentDiscountStatus", "CommitmentDiscountQuantity",
+                  "CommitmentDiscountUnit", "EffectiveCost" = "BilledCost" AND "BilledCost" > 0
+             FROM focus_line_items WHERE "x_Account" = %s AND "ChargeDescription" LIKE 'Commitment v1:%%'""",
+        ["^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", slug],
+    )
+    fee = ("Usage", "Recurring", "Standard", True, "Usage", "Used", Decimal("0E-10"), "Hours", True)
+    assert fees == [fee]
+    spot = rows(
+        """SELECT DISTINCT "PricingCategory" FROM focus_line_items
+            WHERE "x_Account" = %s AND "ChargeDescription" LIKE 'Spot Preemptible%%'""",
         [slug],
     )
-    return sum(unit_price_from_cost(cost, quantity) is None for cost, quantity in found)
+    assert spot == [("Dynamic",)]
 
 
 # --- AWS -----------------------------------------------------------------------------------------------
