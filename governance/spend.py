@@ -1,5 +1,13 @@
-"""Reads of spend for governance: billed (DailyCost) where the bill has landed, estimated
-(SpendEstimate) where it has not, per local day, converted to the budget's currency.
+"""Reads of spend for governance: billed where the bill has landed, estimated (SpendEstimate) where
+it has not, per local day, converted to the budget's currency.
+
+Both sides are on one basis, the one estimates are made and reconciled on: the bill's effective
+(amortized) cost after allocation. Billed is AllocatedCost's effective cost where allocation has
+run for the row's account and day (a team's share of the shared pools included, a commitment spread
+over the days it covers), else DailyCost's. A team's estimate carries its pool shares at the
+amortized unit cost, so a scope's history and the days still estimated add up the same way; read
+as the tagged billed cost, the history left the pool shares and the commitments out and the first
+estimated day looked like a jump in level (and a forecast fitted to it climbed from there).
 
 Governance reads attribution's tables through these selectors only, so a move of attribution's
 code does not reach the budget logic. DailyCost days are the providers' (UTC) charge days; a
@@ -15,8 +23,9 @@ from decimal import Decimal
 
 from django.db.models import Exists, F, OuterRef, Q, Sum
 
+from attribution.costs.selectors import allocated_account_day
 from attribution.currency.services import RateBook
-from attribution.models import DailyCost, SpendEstimate
+from attribution.models import AllocatedCost, DailyCost, SpendEstimate
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -122,7 +131,7 @@ def _in_scope(scope: SpendScope, *, day, start, end, team_id, model_id, provider
 
 
 def scopes_spend_daily(*, requests: list[SpendRequest]) -> list[DailySpend]:
-    """`scope_spend_daily` for many scopes at once (a page of budgets): two queries and one rate
+    """`scope_spend_daily` for many scopes at once (a page of budgets): three queries and one rate
     lookup per currency whatever the number of scopes, not three per scope.
 
     The rows of every scope are read together, per day, currency and the scope columns, and each
@@ -136,12 +145,17 @@ def scopes_spend_daily(*, requests: list[SpendRequest]) -> list[DailySpend]:
         days = Q(day__gte=request.start, day__lt=request.end)
         billed_filter |= _scope_filter(request.scope, through_deployment=False) & days
         estimated_filter |= _scope_filter(request.scope, through_deployment=True) & days
-    billed_rows = list(
-        DailyCost.objects.filter(billed_filter)
-        .values("day", "team_id", "model_id", "provider", "account_id", currency=F("billing_currency"))
-        .annotate(amount=Sum("billed_cost"))
+    columns = ("day", "team_id", "model_id", "provider", "account_id")
+    billed_rows = [
+        row
+        for rows in (
+            AllocatedCost.objects.filter(billed_filter),
+            DailyCost.objects.filter(billed_filter).filter(~allocated_account_day()),
+        )
+        for row in rows.values(*columns, currency=F("billing_currency"))
+        .annotate(amount=Sum("effective_cost"))
         .order_by()
-    )
+    ]
     estimated_rows = list(
         SpendEstimate.objects.filter(estimated_filter, reconciled_at__isnull=True)
         .exclude(_bill_landed())

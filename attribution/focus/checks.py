@@ -165,6 +165,12 @@ _NO_PRICE_ID = (
     "so it is no SkuPriceId (SkuPriceId-C-008); the FOCUS scenario files omit SkuPriceId), and the view "
     "does not invent one"
 )
+# What a row without quantity, meter or price breaks.
+_NOTHING_PRICED = (
+    "ListUnitPrice-C-005-C", "PricingCurrencyListUnitPrice-C-005-C", "ContractedUnitPrice-C-006-C",
+    "PricingCurrencyContractedUnitPrice-C-005-C", "PricingQuantity-C-005-C", "SkuId-C-005-C",
+    "ConsumedQuantity-C-006-C",
+)  # fmt: skip
 _EMPTY_ROW = "the sample's only row has a date and nothing else (no meter, quantity, price or cost)"
 _SCENARIOS = (
     "the FOCUS specification's own scenario files: they carry no ContractedUnitPrice, no SkuId/SkuPriceId, "
@@ -197,15 +203,13 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
         "no unit price gives the rounded cost back, and the view does not state one that misses it",
     ),
     ("demo-azure", "SkuId-C-005-C"): "the demo's reservation purchase row has no MeterId or PartNumber",
-    **_known(
-        ("sample azure/opencost-billingexports/headersets_BOM.csv",), tuple(r.id for r in RULES), _EMPTY_ROW
-    ),
+    **_known(("sample azure/opencost-billingexports/headersets_BOM.csv",), _NOTHING_PRICED, _EMPTY_ROW),
     **_known(
         (
             "sample azure/opencost-billingexports/values_MissingBrackets.csv",
             "sample azure/opencost-billingexports/values_VirtualMachine.csv",
         ),
-        tuple(rule.id for rule in RULES),
+        _NOTHING_PRICED,
         "OpenCost's test files for tag parsing: one row with costs but no quantity, meter or unit price",
     ),
     **_known(

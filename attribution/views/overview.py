@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html_join
 from django.utils.http import RFC3986_SUBDELIMS
 from django.views.decorators.http import require_GET
 
@@ -20,6 +21,7 @@ from attribution.choices import Provider
 from attribution.costs import explorer, movers
 from attribution.costs import overview as selectors
 from attribution.costs.panels import overview_panels
+from attribution.templatetags.ui import floatfmt
 from attribution.widgets import PlainSelect
 
 
@@ -108,8 +110,9 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 def _label_tables(overview: selectors.Overview) -> None:
-    """Links and day labels of the accuracy and unit cost rows, each worked out once: the page
-    lists some 50 rows, and `{% url %}` and `|date` per row cost the template several ms.
+    """Links, day labels and the accuracy rows' conditional cells, each worked out once: the page
+    lists some 50 rows, and `{% url %}`, `|date` and the `{% if %}`s and loop per row cost the
+    template several ms.
 
     The accuracy page's path is reversed once and each slug quoted the way reverse() quotes it;
     a day is formatted as the `date` filter formats it, once per distinct day."""
@@ -127,6 +130,21 @@ def _label_tables(overview: selectors.Overview) -> None:
     for row in overview.estimate_accuracy:
         row.accuracy_url = accuracy_path.replace(placeholder, quote(row.deployment_slug, safe=_URL_SAFE))
         row.last_day_label = day_label(row.last_day)
+        # The cells with a choice in them, as the template wrote them ("—" without a figure).
+        row.mape_text = "—" if row.mape_percent is None else f"{floatfmt(row.mape_percent, 1)} %"
+        row.bias_text = (
+            "—"
+            if row.bias_percent is None
+            else f"{'+' if row.bias_percent > 0 else ''}{floatfmt(row.bias_percent, 1)} %"
+        )
+        row.factor_cells = (
+            format_html_join(
+                "",
+                '<div title="{}">×{}</div>',
+                ((basis, floatfmt(factor, 3)) for basis, factor in row.calibration_factors),
+            )
+            or "—"
+        )
     for row in overview.unit_costs:
         row["day_label"] = day_label(row["day"])
 

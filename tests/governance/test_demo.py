@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from attribution.models import DailyCost
-from governance.models import Alert, Budget, BudgetEvent
+from governance.models import Alert, Budget, BudgetEvent, BudgetForecast
 from governance.selectors import enforcement_active, quotas_effective
 from tests.factories import CloudAccountFactory, DailyCostFactory, TeamFactory, UserFactory
 
@@ -26,7 +26,8 @@ def test_the_demo_leaves_budgets_near_limit_over_on_forecast_blocked_and_an_ackn
         day = today - dt.timedelta(days=offset + 1)
         for index, team in enumerate(teams):
             rows.append(DailyCostFactory.build(
-                team=team, account=account, day=day, billed_cost=Decimal(100 + 10 * index + offset % 7)
+                team=team, account=account, day=day, billed_cost=Decimal(100 + 10 * index + offset % 7),
+                effective_cost=Decimal(100 + 10 * index + offset % 7),
             ))  # fmt: skip
     DailyCost.objects.bulk_create(rows)
     out = io.StringIO()
@@ -41,3 +42,9 @@ def test_the_demo_leaves_budgets_near_limit_over_on_forecast_blocked_and_an_ackn
         assert Alert.objects.filter(kind="budget_threshold", acknowledged_at__isnull=True).exists()
         assert BudgetEvent.objects.filter(kind="applied").count() >= 3
     assert "Budgets for 4 teams" in out.getvalue()
+    # Near its limit on any day of the month: the forecast between the notify level and the budget
+    # (sized on what was spent so far, on the 3rd it was a budget of two days' spend).
+    near = Budget.objects.get(team=teams[0], name__endswith="(demo)")
+    point = BudgetForecast.objects.get(budget=near).point
+    assert near.amount * Decimal("0.8") <= point <= near.amount
+    assert Alert.objects.filter(kind="budget_threshold", budget=near, acknowledged_at__isnull=False).exists()

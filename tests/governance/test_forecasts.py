@@ -108,11 +108,11 @@ def test_a_budget_forecast_is_stored_with_its_interval_backtest_and_daily_path()
                 team=team,
                 account=account,
                 day=start + dt.timedelta(days=i),
-                billed_cost=Decimal(
-                    100 + 2 * i + (30 if (start + dt.timedelta(days=i)).weekday() < 5 else 0)
-                ),
+                billed_cost=amount,
+                effective_cost=amount,
             )  # fmt: skip
             for i in range(70)
+            for amount in [Decimal(100 + 2 * i + (30 if (start + dt.timedelta(days=i)).weekday() < 5 else 0))]
         ]
     )
     budget = BudgetFactory(team=team, amount=Decimal("6000"))
@@ -304,3 +304,72 @@ def test_backtest_errors_come_from_the_same_forecaster_at_the_same_horizon():
     assert calibrated.backtest_errors == pytest.approx(errors)
     assert calibrated.point == pytest.approx(model.point)
     assert calibrated.lower < model.lower and calibrated.upper > model.upper
+
+
+@pytest.mark.django_db
+def test_spend_to_date_and_forecast_are_on_the_basis_estimates_carry_pool_shares_and_commitments():
+    """A team's spend is its tagged deployment (100 a day) plus its share of a reserved shared pool
+    (the commitment is a 1,860 purchase on the 1st, untagged; allocation spreads it as 40 a day of
+    the team's effective cost, 20 to another team). Bills landed up to Nov 30; Dec 1-2 are
+    estimated from usage, the pool share included (140 a day), as estimates are made. Read as the
+    tagged billed cost, the history was 100 a day (the 1st: 100, the purchase untagged) and the
+    estimated days a jump to 140; on the allocated effective basis every day is 140."""
+    from attribution.models import AllocatedCost, SpendEstimate
+    from governance.spend import SpendScope, scope_spend_daily
+
+    ads, other, account = TeamFactory(slug="ads"), TeamFactory(slug="other"), CloudAccountFactory()
+    direct = DeploymentFactory(slug="ads-direct", account=account, provider=account.provider)
+    pool = DeploymentFactory(slug="shared-pool", account=account, provider=account.provider)
+    bills, allocated = [], []
+    for offset in range(61):  # Oct 1 .. Nov 30
+        day = dt.date(2026, 10, 1) + dt.timedelta(days=offset)
+        cell = {
+            "day": day, "account": account, "billing_period_start": day.replace(day=1),
+            "provider": account.provider, "charge_category": "Usage", "billing_currency": "USD",
+        }  # fmt: skip
+        bills += [
+            DailyCostFactory.build(**cell, team=ads, model=direct.model, deployment=direct,
+                                   billed_cost=Decimal("100"), effective_cost=Decimal("100")),
+            DailyCostFactory.build(**cell, model=pool.model, deployment=pool,
+                                   billed_cost=Decimal("0"), effective_cost=Decimal("60")),
+        ]  # fmt: skip
+        allocated += [
+            AllocatedCost(**cell, team=ads, model=direct.model, deployment=direct, billed_cost=Decimal("100"),
+                          effective_cost=Decimal("100"), allocated_method_id="direct"),
+            AllocatedCost(**cell, team=ads, model=pool.model, deployment=pool, billed_cost=Decimal("0"),
+                          effective_cost=Decimal("40"), allocated_method_id="gpu_seconds"),
+            AllocatedCost(**cell, team=other, model=pool.model, deployment=pool, billed_cost=Decimal("0"),
+                          effective_cost=Decimal("20"), allocated_method_id="gpu_seconds"),
+        ]  # fmt: skip
+        if day.day == 1:
+            purchase = {**cell, "charge_category": "Purchase", "billed_cost": Decimal("1860"),
+                        "effective_cost": Decimal("0")}  # fmt: skip
+            bills.append(DailyCostFactory.build(**purchase))
+            allocated.append(AllocatedCost(**purchase, allocated_method_id="", unallocated_reason="untagged"))
+    DailyCost.objects.bulk_create(bills)
+    AllocatedCost.objects.bulk_create(allocated)
+    for day in (dt.date(2026, 12, 1), dt.date(2026, 12, 2)):
+        for deployment, amount in ((direct, "100"), (pool, "40")):
+            SpendEstimate.objects.create(
+                day=day, deployment=deployment, team=ads, model=deployment.model, currency="USD",
+                estimated_cost=Decimal(amount), basis="unit_cost",
+            )  # fmt: skip
+    spend = scope_spend_daily(
+        scope=SpendScope(team_id=ads.pk), start=dt.date(2026, 10, 1), end=dt.date(2026, 12, 4), currency="USD"
+    )
+    assert {amount for _, amount in spend.series(dt.date(2026, 10, 1), dt.date(2026, 12, 3))} == {
+        Decimal("140")
+    }
+    assert spend.billed_total == Decimal("8540.00") and spend.estimated_total == Decimal("280.00")
+    # The organisation's billed spend is still the bill: allocated plus unallocated, per account-day.
+    everyone = scope_spend_daily(
+        scope=SpendScope(), start=dt.date(2026, 11, 1), end=dt.date(2026, 12, 1), currency="USD"
+    )
+    assert everyone.billed_total == Decimal("4800.00")  # 30 x (100 + 60): the purchase is amortized
+
+    budget = BudgetFactory(team=ads, amount=Decimal("5000"))
+    row = budget_forecast_refresh(budget_id=budget.pk, now=dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC))
+    assert row.period_start == dt.date(2026, 12, 1) and row.spend_to_date == Decimal("280.00")
+    # 31 days at the 140 a day of both the history and the estimated days, to the cent.
+    assert (row.point, row.lower, row.upper) == (Decimal("4340.00"),) * 3
+    assert row.daily[2] == {"day": "2026-12-03", "forecast": "420.00", "lower": "420.00", "upper": "420.00"}

@@ -36,7 +36,9 @@ def world():
     BudgetThreshold.objects.create(budget=budget, percent=Decimal("100"), action="block")
     BudgetFactory(team=ads, name="Ads monthly")
     today = dt.date.today()
-    DailyCostFactory(team=search, day=today.replace(day=1), billed_cost=Decimal("321.50"))
+    DailyCostFactory(
+        team=search, day=today.replace(day=1), billed_cost=Decimal("321.50"), effective_cost=Decimal("321.50")
+    )
     Alert.objects.create(kind="anomaly", team=search, message="Search spike", dedup_key="s1")
     Alert.objects.create(kind="anomaly", team=ads, message="Ads spike", dedup_key="a1")
     Quota.objects.create(team=search, metric="tokens", window="minute", limit=5000)
@@ -154,7 +156,7 @@ def _more_budgets(count: int) -> list[str]:
         DeploymentFactory(slug=f"dep-{index}", model=model, provider="gcp")
         DailyCostFactory(
             team=team, model=model, account=account, day=today.replace(day=1),
-            billed_cost=Decimal(f"{index + 1}0.25"),
+            billed_cost=Decimal(f"{index + 1}0.25"), effective_cost=Decimal(f"{index + 1}0.25"),
         )  # fmt: skip
         scope = [{"team": team}, {"team": team, "model": model}, {"team": team, "provider": "gcp"},
                  {"team": team, "account": account}][index % 4]  # fmt: skip
@@ -250,7 +252,8 @@ def test_the_detail_page_reads_the_spend_and_the_forecast_once_for_figures_and_c
     def reads(text: str) -> int:
         return sum(text in query["sql"] for query in captured.captured_queries)
 
-    assert reads('SUM("attribution_dailycost"."billed_cost")') == 1
+    assert reads('SUM("attribution_dailycost"."effective_cost")') == 1
+    assert reads('SUM("attribution_allocatedcost"."effective_cost")') == 1
     assert reads('SUM("attribution_spendestimate"."estimated_cost")') == 1
     assert reads('FROM "governance_budgetforecast"') == 1
 

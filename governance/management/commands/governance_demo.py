@@ -1,7 +1,7 @@
-"""Demo governance on top of the demo company's spend: a budget per team (one near its limit, one
-over on forecast, one over and blocked, with a blocked quota), a usage spike that is an anomaly, an
-acknowledged and an open alert, and the event history that evaluation leaves. Idempotent enough to
-re-run: it replaces the budgets it made (named "… (demo)")."""
+"""Demo governance on top of the demo company's spend: a budget per team (one near its limit on
+forecast, one over on forecast, one over and blocked, with a blocked quota), a usage spike that is
+an anomaly, an acknowledged and an open alert, and the event history that evaluation leaves.
+Idempotent enough to re-run: it replaces the budgets it made (named "… (demo)")."""
 
 from __future__ import annotations
 
@@ -52,11 +52,14 @@ class Command(BaseCommand):
             expected = max(spent + daily * (period.end - now.date()).days, Decimal("100"))
             plans.append((index, team, spent, expected))
         for index, team, spent, expected in plans:
-            if index == 0:  # near its limit: 92 % used, notified at 80 %
+            if index == 0:  # near its limit: the month's spend expected at 92 % of it, notified at 80 %
+                # Sized on the month, not on what is spent so far: early in a month "92 % used" made
+                # a budget of a few days' spend, forecast at many times it (a blown budget, not a
+                # near one).
                 amount, thresholds = (
-                    max(spent / Decimal("0.92"), Decimal("10")),
+                    max(expected / Decimal("0.92"), Decimal("10")),
                     [
-                        ThresholdData(percent=Decimal("80"), action="notify"),
+                        ThresholdData(percent=Decimal("80"), basis="forecast", action="notify"),
                         ThresholdData(percent=Decimal("100"), action="block"),
                     ],
                 )

@@ -474,6 +474,9 @@ def test_it_shows_estimate_accuracy_and_unit_costs(client, allocated_world):
     assert unit["cost_per_1k_requests"] == Decimal("3.0053")
     html = response.content.decode()
     assert 'id="estimate-accuracy"' in html and "+4.8 %" in html
+    # No calibration factor learned in this world: the factor cell says so.
+    assert accuracy.calibration_factors == []
+    assert '<td class="num calibration">—</td>' in html
     assert 'id="unit-costs"' in html and "3.4346" in html
 
 
