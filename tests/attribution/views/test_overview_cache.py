@@ -5,7 +5,9 @@ triggers bump on every write to a table the page reads; the user's visible scope
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -58,6 +60,25 @@ def test_an_unchanged_page_is_served_from_the_cache_with_the_same_content(client
     cache.clear()
     uncached, _ = _get(client, user)
     assert _content(uncached) == _content(warm)
+
+
+def test_it_caches_in_redis_as_production_does(client, world, settings):
+    """Production's cache is Redis (settings.base): the entry survives its round trip there."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
+            "KEY_PREFIX": f"test-overview-{uuid.uuid4().hex}",  # this test's keys only
+        }
+    }
+    settings.OVERVIEW_CACHE_SECONDS = 60  # left to expire: never flush a Redis others share
+    finance = world["people"]["finance"]
+    cold, cold_queries = _get(client, finance)
+    warm, warm_queries = _get(client, finance)
+    assert warm_queries == WARM_QUERIES["admin"] < cold_queries
+    assert _content(warm) == _content(cold) and "480.66" in warm
+    world["cost"](LATEST, world["accounts"][0], world["teams"][0], None, None, "1.00")
+    assert "481.66" in _get(client, finance)[0]
 
 
 def test_a_new_cost_row_shows_on_the_next_request(client, world):
