@@ -9,7 +9,7 @@ the rows into one now and then, keeping the sum."""
 
 from django.db import migrations
 
-# The attribution tables the Overview reads (tests/attribution/views/test_overview_cache.py checks
+# The attribution tables the Overview reads (price cards: 0028; tests/…/test_overview_cache.py checks
 # that every table its queries read is here, in governance's migration, or part of the cache key).
 TABLES = (
     "attribution_dailycost",

@@ -14,10 +14,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from attribution.costs.data_version import FOLD_AFTER, data_version, data_version_bump
-from attribution.models import DailyCost, Team
+from attribution.models import DailyCost, Deployment, Team, UsageDaily
 from governance.models import Alert
-from tests.attribution.views.test_overview_page import LATEST, OVERVIEW, build_world
-from tests.factories import MembershipFactory, UserFactory
+from tests.attribution.views.test_overview_page import LATEST, OVERVIEW, add_allocation, build_world
+from tests.factories import DeploymentFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -170,7 +170,18 @@ SCOPE_TABLES = {
 def test_every_table_the_page_reads_bumps_the_version(client, world, settings):
     settings.OVERVIEW_CACHE_SECONDS = 0
     read: set[str] = set()
+    # Every panel with something to read: estimates, unit costs, allocation (add_allocation), an
+    # alert, and routed usage over two deployments of a model, one costed by its price card only.
+    add_allocation(world)
     Alert.objects.create(kind="anomaly", team=world["teams"][0], message="spike", dedup_key="spike-2")
+    llama, llama_aws = world["models"][0], world["deployments"][0]
+    llama_gcp = DeploymentFactory(slug="llama-gcp", model=llama, provider="gcp")
+    Deployment.objects.filter(pk__in=[llama_aws.pk, llama_gcp.pk]).update(state="active")
+    for deployment in (llama_aws, llama_gcp):
+        UsageDaily.objects.create(
+            day=LATEST, deployment=deployment, team=world["teams"][0], model=llama,
+            requests=1, input_tokens=1_000_000, output_tokens=0,
+        )  # fmt: skip
     for persona in ("admin", "lead"):
         client.force_login(world["people"][persona])
         for params in ({}, {"provider": "aws", "team": "unallocated"}):
@@ -184,5 +195,6 @@ def test_every_table_the_page_reads_bumps_the_version(client, world, settings):
             "WHERE t.tgname = c.relname || '_data_changed'"
         )
         watched = {name for (name,) in cursor.fetchall()}
-    assert "attribution_dailycost" in read and "governance_alert" in read
+    exercised = {"attribution_dailycost", "attribution_spendestimate", "attribution_pricecard"}
+    assert exercised | {"governance_alert"} <= read
     assert read - SCOPE_TABLES <= watched, f"read but not watched: {read - SCOPE_TABLES - watched}"

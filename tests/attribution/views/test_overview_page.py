@@ -346,6 +346,10 @@ def test_it_runs_a_bounded_number_of_queries_as_rows_grow_tenfold(
 
 @pytest.fixture
 def allocated_world(world):
+    return add_allocation(world)
+
+
+def add_allocation(world):
     """The latest day of aws-prod allocated: the 12.34 of team-less cost is a shared pool split
     5.00 to alpha and 4.00 to beta, 3.34 idle. The next day is not billed yet: estimates only."""
     from attribution.models import AllocatedCost, SpendEstimate, UnitCost
