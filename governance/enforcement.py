@@ -17,6 +17,7 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from attribution import design
 from governance.choices import AlertKind, BudgetAction, BudgetEventKind, LiftReason, Severity, ThresholdBasis
 from governance.forecasting import Forecast, forecast_run_rate
 from governance.models import Budget, BudgetEnforcement, BudgetEvent, BudgetThreshold, LeasePool
@@ -25,6 +26,7 @@ from governance.services import alert_raise, audit_event_record
 from governance.spend import DailySpend, SpendScope, scope_spend_daily
 
 logger = logging.getLogger(__name__)
+CENT = Decimal("0.01")
 REPUBLISH_TASK = "routing.policies_republish"
 ENFORCING_ACTIONS = (BudgetAction.THROTTLE, BudgetAction.REROUTE, BudgetAction.BLOCK)
 
@@ -44,7 +46,7 @@ def threshold_label(threshold: BudgetThreshold, currency: str) -> str:
     level = (
         f"{threshold.percent.normalize():f} %"
         if threshold.percent is not None
-        else f"{threshold.amount} {currency}"
+        else design.money_format(threshold.amount, currency)
     )
     return f"{level} of {threshold.basis} spend"
 
@@ -122,6 +124,8 @@ def _apply(
 ) -> BudgetEnforcement:
     action = threshold.effective_action
     label = threshold_label(threshold, budget.currency)
+    # A forecast carries the rollups' ten decimal places: people read (and audits keep) cents.
+    value = value.quantize(CENT)
     enforcement = BudgetEnforcement.objects.create(
         budget=budget,
         threshold=threshold,
@@ -131,9 +135,10 @@ def _apply(
         period_start=period.start,
         period_end=period.end,
         limit_amount=limit,
-        reason=f"{budget.name}: {threshold.basis} spend {value} {budget.currency} reached {label} ({limit})"[
-            :300
-        ],
+        reason=(
+            f"{budget.name}: {threshold.basis} spend {design.money_format(value, budget.currency)}"
+            f" reached {label} ({design.money_format(limit, budget.currency)})"
+        )[:300],
         applied_at=at,
     )
     _event_record(
