@@ -17,7 +17,7 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
-from attribution import design
+from attribution.design import money_text
 from governance.choices import AlertKind, BudgetAction, BudgetEventKind, LiftReason, Severity, ThresholdBasis
 from governance.forecasting import Forecast, forecast_run_rate
 from governance.models import Budget, BudgetEnforcement, BudgetEvent, BudgetThreshold, LeasePool
@@ -26,7 +26,6 @@ from governance.services import alert_raise, audit_event_record
 from governance.spend import DailySpend, SpendScope, scope_spend_daily
 
 logger = logging.getLogger(__name__)
-CENT = Decimal("0.01")
 REPUBLISH_TASK = "routing.policies_republish"
 ENFORCING_ACTIONS = (BudgetAction.THROTTLE, BudgetAction.REROUTE, BudgetAction.BLOCK)
 
@@ -46,7 +45,7 @@ def threshold_label(threshold: BudgetThreshold, currency: str) -> str:
     level = (
         f"{threshold.percent.normalize():f} %"
         if threshold.percent is not None
-        else design.money_format(threshold.amount, currency)
+        else money_text(threshold.amount, currency)
     )
     return f"{level} of {threshold.basis} spend"
 
@@ -124,8 +123,6 @@ def _apply(
 ) -> BudgetEnforcement:
     action = threshold.effective_action
     label = threshold_label(threshold, budget.currency)
-    # A forecast carries the rollups' ten decimal places: people read (and audits keep) cents.
-    value = value.quantize(CENT)
     enforcement = BudgetEnforcement.objects.create(
         budget=budget,
         threshold=threshold,
@@ -136,8 +133,8 @@ def _apply(
         period_end=period.end,
         limit_amount=limit,
         reason=(
-            f"{budget.name}: {threshold.basis} spend {design.money_format(value, budget.currency)}"
-            f" reached {label} ({design.money_format(limit, budget.currency)})"
+            f"{budget.name}: {threshold.basis} spend {money_text(value, budget.currency)} reached {label} "
+            f"({money_text(limit, budget.currency)})"
         )[:300],
         applied_at=at,
     )

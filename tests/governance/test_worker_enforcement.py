@@ -72,6 +72,6 @@ def test_usage_over_a_block_threshold_blocks_the_team_through_the_worker(tmp_pat
             process=worker,
             log_path=log,
         )
-    assert "$6.00" in block.reason  # 600k input tokens at $10 / 1M, estimated
+    assert "6.00 USD" in block.reason  # 600k input tokens at $10 / 1M, estimated
     refused = lease_request(holder="gateway:edge", amount=Decimal("1"), budget_id=budget.pk)
     assert (refused.granted, refused.blocked) == (Decimal("0"), True)
