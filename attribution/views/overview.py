@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from urllib.parse import quote, urlencode
 
 from django import forms
@@ -14,11 +15,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.html import format_html_join
 from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
+from redis.exceptions import RedisError
 
 from attribution import design
 from attribution.choices import Provider
@@ -87,14 +89,27 @@ def overview(request: HttpRequest) -> HttpResponse:
     overview_cache_key); otherwise it is computed, rendered and cached. Only the content is cached:
     the chrome around it (navigation, account, messages) is rendered for each request."""
     key = overview_cache_key(request)
-    content = cache.get(key)
+    content = _cache_call(cache.get, key)
     context: dict = {}
     if content is None:
         context = _overview_context(request)
         content = render_to_string("attribution/overview_content.html", context, request)
-        cache.set(key, content, settings.OVERVIEW_CACHE_SECONDS)
+        _cache_call(cache.set, key, content, settings.OVERVIEW_CACHE_SECONDS)
     # On a miss the computed context goes along too (tests read it from the response).
     return render(request, "attribution/overview.html", {**context, "content": mark_safe(content)})  # noqa: S308
+
+
+logger = logging.getLogger(__name__)
+
+
+def _cache_call(method, *args):
+    """The cache is a shortcut, not a dependency: with Redis unreachable the page is computed (as
+    it was before the cache) and the failure logged, instead of the Overview answering 500."""
+    try:
+        return method(*args)
+    except RedisError:
+        logger.warning("Overview cache unavailable; computing the page", exc_info=True)
+        return None
 
 
 # Bump when the content's template or what feeds it changes shape, so a deploy never serves a
@@ -107,7 +122,8 @@ def overview_cache_key(request: HttpRequest) -> str:
     """Everything the content depends on: the data version (any write to what the page reads
     changes it, attribution/costs/data_version.py), the user's visible scope (every team, or which
     teams: a lead's page is never served to anyone who sees other teams), the filters as given
-    (bound or not, raw values, so the form's errors are the same too), today and the currency."""
+    (bound or not, raw values, so the form's errors are the same too), today, the language and the
+    currency."""
     user = request.user
     if user_reads_everything(user):
         scope = "all"
@@ -120,6 +136,7 @@ def overview_cache_key(request: HttpRequest) -> str:
         str(_CACHE_FORMAT),
         data_version(),
         timezone.localdate().isoformat(),
+        translation.get_language() or "",  # number formats (one language per process today)
         settings.REPORTING_CURRENCY,
         scope,
         "bound" if request.GET else "unbound",

@@ -81,6 +81,19 @@ def test_it_caches_in_redis_as_production_does(client, world, settings):
     assert "481.66" in _get(client, finance)[0]
 
 
+def test_it_computes_the_page_when_redis_is_unreachable(client, world, settings, caplog):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+    page, _ = _get(client, world["people"]["finance"])
+    assert "480.66" in page
+    assert "Overview cache unavailable" in caplog.text
+
+
 def test_a_new_cost_row_shows_on_the_next_request(client, world):
     finance = world["people"]["finance"]
     before, _ = _get(client, finance)
