@@ -45,7 +45,7 @@ _SPEND = (
 
 def _swap(sql: str, old: str, new: str) -> str:
     if sql.count(old) != 1:
-        raise ValueError(f"0027: expected one {old!r} in the 0022 view")
+        raise ValueError(f"0029: expected one {old!r} in the 0022 view")
     return sql.replace(old, new)
 
 
@@ -149,7 +149,7 @@ CREATE_VIEW_1_3 = _previous.CREATE_VIEW_1_3
 
 
 class Migration(migrations.Migration):
-    dependencies = [("attribution", "0026_daily_resource_cost_unenforced_account")]
+    dependencies = [("attribution", "0028_overview_data_version_price_cards")]
 
     operations = [
         migrations.RunSQL(
