@@ -281,7 +281,7 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
         ("demo-aws",),
         ("SkuId-C-005-C", "SkuPriceId-C-005-C"),
         "savings plan recurring fee lines that carry unused commitment (shown as the Purchase and the "
-        "Unused usage of it, migration 0027); the demo CUR gives them no product_sku or rate code",
+        "Unused usage of it, migration 0029); the demo CUR gives them no product_sku or rate code",
     ),
     ("demo-azure", "EffectiveCost-C-012-C"): (
         "the demo's reservation is paid monthly (45,217.37 on the 1st) and amortized by the hour at 1/730 "

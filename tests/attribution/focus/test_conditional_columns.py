@@ -201,7 +201,7 @@ def test_gcp_demo_rows_get_list_prices_contracted_costs_and_their_committed_use_
     ]  # fmt: skip
     # The commitment's hourly fee (the covered usage nets to 0): shown as the recurring Purchase of
     # the commitment its subscription names (the GPU hours it buys, EffectiveCost 0) and the usage of
-    # that commitment carrying the fee as its EffectiveCost (BilledCost 0), migration 0027.
+    # that commitment carrying the fee as its EffectiveCost (BilledCost 0), migration 0029.
     fees = rows(
         """SELECT DISTINCT "ChargeCategory", "ChargeFrequency", "PricingCategory",
                   "CommitmentDiscountId" ~ %s AS guid,
@@ -257,7 +257,7 @@ def test_aws_demo_savings_plan_rows_get_prices_and_commitment_quantities(demo_cl
             GROUP BY 1, 2, 3 ORDER BY 1, 2""",
         [slug],
     )
-    # ("Usage", None): the Purchase half of a recurring fee line with unused commitment (0027).
+    # ("Usage", None): the Purchase half of a recurring fee line with unused commitment (0029).
     assert {(category, status, unit) for category, status, unit, *_ in kinds} <= {
         ("Usage", "Used", "USD"), ("Usage", "Unused", "USD"), ("Purchase", None, "USD"),
         ("Usage", None, "USD"),

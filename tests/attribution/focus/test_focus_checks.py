@@ -149,7 +149,7 @@ def test_real_aws_and_azure_samples_meet_the_rules_the_validator_skips(name):
     broken = focus_rule_violations(account_slugs=[slug])
     assert unlisted(f"sample {name}", broken) == {}
     # Of the price rules only the CUR Parquet's RIFee line whose cost CUR rounded is left (listed):
-    # its two rows in the view, the Purchase and the unused usage (migration 0027).
+    # its two rows in the view, the Purchase and the unused usage (migration 0029).
     assert sum(count for rule, count in broken.items() if rule in PRICE_RULES) <= 2
 
 
