@@ -144,6 +144,23 @@ def money_format(amount: Decimal | int | float | None, currency: str, *, digits:
     )
 
 
+def money_text(amount: Decimal | int | float | None, currency: str) -> str:
+    """`amount` in `currency` for text that leaves the page (alert messages, emails, Slack and webhook
+    text, audit summaries): the currency's digits (2 for USD), grouped as the organisation's locale
+    groups them, and the ISO code after the figure ("63,841.89 USD"), which reads the same in any
+    mail client or chat. Machine fields (JSON amounts) stay exact Decimal strings, never this."""
+    if amount is None or amount == "":
+        return "—"
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    return babel_numbers.format_currency(
+        value,
+        currency or "USD",
+        format=_number_pattern("#,##0.00 \u00a4\u00a4"),
+        locale=_babel_locale(org_locale()),
+        currency_digits=True,
+    )
+
+
 def number_format(value: Decimal | int | float | None, *, digits: int = 0) -> str:
     if value is None or value == "":
         return "—"

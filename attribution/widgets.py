@@ -1,9 +1,12 @@
 """Form widgets for the pages' filter forms.
 
-`PlainSelect` renders the same HTML as Django's `Select` (the same name, id, attributes, optgroups
-and `selected` option), but joins its options in Python. Django renders every option through two
-template includes: a filter form with a few hundred options (the explorer's SKUs, tags, services)
-spent 10-20 ms of each request on them.
+`PlainSelect` renders the same elements as Django's `Select` (the same name, id, attributes,
+optgroups, escaped labels and `selected` option, in the same order), but joins its options in
+Python. Its output is not byte-identical: Django's template includes leave blank lines between the
+options, PlainSelect does not (tests/ui/test_widgets.py compares the two with those blank lines
+removed); browsers build the same DOM from both. Django renders every option through two template
+includes: a filter form with a few hundred options (the explorer's SKUs, tags, services) spent
+10-20 ms of each request on them.
 """
 
 from __future__ import annotations

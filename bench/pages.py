@@ -1,21 +1,29 @@
 """Server time of every page at demo scale, per role, against the site's bare chrome.
 
-    python bench/pages.py [--days 90] [--requests 20] [--warmup 3] [--reuse]
+    python bench/pages.py [--days 90] [--requests 20] [--warmup 3] [--reuse] [--database NAME]
 
-Builds a scratch database `inferensys_bench_pages` the way `make demo` does (bin/demo), with
-Celery eager instead of a worker: demo_seed, setup_roles --demo-users, `--days` days of exports for
-the three clouds (bills two days late), the gateways' usage, ingestion through the production path
-(allocation, rollups and unit costs run as the worker would run them), estimates, the estimates
-replay, the ingest problems (a failed run, rejected rows), suggested rules, governance_demo and the
-routing demo's story (its pushes fail without HAProxy, as they would with the gateway down; the
-pages show that too). `--reuse` skips the build
-when the database is already there (new migrations are applied; rebuild for final figures).
+Builds a scratch database (`--database`, default `inferensys_bench_pages`) the way `make demo`
+does (bin/demo), with Celery eager instead of a worker: demo_seed, setup_roles --demo-users,
+`--days` days of exports for the three clouds (bills two days late), the gateways' usage,
+ingestion through the production path (allocation, rollups and unit costs run as the worker would
+run them), estimates, the estimates replay, the ingest problems (a failed run, rejected rows),
+suggested rules, governance_demo and the routing demo's story (its pushes fail without HAProxy, as
+they would with the gateway down; the pages show that too). `--reuse` skips the build when the
+database is already there (new migrations are applied; rebuild for final figures).
 
 Then logs in as each demo role (admin, finance, lead, viewer) and requests every page of the
 navigation the role sees (config/navigation.py, so pages added there are covered without editing
 this script) plus the detail pages: a budget's detail and edit form, a model's routing page, a run's
 rejected rows, a deployment's estimate accuracy, the explorer grouped by team, weekly, amortized,
 filtered by provider and model over 90 days, and the overview filtered by provider.
+
+The Overview serves its content from a cache keyed on the data version (every write to what it
+reads bumps it), so it is measured both ways, each with its own BENCH line:
+`page_attribution_overview_p95` (and `page_overview_filtered_p95`) warm, nothing changed since the
+last request, the cache answers, as it does for every reader between two writes; and
+`page_attribution_overview_cold_p95` (`page_overview_filtered_cold_p95`), the first request after a
+version bump: the page is computed and rendered. The version is bumped, untimed, once per round
+before the first cold page (each cold page has a cache key of its own, so each is computed).
 
 Server time is the time of the request through Django's full handler (middleware, session, auth,
 view, template rendering) in this process, with the Django test Client (no socket, no browser).
@@ -49,6 +57,8 @@ DATABASE = "inferensys_bench_pages"
 TARGET_MS = 150.0
 ROLES = ("admin", "finance", "lead", "viewer")
 ROUTED_MODEL = "llama-3-1-70b-instruct"
+# Pages that serve their content from a cache keyed on the data version (attribution/views/overview.py).
+CACHED_PAGES = ("attribution_overview", "overview_filtered")
 
 
 def _database_has_demo(env: dict[str, str]) -> bool:
@@ -184,14 +194,23 @@ def _nav_pages(user) -> dict[str, str]:
     return pages
 
 
-def _time(client, url: str, warmup: int, requests: int, cpu: list[float] | None = None) -> list[float]:
-    """Wall-clock ms of each timed request; this process's CPU ms of each appended to `cpu`."""
+def _time(
+    client, url: str, warmup: int, requests: int, cpu: list[float] | None = None, *, cold: bool = False
+) -> list[float]:
+    """Wall-clock ms of each timed request; this process's CPU ms of each appended to `cpu`.
+    `cold`: each request follows a bump of the data version (untimed), so it misses the cache."""
+    from attribution.costs.data_version import data_version_bump
+
     for _ in range(warmup):
+        if cold:
+            data_version_bump()
         response = client.get(url)
         if response.status_code != 200:
             raise RuntimeError(f"{url}: HTTP {response.status_code}")
     times = []
     for _ in range(requests):
+        if cold:
+            data_version_bump()
         started, started_cpu = time.perf_counter(), time.process_time()
         client.get(url)
         times.append((time.perf_counter() - started) * 1000)
@@ -204,10 +223,14 @@ def _p95(times: list[float]) -> float:
     return statistics.quantiles(times, n=20, method="inclusive")[-1]
 
 
-def _queries(client, url: str) -> int:
+def _queries(client, url: str, *, cold: bool = False) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from attribution.costs.data_version import data_version_bump
+
+    if cold:
+        data_version_bump()
     with CaptureQueriesContext(connection) as captured:
         client.get(url)
     return len(captured.captured_queries)
@@ -222,9 +245,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reuse", action="store_true", help="keep the database if it holds a demo")
     parser.add_argument("--only", default="", help="comma-separated page names to measure (default all)")
+    parser.add_argument(
+        "--database", default=DATABASE, help=f"scratch database to build or reuse (default {DATABASE})"
+    )
     args = parser.parse_args()
+    database = args.database
 
-    env = bench_env(DATABASE)
+    env = bench_env(database)
     env["CELERY_TASK_ALWAYS_EAGER"] = "true"
     env.setdefault("DEMO_PASSWORD", "bench-pages")
     reuse = args.reuse and _database_has_demo(env)
@@ -234,7 +261,7 @@ def main() -> None:
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True
         )
     else:
-        create_database(env, DATABASE)
+        create_database(env, database)
     os.environ.update(env)
     os.chdir(REPO)
     sys.path.insert(0, str(REPO))
@@ -246,10 +273,10 @@ def main() -> None:
 
     warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no collectstatic here
     if reuse:
-        print(f"reusing {DATABASE}")
+        print(f"reusing {database}")
     else:
         started = time.perf_counter()
-        print(f"building the demo ({args.days} days) in {DATABASE}:", flush=True)
+        print(f"building the demo ({args.days} days) in {database}:", flush=True)
         # The routing story's pushes fail (no HAProxy here) and log their tracebacks: expected.
         logging.disable(logging.CRITICAL)
         _build(args.days)
@@ -282,21 +309,29 @@ def main() -> None:
             for name, url in {**_nav_pages(user), **_detail_pages(user)}.items()
             if not only or name in only
         )
-        for url in pages.values():
-            _time(client, url, args.warmup, 0)
+        # Cached pages (the Overview) are measured twice: as served from the cache (`attribution_overview`)
+        # and computed, on the first request after a write changed the data version (`_cold`).
+        cold = {f"{name}_cold" for name in pages if name in CACHED_PAGES}
+        pages.update({name: pages[name.removesuffix("_cold")] for name in sorted(cold)})
+        # Cold pages' warmups first: their bumps would otherwise leave the warm pages uncached.
+        for name, url in sorted(pages.items(), key=lambda item: item[0] not in cold):
+            _time(client, url, args.warmup, 0, cold=name in cold)
         # Round-robin: each round asks every page once, so a burst of load from elsewhere on a
         # shared machine lands on all pages alike instead of on whichever page was being timed.
+        first_cold = next((name for name in pages if name in cold), None)
         times: dict[str, list[float]] = {name: [] for name in pages}
         cpu: dict[str, list[float]] = {name: [] for name in pages}
         for _ in range(args.requests):
             for name, url in pages.items():
-                times[name] += _time(client, url, 0, 1, cpu[name])
+                # One bump per round, before the first cold page: every cold page (each its own
+                # cache key) is then computed, and the warm ones of the next round are cached.
+                times[name] += _time(client, url, 0, 1, cpu[name], cold=name == first_cold)
         for name, url in pages.items():
             if name in baseline:
                 baseline[name] += times[name]
                 continue
             p95, median = _p95(times[name]), statistics.median(times[name])
-            queries = _queries(client, url)
+            queries = _queries(client, url, cold=name in cold)
             print(
                 f"  {role:<8} {name:<22} median {median:6.1f} ms  p95 {p95:6.1f} ms  "
                 f"(cpu here {statistics.median(cpu[name]):5.1f} ms)  {queries:3d} queries  {url}",

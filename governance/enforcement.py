@@ -17,6 +17,7 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from attribution.design import money_text
 from governance.choices import AlertKind, BudgetAction, BudgetEventKind, LiftReason, Severity, ThresholdBasis
 from governance.forecasting import Forecast, forecast_run_rate
 from governance.models import Budget, BudgetEnforcement, BudgetEvent, BudgetThreshold, LeasePool
@@ -44,7 +45,7 @@ def threshold_label(threshold: BudgetThreshold, currency: str) -> str:
     level = (
         f"{threshold.percent.normalize():f} %"
         if threshold.percent is not None
-        else f"{threshold.amount} {currency}"
+        else money_text(threshold.amount, currency)
     )
     return f"{level} of {threshold.basis} spend"
 
@@ -131,9 +132,10 @@ def _apply(
         period_start=period.start,
         period_end=period.end,
         limit_amount=limit,
-        reason=f"{budget.name}: {threshold.basis} spend {value} {budget.currency} reached {label} ({limit})"[
-            :300
-        ],
+        reason=(
+            f"{budget.name}: {threshold.basis} spend {money_text(value, budget.currency)} reached {label} "
+            f"({money_text(limit, budget.currency)})"
+        )[:300],
         applied_at=at,
     )
     _event_record(

@@ -4,6 +4,7 @@ alert they can see and acknowledge, not a log line."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from celery.signals import task_success
@@ -11,12 +12,17 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from attribution import signals
+from attribution.design import money_text
 from governance.choices import AlertKind, Severity
 from governance.services import alert_raise, audit_event_write
 
 
 @receiver(signals.allocation_conservation_failed, dispatch_uid="governance.conservation_alert")
 def on_allocation_conservation_failed(sender: Any, **kwargs: Any) -> None:
+    currency = kwargs["currency"]
+    billed, allocated = Decimal(str(kwargs["billed"])), Decimal(str(kwargs["allocated"]))
+    # Rounded to the cent the two can read the same: the difference is given exactly.
+    off_by = (billed - allocated).normalize()
     alert_raise(
         kind=AlertKind.CONSERVATION,
         severity=Severity.CRITICAL,
@@ -25,8 +31,8 @@ def on_allocation_conservation_failed(sender: Any, **kwargs: Any) -> None:
         ),
         message=(
             f"Allocation does not reconcile for account {kwargs['account_id']} on {kwargs['day']} "
-            f"({kwargs['column']}, {kwargs['currency']}): billed {kwargs['billed']}, "
-            f"allocated + unallocated {kwargs['allocated']}."
+            f"({kwargs['column']}, {currency}): billed {money_text(billed, currency)}, "
+            f"allocated + unallocated {money_text(allocated, currency)} (off by {off_by:f} {currency})."
         ),
         details={key: str(value) for key, value in kwargs.items() if key != "signal"},
     )

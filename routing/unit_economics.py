@@ -204,24 +204,41 @@ def _trend_figure(
 
 def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
     """Per model: each deployment's period cost per 1M tokens vs its p95, and that model's frontier
-    (deployments of different models do not compete, so each model gets its own)."""
+    (deployments of different models do not compete, so each model gets its own).
+
+    Every point is labelled with its deployment and silicon, so the cheapest accelerator reads off the
+    chart without hovering. Labels point inwards (a point in the right half of an axis is labelled on
+    its left, one in the top half below it), are drawn past the plot area's edge (`cliponaxis`), and
+    the axes leave room around the extreme points, so no label is cut at the edges."""
     traces = []
     by_model: dict[str, list[UnitEconomicsRow]] = defaultdict(list)
     for row in rows:
         if row.period_cost_per_1m_tokens is not None and row.p95_ms is not None:
             by_model[row.model].append(row)
+    plotted = [row for members in by_model.values() for row in members]
+    if not plotted:
+        return design.figure_json(data=[], layout={"template": design.plotly_default_template()})
+    costs = [float(row.period_cost_per_1m_tokens) for row in plotted]
+    latencies = [float(row.p95_ms) for row in plotted]
+    x_range = _padded_range(costs, floor=0.0)
+    y_range = _padded_range(latencies, floor=0.0)
+    x_middle, y_middle = sum(x_range) / 2, sum(y_range) / 2
     for model, members in by_model.items():
         points = [(row.deployment, float(row.period_cost_per_1m_tokens), row.p95_ms) for row in members]
-        labels = {
-            row.deployment: f"{row.deployment} ({row.accelerator}, {row.pricing_mode})" for row in members
-        }
         traces.append(
             {
                 "type": "scatter",
                 "x": [p[1] for p in points],
                 "y": [p[2] for p in points],
-                "text": [labels[p[0]] for p in points],
-                "mode": "markers",
+                "text": [f"{row.deployment}<br>{row.accelerator}, {row.pricing_mode}" for row in members],
+                "textposition": [
+                    ("bottom" if y > y_middle else "top") + (" left" if x > x_middle else " right")
+                    for _, x, y in points
+                ],
+                "textfont": {"size": 10},
+                "cliponaxis": False,
+                "mode": "markers+text",
+                "marker": {"size": 9},
                 "name": model,
                 "hovertemplate": "%{text}<br>%{x:.2f} "
                 + currency
@@ -237,12 +254,24 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
                 "mode": "lines",
                 "line": {"dash": "dot"},
                 "name": f"{model}: Pareto frontier",
+                "hoverinfo": "skip",
             }
         )
     layout = {
         "template": design.plotly_default_template(),
-        "xaxis": {"title": {"text": f"Cost per 1M tokens, input + output ({currency})"}},
-        "yaxis": {"title": {"text": "p95 latency (ms)"}},
-        "margin": {"t": 20},
+        "xaxis": {"title": {"text": f"Cost per 1M tokens, input + output ({currency})"}, "range": x_range},
+        "yaxis": {"title": {"text": "p95 latency (ms)"}, "range": y_range},
+        "margin": {"t": 20, "r": 30},
+        # Below the plot, so the plot keeps the panel's width for the labels.
+        "legend": {"orientation": "h", "y": -0.2},
+        "height": 420 + 24 * math.ceil(len(traces) / 3),
     }
     return design.figure_json(data=traces, layout=layout)
+
+
+def _padded_range(values: list[float], *, floor: float) -> list[float]:
+    """The axis range around `values` with a fifth of their spread (at least 10% of the largest) on
+    each side, for the labels beside the extreme points; never below `floor` (no negative cost)."""
+    low, high = min(values), max(values)
+    pad = max((high - low) * 0.2, abs(high) * 0.1, 1e-9)
+    return [max(floor, low - pad), high + pad]

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from attribution.models import ServedModel
-from routing import page_selectors
+from routing import page_selectors, selectors
 from routing.choices import Objective
 from routing.whatif import Proposal, whatif_replay
 
@@ -101,5 +101,11 @@ def gateways(request: HttpRequest) -> HttpResponse:
 @login_required
 def deployments(request: HttpRequest) -> HttpResponse:
     return render(
-        request, "routing/deployments.html", {"rows": page_selectors.deployment_rows(now=timezone.now())}
+        request,
+        "routing/deployments.html",
+        {
+            "rows": page_selectors.deployment_rows(now=timezone.now()),
+            # The currency deployment_rows' unit costs are in (one, for the whole routing table).
+            "currency": selectors.routing_currency(),
+        },
     )

@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
 from urllib.parse import quote, urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.html import format_html_join
 from django.utils.http import RFC3986_SUBDELIMS
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
+from redis.exceptions import RedisError
 
 from attribution import design
 from attribution.choices import Provider
 from attribution.costs import explorer, movers
 from attribution.costs import overview as selectors
+from attribution.costs.data_version import data_version
 from attribution.costs.panels import overview_panels
+from attribution.models import Team
+from attribution.models.core import user_reads_everything
 from attribution.templatetags.ui import floatfmt
 from attribution.widgets import PlainSelect
 
@@ -28,7 +37,7 @@ from attribution.widgets import PlainSelect
 class OverviewFilterForm(forms.Form):
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    # The same HTML as Django's Select, without two template includes per option.
+    # Django's Select without two template includes per option (the same elements; no blank lines).
     provider = forms.ChoiceField(required=False, widget=PlainSelect)
     team = forms.ChoiceField(required=False, widget=PlainSelect)
     model = forms.ChoiceField(required=False, widget=PlainSelect)
@@ -76,6 +85,67 @@ class OverviewFilterForm(forms.Form):
 @login_required
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
+    """The page's content comes from the cache when nothing it reads has changed (see
+    overview_cache_key); otherwise it is computed, rendered and cached. Only the content is cached:
+    the chrome around it (navigation, account, messages) is rendered for each request."""
+    key = overview_cache_key(request)
+    content = _cache_call(cache.get, key)
+    context: dict = {}
+    if content is None:
+        context = _overview_context(request)
+        content = render_to_string("attribution/overview_content.html", context, request)
+        _cache_call(cache.set, key, content, settings.OVERVIEW_CACHE_SECONDS)
+    # On a miss the computed context goes along too (tests read it from the response).
+    return render(request, "attribution/overview.html", {**context, "content": mark_safe(content)})  # noqa: S308
+
+
+logger = logging.getLogger(__name__)
+
+
+def _cache_call(method, *args):
+    """The cache is a shortcut, not a dependency: with Redis unreachable the page is computed (as
+    it was before the cache) and the failure logged, instead of the Overview answering 500."""
+    try:
+        return method(*args)
+    except RedisError:
+        logger.warning("Overview cache unavailable; computing the page", exc_info=True)
+        return None
+
+
+# Bump when the content's template or what feeds it changes shape, so a deploy never serves a
+# page cached by the previous release.
+_CACHE_FORMAT = 1
+_FILTER_FIELDS = tuple(OverviewFilterForm.base_fields)
+
+
+def overview_cache_key(request: HttpRequest) -> str:
+    """Everything the content depends on: the data version (any write to what the page reads
+    changes it, attribution/costs/data_version.py), the user's visible scope (every team, or which
+    teams: a lead's page is never served to anyone who sees other teams), the filters as given
+    (bound or not, raw values, so the form's errors are the same too), today, the language and the
+    currency."""
+    user = request.user
+    if user_reads_everything(user):
+        scope = "all"
+    else:
+        scope = "teams:" + ",".join(
+            str(pk) for pk in sorted(Team.objects.restrict(user).order_by().values_list("pk", flat=True))
+        )
+    filters = [f"{name}={request.GET.get(name, '')}" for name in _FILTER_FIELDS] if request.GET else []
+    parts = [
+        str(_CACHE_FORMAT),
+        data_version(),
+        timezone.localdate().isoformat(),
+        translation.get_language() or "",  # number formats (one language per process today)
+        settings.REPORTING_CURRENCY,
+        scope,
+        "bound" if request.GET else "unbound",
+        *filters,
+    ]
+    return "overview:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _overview_context(request: HttpRequest) -> dict:
     choices = selectors.overview_filter_choices(user=request.user)
     form = OverviewFilterForm(request.GET or None, choices=choices)
     filters = form.to_filters()
@@ -92,21 +162,15 @@ def overview(request: HttpRequest) -> HttpResponse:
         if row.get("deployment__slug"):
             row["explorer_url"] = links.url(group_by="service", f_deployment=row["deployment__slug"])
     _label_tables(overview)
-    return render(
-        request,
-        "attribution/overview.html",
-        {
-            "form": form,
-            "overview": overview,
-            "figures": overview.figures,
-            "movers": movers.top_movers(user=request.user, currency=settings.REPORTING_CURRENCY),
-            "explore": links.cards(),
-            # Open alerts (governance) and routing savings (routing), registered by those layers.
-            "panels": overview_panels(
-                user=request.user, month_start=overview.month_start, today=overview.end
-            ),
-        },
-    )
+    return {
+        "form": form,
+        "overview": overview,
+        "figures": overview.figures,
+        "movers": movers.top_movers(user=request.user, currency=settings.REPORTING_CURRENCY),
+        "explore": links.cards(),
+        # Open alerts (governance) and routing savings (routing), registered by those layers.
+        "panels": overview_panels(user=request.user, month_start=overview.month_start, today=overview.end),
+    }
 
 
 def _label_tables(overview: selectors.Overview) -> None:

@@ -186,6 +186,10 @@ CONTENT_SECURITY_POLICY = {
 
 # --- Product settings -----------------------------------------------------------------------------
 REPORTING_CURRENCY = env_str("INFERENSYS_REPORTING_CURRENCY", "USD")
+# How long the Overview's rendered content stays in the cache (0: never cached). Entries are keyed
+# on the data version, so a change shows on the next request whatever this is; it only bounds
+# how long superseded entries linger.
+OVERVIEW_CACHE_SECONDS = env_int("INFERENSYS_OVERVIEW_CACHE_SECONDS", 600, minimum=0)
 # Key for the HMAC of API and gateway tokens; defaults to SECRET_KEY so a dev setup needs nothing.
 TOKEN_HASH_KEY = env_str("INFERENSYS_TOKEN_HASH_KEY", SECRET_KEY)
 EXPORTS_DIR = Path(env_str("INFERENSYS_EXPORTS_DIR", str(DATA_DIR / "exports")))

@@ -73,7 +73,9 @@ _ALERT_ANSWER = OpenApiExample(
     response_only=True,
     value={
         "id": 5, "kind": "budget", "severity": "critical", "team": "search", "budget": 7,
-        "message": "Search monthly reached 100% of actual spend: block", "details": {"spend": "5012.40"},
+        "message": "Search monthly: actual spend 5,012.40 USD reached 100 % of actual spend (5,000.00 USD); "
+                   "action: block",
+        "details": {"spend": "5012.40", "limit": "5000.00", "currency": "USD"},
         "created_at": "2026-11-20T08:01:12Z", "acknowledged_at": "2026-11-20T08:15:40Z",
         "acknowledged_by": "lena",
         "deliveries": [

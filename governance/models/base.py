@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from attribution.choices import Provider
+from attribution.design import money_text
 from attribution.models import CloudAccount, ServedModel, Team
 from governance.choices import (
     AlertKind,
@@ -163,7 +164,11 @@ class BudgetThreshold(models.Model):
         ]
 
     def __str__(self) -> str:
-        level = f"{self.percent}%" if self.percent is not None else f"{self.amount} {self.budget.currency}"
+        level = (
+            f"{self.percent.normalize():f} %"
+            if self.percent is not None
+            else money_text(self.amount, self.budget.currency)
+        )
         return f"{self.budget}: {level} {self.basis}"
 
     @property

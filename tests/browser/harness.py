@@ -4,10 +4,12 @@
 - axe-core comes from npm into .data/node (bin/test installs it, as it does Azurite); it is injected
   with `page.evaluate`, which the pages' Content-Security-Policy does not apply to, so the policy stays
   as strict in tests as in production.
-- `PageCheck.visit` loads a page and fails on any console error, uncaught exception, failed asset or
-  serious/critical axe violation; `screenshot` writes PNGs under the artifacts folder
-  (INFERENSYS_TEST_ARTIFACTS, default .data/test-artifacts) for CI to keep. (The README's screenshots
-  are of the demo's data: bin/screenshots.py, `make screenshots`.)
+- `PageCheck.visit` loads a page and fails on any console error, uncaught exception, failed asset,
+  sideways overflow at the viewport's width (1280 px unless a test changes it: the page must not
+  scroll horizontally, nor a table be wider than its box) or serious/critical axe violation;
+  `screenshot` writes PNGs under the artifacts folder (INFERENSYS_TEST_ARTIFACTS, default
+  .data/test-artifacts) for CI to keep. (The README's screenshots are of the demo's data:
+  bin/screenshots.py, `make screenshots`.)
 """
 
 from __future__ import annotations
@@ -34,6 +36,31 @@ CHROMIUM_ARGS = [
 ]
 # What counts as a failure: the issue's bar is zero serious or critical violations.
 AXE_FAILING_IMPACTS = {"serious", "critical"}
+# Sideways overflow at the current viewport: the page itself must not scroll horizontally, and no table
+# may be wider than the box it sits in (which would clip it, or make its `.table-wrap` scroll), unless it
+# is in a wrapper marked `.table-wrap--scroll`, the one place a sideways scroll is intended.
+OVERFLOW_JS = """() => {
+  const problems = [];
+  const root = document.scrollingElement;
+  if (root.scrollWidth > root.clientWidth) {
+    problems.push(`the page scrolls sideways: ${root.scrollWidth} px wide in ${root.clientWidth} px`);
+  }
+  for (const table of document.querySelectorAll("table")) {
+    const box = table.parentElement;
+    const style = getComputedStyle(box);
+    const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const width = Math.round(table.getBoundingClientRect().width);
+    if (width === 0 || table.closest(".table-wrap--scroll")) continue;
+    if (width > room + 1) {
+      const heading = (table.closest("article, section") || document.body).querySelector("h2, h1");
+      const name = table.id || table.getAttribute("aria-labelledby") || table.getAttribute("aria-label")
+        || (table.caption && table.caption.textContent.trim())
+        || `in "${heading ? heading.textContent.trim() : "?"}"`;
+      problems.push(`table ${name} is ${width} px wide in ${Math.round(room)} px`);
+    }
+  }
+  return problems;
+}"""
 
 
 def missing_requirements() -> str:
@@ -89,7 +116,13 @@ class PageCheck:
             ".every(c => c.querySelector('.main-svg'))",
             timeout=10_000,
         )
+        self.problems += self.overflow_problems()
         return status
+
+    def overflow_problems(self) -> list[str]:
+        """What scrolls or sticks out sideways at the current viewport width (every visit checks it)."""
+        width = self.page.viewport_size["width"]
+        return [f"at {width} px: {problem}" for problem in self.page.evaluate(OVERFLOW_JS)]
 
     def axe_violations(self) -> list[str]:
         if not self.page.evaluate("typeof window.axe !== 'undefined'"):

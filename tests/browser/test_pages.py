@@ -4,10 +4,12 @@ Screenshots of each page at 1280 and 2560 px are written as test artifacts (as t
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
+from attribution.models import CloudAccount, IngestRun, RejectedRow
 from governance.models import BudgetThreshold
 from tests.attribution.views.test_browser import _seed_costs
 from tests.factories import BudgetFactory, MembershipFactory, TeamFactory, UserFactory
@@ -38,7 +40,43 @@ def people(db):
 @pytest.fixture
 def world(people):
     _seed_costs()
+    _seed_ingest_runs()
     return people
+
+
+def _seed_ingest_runs() -> None:
+    """The Ingestion page with what makes its table wide: a restated period, a failed run whose error
+    names a long path, rejected rows from a long object key (every page must fit 1280 px)."""
+    aws = CloudAccount.objects.get(slug="aws-inference")
+    gcp = CloudAccount.objects.get(slug="gcp-inference")
+    october = {"billing_period_start": dt.date(2026, 10, 1), "billing_period_end": dt.date(2026, 11, 1)}
+    started = dt.datetime(2026, 10, 21, 6, 0, tzinfo=dt.UTC)
+    old = IngestRun.objects.create(
+        account=aws, state="superseded", source_format="aws-cur2", rows_in_source=18_400, rows_loaded=18_400,
+        started_at=started - dt.timedelta(days=1), **october,
+    )  # fmt: skip
+    new = IngestRun.objects.create(
+        account=aws, state="succeeded", source_format="aws-cur2", rows_in_source=19_964, rows_loaded=19_961,
+        rows_rejected=3, rows_processed=19_961, bytes_total=31_000_000, bytes_processed=31_000_000,
+        source_sums={"billed_cost": "1234567.89", "rejected_billed_cost": "12.00"},
+        database_sums={"billed_cost": "1234555.8900000000"},
+        started_at=started, finished_at=started + dt.timedelta(seconds=23), **october,
+    )  # fmt: skip
+    old.superseded_by = new
+    old.save()
+    RejectedRow.objects.create(
+        ingest_run=new,
+        file_path="s3://acme-billing/cur2/inferensys/data/BILLING_PERIOD=2026-10/inferensys-00001.snappy.parquet",
+        line_number=7,
+        raw_text="arn:aws:sagemaker:us-east-1:123456789012:endpoint/llama-3-1-70b-search-canary," * 4,
+        reason="BilledCost is not a number: 'n/a'",
+    )
+    IngestRun.objects.create(
+        account=gcp, state="failed", source_format="gcp-bigquery", bytes_total=862, started_at=started,
+        error="/var/lib/inferensys/exports/problems/gcp-inference-2026-10.csv.gz:2: file is truncated or "
+        "corrupt (Compressed file ended before the end-of-stream marker was reached)",
+        **october,
+    )  # fmt: skip
 
 
 def _nav_links(tab) -> dict[str, str]:
@@ -215,3 +253,36 @@ def test_an_overview_figure_opens_the_explorer_that_explains_it(world, browser_t
     assert "start=2026-10-01" in page.url and "granularity=month" in page.url
     assert "AWS" in page.locator("[data-figure=explorer] .legendtext").all_text_contents()
     assert browser_tab.problems == []
+
+
+def test_the_overflow_check_catches_a_table_wider_than_its_box(people, browser_tab):
+    """The check every visit runs (harness.OVERFLOW_JS): a table wider than its box is reported, the page
+    scrolling sideways is reported, and an intended scroll wrapper is not."""
+    browser_tab.login("admin1")
+    browser_tab.visit("/settings/teams/")
+    assert browser_tab.overflow_problems() == []
+    page = browser_tab.page
+    page.evaluate(
+        """() => {
+            const wrap = document.createElement("div");
+            wrap.className = "table-wrap";
+            wrap.innerHTML = '<table class="data-table" id="too-wide">'
+                + '<tr><td style="min-width: 1500px">x</td></tr></table>';
+            document.querySelector("main, .page").appendChild(wrap);
+        }"""
+    )
+    problems = browser_tab.overflow_problems()
+    assert len(problems) == 1 and problems[0].startswith("at 1280 px: table too-wide is "), problems
+    page.evaluate(
+        "() => document.querySelector('#too-wide').parentElement.classList.add('table-wrap--scroll')"
+    )
+    assert browser_tab.overflow_problems() == []
+    page.evaluate(
+        """() => {
+            const banner = document.createElement("div");
+            banner.style.width = "1600px";
+            banner.textContent = "wide";
+            document.body.appendChild(banner);
+        }"""
+    )
+    assert any("the page scrolls sideways" in problem for problem in browser_tab.overflow_problems())

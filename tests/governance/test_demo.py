@@ -48,3 +48,11 @@ def test_the_demo_leaves_budgets_near_limit_over_on_forecast_blocked_and_an_ackn
     point = BudgetForecast.objects.get(budget=near).point
     assert near.amount * Decimal("0.8") <= point <= near.amount
     assert Alert.objects.filter(kind="budget_threshold", budget=near, acknowledged_at__isnull=False).exists()
+    # Over and blocked on the forecast's basis, on any day of the month: sized on the month's
+    # expected spend (at 90 % of what was spent so far, on the 3rd it was two days' spend).
+    blocked = Budget.objects.get(team=teams[2], name__endswith="(demo)")
+    forecast = BudgetForecast.objects.get(budget=blocked).point
+    month = sum(Decimal(120 + offset % 7) for offset in range(30))  # about its usual 30 days
+    assert month * Decimal("0.7") < blocked.amount < forecast
+    assert (teams[2].pk, "block") in actions
+    assert [quota.limit for quota in quotas_effective(team_id=teams[2].pk)] == [0]

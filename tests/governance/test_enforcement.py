@@ -227,3 +227,29 @@ def test_every_action_change_is_audited_in_the_same_transaction_and_republish_is
         )
     assert BudgetEvent.objects.filter(budget=notify_budget, kind="applied").count() == 1
     assert client.llen("default") == 0
+
+
+def test_alert_and_audit_text_shows_money_rounded_with_separators_and_code_machine_fields_stay_exact(
+    admin, team, account
+):
+    """Spend and amounts are numeric(24, 10): the text people read ("…, mail, Slack, audit) shows
+    63,841.89 USD, not 63841.8900000000 USD; the JSON details keep the exact Decimal strings."""
+    from governance import threshold_services
+
+    budget = _create(admin, team, [ThresholdData(amount=Decimal("60000"), action="notify")], amount="70000.5")
+    _bill(team=team, account=account, day=dt.date(2026, 11, 2), amount="63841.8912345")
+    budget_evaluate(budget_id=budget.pk, now=NOV_10)
+    alert = Alert.objects.get(budget=budget)
+    assert "0000" not in alert.message, alert.message
+    assert "spend 63,841.89 USD reached 60,000.00 USD of actual spend (60,000.00 USD)" in alert.message
+    event = BudgetEvent.objects.get(budget=budget, kind="applied")
+    assert "63,841.89 USD" in event.threshold_label and "0000" not in event.threshold_label
+    # Machine fields: Decimal strings as computed (the spend read sums to the cent), not the text's.
+    assert (alert.details["spend"], Decimal(alert.details["limit"])) == ("63841.89", Decimal("60000"))
+    # The audit summary of a threshold (its object text) is rounded too.
+    with time_machine.travel(NOV_10, tick=False):
+        threshold_services.threshold_create(
+            actor=admin, budget=budget, data=ThresholdData(amount=Decimal("65000.126"), action="notify")
+        )
+    created = AuditEvent.objects.filter(action="create", object_type="governance.budgetthreshold").get()
+    assert created.object_repr.endswith(": 65,000.13 USD actual"), created.object_repr

@@ -147,11 +147,12 @@ def test_an_injected_spike_is_an_anomaly_with_its_contributor():
         for team, deployment, amount in ((search, steady, 200 + offset % 5), (ads, steady, 80 + offset % 3)):
             rows.append(DailyCostFactory.build(
                 team=team, account=account, deployment=deployment, day=current,
-                billed_cost=Decimal(amount), service_name="SageMaker",
+                billed_cost=Decimal(amount), effective_cost=Decimal(amount), service_name="SageMaker",
             ))  # fmt: skip
     # On the day, search's traffic also hits the H100 deployment: +900.
     rows.append(DailyCostFactory.build(team=search, account=account, deployment=runaway, day=day,
-                                       billed_cost=Decimal("900"), service_name="SageMaker"))  # fmt: skip
+                                       billed_cost=Decimal("900"), effective_cost=Decimal("900"),
+                                       service_name="SageMaker"))  # fmt: skip
     DailyCost.objects.bulk_create(rows)
     raised = anomalies_detect(day=day)
     by_scope = {(anomaly.dimension, anomaly.value): anomaly for anomaly, _ in raised}
@@ -185,11 +186,13 @@ def test_a_spike_on_one_sku_names_that_sku_as_the_top_contributor():
         for sku, amount in (("ml.g5.12xlarge-hours", 150 + offset % 4), ("ml-storage-gb-month", 20)):
             rows.append(DailyCostFactory.build(
                 team=search, account=account, deployment=deployment, day=current,
-                billed_cost=Decimal(amount), service_name="SageMaker", sku_id=sku,
+                billed_cost=Decimal(amount), effective_cost=Decimal(amount), service_name="SageMaker",
+                sku_id=sku,
             ))  # fmt: skip
     # On the day, the endpoint scales out onto p4d instances: +700 on a SKU never seen before.
     rows.append(DailyCostFactory.build(team=search, account=account, deployment=deployment, day=day,
-                                       billed_cost=Decimal("700"), service_name="SageMaker",
+                                       billed_cost=Decimal("700"), effective_cost=Decimal("700"),
+                                       service_name="SageMaker",
                                        sku_id="ml.p4d.24xlarge-hours"))  # fmt: skip
     DailyCost.objects.bulk_create(rows)
     raised = {(anomaly.dimension, anomaly.value): anomaly for anomaly, _ in anomalies_detect(day=day)}
@@ -197,9 +200,10 @@ def test_a_spike_on_one_sku_names_that_sku_as_the_top_contributor():
     assert anomaly.contributors[0] == {
         "dimension": "sku",
         "value": "ml.p4d.24xlarge-hours",
-        "actual": 700.0,
-        "expected": 0.0,
-        "delta": 700.0,
+        "actual": Decimal("700.00"),
+        "expected": Decimal("0.00"),
+        "delta": Decimal("700.00"),
+        "basis": "billed",
     }
     # The steady SKUs did not rise, so they explain nothing.
     assert all(item["value"] != "ml-storage-gb-month" for item in anomaly.contributors)

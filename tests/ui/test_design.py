@@ -32,6 +32,17 @@ def test_it_rounds_money_half_even_to_the_cent_not_through_float():
     assert design.money_format(Decimal("0.135"), "USD") == "$0.14"
 
 
+def test_money_text_for_alerts_and_audit_rounds_groups_and_names_the_currency_code():
+    # numeric(24, 10) as stored: text people read shows the cents, grouped, with the ISO code.
+    assert design.money_text(Decimal("63841.8900000000"), "USD") == "63,841.89 USD"
+    assert design.money_text(Decimal("0.125"), "USD") == "0.12 USD"  # half even, as the UI
+    assert design.money_text(Decimal("1234567.5"), "JPY") == "1,234,568 JPY"  # the currency's digits
+    assert design.money_text(-5, "EUR") == "-5.00 EUR"
+    with override_settings(INFERENSYS_LOCALE="de_DE"):
+        assert design.money_text(Decimal("1234.5"), "EUR") == "1.234,50 EUR"
+    assert design.money_text(None, "USD") == "—"
+
+
 def test_it_shows_days_and_times_in_the_organisations_time_zone():
     moment = dt.datetime(2026, 10, 31, 23, 30, tzinfo=dt.UTC)
     with override_settings(TIME_ZONE="Asia/Tokyo"), timezone.override("Asia/Tokyo"):

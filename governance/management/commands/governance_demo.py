@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from attribution.estimates.services import estimates_refresh
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         if len(teams) < 3:
             self.stderr.write("The demo needs at least three teams (run demo_seed first).")
             return
-        self._usage_spike(team=teams[-1], now=now)
+        spike_day = self._usage_spike(team=teams[-1], now=now)
         plans = []
         for index, team in enumerate(teams):
             history = scope_spend_daily(
@@ -69,10 +69,14 @@ class Command(BaseCommand):
                                   throttle_share=Decimal("0.5")),
                     ThresholdData(percent=Decimal("100"), action="block"),
                 ]  # fmt: skip
-            elif index == 2:  # over: blocked, and its quota with it
+            elif index == 2:  # over on forecast and blocked, and its quota with it
+                # Sized on the month's expected spend, the basis the forecast is on (as the
+                # near-limit one): the month is forecast at ~125 % of it and blocked for that. Sized
+                # at 90 % of what was spent so far, on the 3rd it was a budget of two days' spend
+                # for a team forecast at ~15 times it.
                 amount, thresholds = (
-                    max(spent * Decimal("0.9"), Decimal("1")),
-                    [ThresholdData(percent=Decimal("100"), action="block")],
+                    max(expected * Decimal("0.8"), Decimal("1")),
+                    [ThresholdData(percent=Decimal("100"), basis="forecast", action="block")],
                 )
                 Quota.objects.update_or_create(
                     team=team, model=None, gateway_id=None, metric="tokens", window="minute",
@@ -93,8 +97,9 @@ class Command(BaseCommand):
             budget_forecast_refresh(budget_id=budget.pk, now=now)
         evaluations = budgets_evaluate(now=now)
         anomalies = []
-        for offset in range(2):
-            anomalies += anomalies_detect(day=now.date() - dt.timedelta(days=offset))
+        days = {now.date() - dt.timedelta(days=offset) for offset in range(2)} | {spike_day}
+        for day in sorted(item for item in days if item is not None):
+            anomalies += anomalies_detect(day=day)
         notified = (
             Alert.objects.filter(kind="budget_threshold", budget__team=teams[0], acknowledged_at__isnull=True)
             .order_by("created_at")
@@ -107,8 +112,11 @@ class Command(BaseCommand):
             f"anomalies: {len(anomalies)}; acknowledged alert: {notified.pk if notified else 'none'}."
         )
 
-    def _usage_spike(self, *, team: Team, now: dt.datetime) -> None:
-        """Today, one team's gateway traffic on one deployment runs at five times its usual day."""
+    def _usage_spike(self, *, team: Team, now: dt.datetime) -> dt.date | None:
+        """On the latest day with gateway usage (today in production, the demo's last day of usage
+        otherwise), one team's traffic on one deployment runs at five times its usual day. Returns
+        that day. On a day with no other usage yet (the demo's today), the spike alone was
+        four days of one deployment, under the team's usual day: no anomaly of the team."""
         usual = (
             UsageRecord.objects.filter(team=team, bucket_start__gte=now - dt.timedelta(days=14))
             .values("deployment_id", "model_id")
@@ -117,9 +125,12 @@ class Command(BaseCommand):
             .first()
         )
         if usual is None:
-            return
+            return None
         deployment = Deployment.objects.select_related("model").get(pk=usual["deployment_id"])
-        hour = now.replace(minute=0, second=0, microsecond=0)
+        latest = UsageRecord.objects.filter(bucket_start__lte=now).aggregate(latest=Max("bucket_start"))[
+            "latest"
+        ]
+        hour = min(latest or now, now).replace(minute=0, second=0, microsecond=0)
         per_day = {key: int(usual[key] or 0) // 14 for key in ("tokens", "out", "requests")}
         usage_records_upsert(
             reporter="demo-spike",
@@ -132,4 +143,5 @@ class Command(BaseCommand):
                 }
             ],
         )  # fmt: skip
-        estimates_refresh(days=[now.date()])
+        estimates_refresh(days=[hour.date()])
+        return hour.date()

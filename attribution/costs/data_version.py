@@ -1,0 +1,44 @@
+"""The data version of what the Overview reads, for its cache (attribution/views/overview.py).
+
+Every statement that writes one of the tables the Overview reads appends a row to
+attribution_datachange, in the writer's transaction (statement-level triggers, migrations
+attribution 0027 and governance 0010): ingest swaps, allocation, estimates, rollups, unit costs,
+exchange rates, teams, models, deployments, alerts and anomalies, whatever code path writes them.
+
+The version is the sum of the rows' weights and the highest id. A committed write always adds to
+the sum, and becomes visible in the same commit as the data it changed, so a version read before
+computing a page never names data older than the page: the next request after any change reads a
+new version and misses the cache. The highest id tells apart states with the same sum that a
+rolled-back transaction could leave behind (ids are never handed out twice). Readers fold the rows
+into one when they pile up (one statement, sum kept; concurrent folds each fold only what they
+deleted), so reading stays one small scan.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+# Fold the change rows into one beyond this many (a read of them stays well under a millisecond).
+FOLD_AFTER = 500
+
+_READ = "SELECT coalesce(sum(weight), 0), coalesce(max(id), 0), count(*) FROM attribution_datachange"
+_FOLD = """
+WITH folded AS (DELETE FROM attribution_datachange WHERE id <= %s RETURNING weight)
+INSERT INTO attribution_datachange (weight) SELECT sum(weight) FROM folded HAVING count(*) > 0
+"""
+
+
+def data_version() -> str:
+    """The current version, as text for a cache key."""
+    with connection.cursor() as cursor:
+        cursor.execute(_READ)
+        total, last, rows = cursor.fetchone()
+        if rows > FOLD_AFTER:
+            cursor.execute(_FOLD, [last])
+    return f"{total}.{last}"
+
+
+def data_version_bump() -> None:
+    """Mark the Overview's data changed without writing it (bench/pages.py's cold requests)."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO attribution_datachange DEFAULT VALUES")
