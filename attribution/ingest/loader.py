@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,8 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
 from attribution.choices import COST_COLUMNS, IngestState
@@ -280,10 +283,12 @@ def line_items_copy_rows(
 
 def batch_copy_data(
     *, run_id: int, account_id: int, table: pa.Table, resolver: DimensionResolver, tag_sets: TagSets
-) -> pa.Buffer:
-    """The binary COPY rows of one batch (built off the database thread, see services.py).
+) -> pa.Buffer | bytes:
+    """The COPY data of one batch, CSV text or binary rows (settings.INGEST_COPY_FORMAT), built off
+    the database thread (services.py)
     The batch's new tag sets are left in `tag_sets` for the database thread to save first."""
     count = table.num_rows
+    binary = settings.INGEST_COPY_FORMAT == "binary"
     table = table_conform(table, provider=resolver.provider)
     team, model, deployment = resolver.resolve_table(table)
     pairs = pc.dictionary_encode(
@@ -300,24 +305,44 @@ def batch_copy_data(
         limit = LINE_ITEM_LIMITS.get(column)
         if limit:
             values = pc.utf8_slice_codeunits(values, 0, limit)
+        elif binary:
+            pass  # pgcopy sends the instant itself
+        elif pa.types.is_timestamp(values.type) and values.type.tz is not None:
+            # Arrow formats zoned timestamps through the tz database (slow); UTC wall time + "+00"
+            # is the same instant, 20x faster. Each distinct instant (a few hundred hours) once.
+            encoded = pc.dictionary_encode(values.combine_chunks().cast(pa.timestamp("us")))
+            text = pc.binary_join_element_wise(pc.cast(encoded.dictionary, pa.string()), "+00", "")
+            values = pc.take(text, encoded.indices)
         arrays.append(values)
     arrays += [pc.take(set_ids, pairs.indices), team, model, deployment]
-    return pgcopy.copy_data(pa.table(arrays, names=["ingest_run_id", "account_id", *LINE_ITEM_COLUMNS]))
+    table = pa.table(arrays, names=["ingest_run_id", "account_id", *LINE_ITEM_COLUMNS])
+    if binary:
+        return pgcopy.copy_data(table)
+    buffer = io.BytesIO()
+    # all_valid quotes every value, so "" is an empty string and an unquoted empty field is NULL.
+    pacsv.write_csv(
+        table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid", batch_size=4096)
+    )
+    return buffer.getvalue()
 
 
 @contextmanager
 def line_items_copy(*, run_id: int) -> Iterator[Any]:
     """One COPY into the run's table; `write()` batches of `batch_copy_data` to it. One statement
     for many batches keeps Postgres busy (no round trip and drain per batch); no other query
-    can run on the connection until it ends. Binary format (pgcopy.py): the signature is sent
-    here first and the trailer last, the batches are rows only."""
+    can run on the connection until it ends. In the binary format (pgcopy.py) the signature is
+    sent here first and the trailer last; the batches are rows only."""
     columns = ("ingest_run_id", "account_id", *LINE_ITEM_COLUMNS)
-    statement = f"COPY {partition_name(run_id)} ({', '.join(columns)}) FROM STDIN (FORMAT binary)"
+    binary = settings.INGEST_COPY_FORMAT == "binary"
+    copy_format = "binary" if binary else "csv"
+    statement = f"COPY {partition_name(run_id)} ({', '.join(columns)}) FROM STDIN (FORMAT {copy_format})"
     with connection.cursor() as cursor:
         with cursor.cursor.copy(statement) as copy:
-            copy.write(pgcopy.SIGNATURE)
+            if binary:
+                copy.write(pgcopy.SIGNATURE)
             yield copy
-            copy.write(pgcopy.TRAILER)
+            if binary:
+                copy.write(pgcopy.TRAILER)
 
 
 def partition_name(run_id: int) -> str:

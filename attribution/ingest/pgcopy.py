@@ -1,10 +1,11 @@
 """Postgres binary COPY data for an arrow table, built a column at a time (no Python per row).
 
-The batch path used to send CSV text (`pyarrow.csv.write_csv`). Postgres then spent most of the
-COPY parsing typed text: numerics, timestamps, bigints, every value quoted. In the binary format a
-timestamp is eight bytes it stores as they are and a numeric arrives in its own base-10000 digits:
-the server's CPU for the line items' COPY fell by about a third (bench/ingest.py, README
-"Ingest performance"), for about the client CPU that writing the CSV took.
+Used by the batch path when INGEST_COPY_FORMAT is "binary" (the default sends CSV text written by
+`pyarrow.csv.write_csv`). With CSV, Postgres spends most of the COPY parsing typed text: numerics,
+timestamps, bigints, every value quoted. In the binary format a timestamp is eight bytes stored as
+they are and a numeric arrives in its own base-10000 digits: the server's CPU for the line items'
+COPY falls by about a third for about the client CPU the CSV takes. It is not the default because
+the ingest was slower in wall time on a loaded machine (README "Ingest performance").
 
 Format (https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4): a signature,
 then per row an int16 field count and per field an int32 length (-1: NULL) and the value in the
