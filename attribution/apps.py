@@ -12,6 +12,7 @@ class AttributionConfig(AppConfig):
         # service imports a task.
         from attribution.allocation import receivers as allocation_receivers  # noqa: F401
         from attribution.connectors import receivers as connector_receivers  # noqa: F401
+        from attribution.costs import receivers as cost_receivers  # noqa: F401
         from attribution.estimates import receivers as estimate_receivers  # noqa: F401
         from attribution.ingest import receivers as ingest_receivers  # noqa: F401
         from attribution.mapping import receivers as mapping_receivers  # noqa: F401

@@ -16,6 +16,7 @@ app.conf.include = [
     "attribution.allocation.tasks",
     "attribution.estimates.tasks",
     "attribution.usage.tasks",
+    "attribution.costs.tasks",
 ]
 
 # Every periodic schedule lives here, in one place. Each expires before its next run would start,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from urllib.parse import quote, urlencode
 
 from django import forms
@@ -92,14 +93,70 @@ def overview(request: HttpRequest) -> HttpResponse:
     content = _cache_call(cache.get, key)
     context: dict = {}
     if content is None:
-        context = _overview_context(request)
-        content = render_to_string("attribution/overview_content.html", context, request)
-        _cache_call(cache.set, key, content, settings.OVERVIEW_CACHE_SECONDS)
+        context, content = _overview_render(request, key)
+        if not request.GET:
+            _cache_call(_remember_reader, request.user.pk)
     # On a miss the computed context goes along too (tests read it from the response).
     return render(request, "attribution/overview.html", {**context, "content": mark_safe(content)})  # noqa: S308
 
 
 logger = logging.getLogger(__name__)
+
+
+def _overview_render(request: HttpRequest, key: str) -> tuple[dict, str]:
+    """The content computed, rendered and cached under `key`."""
+    context = _overview_context(request)
+    content = render_to_string("attribution/overview_content.html", context, request)
+    _cache_call(cache.set, key, content, settings.OVERVIEW_CACHE_SECONDS)
+    return context, content
+
+
+# Who recently had the unfiltered Overview computed for them (user id -> last time, epoch seconds),
+# so the page can be rendered again for them after a write, before they ask (overview_warm).
+# Kept in the shared cache (Redis in production) as one small entry, written on a cache miss only.
+READERS_KEY = "overview:readers"
+READERS_SECONDS = 24 * 3600
+READERS_MAX = 50
+
+
+def _remember_reader(user_id: int) -> None:
+    now = time.time()
+    readers = cache.get(READERS_KEY) or {}
+    readers[user_id] = now
+    recent = sorted(
+        ((pk, seen) for pk, seen in readers.items() if seen > now - READERS_SECONDS),
+        key=lambda item: -item[1],
+    )[:READERS_MAX]
+    cache.set(READERS_KEY, dict(recent), READERS_SECONDS)
+
+
+def recent_readers() -> list[int]:
+    """Users who had the unfiltered Overview computed in the last 24 hours, most recent first."""
+    readers = _cache_call(cache.get, READERS_KEY) or {}
+    cutoff = time.time() - READERS_SECONDS
+    return [pk for pk, seen in sorted(readers.items(), key=lambda item: -item[1]) if seen > cutoff]
+
+
+def overview_warm(*, users) -> dict[str, int]:
+    """Render and cache the unfiltered Overview for `users` whose page for the current data version
+    is not cached yet, so the first of them to come back after an ingest, an allocation or new
+    estimates gets it from the cache. Users of one scope share an entry: the first renders it, the
+    others find it cached. A request of the user's own is built (the chrome is not rendered)."""
+    rendered = cached = 0
+    path = reverse("attribution:overview")
+    with translation.override(settings.LANGUAGE_CODE):
+        for user in users:
+            request = HttpRequest()
+            request.method = "GET"
+            request.path = request.path_info = path
+            request.user = user
+            key = overview_cache_key(request)
+            if _cache_call(cache.get, key) is not None:
+                cached += 1
+                continue
+            _overview_render(request, key)
+            rendered += 1
+    return {"rendered": rendered, "cached": cached}
 
 
 def _cache_call(method, *args):

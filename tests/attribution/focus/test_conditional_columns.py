@@ -199,18 +199,34 @@ def test_gcp_demo_rows_get_list_prices_contracted_costs_and_their_committed_use_
         (True, "Committed Usage Discount - Nvidia H100 80GB GPU", "Usage", "Committed Use Discount", "Used",
          "Hours", True, Decimal("0E-10"), "Committed", "Usage-Based"),
     ]  # fmt: skip
-    # The commitment's hourly fee: a Usage charge of the commitment its subscription names, with the
-    # fee as its cost (the covered usage nets to 0), consuming none of the commitment itself.
+    # The commitment's hourly fee (the covered usage nets to 0): shown as the recurring Purchase of
+    # the commitment its subscription names (the GPU hours it buys, EffectiveCost 0) and the usage of
+    # that commitment carrying the fee as its EffectiveCost (BilledCost 0), migration 0029.
     fees = rows(
         """SELECT DISTINCT "ChargeCategory", "ChargeFrequency", "PricingCategory",
                   "CommitmentDiscountId" ~ %s AS guid,
                   "CommitmentDiscountCategory", "CommitmentDiscountStatus", "CommitmentDiscountQuantity",
-                  "CommitmentDiscountUnit", "EffectiveCost" = "BilledCost" AND "BilledCost" > 0
-             FROM focus_line_items WHERE "x_Account" = %s AND "ChargeDescription" LIKE 'Commitment v1:%%'""",
+                  "CommitmentDiscountUnit", "BilledCost" > 0, "EffectiveCost" > 0
+             FROM focus_line_items WHERE "x_Account" = %s AND "ChargeDescription" LIKE 'Commitment v1:%%'
+            ORDER BY 1""",
         ["^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", slug],
     )
-    fee = ("Usage", "Recurring", "Standard", True, "Usage", "Used", Decimal("0E-10"), "Hours", True)
-    assert fees == [fee]
+    assert fees == [
+        (
+            "Purchase",
+            "Recurring",
+            "Standard",
+            True,
+            "Usage",
+            None,
+            Decimal("8.0000000000"),
+            "Hours",
+            True,
+            False,
+        ),
+        ("Usage", "Usage-Based", "Standard", True, "Usage", "Used", Decimal("0E-10"), "Hours", False, True),
+    ]
+    assert "EffectiveCost-C-012-C" not in focus_rule_violations(account_slugs=[slug])
     spot = rows(
         """SELECT DISTINCT "PricingCategory" FROM focus_line_items
             WHERE "x_Account" = %s AND "ChargeDescription" LIKE 'Spot Preemptible%%'""",
@@ -241,9 +257,12 @@ def test_aws_demo_savings_plan_rows_get_prices_and_commitment_quantities(demo_cl
             GROUP BY 1, 2, 3 ORDER BY 1, 2""",
         [slug],
     )
+    # ("Usage", None): the Purchase half of a recurring fee line with unused commitment (0029).
     assert {(category, status, unit) for category, status, unit, *_ in kinds} <= {
         ("Usage", "Used", "USD"), ("Usage", "Unused", "USD"), ("Purchase", None, "USD"),
+        ("Usage", None, "USD"),
     }  # fmt: skip
+    assert "EffectiveCost-C-012-C" not in focus_rule_violations(account_slugs=[slug])
     negations = rows(
         """SELECT DISTINCT "CommitmentDiscountQuantity", "ContractedCost", "ListCost",
                   "ContractedUnitPrice" = "ListUnitPrice"

@@ -148,8 +148,9 @@ def test_real_aws_and_azure_samples_meet_the_rules_the_validator_skips(name):
     slug = ingest(name)
     broken = focus_rule_violations(account_slugs=[slug])
     assert unlisted(f"sample {name}", broken) == {}
-    # Of the price rules only the CUR Parquet's RIFee row whose cost CUR rounded is left (listed).
-    assert sum(count for rule, count in broken.items() if rule in PRICE_RULES) <= 1
+    # Of the price rules only the CUR Parquet's RIFee line whose cost CUR rounded is left (listed):
+    # its two rows in the view, the Purchase and the unused usage (migration 0029).
+    assert sum(count for rule, count in broken.items() if rule in PRICE_RULES) <= 2
 
 
 def test_aws_reservation_covered_usage_is_contracted_at_the_public_rate():
@@ -249,3 +250,53 @@ def test_the_rules_to_cover_are_found_in_a_validator_rules_file():
     }
     assert unevaluated_rules(model) == {"New-C-001-C", "ListCost-C-009-C"}
     assert unevaluated_rules(model) - RULE_IDS == {"New-C-001-C"}
+
+
+# --- EffectiveCost-C-012/013: a commitment's sums per billing period ----------------------------
+
+
+_MONTH = {
+    "BillingPeriodStart": "2024-03-01T00:00:00Z",
+    "BillingPeriodEnd": "2024-04-01T00:00:00Z",
+    "ChargePeriodStart": "2024-03-01T00:00:00Z",
+    "ChargePeriodEnd": "2024-04-01T00:00:00Z",
+}
+_SP = {"CommitmentDiscountId": "arn:aws:savingsplans::123:savingsplan/sp-1", "CommitmentDiscountUnit": "USD",
+       "CommitmentDiscountCategory": "Spend"}  # fmt: skip
+
+
+def _commitment_month(used_effective: str) -> list[dict[str, str]]:
+    """A month of one savings plan: its recurring Purchase of 100, covered usage and unused part."""
+    return [
+        focus_row(**_PRICED | _SP | _MONTH | {
+            "ChargeCategory": "Purchase", "ChargeFrequency": "Recurring", "BilledCost": "100",
+            "EffectiveCost": "0", "ListCost": "100", "ContractedCost": "100", "PricingQuantity": "100",
+            "ListUnitPrice": "1", "ContractedUnitPrice": "1", "CommitmentDiscountQuantity": "100"}),
+        focus_row(**_PRICED | _SP | {
+            "BilledCost": "0", "EffectiveCost": used_effective, "CommitmentDiscountStatus": "Used",
+            "CommitmentDiscountQuantity": used_effective}),
+        focus_row(**_PRICED | _SP | {
+            "BilledCost": "0", "EffectiveCost": "10", "CommitmentDiscountStatus": "Unused",
+            "CommitmentDiscountQuantity": "10", "ConsumedQuantity": ""}),
+    ]  # fmt: skip
+
+
+def test_a_commitments_usage_must_add_up_to_its_purchases_in_a_whole_billing_period(tmp_path):
+    assert (
+        focus_rule_violations(account_slugs=[_focus_export(tmp_path, "c012ok", _commitment_month("90"))])
+        == {}
+    )
+    slug = _focus_export(tmp_path, "c012bad", _commitment_month("89.99"))
+    assert focus_rule_violations(account_slugs=[slug]) == {"EffectiveCost-C-012-C": 1}
+    (example,) = focus_rule_examples("EffectiveCost-C-012-C", account_slugs=[slug])
+    assert (example["left_sum"], example["right_sum"]) == (
+        Decimal("99.9900000000"),
+        Decimal("100.0000000000"),
+    )
+
+
+def test_a_billing_period_the_dataset_does_not_hold_whole_is_not_checked(tmp_path):
+    # The purchase's charge period is the month, but no charge of the dataset reaches its end.
+    month = _commitment_month("50")
+    month[0] |= {"ChargePeriodEnd": "2024-03-02T00:00:00Z"}
+    assert focus_rule_violations(account_slugs=[_focus_export(tmp_path, "c012open", month)]) == {}

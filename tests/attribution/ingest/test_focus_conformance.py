@@ -242,7 +242,8 @@ def test_cur_parquet_conforms_and_keeps_its_totals():
 
 def test_an_ri_fee_with_unused_reservation_is_unused_commitment_usage():
     """EffectiveCost-C-005: a Purchase has EffectiveCost 0. CUR puts the unused part of a
-    reservation on its RIFee line; that line becomes the spec's unused-commitment Usage charge."""
+    reservation on its RIFee line; the view shows that line as the spec's scenarios do: the
+    recurring Purchase (EffectiveCost 0) and the unused-commitment Usage charge (BilledCost 0)."""
     slug = ingest(CUR_PARQUET)
     fees = rows(
         """SELECT "ChargeCategory", "CommitmentDiscountStatus", "BilledCost", "EffectiveCost",
@@ -252,7 +253,8 @@ def test_an_ri_fee_with_unused_reservation_is_unused_commitment_usage():
         [slug, "USD 0.03 hourly fee per Linux/UNIX (Amazon VPC), c%"],
     )
     assert fees == [
-        ("Usage", "Unused", Decimal("22.3200000000"), Decimal("44.6569863000"), None, "Recurring")
+        ("Purchase", None, Decimal("22.3200000000"), Decimal("0"), None, "Recurring"),
+        ("Usage", "Unused", Decimal("0"), Decimal("44.6569863000"), None, "Usage-Based"),
     ]
     fully_used = rows(
         """SELECT DISTINCT "ChargeCategory", "EffectiveCost" FROM focus_line_items
@@ -429,13 +431,13 @@ def test_cur_parquet_fills_unit_prices_sku_meter_and_reservation_quantities():
         )
     ]
     unused = rows(
-        """SELECT "CommitmentDiscountQuantity", "CommitmentDiscountUnit", "BilledCost", "SkuMeter"
+        """SELECT "CommitmentDiscountQuantity", "CommitmentDiscountUnit", "EffectiveCost", "SkuMeter"
              FROM focus_line_items WHERE "x_Account" = %s AND "CommitmentDiscountStatus" = 'Unused'
-            ORDER BY "BilledCost" DESC""",
+            ORDER BY "EffectiveCost" DESC""",
         [slug],
     )
     # The unused reservation hours of each RIFee (reservation_unused_quantity).
-    assert unused[0] == (Decimal("744.0000000000"), "Hours", Decimal("22.3200000000"), "HeavyUsage:c4.large")
+    assert (Decimal("744.0000000000"), "Hours", Decimal("44.6569863000"), "HeavyUsage:c4.large") in unused
     assert len(unused) == 3 and {unit for _q, unit, _b, _m in unused} == {"Hours"}
     on_demand = rows(
         """SELECT DISTINCT "ListUnitPrice", "ContractedUnitPrice" FROM focus_line_items

@@ -206,24 +206,34 @@ def test_export_rows_meet_the_rules_the_validator_skips(export):
     ]  # fmt: skip
 
 
-def test_commitment_fees_are_usage_of_their_commitment_and_keep_their_cost(export):
+def test_commitment_fees_are_a_purchase_and_the_usage_of_their_commitment(export):
+    """A fee row is what the commitment costs that hour: the view shows it as the commitment's
+    recurring Purchase (EffectiveCost 0, EffectiveCost-C-005) and the commitment's usage that
+    carries the amount (BilledCost 0), so its Usage rows add up to its Purchases (EffectiveCost-C-012)."""
     fees = rows(
         """SELECT "ChargeCategory", "ChargeFrequency", "PricingCategory", "CommitmentDiscountId",
                   "CommitmentDiscountName", "CommitmentDiscountCategory", "CommitmentDiscountType",
                   "CommitmentDiscountStatus", "CommitmentDiscountQuantity", "CommitmentDiscountUnit",
                   "BilledCost", "EffectiveCost"
              FROM focus_line_items WHERE "x_Account" = %s AND "ChargeDescription" LIKE 'Commitment%%'
-            ORDER BY "x_SourceLine" """,
+            ORDER BY "x_SourceLine", "ChargeCategory" """,
         [export],
     )
     assert fees == [
-        ("Usage", "Recurring", "Standard", "769c55ea-c50f-4258-bcf5-04b6688fa5fa",
+        ("Purchase", "Recurring", "Standard", "769c55ea-c50f-4258-bcf5-04b6688fa5fa",
+         L4_CUD, "Usage", "Committed Use Discount", None,
+         D("4.0000000000"), "Hours", D("1.1544000000"), D("0")),
+        ("Usage", "Usage-Based", "Standard", "769c55ea-c50f-4258-bcf5-04b6688fa5fa",
          L4_CUD, "Usage", "Committed Use Discount", "Used",
-         D("0E-10"), "Hours", D("1.1544000000"), D("1.1544000000")),
-        ("Usage", "Recurring", "Standard", "ml-prod/us-central1/CUD-USD",
+         D("0E-10"), "Hours", D("0"), D("1.1544000000")),
+        ("Purchase", "Recurring", "Standard", "ml-prod/us-central1/CUD-USD",
+         SPEND_CUD, "Spend", "Committed Use Discount", None,
+         D("10.0000000000"), "USD", D("10.0000000000"), D("0")),
+        ("Usage", "Usage-Based", "Standard", "ml-prod/us-central1/CUD-USD",
          SPEND_CUD, "Spend", "Committed Use Discount", "Used",
-         D("0E-10"), "USD", D("10.0000000000"), D("10.0000000000")),
+         D("0E-10"), "USD", D("0"), D("10.0000000000")),
     ]  # fmt: skip
+    assert "EffectiveCost-C-012-C" not in focus_rule_violations(account_slugs=[export])
     covered = rows(
         """SELECT "PricingCategory", "CommitmentDiscountId", "CommitmentDiscountQuantity", "EffectiveCost"
              FROM focus_line_items WHERE "x_Account" = %s AND "CommitmentDiscountId" = 'cud-dollar-1'""",
