@@ -373,4 +373,10 @@ def unit_price_for_cost(stated: pa.Array, cost: pa.Array, quantity: pa.Array) ->
     stated = pc.cast(stated, MONEY_TYPE)
     checkable = pc.and_(pc.is_valid(cost), pc.is_valid(quantity))
     kept = pc.or_(pc.invert(checkable), pc.fill_null(price_gives_cost(stated, quantity, cost), False))
-    return pc.if_else(kept, stated, unit_price_from_cost(cost, quantity))
+    if pc.all(kept).as_py():
+        return stated
+    # The implied price only for the rows whose stated price does not hold (the quotient in
+    # decimal256 is the costly part; most rows state a price that gives their cost back).
+    replaced = pc.invert(kept)
+    implied = unit_price_from_cost(pc.filter(cost, replaced), pc.filter(quantity, replaced))
+    return pc.replace_with_mask(stated, replaced, implied)

@@ -716,7 +716,7 @@ class _RunLoader:
 
     def batches_prepare(
         self, parser, context: ParseContext, file_index: int, reparse: list
-    ) -> Iterator[tuple[bytes, list]]:
+    ) -> Iterator[tuple[pa.Buffer | bytes, list]]:
         """Worker thread: the batch path's blocks, filtered to the run's period, counted, summed and
         serialised for COPY, each with the tag sets it names first. Touches no database."""
         period = pa.scalar(self.run.billing_period_start, pa.date32())
@@ -749,7 +749,7 @@ class _RunLoader:
             )
             yield data, self.tag_sets.take_pending()
 
-    def batches_copy(self, batches: Iterator[tuple[bytes, list]], context: ParseContext) -> None:
+    def batches_copy(self, batches: Iterator[tuple[pa.Buffer | bytes, list]], context: ParseContext) -> None:
         """COPY the prepared batches, several to a statement. A statement ends (so that other
         queries can run) to save tag sets a batch names for the first time, and every
         PROGRESS_SECONDS to record progress."""

@@ -196,6 +196,10 @@ EXPORTS_DIR = Path(env_str("INFERENSYS_EXPORTS_DIR", str(DATA_DIR / "exports")))
 # Billing files uploaded on the Ingestion page (one folder per upload), read by the ingest worker.
 INGEST_UPLOAD_DIR = Path(env_str("INFERENSYS_INGEST_UPLOAD_DIR", str(DATA_DIR / "uploads")))
 INGEST_CHUNK_ROWS = env_int("INFERENSYS_INGEST_CHUNK_ROWS", 50_000, minimum=1_000)
+# How the batch path sends line items to COPY: CSV text, or Postgres's binary format
+# (attribution/ingest/pgcopy.py: a third less server CPU, but slower in wall time on a loaded
+# machine in the measurements so far; README "Ingest performance").
+INGEST_COPY_FORMAT = env_choice("INFERENSYS_INGEST_COPY_FORMAT", "csv", ["csv", "binary"])
 # How old the latest exchange rate may be for a charge date before a conversion refuses to guess.
 EXCHANGE_RATE_MAX_AGE_DAYS = env_int("INFERENSYS_EXCHANGE_RATE_MAX_AGE_DAYS", 7, minimum=0)
 # Leases (POST /api/v1/leases): how long a grant lasts before its unused part returns to the pool.

@@ -309,3 +309,18 @@ def test_tags_are_stored_as_the_row_path_stores_them(tmp_path, monkeypatch):
     assert item.tags == {"user:team": "Search", "user:deployment": "llama-aws"}
     assert item.normalized_tags == {"team": "Search", "deployment": "llama-aws"}
     assert json.loads(json.dumps(item.tags)) == item.tags
+
+
+def test_the_binary_copy_loads_what_the_csv_copy_loads(tmp_path, monkeypatch, settings, dimensions):
+    path = mixed_file(tmp_path)
+
+    settings.INGEST_COPY_FORMAT = "csv"
+    as_csv = load(path, "aws-csv", batches=True, monkeypatch=monkeypatch)
+    settings.INGEST_COPY_FORMAT = "binary"
+    as_binary = load(path, "aws-binary", batches=True, monkeypatch=monkeypatch)
+
+    assert as_binary.state == as_csv.state == "succeeded"
+    assert line_items(as_binary) == line_items(as_csv)
+    assert len(line_items(as_binary)) == 14
+    for field in ("rows_in_source", "rows_loaded", "rows_rejected", "source_sums", "database_sums"):
+        assert getattr(as_binary, field) == getattr(as_csv, field), field
