@@ -53,6 +53,14 @@ QUIRKS: dict[str, str] = {
         "with the condition 'CommitmentDiscountId is null' (rules 1.2.0.1), so it fails every row that "
         "has no commitment discount, where the spec wants the status null."
     ),
+    "EffectiveCost-C-005-C": (
+        "'MUST be 0 when ChargeCategory is Purchase and the purchase is intended to cover future "
+        "eligible charges' is coded with the condition 'ChargeCategory is Purchase' alone, so a "
+        "purchase that covers no future charges (an AWS Support fee, a registration fee) fails it "
+        "while it rightly keeps its cost as EffectiveCost (zeroing it would drop that cost from every "
+        "amortized total). attribution/focus/checks.py checks the rule as the spec words it, on "
+        "commitment purchases (CommitmentDiscountId set), and make conformance fails on that."
+    ),
     "CapacityReservationStatus-C-004-C": (
         "'MUST NOT be null when CapacityReservationId is not null and ChargeCategory is Usage' has a "
         "condition the validator does not read (an 'AND' key instead of a CheckFunction), so it is "

@@ -96,6 +96,20 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# Rules the validator evaluates on more rows than the spec's condition names (quirks in
+# bin/focus_conformance.py, not failed there), restated here with that condition.
+QUIRK_RULES: tuple[Rule, ...] = (
+    Rule(
+        "EffectiveCost-C-005-C",
+        'EffectiveCost MUST be 0 when ChargeCategory is "Purchase" and the purchase is intended to cover '
+        "future eligible charges (a commitment purchase: CommitmentDiscountId is not null). The validator "
+        "checks every Purchase, so a support or registration fee, which keeps its cost, fails there.",
+        '"ChargeCategory" = \'Purchase\' AND "CommitmentDiscountId" IS NOT NULL AND "EffectiveCost" <> 0',
+    ),
+)
+CHECKED_RULES: tuple[Rule, ...] = RULES + QUIRK_RULES
+
+
 @dataclass(frozen=True)
 class CommitmentRule:
     """A rule on the sums of a commitment's charges, checked per CommitmentDiscountId and billing
@@ -168,14 +182,14 @@ def unevaluated_rules(model: dict) -> set[str]:
 
 def focus_rule_violations(*, account_slugs: list[str] | None = None, view: str = "focus_line_items") -> dict:
     """{rule id: rows of the view (of the given accounts, or all) that break it}, broken rules only."""
-    counts = ", ".join(f"count(*) FILTER (WHERE {rule.violation})" for rule in RULES)
+    counts = ", ".join(f"count(*) FILTER (WHERE {rule.violation})" for rule in CHECKED_RULES)
     where, params = "", []
     if account_slugs:
         where, params = ' WHERE "x_Account" = ANY(%s)', [account_slugs]
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {counts} FROM {view}{where}", params)  # noqa: S608
         found = cursor.fetchone()
-    broken = {rule.id: count for rule, count in zip(RULES, found, strict=True) if count}
+    broken = {rule.id: count for rule, count in zip(CHECKED_RULES, found, strict=True) if count}
     for rule in COMMITMENT_RULES:
         if count := len(commitment_rule_differences(rule.id, account_slugs=account_slugs, view=view)):
             broken[rule.id] = count
@@ -222,7 +236,7 @@ def focus_rule_examples(
     commitment's sums, the commitments and billing periods with both sums."""
     if any(rule.id == rule_id for rule in COMMITMENT_RULES):
         return commitment_rule_differences(rule_id, account_slugs=account_slugs, limit=limit)
-    rule = next(rule for rule in RULES if rule.id == rule_id)
+    rule = next(rule for rule in CHECKED_RULES if rule.id == rule_id)
     where, params = f"WHERE ({rule.violation})", []
     if account_slugs:
         where, params = where + ' AND "x_Account" = ANY(%s)', [account_slugs]

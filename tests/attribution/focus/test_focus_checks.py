@@ -252,6 +252,22 @@ def test_the_rules_to_cover_are_found_in_a_validator_rules_file():
     assert unevaluated_rules(model) - RULE_IDS == {"New-C-001-C"}
 
 
+def test_only_a_commitment_purchase_must_have_no_effective_cost(tmp_path):
+    """EffectiveCost-C-005 as the spec words it (the validator checks every Purchase: a quirk)."""
+    purchase = {"ChargeCategory": "Purchase", "ChargeFrequency": "One-Time", "BilledCost": "100",
+                "ListCost": "100", "ContractedCost": "100", "PricingQuantity": "1", "ListUnitPrice": "100",
+                "ContractedUnitPrice": "100"}  # fmt: skip
+    support = focus_row(**_PRICED | purchase | {"EffectiveCost": "100", "ChargeDescription": "Support"})
+    commitment = {"CommitmentDiscountId": "arn:aws:ec2:us-east-1:123:reserved-instances/ri-9",
+                  "CommitmentDiscountCategory": "Usage", "CommitmentDiscountType": "Reserved Instance",
+                  "CommitmentDiscountQuantity": "1", "CommitmentDiscountUnit": "Hours"}  # fmt: skip
+    bought = focus_row(**_PRICED | purchase | commitment | {"EffectiveCost": "0"})
+    assert focus_rule_violations(account_slugs=[_focus_export(tmp_path, "c005ok", [support, bought])]) == {}
+    wrong = focus_row(**_PRICED | purchase | commitment | {"EffectiveCost": "100"})
+    broken = focus_rule_violations(account_slugs=[_focus_export(tmp_path, "c005bad", [support, wrong])])
+    assert broken.get("EffectiveCost-C-005-C") == 1
+
+
 # --- EffectiveCost-C-012/013: a commitment's sums per billing period ----------------------------
 
 
