@@ -7,6 +7,7 @@ one place (attribution/design.py) and the components in templates/components/ lo
 from __future__ import annotations
 
 import json
+import re
 from decimal import ROUND_HALF_UP, Context, Decimal
 
 from django import template
@@ -167,6 +168,29 @@ def decimal_plain(value) -> str:
     if value is None or value == "":
         return "—"
     return format(Decimal(str(value)).normalize(), "f")
+
+
+# A decimal string with more than two places: amounts stored exactly (rollups keep ten places).
+_LONG_DECIMAL = re.compile(r"^-?\d+\.\d{3,}$")
+
+
+def _audit_value(value) -> str:
+    if isinstance(value, str) and _LONG_DECIMAL.match(value):
+        # Trailing zeros only, never a digit that counts: "11444.0700000000" -> "11444.07", exact.
+        whole, places = value.split(".")
+        return f"{whole}.{places.rstrip('0').ljust(2, '0')}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, cls=DjangoJSONEncoder, separators=(", ", ": "))
+    return "—" if value is None else str(value)
+
+
+@register.filter
+def audit_changes(changes) -> str:
+    """An audit event's changes for people: `key: value` pairs, amounts without the rollups' trailing
+    zeros (the stored record and its CSV keep the exact strings)."""
+    if not isinstance(changes, dict):
+        return "" if changes is None else str(changes)
+    return " · ".join(f"{key}: {_audit_value(value)}" for key, value in changes.items())
 
 
 @register.filter(is_safe=True)

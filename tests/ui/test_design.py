@@ -130,3 +130,22 @@ def test_floatfmt_writes_what_floatformat_writes():
     with override_settings(USE_THOUSAND_SEPARATOR=True):
         assert str(floatfmt(Decimal("1234.5"), 1)) == str(floatformat(Decimal("1234.5"), 1)) == "1,234.5"
     assert _render("{{ value|floatfmt:'2g' }}", value=Decimal("1234.5")) == "1,234.50"
+
+
+def test_audit_changes_read_as_pairs_with_amounts_exact_but_without_the_rollups_trailing_zeros():
+    changes = {
+        "limit": "8948.38",
+        "spend": "11444.0700000000",
+        "unit_cost": "0.083172",
+        "percent": "80.00",
+        "thresholds": [{"percent": "80.00", "amount": None}],
+        "model_id": None,
+        "enforcement": 3,
+    }
+    assert _render("{{ changes|audit_changes }}", changes=changes) == (
+        "limit: 8948.38 · spend: 11444.07 · unit_cost: 0.083172 · percent: 80.00 · "
+        "thresholds: [{&quot;percent&quot;: &quot;80.00&quot;, &quot;amount&quot;: null}] · model_id: — · "
+        "enforcement: 3"
+    )
+    # A digit that counts is never dropped.
+    assert _render("{{ changes|audit_changes }}", changes={"spend": "10.0050000000"}) == "spend: 10.005"
