@@ -125,7 +125,9 @@ def focus_parquet_write(path: Path, rows: list[dict[str, str]], *, tags_as_map: 
 def view_totals(account: str) -> tuple[int, Decimal, Decimal]:
     with connection.cursor() as cursor:
         cursor.execute(
-            'SELECT COUNT(*), COALESCE(SUM("BilledCost"), 0), COALESCE(SUM("EffectiveCost"), 0) '
+            # Line items, not view rows: a commitment fee billed as usage is two FOCUS rows (0029).
+            'SELECT COUNT(DISTINCT "x_LineItemId"), COALESCE(SUM("BilledCost"), 0), '
+            'COALESCE(SUM("EffectiveCost"), 0) '
             'FROM focus_line_items WHERE "x_Account" = %s',
             [account],
         )

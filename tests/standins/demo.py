@@ -76,7 +76,9 @@ def period_totals(account_slug: str, period: dt.date) -> tuple[Decimal, Decimal,
 
     with connection.cursor() as cursor:
         cursor.execute(
-            'SELECT COALESCE(SUM("BilledCost"), 0), COALESCE(SUM("EffectiveCost"), 0), COUNT(*) '
+            # Line items, not view rows: a commitment fee billed as usage is two FOCUS rows (0029).
+            'SELECT COALESCE(SUM("BilledCost"), 0), COALESCE(SUM("EffectiveCost"), 0), '
+            'COUNT(DISTINCT "x_LineItemId") '
             'FROM focus_line_items WHERE "x_Account" = %s AND "BillingPeriodStart" = %s',
             [account_slug, dt.datetime.combine(period, dt.time(), tzinfo=dt.UTC)],
         )
