@@ -128,12 +128,18 @@ def _number_pattern(pattern: str) -> babel_numbers.NumberPattern:
     return babel_numbers.parse_pattern(pattern)
 
 
+def _money_decimal(amount: Decimal | int | float | str | None) -> Decimal | None:
+    """An amount as Decimal (floats through their text, so 0.1 stays 0.1); None for no amount."""
+    if amount is None or amount == "":
+        return None
+    return amount if isinstance(amount, Decimal) else Decimal(str(amount))
+
+
 def money_format(amount: Decimal | int | float | None, currency: str, *, digits: int = 2) -> str:
     """`amount` in `currency` for the organisation's locale; the currency is always shown, because
     figures in different billing currencies sit side by side."""
-    if amount is None or amount == "":
+    if (value := _money_decimal(amount)) is None:
         return "—"
-    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     return babel_numbers.format_currency(
         value,
         currency or "USD",
@@ -149,9 +155,8 @@ def money_text(amount: Decimal | int | float | None, currency: str) -> str:
     text, audit summaries): the currency's digits (2 for USD), grouped as the organisation's locale
     groups them, and the ISO code after the figure ("63,841.89 USD"), which reads the same in any
     mail client or chat. Machine fields (JSON amounts) stay exact Decimal strings, never this."""
-    if amount is None or amount == "":
+    if (value := _money_decimal(amount)) is None:
         return "—"
-    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     return babel_numbers.format_currency(
         value,
         currency or "USD",
