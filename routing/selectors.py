@@ -70,6 +70,7 @@ def policy_spec(*, policy: RoutingPolicy, origin: str) -> PolicySpec:
         objective=policy.objective,
         latency_slo_ms=float(policy.latency_slo_ms) if policy.latency_slo_ms else None,
         cost_ceiling=policy.cost_ceiling_per_1m_tokens,
+        currency=routing_currency(),
         allowed_residency=tuple(allowed),
         min_share_per_provider=float(policy.min_share_per_provider),
         max_share_per_deployment=float(policy.max_share_per_deployment),

@@ -38,6 +38,8 @@ class UnitEconomicsQuery:
     end: dt.date
     currency: str
     metric: str = "cost_per_1m_input_tokens"
+    # The model whose deployments the trend chart draws (its slug); "" for the costliest one.
+    model: str = ""
 
 
 @dataclass
@@ -73,6 +75,8 @@ class UnitEconomics:
     rows: list[UnitEconomicsRow] = field(default_factory=list)
     other_currencies: list[str] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
+    # The model the trend chart draws, as (slug, name); None when there are no rows.
+    trend_model: tuple[str, str] | None = None
 
 
 def _scoped(user) -> QuerySet:
@@ -95,6 +99,11 @@ def unit_economics_currencies(*, user) -> list[str]:
     return sorted(set(_scoped(user).values_list("currency", flat=True).distinct()))
 
 
+def unit_economics_models(*, user) -> list[tuple[str, str]]:
+    """(slug, name) of every model the user has unit costs for: the trend chart's choices."""
+    return list(_scoped(user).order_by("model__name").values_list("model__slug", "model__name").distinct())
+
+
 def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[str]) -> UnitEconomics:
     result = UnitEconomics(query=query, other_currencies=[c for c in currencies if c != query.currency])
     daily = list(
@@ -104,6 +113,7 @@ def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[st
         .values(
             "day",
             "model__name",
+            "model__slug",
             "deployment_id",
             "deployment__slug",
             "deployment__region",
@@ -155,13 +165,36 @@ def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[st
     latencies = route_latencies(deployment_ids=sorted({row.deployment_id for row in result.rows}), origin="")
     for row in result.rows:
         row.p95_ms = latencies.get(row.deployment_id)
+    result.trend_model = _trend_model(result.rows, daily, chosen=query.model)
+    trend_series = {
+        key: items
+        for key, items in series.items()
+        if result.trend_model and items[0]["model__slug"] == result.trend_model[0]
+    }
     result.figures = {
         "trend": _trend_figure(
-            series, metric=query.metric, currency=query.currency, start=query.start, end=query.end
+            trend_series, metric=query.metric, currency=query.currency, start=query.start, end=query.end
         ),
         "pareto": _pareto_figure(result.rows, currency=query.currency),
     }
     return result
+
+
+def _trend_model(rows: list[UnitEconomicsRow], daily: list[dict], *, chosen: str) -> tuple[str, str] | None:
+    """The model the trend chart draws: the one chosen if it has rows, else the one that cost most.
+
+    One model at a time: every deployment of every model on one chart was ~36 lines and a legend
+    taller than the plot, and unit costs of different models (embeddings at cents, large models at
+    dollars) do not share a useful scale. The table and the scatter still show every model."""
+    names = {item["model__slug"]: item["model__name"] for item in daily}
+    if chosen in names:
+        return chosen, names[chosen]
+    spend: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        spend[row.model] += row.period_cost
+    slugs = {name: slug for slug, name in names.items()}
+    costliest = min(spend, key=lambda model: (-spend[model], model), default=None)
+    return (slugs[costliest], costliest) if costliest is not None else None
 
 
 def _trend_figure(
@@ -169,7 +202,7 @@ def _trend_figure(
 ) -> dict:
     # Plain dicts (design.figure_json): Plotly's objects cost this page half its CPU, unchecked.
     traces = []
-    for (model, deployment), items in series.items():
+    for (_model, deployment), items in series.items():
         points = [
             (item["day"].isoformat(), float(item[metric])) for item in items if item[metric] is not None
         ]
@@ -179,7 +212,7 @@ def _trend_figure(
                 "x": [day for day, _ in points],
                 "y": [value for _, value in points],
                 "mode": "lines+markers",
-                "name": f"{model} · {deployment}",
+                "name": deployment,
             }
         )
     layout = {
@@ -196,7 +229,7 @@ def _trend_figure(
         "yaxis": {"title": {"text": f"{METRICS[metric]} ({currency})"}},
         "margin": {"t": 20},
         "legend": {"orientation": "h"},
-        # One legend line per ~3 series below a plot that keeps its 300 px, however many deployments.
+        # One legend line per ~3 deployments below a plot that keeps its 300 px.
         "height": 300 + 24 * math.ceil(len(traces) / 3),
     }
     return design.figure_json(data=traces, layout=layout)

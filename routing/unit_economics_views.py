@@ -22,12 +22,14 @@ class UnitEconomicsForm(forms.Form):
     start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     metric = forms.ChoiceField(required=False, label="Chart", choices=list(unit_economics.METRICS.items()))
+    model = forms.ChoiceField(required=False, label="Chart model")
     currency = forms.ChoiceField(required=False, label="Currency")
 
-    def __init__(self, *args, currencies: list[str], **kwargs) -> None:
+    def __init__(self, *args, currencies: list[str], models: list[tuple[str, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         codes = sorted({settings.REPORTING_CURRENCY, *currencies})
         self.fields["currency"].choices = [(code, code) for code in codes]
+        self.fields["model"].choices = [("", "Costliest in range"), *models]
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -59,6 +61,7 @@ class UnitEconomicsForm(forms.Form):
             end=end,
             currency=data.get("currency") or default_currency,
             metric=data.get("metric") or "cost_per_1m_input_tokens",
+            model=data.get("model") or "",
         )
 
 
@@ -66,7 +69,8 @@ class UnitEconomicsForm(forms.Form):
 @require_GET
 def unit_economics_page(request: HttpRequest) -> HttpResponse:
     currencies = unit_economics.unit_economics_currencies(user=request.user)
-    form = UnitEconomicsForm(request.GET or None, currencies=currencies)
+    models = unit_economics.unit_economics_models(user=request.user)
+    form = UnitEconomicsForm(request.GET or None, currencies=currencies, models=models)
     latest = unit_economics.unit_economics_latest_day(user=request.user)
     today = timezone.localdate()
     query = form.to_query(today=min(today, latest) if latest else today, currencies=currencies)
@@ -78,8 +82,10 @@ def unit_economics_page(request: HttpRequest) -> HttpResponse:
                 "end": query.end,
                 "metric": query.metric,
                 "currency": query.currency,
+                "model": query.model,
             },
             currencies=currencies,
+            models=models,
         )
     return render(
         request,

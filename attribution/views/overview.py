@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 import time
 from urllib.parse import quote, urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -116,28 +118,53 @@ def _overview_render(request: HttpRequest, key: str) -> tuple[dict, str]:
 
 # Who recently had the unfiltered Overview computed for them (user id -> last time, epoch seconds),
 # so the page can be rendered again for them after a write, before they ask (overview_warm).
-# Kept in the shared cache (Redis in production) as one small entry, written on a cache miss only.
-READERS_KEY = "overview:readers"
+# Written on a cache miss only. With Redis (production) it is a sorted set updated in one MULTI:
+# two web processes remembering their first readers at once both land, where a read-modify-write
+# of one entry kept only the last writer's. The memory cache (`make demo`) is one process's own,
+# so a lock is enough there. (The sorted set has its own key: the entry the previous release
+# wrote under "overview:readers" was a pickled dict, which ZADD would refuse; it expires by itself.)
+READERS_KEY = "overview:recent-readers"
 READERS_SECONDS = 24 * 3600
 READERS_MAX = 50
+_readers_lock = threading.Lock()
 
 
 def _remember_reader(user_id: int) -> None:
     now = time.time()
-    readers = cache.get(READERS_KEY) or {}
-    readers[user_id] = now
-    recent = sorted(
-        ((pk, seen) for pk, seen in readers.items() if seen > now - READERS_SECONDS),
-        key=lambda item: -item[1],
-    )[:READERS_MAX]
-    cache.set(READERS_KEY, dict(recent), READERS_SECONDS)
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        key = backend.make_and_validate_key(READERS_KEY)
+        with backend._cache.get_client(key, write=True).pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {str(user_id): now})
+            pipe.zremrangebyscore(key, "-inf", now - READERS_SECONDS)
+            pipe.zremrangebyrank(key, 0, -READERS_MAX - 1)  # keep the READERS_MAX most recent
+            pipe.expire(key, READERS_SECONDS)
+            pipe.execute()
+        return
+    with _readers_lock:
+        readers = backend.get(READERS_KEY) or {}
+        readers[user_id] = now
+        recent = sorted(
+            ((pk, seen) for pk, seen in readers.items() if seen > now - READERS_SECONDS),
+            key=lambda item: -item[1],
+        )[:READERS_MAX]
+        backend.set(READERS_KEY, dict(recent), READERS_SECONDS)
+
+
+def _recent_readers_read() -> list[int]:
+    cutoff = time.time() - READERS_SECONDS
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        key = backend.make_and_validate_key(READERS_KEY)
+        members = backend._cache.get_client(key).zrevrangebyscore(key, "+inf", f"({cutoff}")
+        return [int(member) for member in members]
+    readers = backend.get(READERS_KEY) or {}
+    return [pk for pk, seen in sorted(readers.items(), key=lambda item: -item[1]) if seen > cutoff]
 
 
 def recent_readers() -> list[int]:
     """Users who had the unfiltered Overview computed in the last 24 hours, most recent first."""
-    readers = _cache_call(cache.get, READERS_KEY) or {}
-    cutoff = time.time() - READERS_SECONDS
-    return [pk for pk, seen in sorted(readers.items(), key=lambda item: -item[1]) if seen > cutoff]
+    return _cache_call(_recent_readers_read) or []
 
 
 def overview_warm(*, users) -> dict[str, int]:
@@ -174,7 +201,7 @@ def _cache_call(method, *args):
 
 # Bump when the content's template or what feeds it changes shape, so a deploy never serves a
 # page cached by the previous release.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _FILTER_FIELDS = tuple(OverviewFilterForm.base_fields)
 
 
@@ -229,7 +256,6 @@ def _overview_context(request: HttpRequest) -> dict:
         "overview": overview,
         "figures": overview.figures,
         "movers": top_movers,
-        "mover_tables": overview_rows.mover_tables(top_movers),
         "tables": {
             "top_deployments": overview_rows.top_deployment_rows(overview),
             "accuracy_groups": overview_rows.accuracy_group_rows(overview),

@@ -1,10 +1,10 @@
-"""The Overview's repetitive table rows, rendered in Python (templates/attribution/overview_content.html).
+"""The Overview's longest tables' rows, rendered in Python (templates/attribution/overview_content.html).
 
-The page lists some 80 rows of 4-7 cells. Through the template language each cell is a variable
-lookup, a filter call and an autoescape, and each row a loop iteration with its own context: some
-10 ms of the computed page's CPU (bench/overview_cold.py). Here each row is one `format_html` over
-values formatted once. The text is the template's, byte for byte: the same filters (`floatfmt`,
-`money`, `percent`), the same escaping (`format_html` escapes as autoescape does), the same white
+The page lists some 65 such rows of 5-7 cells. Through the template language each cell is a
+variable lookup, a filter call and an autoescape, and each row a loop iteration with its own
+context: several ms of the computed page's CPU (bench/overview_cold.py). Here each row is one
+`format_html` over values formatted once. The text is the template's, byte for byte: the same
+filter (`floatfmt`), the same escaping (`format_html` escapes as autoescape does), the same white
 space between rows; tests/attribution/views/test_overview_rows.py renders these rows through the
 old loops and compares.
 """
@@ -14,8 +14,6 @@ from __future__ import annotations
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from attribution import design
-from attribution.costs.movers import Movers
 from attribution.costs.overview import Overview
 from attribution.templatetags.ui import floatfmt
 
@@ -52,12 +50,6 @@ _UNIT_COST_ROW = """<tr>
             <td class="num">{}</td>
             <td class="num">{}</td>
             <td class="unit-basis unit-basis--{}">output = {} × input · {}</td>
-          </tr>"""
-_MOVER_ROW = """<tr>
-            <th scope="row"><a href="{}">{}</a></th>
-            <td class="num">{}</td>
-            <td class="num">{}</td>
-            <td class="num mover--{}">{}{}{}</td>
           </tr>"""
 _MUTED_DASH = mark_safe('<span class="muted">—</span>')  # noqa: S308
 
@@ -163,36 +155,3 @@ def unit_cost_rows(overview: Overview) -> SafeString:
         )
         for row in overview.unit_costs
     )
-
-
-def mover_tables(movers: Movers) -> list[tuple[str, SafeString]]:
-    """Per dimension, its table's rows (without movers, the row that says so)."""
-    currency = movers.currency
-    result = []
-    for dimension, rows in movers.by_dimension.items():
-        if not rows:
-            empty = '<tr><td colspan="4" class="muted">No {} spend in these two weeks.</td></tr>'
-            result.append((dimension, _rows([format_html(empty, dimension)])))
-            continue
-        html = _rows(
-            format_html(
-                _MOVER_ROW,
-                mover.explorer_url,
-                mover.key,
-                design.money_format(mover.previous, currency),
-                design.money_format(mover.current, currency),
-                "up" if mover.change > 0 else "down" if mover.change < 0 else "flat",
-                "+" if mover.change > 0 else "",
-                design.money_format(mover.change, currency),
-                ""
-                if mover.ratio is None
-                else format_html(
-                    '<div class="cell-sub">{}{}</div>',
-                    "+" if mover.ratio > 0 else "",
-                    design.percent_format(mover.ratio),
-                ),
-            )
-            for mover in rows
-        )
-        result.append((dimension, html))
-    return result

@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from decimal import Decimal
 
 import pytest
 from django.test import Client
 
+from attribution.models import CloudAccount
 from tests.factories import (
     CloudAccountFactory,
     DailyCostFactory,
@@ -259,3 +261,56 @@ def test_the_filter_options_are_the_values_of_the_rows_each_role_may_see(world):
     assert explorer_filter_choices(user=viewer)["team"] == ["aaa-first"]
     assert explorer_filter_choices(user=nobody)["provider"] == []
     assert explorer_filter_choices(user=AnonymousUser())["tags"] == {}
+
+
+def _figure(user, query: str) -> dict:
+    html = _get(user, query).content.decode()
+    found = re.search(r'<script id="figures" type="application/json">(.*?)</script>', html, re.S)
+    return json.loads(found.group(1))["explorer"]
+
+
+def _tick_dates(axis: dict) -> list[dt.date]:
+    """The days the axis labels: from tick0 every dtick, within the axis range."""
+    low, high = (dt.datetime.fromisoformat(bound) for bound in axis["range"])
+    tick = dt.datetime.fromisoformat(axis["tick0"])
+    ticks = []
+    while tick <= high:
+        if tick >= low:
+            ticks.append(tick.date())
+        if isinstance(axis["dtick"], str):  # "M<n>": every n months
+            months = tick.month - 1 + int(axis["dtick"][1:])
+            tick = tick.replace(year=tick.year + months // 12, month=months % 12 + 1)
+        else:
+            tick += dt.timedelta(milliseconds=axis["dtick"])
+    return ticks
+
+
+@pytest.mark.parametrize(
+    ("granularity", "labels", "first_tick", "step_days"),
+    [
+        # 90 days: a label every other week, on Mondays (a label a day crowded them at 1280 px).
+        ("day", 7, dt.date(2026, 7, 6), 14),
+        # 14 weeks (Mondays 2026-06-29 ... 2026-09-28): every other week.
+        ("week", 7, dt.date(2026, 6, 29), 14),
+        # 3 months: each month, on its first day.
+        ("month", 3, dt.date(2026, 7, 1), None),
+    ],
+)
+def test_its_time_axis_labels_a_dozen_periods_at_most(world, granularity, labels, first_tick, step_days):
+    aws = CloudAccount.objects.get(slug="aws-prod")
+    start = dt.date(2026, 7, 2)  # a Thursday
+    for offset in range(90):
+        DailyCostFactory(day=start + dt.timedelta(days=offset), account=aws, billed_cost=Decimal("1.00"))
+    figure = _figure(world["finance"], f"start=2026-07-02&end=2026-09-29&granularity={granularity}")
+    axis = figure["layout"]["xaxis"]
+    assert axis["type"] == "date"
+    assert axis["tickmode"] == "linear"
+    ticks = _tick_dates(axis)
+    assert len(ticks) == labels
+    assert ticks[0] == first_tick
+    if step_days:
+        assert ticks[1] - ticks[0] == dt.timedelta(days=step_days)
+    # Every bar is on the axis: its periods are the table's, each inside the range.
+    bars = figure["data"][0]["x"]
+    low, high = (dt.datetime.fromisoformat(bound) for bound in axis["range"])
+    assert all(low < dt.datetime.fromisoformat(day) < high for day in bars)

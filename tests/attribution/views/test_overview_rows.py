@@ -1,11 +1,10 @@
 """The Overview's table rows rendered in Python (attribution/views/overview_rows.py) are the text the
-template loops they replaced wrote, byte for byte: names that need escaping, missing figures,
-a mover that fell and one without a previous week, a unit cost without a ratio or a price."""
+template loops they replaced wrote, byte for byte: names that need escaping, missing figures, a
+unit cost without a ratio or a price."""
 
 # ruff: noqa: E501 (the loops are quoted verbatim, long lines and all)
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -67,18 +66,6 @@ _LOOPS = {
           {% endfor %}
         </tbody>""",
 }
-_MOVERS_LOOP = """{% load ui %}{% for dimension, rows in movers.by_dimension.items %}<tbody>
-          {% for mover in rows %}
-          <tr>
-            <th scope="row"><a href="{{ mover.explorer_url }}">{{ mover.key }}</a></th>
-            <td class="num">{{ mover.previous|money:movers.currency }}</td>
-            <td class="num">{{ mover.current|money:movers.currency }}</td>
-            <td class="num mover--{% if mover.change > 0 %}up{% elif mover.change < 0 %}down{% else %}flat{% endif %}">{% if mover.change > 0 %}+{% endif %}{{ mover.change|money:movers.currency }}{% if mover.ratio is not None %}<div class="cell-sub">{% if mover.ratio > 0 %}+{% endif %}{{ mover.ratio|percent }}</div>{% endif %}</td>
-          </tr>
-          {% empty %}
-          <tr><td colspan="4" class="muted">No {{ dimension }} spend in these two weeks.</td></tr>
-          {% endfor %}
-        </tbody>{% endfor %}"""
 
 
 def _as_tbody(rows: str) -> str:
@@ -88,8 +75,7 @@ def _as_tbody(rows: str) -> str:
 @pytest.fixture
 def context():
     world = add_allocation(build_world())
-    llama_aws = world["deployments"][0]
-    # Names that must be escaped, on a model the tables and movers show.
+    # Names that must be escaped, on a model the tables show.
     ServedModel.objects.filter(pk=world["models"][0].pk).update(name="Llama <70B> & 'friends'")
     # A unit cost with no ratio recorded and no requests figure, on a later day.
     UnitCost.objects.create(
@@ -106,12 +92,6 @@ def context():
         cost_per_1m_output_tokens=None,
         cost_per_1k_requests=None,
     )
-    # Movers both ways: alpha spent more this week than last, gamma less, beta nothing before.
-    aws = world["accounts"][0]
-    alpha, _, gamma = world["teams"]
-    week_before = LATEST - dt.timedelta(days=8)
-    world["cost"](week_before, aws, alpha, world["models"][0], llama_aws, "50.00")
-    world["cost"](week_before, aws, gamma, world["models"][0], llama_aws, "900.00")
     request = RequestFactory().get("/")
     request.user = world["people"]["admin"]
     return _overview_context(request)
@@ -126,13 +106,3 @@ def test_the_rows_are_the_text_of_the_template_loops(context):
         assert _as_tbody(context["tables"][name]) == expected, name
     assert "Llama &lt;70B&gt; &amp; &#x27;friends&#x27;" in context["tables"]["top_deployments"]
     assert '<td class="num">—</td>' in context["tables"]["unit_costs"]
-
-
-def test_the_mover_rows_are_the_text_of_the_template_loop(context):
-    movers = context["movers"]
-    assert {"up", "down"} <= {
-        "up" if mover.change > 0 else "down" for rows in movers.by_dimension.values() for mover in rows
-    }
-    expected = engines["django"].from_string(_MOVERS_LOOP).render(context)
-    assert "".join(_as_tbody(rows) for _, rows in context["mover_tables"]) == expected
-    assert [dimension for dimension, _ in context["mover_tables"]] == list(movers.by_dimension)
