@@ -198,7 +198,7 @@ def _cache_call(method, *args):
 
 # Bump when the content's template or what feeds it changes shape, so a deploy never serves a
 # page cached by the previous release.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _FILTER_FIELDS = tuple(OverviewFilterForm.base_fields)
 
 

@@ -10,7 +10,14 @@ from html import unescape
 import pytest
 from django.test import Client
 
-from tests.factories import CloudAccountFactory, DailyCostFactory, MembershipFactory, TeamFactory, UserFactory
+from tests.factories import (
+    CloudAccountFactory,
+    DailyCostFactory,
+    MembershipFactory,
+    ServedModelFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 LATEST = dt.date(2026, 10, 14)
@@ -68,3 +75,31 @@ def test_a_lead_sees_only_their_teams_movers(people):
     html = _movers_html(people["lead"])
     assert "search" not in html and "SageMaker" not in html
     assert "ads" in html
+
+
+def test_it_names_what_moved_a_team_most(people):
+    """Which team grew most, and on what: under the team, the model and service whose spend grew most."""
+    aws = CloudAccountFactory(slug="aws-prod", provider="aws")
+    search = TeamFactory(slug="search")
+    llama, qwen = ServedModelFactory(slug="llama-70b"), ServedModelFactory(slug="qwen-7b")
+    for offset in range(14):
+        this_week = offset < 7
+        day = LATEST - dt.timedelta(days=offset)
+        # qwen grows by 7 x 4.00 = 28.00, llama by 7 x 1.50 = 10.50; the SageMaker rows without a
+        # model (the fixture's) grow by 7 x 20.01 = 140.07 and stay the largest part.
+        DailyCostFactory(
+            day=day, account=aws, team=search, model=qwen, service_name="Bedrock",
+            billed_cost=Decimal("5.00") if this_week else Decimal("1.00"),
+        )  # fmt: skip
+        DailyCostFactory(
+            day=day, account=aws, team=search, model=llama, service_name="Bedrock",
+            billed_cost=Decimal("2.50") if this_week else Decimal("1.00"),
+        )  # fmt: skip
+    html = _movers_html(people["finance"])
+    team_rows = html[html.index('id="movers-team"') : html.index('id="movers-model"')].split("<tr>")[2:]
+    assert "mostly (none) · SageMaker (+$140.07)" in team_rows[0]
+    # A fall is explained by what fell most: ads lost 7 x 1.00 on Bedrock.
+    assert "mostly (none) · Bedrock (-$7.00)" in team_rows[1]
+    model_rows = html[html.index('id="movers-model"') : html.index('id="movers-service"')].split("<tr>")[2:]
+    assert "qwen-7b" in model_rows[0] and "mostly search · Bedrock (+$28.00)" in model_rows[0]
+    assert "llama-70b" in model_rows[1] and "mostly search · Bedrock (+$10.50)" in model_rows[1]
