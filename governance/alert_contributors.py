@@ -7,7 +7,7 @@ the cost explorer filtered to it, for the Alerts page.
   the budget's scope and period, the value that spent most of each dimension the scope leaves open.
   One query for every budget alert on the page, however many there are.
 
-Both are scoped to the reader: rollup rows through `visible`, stored contributors naming a team
+Both are scoped to the reader: rollup rows through `restrict(user)`, stored contributors naming a team
 through the teams the reader may see, so a lead never sees another team's name here.
 """
 
@@ -25,7 +25,6 @@ from django.db.models import Q, Sum
 from django.urls import reverse
 
 from attribution.costs.explorer import DIMENSIONS, NONE_LABEL
-from attribution.costs.selectors import visible
 from attribution.models import DailyCost
 from governance.choices import AlertKind
 from governance.models import Alert
@@ -161,7 +160,7 @@ def _budget_contributors(alerts: list[Alert], user) -> dict[int, list[AlertContr
         for start, end, scope, currency in windows.values()
     ]
     rows = (
-        visible(DailyCost.objects.all(), user)
+        DailyCost.objects.restrict(user)
         .filter(functools.reduce(operator.or_, matches))
         .values("day", "billing_currency", *ROLLUP_COLUMNS.values())
         .annotate(amount=Sum("effective_cost"))
