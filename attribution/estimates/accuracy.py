@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
+from django.db import connection
 from django.db.models import Max, Sum
 
 from attribution.costs.selectors import CostFilters, EstimateAccuracy, _apply, _sees_everything
@@ -125,6 +126,20 @@ def _figures(key: str, rows: list[DeploymentDay]) -> AccuracyFigures:
     return figures
 
 
+_DAY_COLUMNS = (
+    "day",
+    "deployment_id",
+    "deployment__slug",
+    "deployment__provider",
+    "currency",
+    "basis",
+    "estimated",
+    "uncalibrated",
+    "billed",
+    "factor",
+)
+
+
 def deployment_days_reconciled(*, user, filters: CostFilters | None = None) -> list[DeploymentDay]:
     """Every reconciled deployment-day in range, all its cells summed (one grouped query)."""
     rows = _apply(
@@ -133,7 +148,7 @@ def deployment_days_reconciled(*, user, filters: CostFilters | None = None) -> l
         estimates=True,
     )
     grouped = (
-        rows.values("day", "deployment_id", "deployment__slug", "deployment__provider", "currency", "basis")
+        rows.values(*_DAY_COLUMNS[:6])
         .annotate(
             estimated=Sum("estimated_cost"),
             uncalibrated=Sum("uncalibrated_cost"),
@@ -142,30 +157,51 @@ def deployment_days_reconciled(*, user, filters: CostFilters | None = None) -> l
         )
         .order_by("day", "deployment__slug", "currency")
     )
+    # Read as plain tuples: the overview reads some 450 of these per computed page, and the ORM's
+    # dict and converters per value (Decimal stays Decimal either way) cost it about 2 ms of CPU.
+    query = grouped.query
+    assert (*query.values_select, *query.annotation_select) == _DAY_COLUMNS
+    sql, params = query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
     days: dict[tuple, DeploymentDay] = {}
-    for row in grouped:
-        key = (row["day"], row["deployment_id"], row["currency"])
+    for (
+        day,
+        deployment_id,
+        slug,
+        provider,
+        currency,
+        basis,
+        estimated,
+        uncalibrated,
+        billed,
+        factor,
+    ) in fetched:
+        key = (day, deployment_id, currency)
         entry = days.get(key)
         if entry is None:
             entry = days[key] = DeploymentDay(
-                day=row["day"],
-                deployment_id=row["deployment_id"],
-                deployment_slug=row["deployment__slug"],
-                provider=row["deployment__provider"],
-                currency=row["currency"],
+                day=day,
+                deployment_id=deployment_id,
+                deployment_slug=slug,
+                provider=provider,
+                currency=currency,
                 basis=BASIS_UNESTIMATED,
             )
-        estimated = row["estimated"] or ZERO
+        estimated = estimated or ZERO
         # Estimates made before calibration existed carry no uncalibrated figure: it is the same.
-        uncalibrated = row["uncalibrated"] if row["uncalibrated"] is not None else estimated
+        if uncalibrated is None:
+            uncalibrated = estimated
+        billed = billed or ZERO
         entry.estimated += estimated
         entry.uncalibrated += uncalibrated
-        entry.billed += row["billed"] or ZERO
-        if row["basis"] == BASIS_UNESTIMATED:
-            entry.unestimated_billed += row["billed"] or ZERO
+        entry.billed += billed
+        if basis == BASIS_UNESTIMATED:
+            entry.unestimated_billed += billed
         else:
-            entry.basis = row["basis"]
-            if row["factor"] is not None and uncalibrated:
+            entry.basis = basis
+            if factor is not None and uncalibrated:
                 entry.calibration_factor = (estimated / uncalibrated).quantize(Decimal("0.000001"))
     for entry in days.values():
         entry._set_errors()
@@ -188,7 +224,8 @@ def estimate_accuracy_report(
     for row in rows:
         groups["provider"][row.provider].append(row)
         groups["basis"][row.basis].append(row)
-        groups["day"][row.day.isoformat()].append(row)
+        if by_day:
+            groups["day"][row.day.isoformat()].append(row)
         cover = coverage.setdefault(row.currency, CurrencyCoverage(row.currency))
         cover.billed += row.billed
         # Dollars of deployment-days nobody estimated at all. Cells of an estimated day that do not
