@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import CharField, F, Max, QuerySet, Sum, Value
+from django.db.models import CharField, DateField, F, Func, Max, QuerySet, Sum, Value
 from django.db.models.functions import TruncMonth, TruncWeek
 
 from attribution import design
@@ -40,17 +40,39 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "pricing_mode": ("Pricing mode", "deployment__pricing_mode"),
     "charge_category": ("Charge category", "charge_category"),
 }
-GRANULARITIES = {"day": "Daily", "week": "Weekly", "month": "Monthly"}
-PERIOD_AXIS = {"day": "Day", "week": "Week (starting Monday)", "month": "Month"}
+# "week_to_end": 7-day periods counted back from the end date, so the last period is the 7 days to the
+# end and the one before it the 7 days before those (the top movers' two weeks), whatever the weekday.
+GRANULARITIES = {
+    "day": "Daily",
+    "week": "Weekly",
+    "week_to_end": "Weekly, to the end date",
+    "month": "Monthly",
+}
+PERIOD_AXIS = {
+    "day": "Day",
+    "week": "Week (starting Monday)",
+    "week_to_end": "7 days (the last ending on the end date)",
+    "month": "Month",
+}
 # The chart's x axis labels at most this many periods: a date such as "Nov 29" is about 45 px wide,
 # and the plot is about 900 px wide at a 1280 px window, so a dozen labels never touch.
 MAX_TICKS = 12
 # Tick steps per granularity, in periods, smallest first: days step by whole weeks once one label a
 # day or two would crowd, weeks by 1, 2, 4... weeks, months by a quarter, a half, a year.
-TICK_STEPS = {"day": (1, 2, 3, 7, 14, 28, 56), "week": (1, 2, 4, 8, 13, 26), "month": (1, 2, 3, 6, 12)}
-PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
-TICK_FORMAT = {"day": "%b %-d", "week": "%b %-d", "month": "%b %Y"}
-HOVER_PERIOD = {"day": "%{x|%Y-%m-%d}", "week": "Week of %{x|%Y-%m-%d}", "month": "%{x|%Y-%m}"}
+TICK_STEPS = {
+    "day": (1, 2, 3, 7, 14, 28, 56),
+    "week": (1, 2, 4, 8, 13, 26),
+    "week_to_end": (1, 2, 4, 8, 13, 26),
+    "month": (1, 2, 3, 6, 12),
+}
+PERIOD_DAYS = {"day": 1, "week": 7, "week_to_end": 7, "month": 30}
+TICK_FORMAT = {"day": "%b %-d", "week": "%b %-d", "week_to_end": "%b %-d", "month": "%b %Y"}
+HOVER_PERIOD = {
+    "day": "%{x|%Y-%m-%d}",
+    "week": "Week of %{x|%Y-%m-%d}",
+    "week_to_end": "7 days from %{x|%Y-%m-%d}",
+    "month": "%{x|%Y-%m}",
+}
 DAY_MS = 86_400_000
 # Billed is what the invoice says for the day; amortized spreads commitments (FOCUS EffectiveCost).
 COSTS = {"billed": ("Billed", "billed_cost"), "amortized": ("Amortized", "effective_cost")}
@@ -105,6 +127,11 @@ class ExplorerResult:
             return period.strftime("%Y-%m")
         if self.query.granularity == "week":
             return f"Week of {period.isoformat()}"
+        if self.query.granularity == "week_to_end":
+            # The days the column sums: the first period may start before the range (then it has
+            # fewer than 7 days in it).
+            first = max(period, self.query.start)
+            return f"{first.isoformat()} – {(period + dt.timedelta(days=6)).isoformat()}"
         return period.isoformat()
 
     @property
@@ -286,10 +313,30 @@ def _terms(query: ExplorerQuery, user) -> list[tuple[int, QuerySet, object, bool
     return [(1, keyed.filter(tag_value=value), tagged_group, False)]
 
 
+class _WeekToEnd(Func):
+    """The first day of the 7-day period that holds the row's day, periods counted back from `end`:
+    day - 6 + (end - day) mod 7 (date minus date is a number of days in Postgres)."""
+
+    output_field = DateField()
+
+    def __init__(self, end: dt.date) -> None:
+        super().__init__(F("day"), Value(end, output_field=DateField()))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        day_sql, day_params = compiler.compile(self.source_expressions[0])
+        end_sql, end_params = compiler.compile(self.source_expressions[1])
+        return (
+            f"({day_sql} - 6 + MOD({end_sql} - {day_sql}, 7))",
+            (*day_params, *end_params, *day_params),
+        )
+
+
 def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
     cost_column = COSTS[query.cost][1]
     if query.granularity == "week":
         period = TruncWeek("day")
+    elif query.granularity == "week_to_end":
+        period = _WeekToEnd(query.end)
     elif query.granularity == "month":
         period = TruncMonth("day")
     else:

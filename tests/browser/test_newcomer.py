@@ -140,8 +140,7 @@ class Newcomer:
         tab.login(username)  # the only address typed: the login page
         assert self.page.url == f"{tab.base_url}/", "logging in does not land on the Overview"
         self.page.wait_for_function(CHARTS_DRAWN)
-        # From here on every page is checked (the login page's missing favicon is not the walk's).
-        tab.problems.clear()
+        # Logging in checked the login page and the Overview's console; the Overview's layout too.
         tab.problems += tab.overflow_problems()
         self.clicks = 0
 
@@ -250,13 +249,26 @@ def test_2_which_team_grew_most_this_week_and_on_what(world, browser_tab, userna
     shown = set(page.locator("#movers-team tbody th a").all_inner_texts())
     assert shown == set(teams or by_team)
 
-    # The name opens the explorer on that team, by service, over the two weeks compared.
-    user.click(page.locator("#movers-team tbody th a", has_text=re.compile(f"^{re.escape(grower)}$")))
+    # The name opens the explorer on that team, by service, over the two weeks compared: one column
+    # for the 7 days before and one for the last 7 (LATEST is a Wednesday, so Monday weeks would not
+    # do), each the mover's figure, read off the movers table.
+    mover_row = page.locator(
+        "#movers-team tbody tr", has=page.locator("th a", has_text=re.compile(f"^{re.escape(grower)}$"))
+    )
+    previous, current = (cell.strip() for cell in mover_row.locator("td").all_inner_texts()[:2])
+    user.click(mover_row.locator("th a"))
     assert f"f_team={grower}" in page.url and "group_by=service" in page.url
-    two_weeks = DailyCost.objects.filter(
-        team__slug=grower, day__gte=LATEST - dt.timedelta(days=13), day__lte=LATEST
-    ).aggregate(total=Sum("billed_cost"))["total"]
-    assert page.locator("#explorer-table tfoot td").last.inner_text().strip() == _money(two_weeks)
+    header = [cell.strip() for cell in page.locator("#explorer-table thead th").all_text_contents()]
+    assert header[1:] == ["2026-11-05 – 2026-11-11", "2026-11-12 – 2026-11-18", "Total"]
+    totals = [cell.strip() for cell in page.locator("#explorer-table tfoot td").all_inner_texts()]
+    weeks = [
+        DailyCost.objects.filter(
+            team__slug=grower, day__gte=first, day__lte=first + dt.timedelta(days=6)
+        ).aggregate(total=Sum("billed_cost"))["total"]
+        for first in (LATEST - dt.timedelta(days=13), LATEST - dt.timedelta(days=6))
+    ]
+    assert totals == [previous, current, _money(weeks[0] + weeks[1])]
+    assert [previous, current] == [_money(weeks[0]), _money(weeks[1])]
     assert driver.split(" · ")[1] in page.locator("#explorer-table tbody th").all_inner_texts()
     user.done()
 
