@@ -17,7 +17,6 @@ from django.db.models import Max, QuerySet
 
 from attribution import design
 from attribution.choices import PricingMode
-from attribution.costs.selectors import visible
 from attribution.models import DailyCost, UnitCost
 from attribution.models.allocation import UnitCostRatioSource
 from routing.selectors import route_latencies
@@ -82,7 +81,7 @@ class UnitEconomics:
 def _scoped(user) -> QuerySet:
     rows = UnitCost.objects.all()
     costs = DailyCost.objects.all()
-    scoped_costs = visible(costs, user)
+    scoped_costs = costs.restrict(user)
     if scoped_costs is not costs:
         # Unit costs are per deployment, not per team: a team sees the deployments it spent on.
         rows = rows.filter(

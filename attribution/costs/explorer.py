@@ -19,7 +19,7 @@ from django.db.models import CharField, DateField, F, Func, Max, QuerySet, Sum, 
 from django.db.models.functions import TruncMonth, TruncWeek
 
 from attribution import design
-from attribution.costs.selectors import _sees_everything, visible
+from attribution.costs.selectors import _sees_everything
 from attribution.models import CloudAccount, DailyCost, DailyTagCost, Deployment, ServedModel, Team
 
 ZERO = Decimal(0)
@@ -274,7 +274,7 @@ def explorer_filter_choices(*, user) -> dict[str, list[str]]:
 def explorer_latest_day(*, user) -> dt.date | None:
     """The latest day with billed spend the user may see: the default range ends there, so the
     explorer opens on data even when bills lag the calendar by days."""
-    return visible(DailyCost.objects.all(), user).aggregate(latest=Max("day"))["latest"]
+    return DailyCost.objects.restrict(user).aggregate(latest=Max("day"))["latest"]
 
 
 def _terms(query: ExplorerQuery, user) -> list[tuple[int, QuerySet, object, bool]]:
@@ -285,8 +285,8 @@ def _terms(query: ExplorerQuery, user) -> list[tuple[int, QuerySet, object, bool
     rows as "(none)". Filtered on K=V: K's rows with value V. Filtered on K=(none): DailyCost minus
     K's rows. So a key's groups always add up to DailyCost under the same filters, to the cent.
     """
-    day_rows = visible(DailyCost.objects.all(), user).filter(day__gte=query.start, day__lte=query.end)
-    tag_rows = visible(DailyTagCost.objects.all(), user).filter(day__gte=query.start, day__lte=query.end)
+    day_rows = DailyCost.objects.restrict(user).filter(day__gte=query.start, day__lte=query.end)
+    tag_rows = DailyTagCost.objects.restrict(user).filter(day__gte=query.start, day__lte=query.end)
     for name, value in query.filters.items():
         column = DIMENSIONS[name][1]
         condition = {f"{column}__isnull": True} if value == NONE_LABEL else {column: value}

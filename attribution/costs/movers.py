@@ -19,7 +19,6 @@ from django.db.models import Case, DecimalField, F, Max, Sum, When
 from django.urls import reverse
 
 from attribution.costs.explorer import NONE_LABEL
-from attribution.costs.selectors import visible
 from attribution.models import DailyCost
 
 ZERO = Decimal(0)
@@ -57,7 +56,7 @@ class Movers:
 
 
 def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
-    rows = visible(DailyCost.objects.all(), user).filter(billing_currency=currency)
+    rows = DailyCost.objects.restrict(user).filter(billing_currency=currency)
     latest = rows.aggregate(latest=Max("day"))["latest"]
     if latest is None:
         return Movers(None, currency, {name: [] for name in DIMENSIONS})

@@ -20,7 +20,7 @@ from decimal import Decimal
 import numpy as np
 from django.db.models import Max, Sum
 
-from attribution.costs.selectors import CostFilters, EstimateAccuracy, _apply, _sees_everything, visible
+from attribution.costs.selectors import CostFilters, EstimateAccuracy, _apply, _sees_everything
 from attribution.models import EstimateCalibration, SpendEstimate
 
 ZERO = Decimal(0)
@@ -128,7 +128,7 @@ def _figures(key: str, rows: list[DeploymentDay]) -> AccuracyFigures:
 def deployment_days_reconciled(*, user, filters: CostFilters | None = None) -> list[DeploymentDay]:
     """Every reconciled deployment-day in range, all its cells summed (one grouped query)."""
     rows = _apply(
-        visible(SpendEstimate.objects.all(), user).filter(reconciled_at__isnull=False),
+        SpendEstimate.objects.restrict(user).filter(reconciled_at__isnull=False),
         filters or CostFilters(),
         estimates=True,
     )
@@ -236,7 +236,7 @@ def calibration_history(*, user, deployment: str = "") -> list[CalibrationRow]:
     if deployment:
         rows = rows.filter(deployment__slug=deployment)
     if not sees_all:
-        own = visible(SpendEstimate.objects.all(), user).values("deployment_id")
+        own = SpendEstimate.objects.restrict(user).values("deployment_id")
         rows = rows.filter(deployment_id__in=own)
     seen: set[tuple[int, str, str]] = set()
     result = []

@@ -198,18 +198,17 @@ def _choices_by_distinct(user) -> dict:
     """The filter options as plain DISTINCT reads of the visible rows give them (the reference the
     index walks must equal)."""
     from attribution.costs.explorer import DIMENSIONS
-    from attribution.costs.selectors import visible
     from attribution.models import DailyCost, DailyTagCost
 
     columns = [column for _, column in DIMENSIONS.values()]
     values: dict[str, set] = {name: set() for name in DIMENSIONS}
     currencies, tags = set(), {}
-    for row in visible(DailyCost.objects.all(), user).values_list(*columns, "billing_currency").distinct():
+    for row in DailyCost.objects.restrict(user).values_list(*columns, "billing_currency").distinct():
         for name, value in zip(DIMENSIONS, row[:-1], strict=True):
             if value not in (None, ""):
                 values[name].add(str(value))
         currencies.add(row[-1])
-    for key, value in visible(DailyTagCost.objects.all(), user).values_list("tag_key", "tag_value"):
+    for key, value in DailyTagCost.objects.restrict(user).values_list("tag_key", "tag_value"):
         tags.setdefault(key, set()).add(value)
     choices = {name: sorted(found) for name, found in values.items()}
     choices["currency"] = sorted(currencies)

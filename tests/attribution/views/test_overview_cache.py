@@ -224,9 +224,12 @@ def test_every_table_the_page_reads_bumps_the_version(client, world, settings):
             for query in captured.captured_queries:
                 read |= set(re.findall(r'(?:FROM|JOIN)\s+"(\w+)"', query["sql"]))
     with connection.cursor() as cursor:
+        # Watched: an after-statement trigger of ours for each of INSERT, UPDATE, DELETE and TRUNCATE
+        # (pg_trigger.tgtype bits: 1 row, 2 before, 4 insert, 8 delete, 16 update, 32 truncate).
         cursor.execute(
             "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE t.tgname = c.relname || '_data_changed'"
+            "WHERE t.tgname LIKE c.relname || '\\_data\\_%' AND t.tgtype & 3 = 0 "
+            "GROUP BY c.relname HAVING bit_or(t.tgtype) & 60 = 60"
         )
         watched = {name for (name,) in cursor.fetchall()}
     exercised = {"attribution_dailycost", "attribution_spendestimate", "attribution_pricecard"}
