@@ -19,7 +19,7 @@ from django.db.models import CharField, DateField, F, Func, Max, QuerySet, Sum, 
 from django.db.models.functions import TruncMonth, TruncWeek
 
 from attribution import design
-from attribution.costs.selectors import _sees_everything
+from attribution.costs.selectors import CostFilters, _sees_everything, estimates_open
 from attribution.models import CloudAccount, DailyCost, DailyTagCost, Deployment, ServedModel, Team
 
 ZERO = Decimal(0)
@@ -387,6 +387,73 @@ def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
     )
     result.figure = _figure(result)
     return result
+
+
+# Explorer filters that estimates can take too (SpendEstimate has a team, model and deployment, and
+# through the deployment a provider and account): name -> CostFilters field. Estimates have no service,
+# region, SKU, charge category or tags.
+_ESTIMATE_FILTERS = {
+    "provider": "provider",
+    "account": "account",
+    "team": "team",
+    "model": "model",
+    "deployment": "deployment",
+}
+
+
+@dataclass
+class EstimatesNote:
+    """Spend estimated from usage for days in the range whose bill has not landed yet. The Overview's
+    spend and month-to-date figures include it; the explorer reads bills only, so a link from such a
+    figure says how much of the figure is not in the table, and for which days."""
+
+    currency: str
+    total: Decimal = ZERO
+    by_provider: list[tuple[str, Decimal]] = field(default_factory=list)  # (provider label, amount)
+    days: list[dt.date] = field(default_factory=list)
+    # Estimates in other currencies (the Overview converts them; this view shows one currency).
+    other_currencies: list[str] = field(default_factory=list)
+    # A filter of the view that estimates do not carry: then no amount can be matched to it.
+    unmatched_filter: str = ""
+
+
+def explorer_estimates_note(*, user, query: ExplorerQuery) -> EstimatesNote:
+    """The open estimates (scoped to the user) in the query's range under its filters: one query."""
+    note = EstimatesNote(currency=query.currency)
+    options = {}
+    for name, value in query.filters.items():
+        if name == "team" and value == NONE_LABEL:
+            options["unallocated_only"] = True
+        elif name in _ESTIMATE_FILTERS and value != NONE_LABEL:
+            options[_ESTIMATE_FILTERS[name]] = value
+        else:
+            note.unmatched_filter = DIMENSIONS[name][0]
+    if query.tag_filter is not None:
+        note.unmatched_filter = f"tag {query.tag_filter[0]}"
+    if note.unmatched_filter:
+        return note
+    rows = (
+        estimates_open(user=user, filters=CostFilters(day_from=query.start, day_to=query.end, **options))
+        .values("day", "currency", provider=F("deployment__provider"))
+        .annotate(amount=Sum("estimated_cost"))
+        .order_by()
+    )
+    by_provider: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    days, other_currencies = set(), set()
+    for row in rows:
+        if row["currency"] != query.currency:
+            other_currencies.add(row["currency"])
+            continue
+        by_provider[row["provider"]] += row["amount"] or ZERO
+        days.add(row["day"])
+    note.by_provider = sorted(
+        ((design.provider_label(provider), amount) for provider, amount in by_provider.items()),
+        key=lambda item: (-item[1], item[0]),
+    )
+    note.total = sum(by_provider.values(), ZERO)
+    note.days = sorted(days)
+    note.other_currencies = sorted(other_currencies)
+    return note
 
 
 def _title_dimension(group_by: str) -> str:

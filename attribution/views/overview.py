@@ -201,7 +201,7 @@ def _cache_call(method, *args):
 
 # Bump when the content's template or what feeds it changes shape, so a deploy never serves a
 # page cached by the previous release.
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 _FILTER_FIELDS = tuple(OverviewFilterForm.base_fields)
 
 
@@ -350,9 +350,12 @@ class _ExplorerLinks:
 
     def cards(self) -> dict[str, str]:
         return {
-            "spend": self.url(group_by="provider"),
+            # These two figures add estimates to the bills: the explorer says how much (`note`).
+            "spend": self.url(group_by="provider", note="spend"),
             "effective": self.url(group_by="provider", cost="amortized"),
-            "month_to_date": self.url(group_by="provider", month=True, granularity="month"),
+            "month_to_date": self.url(
+                group_by="provider", month=True, granularity="month", note="month_to_date"
+            ),
             "unallocated": self.url(group_by="service", f_team=explorer.NONE_LABEL),
             "line_items": self.url(group_by="account"),
             "by_provider": self.url(group_by="provider"),

@@ -30,7 +30,7 @@ from django.db.models import Sum
 from django.utils.text import Truncator
 
 from attribution import design
-from attribution.models import DailyCost, IngestRun, RejectedRow, UnitCost
+from attribution.models import DailyCost, IngestRun, RejectedRow, SpendEstimate, UnitCost
 from tests.factories import (
     CloudAccountFactory,
     DailyCostFactory,
@@ -123,6 +123,18 @@ def world(tmp_path):
                 cost_per_1m_output_tokens=(base * 3 * factor).quantize(Decimal("0.0001")),
                 cost_per_1k_requests=(base / 2 * factor).quantize(Decimal("0.0001")),
             )
+    # Usage of the day after LATEST, not billed yet: estimated, on the Overview and not in the explorer.
+    for slug, amount in (("mistral-azure-eastus-h100", "201.37"), ("qwen7b-gcp-usc1-tpu", "58.19")):
+        deployment = deployments[slug]
+        SpendEstimate.objects.create(
+            day=LATEST + dt.timedelta(days=1),
+            deployment=deployment,
+            team=teams["assistant"],
+            model=deployment.model,
+            currency="USD",
+            estimated_cost=Decimal(amount),
+            basis="unit_cost",
+        )
     # The demo's own problems, through the real ingest path: a failed run and three rejected rows.
     call_command("demo_problems", out=str(tmp_path), end_date=LATEST, stdout=io.StringIO())
     UserFactory(username="finance1", roles=["finance"])
@@ -176,9 +188,9 @@ def _amount(text: str) -> Decimal:
 def test_1_what_we_spent_this_month_per_provider(world, browser_tab):
     user = Newcomer(browser_tab, "finance1")
     page = user.page
-    card_billed = _amount(
-        page.locator(".card", has_text="Month to date").locator(".split--billed").inner_text()
-    )
+    card = page.locator(".card", has_text="Month to date")
+    card_total = _amount(card.locator("#mtd-link").inner_text())
+    card_billed = _amount(card.locator(".split--billed").inner_text())
     user.click(page.locator("#mtd-link"))
 
     on_screen = {
@@ -198,6 +210,16 @@ def test_1_what_we_spent_this_month_per_provider(world, browser_tab):
     total = sum((row["total"] for row in sums), Decimal(0))
     assert card_billed == total
     assert page.locator("#explorer-table tfoot td").last.inner_text().strip() == _money(total)
+    # The card also counts the estimated day; the explorer (bills only) says how much, on which day,
+    # per provider: the card is the table's total plus the note's, to the cent.
+    note = page.locator("#estimates-note")
+    assert note.is_visible()
+    assert card_total == total + _amount(note.locator("#estimates-note-total").inner_text())
+    assert note.locator(".estimates-note__provider").all_inner_texts() == [
+        "Azure $201.37",
+        "Google Cloud $58.19",
+    ]
+    assert "(Nov 19, 2026)" in note.inner_text()
     user.done()
 
 
