@@ -95,7 +95,7 @@ def _time(requests: int, profile: str) -> None:
 
     from attribution.costs.data_version import data_version_bump
 
-    profiler = cProfile.Profile() if profile else None
+    profiler = cProfile.Profile(time.process_time) if profile else None
     for role in ROLES:
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(get_user_model().objects.get(username=role))

@@ -90,17 +90,32 @@ def _scoped(user) -> QuerySet:
     return rows
 
 
-def unit_economics_latest_day(*, user) -> dt.date | None:
-    return _scoped(user).aggregate(latest=Max("day"))["latest"]
+@dataclass(frozen=True)
+class UnitEconomicsChoices:
+    currencies: list[str]
+    models: list[tuple[str, str]]  # (slug, name), by name: the trend chart's choices
+    latest_day: dt.date | None
 
 
-def unit_economics_currencies(*, user) -> list[str]:
-    return sorted(set(_scoped(user).values_list("currency", flat=True).distinct()))
-
-
-def unit_economics_models(*, user) -> list[tuple[str, str]]:
-    """(slug, name) of every model the user has unit costs for: the trend chart's choices."""
-    return list(_scoped(user).order_by("model__name").values_list("model__slug", "model__name").distinct())
+def unit_economics_choices(*, user) -> UnitEconomicsChoices:
+    """The currencies and models the user has unit costs in, and their latest day, from one grouped
+    read (a few rows: currencies x models) rather than one scan of the scoped rows for each."""
+    groups = (
+        _scoped(user)
+        .order_by()
+        .values_list("currency", "model__slug", "model__name")
+        .annotate(latest=Max("day"))
+    )
+    currencies, models, latest_days = set(), set(), []
+    for currency, slug, name, latest in groups:
+        currencies.add(currency)
+        models.add((slug, name))
+        latest_days.append(latest)
+    return UnitEconomicsChoices(
+        currencies=sorted(currencies),
+        models=sorted(models, key=lambda model: (model[1], model[0])),
+        latest_day=max(latest_days, default=None),
+    )
 
 
 def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[str]) -> UnitEconomics:

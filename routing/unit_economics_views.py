@@ -68,10 +68,9 @@ class UnitEconomicsForm(forms.Form):
 @login_required
 @require_GET
 def unit_economics_page(request: HttpRequest) -> HttpResponse:
-    currencies = unit_economics.unit_economics_currencies(user=request.user)
-    models = unit_economics.unit_economics_models(user=request.user)
+    choices = unit_economics.unit_economics_choices(user=request.user)
+    currencies, models, latest = choices.currencies, choices.models, choices.latest_day
     form = UnitEconomicsForm(request.GET or None, currencies=currencies, models=models)
-    latest = unit_economics.unit_economics_latest_day(user=request.user)
     today = timezone.localdate()
     query = form.to_query(today=min(today, latest) if latest else today, currencies=currencies)
     result = unit_economics.unit_economics_build(user=request.user, query=query, currencies=currencies)

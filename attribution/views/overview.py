@@ -33,7 +33,7 @@ from attribution.costs.data_version import data_version
 from attribution.costs.panels import overview_panels
 from attribution.models import Team
 from attribution.models.core import user_reads_everything
-from attribution.templatetags.ui import floatfmt
+from attribution.templatetags.ui import floatfmt_in_current_language
 from attribution.views import overview_rows
 from attribution.widgets import PlainSelect
 
@@ -288,6 +288,7 @@ def _label_tables(overview: selectors.Overview) -> None:
             day_labels[day] = formats.date_format(day, "j M")
         return day_labels[day]
 
+    floatfmt = floatfmt_in_current_language()
     for row in overview.estimate_accuracy:
         row.accuracy_url = accuracy_path.replace(placeholder, quote(row.deployment_slug, safe=_URL_SAFE))
         row.last_day_label = day_label(row.last_day)
