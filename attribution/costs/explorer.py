@@ -15,11 +15,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import CharField, F, Max, QuerySet, Sum, Value
+from django.db.models import CharField, DateField, F, Func, Max, QuerySet, Sum, Value
 from django.db.models.functions import TruncMonth, TruncWeek
 
 from attribution import design
-from attribution.costs.selectors import _sees_everything
+from attribution.costs.selectors import CostFilters, _sees_everything, estimates_open
 from attribution.models import CloudAccount, DailyCost, DailyTagCost, Deployment, ServedModel, Team
 
 ZERO = Decimal(0)
@@ -40,17 +40,39 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "pricing_mode": ("Pricing mode", "deployment__pricing_mode"),
     "charge_category": ("Charge category", "charge_category"),
 }
-GRANULARITIES = {"day": "Daily", "week": "Weekly", "month": "Monthly"}
-PERIOD_AXIS = {"day": "Day", "week": "Week (starting Monday)", "month": "Month"}
+# "week_to_end": 7-day periods counted back from the end date, so the last period is the 7 days to the
+# end and the one before it the 7 days before those (the top movers' two weeks), whatever the weekday.
+GRANULARITIES = {
+    "day": "Daily",
+    "week": "Weekly",
+    "week_to_end": "Weekly, to the end date",
+    "month": "Monthly",
+}
+PERIOD_AXIS = {
+    "day": "Day",
+    "week": "Week (starting Monday)",
+    "week_to_end": "7 days (the last ending on the end date)",
+    "month": "Month",
+}
 # The chart's x axis labels at most this many periods: a date such as "Nov 29" is about 45 px wide,
 # and the plot is about 900 px wide at a 1280 px window, so a dozen labels never touch.
 MAX_TICKS = 12
 # Tick steps per granularity, in periods, smallest first: days step by whole weeks once one label a
 # day or two would crowd, weeks by 1, 2, 4... weeks, months by a quarter, a half, a year.
-TICK_STEPS = {"day": (1, 2, 3, 7, 14, 28, 56), "week": (1, 2, 4, 8, 13, 26), "month": (1, 2, 3, 6, 12)}
-PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
-TICK_FORMAT = {"day": "%b %-d", "week": "%b %-d", "month": "%b %Y"}
-HOVER_PERIOD = {"day": "%{x|%Y-%m-%d}", "week": "Week of %{x|%Y-%m-%d}", "month": "%{x|%Y-%m}"}
+TICK_STEPS = {
+    "day": (1, 2, 3, 7, 14, 28, 56),
+    "week": (1, 2, 4, 8, 13, 26),
+    "week_to_end": (1, 2, 4, 8, 13, 26),
+    "month": (1, 2, 3, 6, 12),
+}
+PERIOD_DAYS = {"day": 1, "week": 7, "week_to_end": 7, "month": 30}
+TICK_FORMAT = {"day": "%b %-d", "week": "%b %-d", "week_to_end": "%b %-d", "month": "%b %Y"}
+HOVER_PERIOD = {
+    "day": "%{x|%Y-%m-%d}",
+    "week": "Week of %{x|%Y-%m-%d}",
+    "week_to_end": "7 days from %{x|%Y-%m-%d}",
+    "month": "%{x|%Y-%m}",
+}
 DAY_MS = 86_400_000
 # Billed is what the invoice says for the day; amortized spreads commitments (FOCUS EffectiveCost).
 COSTS = {"billed": ("Billed", "billed_cost"), "amortized": ("Amortized", "effective_cost")}
@@ -105,6 +127,11 @@ class ExplorerResult:
             return period.strftime("%Y-%m")
         if self.query.granularity == "week":
             return f"Week of {period.isoformat()}"
+        if self.query.granularity == "week_to_end":
+            # The days the column sums: the first period may start before the range (then it has
+            # fewer than 7 days in it).
+            first = max(period, self.query.start)
+            return f"{first.isoformat()} – {(period + dt.timedelta(days=6)).isoformat()}"
         return period.isoformat()
 
     @property
@@ -286,10 +313,30 @@ def _terms(query: ExplorerQuery, user) -> list[tuple[int, QuerySet, object, bool
     return [(1, keyed.filter(tag_value=value), tagged_group, False)]
 
 
+class _WeekToEnd(Func):
+    """The first day of the 7-day period that holds the row's day, periods counted back from `end`:
+    day - 6 + (end - day) mod 7 (date minus date is a number of days in Postgres)."""
+
+    output_field = DateField()
+
+    def __init__(self, end: dt.date) -> None:
+        super().__init__(F("day"), Value(end, output_field=DateField()))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        day_sql, day_params = compiler.compile(self.source_expressions[0])
+        end_sql, end_params = compiler.compile(self.source_expressions[1])
+        return (
+            f"({day_sql} - 6 + MOD({end_sql} - {day_sql}, 7))",
+            (*day_params, *end_params, *day_params),
+        )
+
+
 def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
     cost_column = COSTS[query.cost][1]
     if query.granularity == "week":
         period = TruncWeek("day")
+    elif query.granularity == "week_to_end":
+        period = _WeekToEnd(query.end)
     elif query.granularity == "month":
         period = TruncMonth("day")
     else:
@@ -340,6 +387,73 @@ def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
     )
     result.figure = _figure(result)
     return result
+
+
+# Explorer filters that estimates can take too (SpendEstimate has a team, model and deployment, and
+# through the deployment a provider and account): name -> CostFilters field. Estimates have no service,
+# region, SKU, charge category or tags.
+_ESTIMATE_FILTERS = {
+    "provider": "provider",
+    "account": "account",
+    "team": "team",
+    "model": "model",
+    "deployment": "deployment",
+}
+
+
+@dataclass
+class EstimatesNote:
+    """Spend estimated from usage for days in the range whose bill has not landed yet. The Overview's
+    spend and month-to-date figures include it; the explorer reads bills only, so a link from such a
+    figure says how much of the figure is not in the table, and for which days."""
+
+    currency: str
+    total: Decimal = ZERO
+    by_provider: list[tuple[str, Decimal]] = field(default_factory=list)  # (provider label, amount)
+    days: list[dt.date] = field(default_factory=list)
+    # Estimates in other currencies (the Overview converts them; this view shows one currency).
+    other_currencies: list[str] = field(default_factory=list)
+    # A filter of the view that estimates do not carry: then no amount can be matched to it.
+    unmatched_filter: str = ""
+
+
+def explorer_estimates_note(*, user, query: ExplorerQuery) -> EstimatesNote:
+    """The open estimates (scoped to the user) in the query's range under its filters: one query."""
+    note = EstimatesNote(currency=query.currency)
+    options = {}
+    for name, value in query.filters.items():
+        if name == "team" and value == NONE_LABEL:
+            options["unallocated_only"] = True
+        elif name in _ESTIMATE_FILTERS and value != NONE_LABEL:
+            options[_ESTIMATE_FILTERS[name]] = value
+        else:
+            note.unmatched_filter = DIMENSIONS[name][0]
+    if query.tag_filter is not None:
+        note.unmatched_filter = f"tag {query.tag_filter[0]}"
+    if note.unmatched_filter:
+        return note
+    rows = (
+        estimates_open(user=user, filters=CostFilters(day_from=query.start, day_to=query.end, **options))
+        .values("day", "currency", provider=F("deployment__provider"))
+        .annotate(amount=Sum("estimated_cost"))
+        .order_by()
+    )
+    by_provider: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    days, other_currencies = set(), set()
+    for row in rows:
+        if row["currency"] != query.currency:
+            other_currencies.add(row["currency"])
+            continue
+        by_provider[row["provider"]] += row["amount"] or ZERO
+        days.add(row["day"])
+    note.by_provider = sorted(
+        ((design.provider_label(provider), amount) for provider, amount in by_provider.items()),
+        key=lambda item: (-item[1], item[0]),
+    )
+    note.total = sum(by_provider.values(), ZERO)
+    note.days = sorted(days)
+    note.other_currencies = sorted(other_currencies)
+    return note
 
 
 def _title_dimension(group_by: str) -> str:

@@ -2,7 +2,8 @@
 
 Compares the 7 days ending on the latest billed day with the 7 days before, from the daily rollup,
 scoped to the user, in the reporting currency only (other currencies are never added in): two queries.
-Each mover carries the explorer address that explains it (that dimension, weekly, both weeks), and
+Each mover carries the explorer address that explains it (that dimension over both weeks, in 7-day
+periods counted back from the latest day, so its two columns are the two weeks compared), and
 its driver: what the change is mostly made of (for a team, the model and service whose spend moved
 most in the same direction), so "which team grew most, and on what" reads off the Overview.
 """
@@ -50,6 +51,8 @@ class Movers:
     week_end: dt.date | None
     currency: str
     by_dimension: dict[str, list[Mover]]
+    # The explorer by team over the two weeks compared, one column each ("" without data).
+    explorer_url: str = ""
 
 
 def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
@@ -96,6 +99,12 @@ def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
             by_others[others] = by_others.get(others, ZERO) + current - previous
     result: dict[str, list[Mover]] = {}
     explorer = reverse("attribution:explorer")
+    weeks = {
+        "start": previous_start.isoformat(),
+        "end": latest.isoformat(),
+        "granularity": "week_to_end",
+        "currency": currency,
+    }
     for name, by_key in totals.items():
         # Ranked first, so only the movers shown get an explorer address (there may be hundreds of
         # services; building a URL for each cost the overview more than reading them).
@@ -103,10 +112,7 @@ def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
         movers = []
         for key, (previous, current) in ranked:
             query = {
-                "start": previous_start.isoformat(),
-                "end": latest.isoformat(),
-                "granularity": "week",
-                "currency": currency,
+                **weeks,
                 "group_by": "service" if name != "service" else "team",
                 f"f_{name}": key,
             }
@@ -123,7 +129,7 @@ def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
                 )
             )
         result[name] = movers
-    return Movers(latest, currency, result)
+    return Movers(latest, currency, result, explorer + "?" + urlencode({**weeks, "group_by": "team"}))
 
 
 def _driver(changes: dict[str, Decimal], *, change: Decimal) -> tuple[str, Decimal]:

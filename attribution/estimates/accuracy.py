@@ -46,6 +46,8 @@ class DeploymentDay:
     # set once the day's cells are summed (`_set_errors`), then read by every figure that uses them.
     error: Decimal | None = None
     uncalibrated_error: Decimal | None = None
+    # The two as floats, for the percentiles of every group the day is in (converted once).
+    error_floats: tuple[float, float] | None = field(default=None, repr=False)
 
     def error_percent(self, *, calibrated: bool = True) -> float | None:
         error = self.error if calibrated else self.uncalibrated_error
@@ -55,6 +57,7 @@ class DeploymentDay:
         if self.billed > 0:
             self.error = abs(self.estimated - self.billed) / self.billed * 100
             self.uncalibrated_error = abs(self.uncalibrated - self.billed) / self.billed * 100
+            self.error_floats = (float(self.error), float(self.uncalibrated_error))
 
 
 @dataclass
@@ -109,15 +112,16 @@ def _figures(key: str, rows: list[DeploymentDay]) -> AccuracyFigures:
         uncalibrated=sum((row.uncalibrated for row in rows), ZERO),
         billed=sum((row.billed for row in rows), ZERO),
     )
-    # Days with no estimate at all count in the dollar share, not in the estimate's error.
-    compared = [row for row in rows if row.basis != BASIS_UNESTIMATED and row.billed > 0]
+    # Days with no estimate at all count in the dollar share, not in the estimate's error (a day
+    # has an error when its bill is positive).
+    compared = [row.error_floats for row in rows if row.basis != BASIS_UNESTIMATED and row.error is not None]
     figures.median_error_percent, figures.p90_error_percent = _median_and_p90(
-        [float(row.error) for row in compared]
+        [error for error, _ in compared]
     )
     (
         figures.uncalibrated_median_error_percent,
         figures.uncalibrated_p90_error_percent,
-    ) = _median_and_p90([float(row.uncalibrated_error) for row in compared])
+    ) = _median_and_p90([uncalibrated for _, uncalibrated in compared])
     if figures.billed > 0:
         figures.bias_percent = round(float((figures.estimated - figures.billed) / figures.billed * 100), 2)
         figures.uncalibrated_bias_percent = round(

@@ -33,7 +33,7 @@ from attribution.costs.data_version import data_version
 from attribution.costs.panels import overview_panels
 from attribution.models import Team
 from attribution.models.core import user_reads_everything
-from attribution.templatetags.ui import floatfmt
+from attribution.templatetags.ui import floatfmt_in_current_language
 from attribution.views import overview_rows
 from attribution.widgets import PlainSelect
 
@@ -201,7 +201,7 @@ def _cache_call(method, *args):
 
 # Bump when the content's template or what feeds it changes shape, so a deploy never serves a
 # page cached by the previous release.
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 _FILTER_FIELDS = tuple(OverviewFilterForm.base_fields)
 
 
@@ -288,6 +288,7 @@ def _label_tables(overview: selectors.Overview) -> None:
             day_labels[day] = formats.date_format(day, "j M")
         return day_labels[day]
 
+    floatfmt = floatfmt_in_current_language()
     for row in overview.estimate_accuracy:
         row.accuracy_url = accuracy_path.replace(placeholder, quote(row.deployment_slug, safe=_URL_SAFE))
         row.last_day_label = day_label(row.last_day)
@@ -350,9 +351,12 @@ class _ExplorerLinks:
 
     def cards(self) -> dict[str, str]:
         return {
-            "spend": self.url(group_by="provider"),
+            # These two figures add estimates to the bills: the explorer says how much (`note`).
+            "spend": self.url(group_by="provider", note="spend"),
             "effective": self.url(group_by="provider", cost="amortized"),
-            "month_to_date": self.url(group_by="provider", month=True, granularity="month"),
+            "month_to_date": self.url(
+                group_by="provider", month=True, granularity="month", note="month_to_date"
+            ),
             "unallocated": self.url(group_by="service", f_team=explorer.NONE_LABEL),
             "line_items": self.url(group_by="account"),
             "by_provider": self.url(group_by="provider"),

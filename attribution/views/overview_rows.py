@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from attribution.costs.overview import Overview
-from attribution.templatetags.ui import floatfmt
+from attribution.templatetags.ui import floatfmt_in_current_language
 
 # What the template put around each row of a loop: its indentation and line breaks.
 _ROW_START = "\n          "
@@ -58,12 +58,13 @@ def _rows(rows) -> SafeString:
     return mark_safe("".join(f"{_ROW_START}{row}{_ROW_END}" for row in rows))  # noqa: S308
 
 
-def _percent_cell(value) -> SafeString:
+def _percent_cell(value, floatfmt) -> SafeString:
     """`{% if value is not None %}{{ value|floatfmt:1 }} %{% else %}—{% endif %}`."""
     return mark_safe("—") if value is None else format_html("{} %", floatfmt(value, 1))  # noqa: S308
 
 
 def top_deployment_rows(overview: Overview) -> SafeString:
+    floatfmt = floatfmt_in_current_language()
     return _rows(
         format_html(
             _DEPLOYMENT_ROW,
@@ -85,6 +86,7 @@ def top_deployment_rows(overview: Overview) -> SafeString:
 
 def accuracy_group_rows(overview: Overview) -> SafeString:
     """The per provider rows (median and p90 always there) and then the per basis ones."""
+    floatfmt = floatfmt_in_current_language()
     report = overview.accuracy_report
     if report is None:
         return mark_safe("")  # noqa: S308
@@ -106,8 +108,8 @@ def accuracy_group_rows(overview: Overview) -> SafeString:
             "basis",
             group.key,
             group.deployment_days,
-            _percent_cell(group.median_error_percent),
-            _percent_cell(group.p90_error_percent),
+            _percent_cell(group.median_error_percent, floatfmt),
+            _percent_cell(group.p90_error_percent, floatfmt),
             floatfmt(group.bias_percent, 1),
         )
         for group in report.by_basis
@@ -117,6 +119,7 @@ def accuracy_group_rows(overview: Overview) -> SafeString:
 
 
 def accuracy_rows(overview: Overview) -> SafeString:
+    floatfmt = floatfmt_in_current_language()
     return _rows(
         format_html(
             _ACCURACY_ROW,
@@ -136,6 +139,7 @@ def accuracy_rows(overview: Overview) -> SafeString:
 
 
 def unit_cost_rows(overview: Overview) -> SafeString:
+    floatfmt = floatfmt_in_current_language()
     return _rows(
         format_html(
             _UNIT_COST_ROW,

@@ -30,7 +30,7 @@ from django.db.models import Sum
 from django.utils.text import Truncator
 
 from attribution import design
-from attribution.models import DailyCost, IngestRun, RejectedRow, UnitCost
+from attribution.models import DailyCost, IngestRun, RejectedRow, SpendEstimate, UnitCost
 from tests.factories import (
     CloudAccountFactory,
     DailyCostFactory,
@@ -123,6 +123,18 @@ def world(tmp_path):
                 cost_per_1m_output_tokens=(base * 3 * factor).quantize(Decimal("0.0001")),
                 cost_per_1k_requests=(base / 2 * factor).quantize(Decimal("0.0001")),
             )
+    # Usage of the day after LATEST, not billed yet: estimated, on the Overview and not in the explorer.
+    for slug, amount in (("mistral-azure-eastus-h100", "201.37"), ("qwen7b-gcp-usc1-tpu", "58.19")):
+        deployment = deployments[slug]
+        SpendEstimate.objects.create(
+            day=LATEST + dt.timedelta(days=1),
+            deployment=deployment,
+            team=teams["assistant"],
+            model=deployment.model,
+            currency="USD",
+            estimated_cost=Decimal(amount),
+            basis="unit_cost",
+        )
     # The demo's own problems, through the real ingest path: a failed run and three rejected rows.
     call_command("demo_problems", out=str(tmp_path), end_date=LATEST, stdout=io.StringIO())
     UserFactory(username="finance1", roles=["finance"])
@@ -140,8 +152,7 @@ class Newcomer:
         tab.login(username)  # the only address typed: the login page
         assert self.page.url == f"{tab.base_url}/", "logging in does not land on the Overview"
         self.page.wait_for_function(CHARTS_DRAWN)
-        # From here on every page is checked (the login page's missing favicon is not the walk's).
-        tab.problems.clear()
+        # Logging in checked the login page and the Overview's console; the Overview's layout too.
         tab.problems += tab.overflow_problems()
         self.clicks = 0
 
@@ -177,9 +188,9 @@ def _amount(text: str) -> Decimal:
 def test_1_what_we_spent_this_month_per_provider(world, browser_tab):
     user = Newcomer(browser_tab, "finance1")
     page = user.page
-    card_billed = _amount(
-        page.locator(".card", has_text="Month to date").locator(".split--billed").inner_text()
-    )
+    card = page.locator(".card", has_text="Month to date")
+    card_total = _amount(card.locator("#mtd-link").inner_text())
+    card_billed = _amount(card.locator(".split--billed").inner_text())
     user.click(page.locator("#mtd-link"))
 
     on_screen = {
@@ -199,6 +210,16 @@ def test_1_what_we_spent_this_month_per_provider(world, browser_tab):
     total = sum((row["total"] for row in sums), Decimal(0))
     assert card_billed == total
     assert page.locator("#explorer-table tfoot td").last.inner_text().strip() == _money(total)
+    # The card also counts the estimated day; the explorer (bills only) says how much, on which day,
+    # per provider: the card is the table's total plus the note's, to the cent.
+    note = page.locator("#estimates-note")
+    assert note.is_visible()
+    assert card_total == total + _amount(note.locator("#estimates-note-total").inner_text())
+    assert note.locator(".estimates-note__provider").all_inner_texts() == [
+        "Azure $201.37",
+        "Google Cloud $58.19",
+    ]
+    assert "(Nov 19, 2026)" in note.inner_text()
     user.done()
 
 
@@ -250,13 +271,26 @@ def test_2_which_team_grew_most_this_week_and_on_what(world, browser_tab, userna
     shown = set(page.locator("#movers-team tbody th a").all_inner_texts())
     assert shown == set(teams or by_team)
 
-    # The name opens the explorer on that team, by service, over the two weeks compared.
-    user.click(page.locator("#movers-team tbody th a", has_text=re.compile(f"^{re.escape(grower)}$")))
+    # The name opens the explorer on that team, by service, over the two weeks compared: one column
+    # for the 7 days before and one for the last 7 (LATEST is a Wednesday, so Monday weeks would not
+    # do), each the mover's figure, read off the movers table.
+    mover_row = page.locator(
+        "#movers-team tbody tr", has=page.locator("th a", has_text=re.compile(f"^{re.escape(grower)}$"))
+    )
+    previous, current = (cell.strip() for cell in mover_row.locator("td").all_inner_texts()[:2])
+    user.click(mover_row.locator("th a"))
     assert f"f_team={grower}" in page.url and "group_by=service" in page.url
-    two_weeks = DailyCost.objects.filter(
-        team__slug=grower, day__gte=LATEST - dt.timedelta(days=13), day__lte=LATEST
-    ).aggregate(total=Sum("billed_cost"))["total"]
-    assert page.locator("#explorer-table tfoot td").last.inner_text().strip() == _money(two_weeks)
+    header = [cell.strip() for cell in page.locator("#explorer-table thead th").all_text_contents()]
+    assert header[1:] == ["2026-11-05 – 2026-11-11", "2026-11-12 – 2026-11-18", "Total"]
+    totals = [cell.strip() for cell in page.locator("#explorer-table tfoot td").all_inner_texts()]
+    weeks = [
+        DailyCost.objects.filter(
+            team__slug=grower, day__gte=first, day__lte=first + dt.timedelta(days=6)
+        ).aggregate(total=Sum("billed_cost"))["total"]
+        for first in (LATEST - dt.timedelta(days=13), LATEST - dt.timedelta(days=6))
+    ]
+    assert totals == [previous, current, _money(weeks[0] + weeks[1])]
+    assert [previous, current] == [_money(weeks[0]), _money(weeks[1])]
     assert driver.split(" · ")[1] in page.locator("#explorer-table tbody th").all_inner_texts()
     user.done()
 

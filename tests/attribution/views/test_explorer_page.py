@@ -105,6 +105,19 @@ def test_it_groups_by_team_per_week_to_the_cent(world):
     assert eur[1:] == [["ads", "€15.00", "€15.00"], ["Total", "€15.00", "€15.00"]]
 
 
+def test_its_weeks_to_the_end_date_are_the_7_days_to_the_end_and_the_7_before(world):
+    """14 days ending on a Wednesday: two columns of 7 days, not the Monday weeks (2 + 7 + 5 days); a
+    range that is no whole number of weeks starts with a shorter period, labelled with its days."""
+    table = _table(_get(world["finance"], f"{RANGE}&group_by=team&granularity=week_to_end").content.decode())
+    assert table[0] == ["Team", "2026-10-01 – 2026-10-07", "2026-10-08 – 2026-10-14", "Total"]
+    assert table[1] == ["search", "$200.20", "$100.10", "$300.30"]
+    assert table[-1] == ["Total", "$280.28", "$140.14", "$420.42"]
+    query = "start=2026-10-02&end=2026-10-13&group_by=team&granularity=week_to_end"
+    table = _table(_get(world["finance"], query).content.decode())
+    assert table[0] == ["Team", "2026-10-02 – 2026-10-06", "2026-10-07 – 2026-10-13", "Total"]
+    assert table[1] == ["search", "$100.10", "$100.10", "$200.20"]
+
+
 def test_it_shows_amortized_cost_and_filters_by_any_dimension(world):
     response = _get(
         world["finance"], f"{RANGE}&group_by=pricing_mode&granularity=month&cost=amortized&f_provider=aws"
@@ -291,6 +304,8 @@ def _tick_dates(axis: dict) -> list[dt.date]:
         ("day", 7, dt.date(2026, 7, 6), 14),
         # 14 weeks (Mondays 2026-06-29 ... 2026-09-28): every other week.
         ("week", 7, dt.date(2026, 6, 29), 14),
+        # 13 periods of 7 days back from 29 September (a Tuesday), the first from 1 July: every other.
+        ("week_to_end", 7, dt.date(2026, 7, 1), 14),
         # 3 months: each month, on its first day.
         ("month", 3, dt.date(2026, 7, 1), None),
     ],

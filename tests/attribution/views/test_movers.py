@@ -4,6 +4,7 @@ linked to the explorer view that explains it."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from html import unescape
 
@@ -65,10 +66,28 @@ def test_it_ranks_teams_by_weekly_change_and_links_the_explorer(people):
     assert "search" in rows[0] and "$70.00" in rows[0] and "$210.07" in rows[0] and "+$140.07" in rows[0]
     assert "ads" in rows[1] and "$42.00" in rows[1] and "$35.00" in rows[1] and "-$7.00" in rows[1]
     assert (
-        "/explorer/?start=2026-10-01&end=2026-10-14&granularity=week&currency=USD&group_by=service&f_team=search"
-        in rows[0]
+        "/explorer/?start=2026-10-01&end=2026-10-14&granularity=week_to_end&currency=USD&group_by=service"
+        "&f_team=search" in rows[0]
     )
     assert "SageMaker" in html[html.index('id="movers-service"') :]
+
+
+@pytest.mark.parametrize("dimension", ["team", "service"])
+def test_a_movers_link_opens_the_two_weeks_it_compares_as_two_columns(people, dimension):
+    """The 14 days end on a Wednesday: Monday-based weeks would split them 2 + 7 + 5; the explorer the
+    mover opens has one column for the 7 days before and one for the last 7, each equal to the mover's."""
+    client = Client()
+    client.force_login(people["finance"])
+    movers = client.get("/").context["movers"].by_dimension[dimension]
+    assert movers
+    for mover in movers:
+        html = client.get(mover.explorer_url).content.decode()
+        table = html[html.index('id="explorer-table"') : html.index("</table>")]
+        header = re.findall(r'<th scope="col"[^>]*>(.*?)</th>', table)
+        assert header[1:] == ["2026-10-01 – 2026-10-07", "2026-10-08 – 2026-10-14", "Total"]
+        footer = table[table.index("<tfoot>") :]
+        totals = [Decimal(value) for value in re.findall(r'data-value="([^"]+)"', footer)]
+        assert totals == [mover.previous, mover.current, mover.previous + mover.current], mover.key
 
 
 def test_a_lead_sees_only_their_teams_movers(people):
