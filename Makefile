@@ -20,9 +20,9 @@ demo: install
 demo-stop:
 	bin/demo --stop
 
-# Two pytest-xdist workers (TEST_WORKERS=0: one process), each taking whole test files
-# (--dist loadfile in pyproject.toml), so a module's real processes start once.
-TEST_WORKERS ?= 2
+# TEST_WORKERS=2: two pytest-xdist workers, each taking whole test files (--dist loadfile in
+# pyproject.toml). Not the default yet: the Overview cache tests fail under it (README "Testing").
+TEST_WORKERS ?= 0
 test: install
 	bin/test -n $(TEST_WORKERS)
 

@@ -20,11 +20,13 @@ PLOTLY_VALIDATE = True
 # pytest-xdist (`make test` runs two worker processes, gw0 and gw1): each has its own test database
 # (pytest-django's test_<name>_gw<N>) and needs its own broker too, since tests purge the Celery
 # queues and start workers that take whatever is queued. Worker N uses TEST_REDIS_URL's database
-# number plus N (modulo 16, Redis's default count). The processes tests start inherit the result
-# through the environment; TEST_REDIS_URL keeps the base, so their own settings give the same URL.
+# number plus N (modulo 16, Redis's default count). Processes the tests start inherit the result
+# through the environment: a broker URL other than TEST_REDIS_URL (theirs, or a test's own Redis)
+# is left as it is.
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _xdist_worker and CELERY_BROKER_URL.startswith("redis://"):  # noqa: F405
-    _base = urlsplit(os.environ.setdefault("TEST_REDIS_URL", CELERY_BROKER_URL))  # noqa: F405
+_test_redis_url = os.environ.setdefault("TEST_REDIS_URL", CELERY_BROKER_URL)  # noqa: F405
+if _xdist_worker and _test_redis_url.startswith("redis://") and CELERY_BROKER_URL == _test_redis_url:  # noqa: F405
+    _base = urlsplit(_test_redis_url)
     _database = (int(_base.path.strip("/") or 0) + int(_xdist_worker.removeprefix("gw"))) % 16
     CELERY_BROKER_URL = urlunsplit(_base._replace(path=f"/{_database}"))
     os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
