@@ -201,7 +201,7 @@ def _cache_call(method, *args):
 
 # Bump when the content's template or what feeds it changes shape, so a deploy never serves a
 # page cached by the previous release.
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 _FILTER_FIELDS = tuple(OverviewFilterForm.base_fields)
 
 
@@ -339,8 +339,12 @@ class _ExplorerLinks:
             self.base_filters["f_model"] = self.model_by_id[str(filters.model_id)]
 
     def url(self, *, group_by: str, month: bool = False, granularity: str = "day", **extra: str) -> str:
+        start = self.month_start if month else self.start
+        if granularity == "day" and (self.end - start).days + 1 > explorer.MAX_RANGE_DAYS["day"]:
+            # The Overview reads up to three years; the explorer shows that many days by week.
+            granularity = "week"
         query = {
-            "start": (self.month_start if month else self.start).isoformat(),
+            "start": start.isoformat(),
             "end": self.end.isoformat(),
             "group_by": group_by,
             "granularity": granularity,
