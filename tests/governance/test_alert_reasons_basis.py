@@ -174,7 +174,7 @@ def test_a_budget_alerts_reasons_add_up_to_the_budgets_spend_with_its_pool_share
     assert [(text, amount) for _, text, amount in reasons] == [
         ("Model search-model", f"${DIRECT['search'] * 17:,} in the period, $200.20 of it estimated"),
         ("Model pool-model", f"${POOL_SHARE['search'] * 17:,} in the period, $66.66 of it estimated"),
-        ("Model fresh-model", "$80.00 in the period, $80.00 of it estimated"),
+        ("Model fresh-model", "$80.00 in the period, all estimated from usage"),
         ("1 other model", f"${SMALL * billed_days} in the period"),
     ]
     spend = scope_spend_daily(
@@ -220,7 +220,7 @@ def test_a_deployment_known_only_from_estimates_links_to_its_estimate_accuracy(w
         _client(world["lead"]).get("/governance/alerts/").content.decode(), world["alerts"]["search_fresh"]
     )
     assert reasons == [
-        ("/estimates/fresh-h100/", "Deployment fresh-h100", "$80.00 in the period, $80.00 of it estimated")
+        ("/estimates/fresh-h100/", "Deployment fresh-h100", "$80.00 in the period, all estimated from usage")
     ]
 
 
