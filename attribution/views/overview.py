@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import time
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from django import forms
 from django.conf import settings
@@ -284,7 +284,7 @@ def _cache_call(method, *args):
 
 # Bump when the content's template or what feeds it changes shape, so a deploy never serves a
 # page cached by the previous release.
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 _FILTER_FIELDS = tuple(OverviewFilterForm.base_fields)
 
 
@@ -424,10 +424,43 @@ class _ExplorerLinks:
             self.base_filters["f_team"] = self.team_by_id[filters.team]
         if filters.model_id is not None and str(filters.model_id) in self.model_by_id:
             self.base_filters["f_model"] = self.model_by_id[str(filters.model_id)]
+        # What every URL shares, encoded once (the page asks for some 65 URLs and urlencode was ~4 % of
+        # its CPU): a URL then encodes only its own group, granularity and extra filters.
+        self.shared_keys = {"start", "end", "group_by", "granularity", *self.base_filters}
+        self.encoded_filters = "&" + urlencode(self.base_filters) if self.base_filters else ""
+        self.encoded_range = {
+            month: self.explorer_path
+            + "?"
+            + urlencode(
+                {
+                    "start": (self.month_start if month else self.start).isoformat(),
+                    "end": self.end.isoformat(),
+                }
+            )
+            for month in (False, True)
+        }
 
     def url(self, *, group_by: str, month: bool = False, granularity: str = "day", **extra: str) -> str:
+        start = self.month_start if month else self.start
+        if granularity == "day" and (self.end - start).days + 1 > explorer.MAX_RANGE_DAYS["day"]:
+            # The Overview reads up to three years; the explorer shows that many days by week.
+            granularity = "week"
+        if self.shared_keys.isdisjoint(extra):
+            # The same text as urlencode of the whole query below, in the same order.
+            return "".join(
+                [
+                    self.encoded_range[month],
+                    "&group_by=",
+                    quote_plus(group_by),
+                    "&granularity=",
+                    quote_plus(granularity),
+                    self.encoded_filters,
+                    *(f"&{quote_plus(key)}={quote_plus(str(value))}" for key, value in extra.items()),
+                ]
+            )
+        # An extra filter replaces a shared one in its place (the unallocated card's team).
         query = {
-            "start": (self.month_start if month else self.start).isoformat(),
+            "start": start.isoformat(),
             "end": self.end.isoformat(),
             "group_by": group_by,
             "granularity": granularity,
