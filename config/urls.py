@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -15,7 +17,15 @@ api_v1 = [
     path("", include("governance.api.urls")),
 ]
 
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Browsers ask for /favicon.ico where a page links no icon (the Django admin, the API's HTML):
+    the same icon as base.html's, instead of a 404 in the console."""
+    return HttpResponseRedirect(static("favicon.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     # What every gateway polls, resolved before the nested includes (routing/api/gateway.py).
     path("api/v1/gateways/self/policy", routing_gateway.gateway_policy_first),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),

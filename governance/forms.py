@@ -6,27 +6,47 @@ from django import forms
 
 from attribution.choices import Provider
 from attribution.models import CloudAccount, ServedModel
+from attribution.widgets import (
+    PlainCheckboxInput,
+    PlainDateInput,
+    PlainNumberInput,
+    PlainSelect,
+    PlainTextInput,
+)
 from governance.budget_services import BudgetData, ThresholdData
 from governance.choices import BudgetAction, BudgetPeriod, ThresholdBasis
 
 
 class BudgetForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Organisation (all teams)")
-    model = forms.ModelChoiceField(queryset=ServedModel.objects.order_by("name"), required=False)
-    provider = forms.ChoiceField(choices=[("", "Any provider"), *Provider.choices], required=False)
-    account = forms.ModelChoiceField(queryset=CloudAccount.objects.order_by("name"), required=False)
-    period = forms.ChoiceField(choices=BudgetPeriod.choices, initial=BudgetPeriod.MONTH)
-    timezone = forms.CharField(max_length=64, initial="UTC", help_text="IANA name, e.g. Europe/Berlin")
-    fiscal_year_start_month = forms.IntegerField(initial=1, help_text="1-12; quarters and years start here")
-    custom_start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    custom_end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    amount = forms.DecimalField(max_digits=24, decimal_places=2)
-    currency = forms.CharField(max_length=3, initial="USD")
-    action = forms.ChoiceField(
-        choices=BudgetAction.choices, initial=BudgetAction.NOTIFY, label="Default action"
+    # Plain* widgets: the same HTML as Django's, without rendering a template per field and option.
+    name = forms.CharField(max_length=200, widget=PlainTextInput)
+    team = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Organisation (all teams)", widget=PlainSelect
     )
-    is_active = forms.BooleanField(required=False, initial=True)
+    model = forms.ModelChoiceField(
+        queryset=ServedModel.objects.order_by("name"), required=False, widget=PlainSelect
+    )
+    provider = forms.ChoiceField(
+        choices=[("", "Any provider"), *Provider.choices], required=False, widget=PlainSelect
+    )
+    account = forms.ModelChoiceField(
+        queryset=CloudAccount.objects.order_by("name"), required=False, widget=PlainSelect
+    )
+    period = forms.ChoiceField(choices=BudgetPeriod.choices, initial=BudgetPeriod.MONTH, widget=PlainSelect)
+    timezone = forms.CharField(
+        max_length=64, initial="UTC", help_text="IANA name, e.g. Europe/Berlin", widget=PlainTextInput
+    )
+    fiscal_year_start_month = forms.IntegerField(
+        initial=1, help_text="1-12; quarters and years start here", widget=PlainNumberInput
+    )
+    custom_start = forms.DateField(required=False, widget=PlainDateInput(attrs={"type": "date"}))
+    custom_end = forms.DateField(required=False, widget=PlainDateInput(attrs={"type": "date"}))
+    amount = forms.DecimalField(max_digits=24, decimal_places=2, widget=PlainNumberInput)
+    currency = forms.CharField(max_length=3, initial="USD", widget=PlainTextInput)
+    action = forms.ChoiceField(
+        choices=BudgetAction.choices, initial=BudgetAction.NOTIFY, label="Default action", widget=PlainSelect
+    )
+    is_active = forms.BooleanField(required=False, initial=True, widget=PlainCheckboxInput)
 
     def __init__(self, *args, teams, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -34,11 +54,17 @@ class BudgetForm(forms.Form):
 
 
 class ThresholdForm(forms.Form):
-    percent = forms.DecimalField(max_digits=8, decimal_places=2, required=False)
-    amount = forms.DecimalField(max_digits=24, decimal_places=2, required=False)
-    basis = forms.ChoiceField(choices=ThresholdBasis.choices, initial=ThresholdBasis.ACTUAL)
-    action = forms.ChoiceField(choices=[("", "Budget's action"), *BudgetAction.choices], required=False)
-    throttle_share = forms.DecimalField(max_digits=6, decimal_places=4, required=False)
+    percent = forms.DecimalField(max_digits=8, decimal_places=2, required=False, widget=PlainNumberInput)
+    amount = forms.DecimalField(max_digits=24, decimal_places=2, required=False, widget=PlainNumberInput)
+    basis = forms.ChoiceField(
+        choices=ThresholdBasis.choices, initial=ThresholdBasis.ACTUAL, widget=PlainSelect
+    )
+    action = forms.ChoiceField(
+        choices=[("", "Budget's action"), *BudgetAction.choices], required=False, widget=PlainSelect
+    )
+    throttle_share = forms.DecimalField(
+        max_digits=6, decimal_places=4, required=False, widget=PlainNumberInput
+    )
 
     def is_blank(self) -> bool:
         data = getattr(self, "cleaned_data", {})

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from attribution.models import Team
 from governance import access, alert_services, budget_services
+from governance.alert_contributors import alert_contributors
 from governance.choices import AlertKind
 from governance.forms import BudgetForm, ThresholdFormSet, budget_data_from
 from governance.models import Alert, AuditEvent, Budget, Quota
@@ -127,7 +128,9 @@ def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpRespo
 
 @login_required
 def alerts_list(request: HttpRequest) -> HttpResponse:
-    alerts = Alert.objects.restrict(request.user).select_related("team", "budget", "acknowledged_by")
+    alerts = Alert.objects.restrict(request.user).select_related(
+        "team", "budget__team", "budget__model", "budget__account", "acknowledged_by"
+    )
     team, kind, state = (
         request.GET.get("team", ""),
         request.GET.get("kind", ""),
@@ -139,8 +142,9 @@ def alerts_list(request: HttpRequest) -> HttpResponse:
         alerts = alerts.filter(kind=kind)
     if state in ("open", "acknowledged"):
         alerts = alerts.filter(acknowledged_at__isnull=(state == "open"))
-    alerts = alerts.prefetch_related("deliveries__channel").order_by("-created_at")[:200]
-    teams = Team.objects.restrict(request.user).order_by("name")
+    alerts = list(alerts.prefetch_related("deliveries__channel").order_by("-created_at")[:200])
+    teams = list(Team.objects.restrict(request.user).order_by("name"))
+    contributors = alert_contributors(alerts=alerts, user=request.user, teams=teams)
     # Asked once, not per row: who may acknowledge which team's alerts.
     edits_any, led = (
         access.user_edits_any_scope(user=request.user),
@@ -150,7 +154,9 @@ def alerts_list(request: HttpRequest) -> HttpResponse:
         request,
         "governance/alerts.html",
         {
-            "alerts": [(alert, edits_any or alert.team_id in led) for alert in alerts],
+            "alerts": [
+                (alert, edits_any or alert.team_id in led, contributors.get(alert.pk, [])) for alert in alerts
+            ],
             "teams": teams, "kinds": AlertKind.choices,
             "selected": {"team": team, "kind": kind, "state": state},
         },

@@ -39,6 +39,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
+from attribution.design import money_text
+
 # Above any real cost or latency term: only used when nothing else can take the load.
 SLO_PENALTY = 1e6
 STANDBY_PENALTY = 1e9
@@ -77,7 +79,8 @@ class Candidate:
 class PolicySpec:
     objective: str = OBJECTIVE_BALANCED
     latency_slo_ms: float | None = None
-    cost_ceiling: Decimal | None = None
+    cost_ceiling: Decimal | None = None  # per 1M tokens, in `currency`
+    currency: str = "USD"  # of the unit costs and the ceiling (the reporting currency)
     allowed_residency: tuple[str, ...] = ()  # empty: anywhere
     min_share_per_provider: float = 0.0
     max_share_per_deployment: float = 1.0
@@ -359,12 +362,13 @@ def _complete(problem: RouteProblem, weights: dict[int, float]) -> dict[int, flo
 
 
 def _keep_last(problem: RouteProblem, failed: str, message: str) -> RouteSolution:
+    # Said here, where it is true: a route published with constraints relaxed keeps nothing.
     return RouteSolution(
         feasible=False,
         weights=_complete(problem, problem.last_weights),
         changed=False,
         failed_constraint=failed,
-        message=message,
+        message=f"{message} The last weights are kept.",
     )
 
 
@@ -373,7 +377,7 @@ def _no_eligible_message(problem: RouteProblem) -> str:
     return (
         f"No healthy deployment is allowed for this route (residency {allowed}"
         + (f", excluding {', '.join(problem.excluded_providers)}" if problem.excluded_providers else "")
-        + "): the last weights are kept."
+        + ")."
     )
 
 
@@ -396,8 +400,10 @@ def _infeasible_message(failed: str, eligible: list[Candidate], problem: RoutePr
             "deployments cannot carry all traffic."
         )
     if failed == "cost_ceiling":
-        cheapest = min(c.route_cost for c in eligible)
-        return f"Cost ceiling {policy.cost_ceiling} per 1M tokens is below the cheapest route ({cheapest})."
+        # Stored with 10 decimal places and averaged from the bill: shown in cents, as the UI shows money.
+        cheapest = money_text(min(c.route_cost for c in eligible), policy.currency)
+        ceiling = money_text(policy.cost_ceiling, policy.currency)
+        return f"Cost ceiling {ceiling} per 1M tokens is below the cheapest route ({cheapest})."
     if failed == "max_step":
         return f"Maximum step {policy.max_step:.0%} from the last weights cannot reach a feasible mix."
     return "The constraints together cannot be met."

@@ -357,8 +357,7 @@ def _infeasible_alert(model: ServedModel, outcome: RouteOutcome, now: dt.datetim
             f"{outcome.team_id or ''}:{outcome.failed_constraint}:{now:%Y-%m-%d}"
         ),
         message=(
-            f"Routing policy for {where} is infeasible ({outcome.failed_constraint}): {outcome.message} "
-            "The last weights are kept."
+            f"Routing policy for {where} is infeasible ({outcome.failed_constraint}): {outcome.message}"
         ),
         details={
             "model": model.slug,

@@ -17,7 +17,6 @@ from django.db.models import Max, QuerySet
 
 from attribution import design
 from attribution.choices import PricingMode
-from attribution.costs.selectors import visible
 from attribution.models import DailyCost, UnitCost
 from attribution.models.allocation import UnitCostRatioSource
 from routing.selectors import route_latencies
@@ -38,6 +37,8 @@ class UnitEconomicsQuery:
     end: dt.date
     currency: str
     metric: str = "cost_per_1m_input_tokens"
+    # The model whose deployments the trend chart draws (its slug); "" for the costliest one.
+    model: str = ""
 
 
 @dataclass
@@ -73,12 +74,14 @@ class UnitEconomics:
     rows: list[UnitEconomicsRow] = field(default_factory=list)
     other_currencies: list[str] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
+    # The model the trend chart draws, as (slug, name); None when there are no rows.
+    trend_model: tuple[str, str] | None = None
 
 
 def _scoped(user) -> QuerySet:
     rows = UnitCost.objects.all()
     costs = DailyCost.objects.all()
-    scoped_costs = visible(costs, user)
+    scoped_costs = costs.restrict(user)
     if scoped_costs is not costs:
         # Unit costs are per deployment, not per team: a team sees the deployments it spent on.
         rows = rows.filter(
@@ -87,12 +90,32 @@ def _scoped(user) -> QuerySet:
     return rows
 
 
-def unit_economics_latest_day(*, user) -> dt.date | None:
-    return _scoped(user).aggregate(latest=Max("day"))["latest"]
+@dataclass(frozen=True)
+class UnitEconomicsChoices:
+    currencies: list[str]
+    models: list[tuple[str, str]]  # (slug, name), by name: the trend chart's choices
+    latest_day: dt.date | None
 
 
-def unit_economics_currencies(*, user) -> list[str]:
-    return sorted(set(_scoped(user).values_list("currency", flat=True).distinct()))
+def unit_economics_choices(*, user) -> UnitEconomicsChoices:
+    """The currencies and models the user has unit costs in, and their latest day, from one grouped
+    read (a few rows: currencies x models) rather than one scan of the scoped rows for each."""
+    groups = (
+        _scoped(user)
+        .order_by()
+        .values_list("currency", "model__slug", "model__name")
+        .annotate(latest=Max("day"))
+    )
+    currencies, models, latest_days = set(), set(), []
+    for currency, slug, name, latest in groups:
+        currencies.add(currency)
+        models.add((slug, name))
+        latest_days.append(latest)
+    return UnitEconomicsChoices(
+        currencies=sorted(currencies),
+        models=sorted(models, key=lambda model: (model[1], model[0])),
+        latest_day=max(latest_days, default=None),
+    )
 
 
 def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[str]) -> UnitEconomics:
@@ -104,6 +127,7 @@ def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[st
         .values(
             "day",
             "model__name",
+            "model__slug",
             "deployment_id",
             "deployment__slug",
             "deployment__region",
@@ -155,13 +179,36 @@ def unit_economics_build(*, user, query: UnitEconomicsQuery, currencies: list[st
     latencies = route_latencies(deployment_ids=sorted({row.deployment_id for row in result.rows}), origin="")
     for row in result.rows:
         row.p95_ms = latencies.get(row.deployment_id)
+    result.trend_model = _trend_model(result.rows, daily, chosen=query.model)
+    trend_series = {
+        key: items
+        for key, items in series.items()
+        if result.trend_model and items[0]["model__slug"] == result.trend_model[0]
+    }
     result.figures = {
         "trend": _trend_figure(
-            series, metric=query.metric, currency=query.currency, start=query.start, end=query.end
+            trend_series, metric=query.metric, currency=query.currency, start=query.start, end=query.end
         ),
         "pareto": _pareto_figure(result.rows, currency=query.currency),
     }
     return result
+
+
+def _trend_model(rows: list[UnitEconomicsRow], daily: list[dict], *, chosen: str) -> tuple[str, str] | None:
+    """The model the trend chart draws: the one chosen if it has rows, else the one that cost most.
+
+    One model at a time: every deployment of every model on one chart was ~36 lines and a legend
+    taller than the plot, and unit costs of different models (embeddings at cents, large models at
+    dollars) do not share a useful scale. The table and the scatter still show every model."""
+    names = {item["model__slug"]: item["model__name"] for item in daily}
+    if chosen in names:
+        return chosen, names[chosen]
+    spend: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        spend[row.model] += row.period_cost
+    slugs = {name: slug for slug, name in names.items()}
+    costliest = min(spend, key=lambda model: (-spend[model], model), default=None)
+    return (slugs[costliest], costliest) if costliest is not None else None
 
 
 def _trend_figure(
@@ -169,7 +216,7 @@ def _trend_figure(
 ) -> dict:
     # Plain dicts (design.figure_json): Plotly's objects cost this page half its CPU, unchecked.
     traces = []
-    for (model, deployment), items in series.items():
+    for (_model, deployment), items in series.items():
         points = [
             (item["day"].isoformat(), float(item[metric])) for item in items if item[metric] is not None
         ]
@@ -179,7 +226,7 @@ def _trend_figure(
                 "x": [day for day, _ in points],
                 "y": [value for _, value in points],
                 "mode": "lines+markers",
-                "name": f"{model} · {deployment}",
+                "name": deployment,
             }
         )
     layout = {
@@ -196,7 +243,7 @@ def _trend_figure(
         "yaxis": {"title": {"text": f"{METRICS[metric]} ({currency})"}},
         "margin": {"t": 20},
         "legend": {"orientation": "h"},
-        # One legend line per ~3 series below a plot that keeps its 300 px, however many deployments.
+        # One legend line per ~3 deployments below a plot that keeps its 300 px.
         "height": 300 + 24 * math.ceil(len(traces) / 3),
     }
     return design.figure_json(data=traces, layout=layout)
@@ -209,7 +256,11 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
     Every point is labelled with its deployment and silicon, so the cheapest accelerator reads off the
     chart without hovering. Labels point inwards (a point in the right half of an axis is labelled on
     its left, one in the top half below it), are drawn past the plot area's edge (`cliponaxis`), and
-    the axes leave room around the extreme points, so no label is cut at the edges."""
+    the axes leave room around the extreme points, so no label is cut at the edges.
+
+    One legend entry per model: its points and its frontier are one legend group in one colour
+    (two entries per model were ~28 in the demo, taller than the plot), so a click on a model hides
+    or shows both; the page's text says what the dotted line is."""
     traces = []
     by_model: dict[str, list[UnitEconomicsRow]] = defaultdict(list)
     for row in rows:
@@ -223,7 +274,8 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
     x_range = _padded_range(costs, floor=0.0)
     y_range = _padded_range(latencies, floor=0.0)
     x_middle, y_middle = sum(x_range) / 2, sum(y_range) / 2
-    for model, members in by_model.items():
+    for index, (model, members) in enumerate(by_model.items()):
+        color = design.SERIES_COLORS[index % len(design.SERIES_COLORS)]
         points = [(row.deployment, float(row.period_cost_per_1m_tokens), row.p95_ms) for row in members]
         traces.append(
             {
@@ -238,8 +290,9 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
                 "textfont": {"size": 10},
                 "cliponaxis": False,
                 "mode": "markers+text",
-                "marker": {"size": 9},
+                "marker": {"size": 9, "color": color},
                 "name": model,
+                "legendgroup": model,
                 "hovertemplate": "%{text}<br>%{x:.2f} "
                 + currency
                 + " per 1M tokens<br>p95 %{y:.0f} ms<extra></extra>",
@@ -252,8 +305,10 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
                 "x": [p[1] for p in frontier],
                 "y": [p[2] for p in frontier],
                 "mode": "lines",
-                "line": {"dash": "dot"},
+                "line": {"dash": "dot", "color": color},
                 "name": f"{model}: Pareto frontier",
+                "legendgroup": model,
+                "showlegend": False,
                 "hoverinfo": "skip",
             }
         )
@@ -264,7 +319,7 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
         "margin": {"t": 20, "r": 30},
         # Below the plot, so the plot keeps the panel's width for the labels.
         "legend": {"orientation": "h", "y": -0.2},
-        "height": 420 + 24 * math.ceil(len(traces) / 3),
+        "height": 420 + 24 * math.ceil(len(by_model) / 3),
     }
     return design.figure_json(data=traces, layout=layout)
 

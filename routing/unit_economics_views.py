@@ -22,12 +22,14 @@ class UnitEconomicsForm(forms.Form):
     start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     metric = forms.ChoiceField(required=False, label="Chart", choices=list(unit_economics.METRICS.items()))
+    model = forms.ChoiceField(required=False, label="Chart model")
     currency = forms.ChoiceField(required=False, label="Currency")
 
-    def __init__(self, *args, currencies: list[str], **kwargs) -> None:
+    def __init__(self, *args, currencies: list[str], models: list[tuple[str, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         codes = sorted({settings.REPORTING_CURRENCY, *currencies})
         self.fields["currency"].choices = [(code, code) for code in codes]
+        self.fields["model"].choices = [("", "Costliest in range"), *models]
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -59,15 +61,16 @@ class UnitEconomicsForm(forms.Form):
             end=end,
             currency=data.get("currency") or default_currency,
             metric=data.get("metric") or "cost_per_1m_input_tokens",
+            model=data.get("model") or "",
         )
 
 
 @login_required
 @require_GET
 def unit_economics_page(request: HttpRequest) -> HttpResponse:
-    currencies = unit_economics.unit_economics_currencies(user=request.user)
-    form = UnitEconomicsForm(request.GET or None, currencies=currencies)
-    latest = unit_economics.unit_economics_latest_day(user=request.user)
+    choices = unit_economics.unit_economics_choices(user=request.user)
+    currencies, models, latest = choices.currencies, choices.models, choices.latest_day
+    form = UnitEconomicsForm(request.GET or None, currencies=currencies, models=models)
     today = timezone.localdate()
     query = form.to_query(today=min(today, latest) if latest else today, currencies=currencies)
     result = unit_economics.unit_economics_build(user=request.user, query=query, currencies=currencies)
@@ -78,8 +81,10 @@ def unit_economics_page(request: HttpRequest) -> HttpResponse:
                 "end": query.end,
                 "metric": query.metric,
                 "currency": query.currency,
+                "model": query.model,
             },
             currencies=currencies,
+            models=models,
         )
     return render(
         request,

@@ -102,6 +102,7 @@ def whatif_replay(*, model: ServedModel, proposal: Proposal, days: int, now: dt.
         if proposal.latency_slo_ms is not None
         else spec.latency_slo_ms,
         cost_ceiling=spec.cost_ceiling,
+        currency=spec.currency,
         allowed_residency=spec.allowed_residency,
         min_share_per_provider=(
             proposal.min_share_per_provider

@@ -102,11 +102,9 @@ class DailyCostViewSet(RestrictedReadOnlyViewSet):
         key = F(SUMMARY_GROUPS[group_by])
         if group_by == "sku":
             key = NullIf(key, Value(""))  # no SKU is '' in the rollup: null here, sorted last, like no team
-        # Aggregate over the ids of the visible rows rather than over `visible` itself: restrict()
-        # may add joins and DISTINCT, which must never multiply or merge amounts inside a SUM.
+        # restrict() and the filters add no join that could repeat a row inside the SUM.
         rows = (
-            DailyCost.objects.filter(pk__in=visible.order_by().values("pk"))
-            .values(key=key, currency=F("billing_currency"))
+            visible.values(key=key, currency=F("billing_currency"))
             .annotate(
                 billed=Sum("billed_cost"),
                 effective=Sum("effective_cost"),

@@ -1,9 +1,12 @@
 """The data version of what the Overview reads, for its cache (attribution/views/overview.py).
 
-Every statement that writes one of the tables the Overview reads appends a row to
+Every statement that changes a row of a table the Overview reads appends a row to
 attribution_datachange, in the writer's transaction (statement-level triggers, migrations
 attribution 0027 and governance 0010): ingest swaps, allocation, estimates, rollups, unit costs,
 exchange rates, teams, models, deployments, alerts and anomalies, whatever code path writes them.
+A statement that changes no row (an UPDATE or DELETE that matches nothing) leaves the version as
+it was, so it does not invalidate every cached page (attribution 0030, governance 0011); a
+TRUNCATE always counts.
 
 The version is the sum of the rows' weights and the highest id. A committed write always adds to
 the sum, and becomes visible in the same commit as the data it changed, so a version read before

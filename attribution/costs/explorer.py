@@ -15,16 +15,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import CharField, F, Max, QuerySet, Sum, Value
+from django.db.models import CharField, DateField, F, Func, Max, QuerySet, Sum, Value
 from django.db.models.functions import TruncMonth, TruncWeek
 
 from attribution import design
-from attribution.costs.selectors import _sees_everything, visible
+from attribution.costs.selectors import CostFilters, _sees_everything, estimates_open
 from attribution.models import CloudAccount, DailyCost, DailyTagCost, Deployment, ServedModel, Team
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
-MAX_RANGE_DAYS = 400
+# The longest range per granularity: a column a day for at most 400 days; weeks and months cover
+# the Overview's longest range (3 years), so every Overview link opens a view the explorer can show.
+MAX_RANGE_DAYS = {"day": 400, "week": 3 * 366, "week_to_end": 3 * 366, "month": 3 * 366}
 
 # Dimension -> (label, DailyCost column). Every dimension the rollup carries can group and filter.
 DIMENSIONS: dict[str, tuple[str, str]] = {
@@ -40,8 +42,40 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "pricing_mode": ("Pricing mode", "deployment__pricing_mode"),
     "charge_category": ("Charge category", "charge_category"),
 }
-GRANULARITIES = {"day": "Daily", "week": "Weekly", "month": "Monthly"}
-PERIOD_AXIS = {"day": "Day", "week": "Week (starting Monday)", "month": "Month"}
+# "week_to_end": 7-day periods counted back from the end date, so the last period is the 7 days to the
+# end and the one before it the 7 days before those (the top movers' two weeks), whatever the weekday.
+GRANULARITIES = {
+    "day": "Daily",
+    "week": "Weekly",
+    "week_to_end": "Weekly, to the end date",
+    "month": "Monthly",
+}
+PERIOD_AXIS = {
+    "day": "Day",
+    "week": "Week (starting Monday)",
+    "week_to_end": "7 days (the last ending on the end date)",
+    "month": "Month",
+}
+# The chart's x axis labels at most this many periods: a date such as "Nov 29" is about 45 px wide,
+# and the plot is about 900 px wide at a 1280 px window, so a dozen labels never touch.
+MAX_TICKS = 12
+# Tick steps per granularity, in periods, smallest first: days step by whole weeks once one label a
+# day or two would crowd, weeks by 1, 2, 4... weeks, months by a quarter, a half, a year.
+TICK_STEPS = {
+    "day": (1, 2, 3, 7, 14, 28, 56),
+    "week": (1, 2, 4, 8, 13, 26),
+    "week_to_end": (1, 2, 4, 8, 13, 26),
+    "month": (1, 2, 3, 6, 12),
+}
+PERIOD_DAYS = {"day": 1, "week": 7, "week_to_end": 7, "month": 30}
+TICK_FORMAT = {"day": "%b %-d", "week": "%b %-d", "week_to_end": "%b %-d", "month": "%b %Y"}
+HOVER_PERIOD = {
+    "day": "%{x|%Y-%m-%d}",
+    "week": "Week of %{x|%Y-%m-%d}",
+    "week_to_end": "7 days from %{x|%Y-%m-%d}",
+    "month": "%{x|%Y-%m}",
+}
+DAY_MS = 86_400_000
 # Billed is what the invoice says for the day; amortized spreads commitments (FOCUS EffectiveCost).
 COSTS = {"billed": ("Billed", "billed_cost"), "amortized": ("Amortized", "effective_cost")}
 NONE_LABEL = "(none)"
@@ -95,6 +129,11 @@ class ExplorerResult:
             return period.strftime("%Y-%m")
         if self.query.granularity == "week":
             return f"Week of {period.isoformat()}"
+        if self.query.granularity == "week_to_end":
+            # The days the column sums: the first period may start before the range (then it has
+            # fewer than 7 days in it).
+            first = max(period, self.query.start)
+            return f"{first.isoformat()} – {(period + dt.timedelta(days=6)).isoformat()}"
         return period.isoformat()
 
     @property
@@ -237,7 +276,7 @@ def explorer_filter_choices(*, user) -> dict[str, list[str]]:
 def explorer_latest_day(*, user) -> dt.date | None:
     """The latest day with billed spend the user may see: the default range ends there, so the
     explorer opens on data even when bills lag the calendar by days."""
-    return visible(DailyCost.objects.all(), user).aggregate(latest=Max("day"))["latest"]
+    return DailyCost.objects.restrict(user).aggregate(latest=Max("day"))["latest"]
 
 
 def _terms(query: ExplorerQuery, user) -> list[tuple[int, QuerySet, object, bool]]:
@@ -248,8 +287,8 @@ def _terms(query: ExplorerQuery, user) -> list[tuple[int, QuerySet, object, bool
     rows as "(none)". Filtered on K=V: K's rows with value V. Filtered on K=(none): DailyCost minus
     K's rows. So a key's groups always add up to DailyCost under the same filters, to the cent.
     """
-    day_rows = visible(DailyCost.objects.all(), user).filter(day__gte=query.start, day__lte=query.end)
-    tag_rows = visible(DailyTagCost.objects.all(), user).filter(day__gte=query.start, day__lte=query.end)
+    day_rows = DailyCost.objects.restrict(user).filter(day__gte=query.start, day__lte=query.end)
+    tag_rows = DailyTagCost.objects.restrict(user).filter(day__gte=query.start, day__lte=query.end)
     for name, value in query.filters.items():
         column = DIMENSIONS[name][1]
         condition = {f"{column}__isnull": True} if value == NONE_LABEL else {column: value}
@@ -276,10 +315,30 @@ def _terms(query: ExplorerQuery, user) -> list[tuple[int, QuerySet, object, bool
     return [(1, keyed.filter(tag_value=value), tagged_group, False)]
 
 
+class _WeekToEnd(Func):
+    """The first day of the 7-day period that holds the row's day, periods counted back from `end`:
+    day - 6 + (end - day) mod 7 (date minus date is a number of days in Postgres)."""
+
+    output_field = DateField()
+
+    def __init__(self, end: dt.date) -> None:
+        super().__init__(F("day"), Value(end, output_field=DateField()))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        day_sql, day_params = compiler.compile(self.source_expressions[0])
+        end_sql, end_params = compiler.compile(self.source_expressions[1])
+        return (
+            f"({day_sql} - 6 + MOD({end_sql} - {day_sql}, 7))",
+            (*day_params, *end_params, *day_params),
+        )
+
+
 def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
     cost_column = COSTS[query.cost][1]
     if query.granularity == "week":
         period = TruncWeek("day")
+    elif query.granularity == "week_to_end":
+        period = _WeekToEnd(query.end)
     elif query.granularity == "month":
         period = TruncMonth("day")
     else:
@@ -332,9 +391,107 @@ def explorer_build(*, user, query: ExplorerQuery) -> ExplorerResult:
     return result
 
 
+# Explorer filters that estimates can take too (SpendEstimate has a team, model and deployment, and
+# through the deployment a provider and account): name -> CostFilters field. Estimates have no service,
+# region, SKU, charge category or tags.
+_ESTIMATE_FILTERS = {
+    "provider": "provider",
+    "account": "account",
+    "team": "team",
+    "model": "model",
+    "deployment": "deployment",
+}
+
+
+@dataclass
+class EstimatesNote:
+    """Spend estimated from usage for days in the range whose bill has not landed yet. The Overview's
+    spend and month-to-date figures include it; the explorer reads bills only, so a link from such a
+    figure says how much of the figure is not in the table, and for which days."""
+
+    currency: str
+    total: Decimal = ZERO
+    by_provider: list[tuple[str, Decimal]] = field(default_factory=list)  # (provider label, amount)
+    days: list[dt.date] = field(default_factory=list)
+    # Estimates in other currencies (the Overview converts them; this view shows one currency).
+    other_currencies: list[str] = field(default_factory=list)
+    # A filter of the view that estimates do not carry: then no amount can be matched to it.
+    unmatched_filter: str = ""
+
+
+def explorer_estimates_note(*, user, query: ExplorerQuery) -> EstimatesNote:
+    """The open estimates (scoped to the user) in the query's range under its filters: one query."""
+    note = EstimatesNote(currency=query.currency)
+    options = {}
+    for name, value in query.filters.items():
+        if name == "team" and value == NONE_LABEL:
+            options["unallocated_only"] = True
+        elif name in _ESTIMATE_FILTERS and value != NONE_LABEL:
+            options[_ESTIMATE_FILTERS[name]] = value
+        else:
+            note.unmatched_filter = DIMENSIONS[name][0]
+    if query.tag_filter is not None:
+        note.unmatched_filter = f"tag {query.tag_filter[0]}"
+    if note.unmatched_filter:
+        return note
+    rows = (
+        estimates_open(user=user, filters=CostFilters(day_from=query.start, day_to=query.end, **options))
+        .values("day", "currency", provider=F("deployment__provider"))
+        .annotate(amount=Sum("estimated_cost"))
+        .order_by()
+    )
+    by_provider: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    days, other_currencies = set(), set()
+    for row in rows:
+        if row["currency"] != query.currency:
+            other_currencies.add(row["currency"])
+            continue
+        by_provider[row["provider"]] += row["amount"] or ZERO
+        days.add(row["day"])
+    note.by_provider = sorted(
+        ((design.provider_label(provider), amount) for provider, amount in by_provider.items()),
+        key=lambda item: (-item[1], item[0]),
+    )
+    note.total = sum(by_provider.values(), ZERO)
+    note.days = sorted(days)
+    note.other_currencies = sorted(other_currencies)
+    return note
+
+
 def _title_dimension(group_by: str) -> str:
     tag_key = tag_group_key(group_by)
     return f"tag {tag_key}" if tag_key is not None else DIMENSIONS[group_by][0].lower()
+
+
+def _period_axis(query: ExplorerQuery, periods: list[dt.date]) -> dict:
+    """A date axis whose labels cannot overlap: a tick every `step` periods (at most MAX_TICKS), on
+    period starts (Mondays when days step by weeks), over exactly the periods shown.
+
+    A category axis labelled every period (as this chart had) rotated and crowded 90 daily labels
+    at 1280 px; Plotly's automatic date ticks would put weekly ticks on Sundays."""
+    granularity = query.granularity
+    step = next(
+        (step for step in TICK_STEPS[granularity] if -(-len(periods) // step) <= MAX_TICKS),
+        TICK_STEPS[granularity][-1],
+    )
+    first = periods[0]
+    if granularity == "day" and step % 7 == 0:
+        first += dt.timedelta(days=-first.weekday() % 7)
+    dtick: int | str = f"M{step}" if granularity == "month" else step * PERIOD_DAYS[granularity] * DAY_MS
+    # Each bar is centred on its period's start: half a period of room on either side.
+    half = dt.timedelta(days=PERIOD_DAYS[granularity] / 2)
+    return {
+        "title": {"text": PERIOD_AXIS[granularity]},
+        "type": "date",
+        "tickmode": "linear",
+        "tick0": first.isoformat(),
+        "dtick": dtick,
+        "tickformat": TICK_FORMAT[granularity],
+        "range": [
+            (dt.datetime.combine(periods[0], dt.time()) - half).isoformat(),
+            (dt.datetime.combine(periods[-1], dt.time()) + half).isoformat(),
+        ],
+    }
 
 
 def _figure(result: ExplorerResult) -> dict:
@@ -343,19 +500,28 @@ def _figure(result: ExplorerResult) -> dict:
     if not result.rows:
         return {"data": [], "layout": {}}
     query = result.query
-    x = result.period_labels
+    x = [period.isoformat() for period in result.periods]
+    # Explicit, so a single period is a bar and not a hairline (Plotly sizes bars on a date axis by
+    # the gap between points).
+    bar_width = PERIOD_DAYS[query.granularity] * DAY_MS * 0.8
     traces = [
         {
             "type": "bar",
             "name": row.label,
             "x": x,
             "y": [float(amount) for amount in row.amounts],
+            "width": bar_width,
             "marker": {
                 "color": design.provider_color(row.key)
                 if query.group_by == "provider"
                 else design.SERIES_COLORS[index % len(design.SERIES_COLORS)]
             },
-            "hovertemplate": "%{x}<br>" + row.label + ": %{y:,.2f} " + query.currency + "<extra></extra>",
+            "hovertemplate": HOVER_PERIOD[query.granularity]
+            + "<br>"
+            + row.label
+            + ": %{y:,.2f} "
+            + query.currency
+            + "<extra></extra>",
         }
         for index, row in enumerate(result.rows)
     ]
@@ -363,7 +529,7 @@ def _figure(result: ExplorerResult) -> dict:
         "template": design.plotly_default_template(),
         "barmode": "stack",
         "title": {"text": f"{COSTS[query.cost][0]} cost by {_title_dimension(query.group_by)}"},
-        "xaxis": {"title": {"text": PERIOD_AXIS[query.granularity]}, "type": "category"},
+        "xaxis": _period_axis(query, result.periods),
         "yaxis": {"title": {"text": f"{COSTS[query.cost][0]} cost ({query.currency})"}},
         "legend": {"orientation": "h", "y": -0.2},
         "margin": {"l": 60, "r": 16, "t": 48, "b": 40},

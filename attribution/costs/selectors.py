@@ -75,16 +75,6 @@ def _sees_everything(user) -> bool:
     return cached
 
 
-def visible(queryset: QuerySet, user) -> QuerySet:
-    """`restrict(user)` without letting its join and DISTINCT reach a SUM: filter by visible ids."""
-    if _sees_everything(user):
-        return queryset
-    restricted = queryset.restrict(user)
-    if restricted is queryset:
-        return queryset
-    return queryset.filter(pk__in=restricted.order_by().values("pk"))
-
-
 def _apply(rows: QuerySet, filters: CostFilters, *, estimates: bool = False) -> QuerySet:
     """Filters on AllocatedCost / DailyCost (same column names) or SpendEstimate (`estimates`)."""
     if filters.day_from:
@@ -122,10 +112,10 @@ def allocated_account_day() -> Exists:
 
 def billed_sources(*, user, filters: CostFilters, basis: str) -> list[QuerySet]:
     """Querysets whose rows together are the billed cost on `basis` ('allocated' or 'billed')."""
-    daily = _apply(visible(DailyCost.objects.all(), user), filters)
+    daily = _apply(DailyCost.objects.restrict(user), filters)
     if basis != "allocated":
         return [daily]
-    allocated = _apply(visible(AllocatedCost.objects.all(), user), filters)
+    allocated = _apply(AllocatedCost.objects.restrict(user), filters)
     return [allocated, daily.filter(~allocated_account_day())]
 
 
@@ -143,7 +133,7 @@ def bill_landed() -> Q:
 
 def estimates_open(*, user, filters: CostFilters) -> QuerySet[SpendEstimate]:
     """Estimates that still stand in for a bill: not reconciled, and no bill for their day yet."""
-    rows = visible(SpendEstimate.objects.all(), user).filter(reconciled_at__isnull=True)
+    rows = SpendEstimate.objects.restrict(user).filter(reconciled_at__isnull=True)
     return _apply(rows, filters, estimates=True).exclude(bill_landed())
 
 
@@ -175,7 +165,7 @@ class EstimateAccuracy:
 def estimate_accuracy(*, user, filters: CostFilters | None = None) -> list[EstimateAccuracy]:
     """Accuracy of reconciled estimates per deployment and currency, compared day by day."""
     rows = _apply(
-        visible(SpendEstimate.objects.all(), user).filter(reconciled_at__isnull=False),
+        SpendEstimate.objects.restrict(user).filter(reconciled_at__isnull=False),
         filters or CostFilters(),
         estimates=True,
     )
@@ -330,14 +320,14 @@ def unallocated_summary(*, user, filters: CostFilters) -> list[SummaryRow]:
     team-less cost is `not_allocated` (allocation has not run for it yet).
     """
     allocated = (
-        _apply(visible(AllocatedCost.objects.all(), user), filters)
+        _apply(AllocatedCost.objects.restrict(user), filters)
         .exclude(unallocated_reason="")
         .values(group=F("unallocated_reason"), currency=F("billing_currency"), charge_day=F("day"))
         .annotate(amount=Sum("billed_cost"))
         .order_by()
     )
     pending = (
-        _apply(visible(DailyCost.objects.all(), user), filters)
+        _apply(DailyCost.objects.restrict(user), filters)
         .filter(team__isnull=True)
         .filter(~allocated_account_day())
         .values(currency=F("billing_currency"), charge_day=F("day"))

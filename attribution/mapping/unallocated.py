@@ -19,7 +19,7 @@ from django.db.models.functions import Abs
 
 from attribution import design
 from attribution.costs import selectors as cost_selectors
-from attribution.costs.selectors import CostFilters, _apply, _sees_everything, allocated_account_day, visible
+from attribution.costs.selectors import CostFilters, _apply, _sees_everything, allocated_account_day
 from attribution.models import AllocatedCost, DailyCost, DailyResourceCost, RuleSuggestion, SuggestionState
 
 ZERO = Decimal(0)
@@ -72,9 +72,9 @@ class UnallocatedPage:
 
 def _unallocated_rows(*, user, filters: CostFilters):
     """(allocated rows with a reason, DailyCost rows of account-days not allocated yet), team-less."""
-    allocated = _apply(visible(AllocatedCost.objects.all(), user), filters).exclude(unallocated_reason="")
+    allocated = _apply(AllocatedCost.objects.restrict(user), filters).exclude(unallocated_reason="")
     pending = (
-        _apply(visible(DailyCost.objects.all(), user), filters)
+        _apply(DailyCost.objects.restrict(user), filters)
         .filter(team__isnull=True)
         .filter(~allocated_account_day())
     )

@@ -77,6 +77,17 @@ def floatfmt(value, arg=-1):
     (half up, at the same precision) and lets format() write the digits; anything else (other
     types, NaN, unlocalized "u", other separators) goes to `floatformat` itself.
     """
+    return _floatfmt(value, arg, _language_formats_like_python)
+
+
+def floatfmt_in_current_language():
+    """`floatfmt` for many numbers in a row (a table built in Python): the same text, with the
+    language looked up once instead of per number (get_language() costs some 20 us a call)."""
+    like_python = _language_formats_like_python()
+    return lambda value, arg=-1: _floatfmt(value, arg, lambda: like_python)
+
+
+def _floatfmt(value, arg, language_formats_like_python):
     kind = type(value)
     if kind is Decimal:
         number = value
@@ -96,7 +107,7 @@ def floatfmt(value, arg=-1):
         places = int(places)
     except ValueError:
         return floatformat(value, arg)
-    if not number.is_finite() or not _language_formats_like_python():
+    if not number.is_finite() or not language_formats_like_python():
         return floatformat(value, arg)
     _, digits, exponent = number.as_tuple()
     if len(digits) + abs(exponent) > 200 or abs(places) > 200:

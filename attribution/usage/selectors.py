@@ -93,7 +93,6 @@ def _usage(
     rows = (
         queryset.restrict(user)
         .values_list(
-            "id",
             unit,
             *lookups,
             "requests",
@@ -109,8 +108,7 @@ def _usage(
     # Histograms cannot be summed by the ORM; the rollup already has few rows per period, so they
     # are added here (one query, no per-row lookups).
     merged: dict[tuple, UsageRow] = {}
-    # "id" is selected so that restrict()'s DISTINCT never folds two equal-looking rows together.
-    for _, period, *rest in rows:
+    for period, *rest in rows:
         keys = tuple(rest[: len(lookups)])
         requests, input_tokens, output_tokens, errors, gpu_seconds, latency_ms_sum, histogram = rest[
             len(lookups) :

@@ -18,6 +18,9 @@ from attribution.costs import explorer
 from attribution.widgets import PlainSelect
 
 DEFAULT_DAYS = 30
+# `note=<figure>`: the view was opened from that Overview figure, which adds estimated spend to the
+# bills; the page then says how much of the figure is estimated (the explorer shows bills only).
+NOTE_FIGURES = {"spend": "Spend", "month_to_date": "Month to date"}
 
 
 class ExplorerForm(forms.Form):
@@ -93,8 +96,11 @@ class ExplorerForm(forms.Form):
         if start and end:
             if start > end:
                 raise forms.ValidationError("The start date must be on or before the end date.")
-            if (end - start).days + 1 > explorer.MAX_RANGE_DAYS:
-                raise forms.ValidationError(f"Choose a range of at most {explorer.MAX_RANGE_DAYS} days.")
+            granularity = cleaned.get("granularity") or "day"
+            longest = explorer.MAX_RANGE_DAYS.get(granularity, explorer.MAX_RANGE_DAYS["day"])
+            if (end - start).days + 1 > longest:
+                hint = " by day; choose weeks or months for longer" if granularity == "day" else ""
+                raise forms.ValidationError(f"Choose a range of at most {longest} days{hint}.")
         return cleaned
 
     def to_query(self, *, today: dt.date) -> explorer.ExplorerQuery:
@@ -127,6 +133,7 @@ def explorer_page(request: HttpRequest) -> HttpResponse:
     choices = explorer.explorer_filter_choices(user=request.user)
     params = request.GET.copy()
     params.pop("format", None)
+    note_figure = NOTE_FIGURES.get(params.pop("note", [""])[-1], "")
     form = ExplorerForm(params or None, choices=choices)
     latest = explorer.explorer_latest_day(user=request.user)
     today = timezone.localdate()
@@ -153,6 +160,7 @@ def explorer_page(request: HttpRequest) -> HttpResponse:
         )
     csv_query = request.GET.copy()
     csv_query["format"] = "csv"
+    estimates_note = explorer.explorer_estimates_note(user=request.user, query=query) if note_figure else None
     return render(
         request,
         "attribution/explorer.html",
@@ -161,5 +169,7 @@ def explorer_page(request: HttpRequest) -> HttpResponse:
             "result": result,
             "figures": {"explorer": result.figure},
             "csv_url": "?" + csv_query.urlencode(),
+            "note_figure": note_figure,
+            "estimates_note": estimates_note,
         },
     )

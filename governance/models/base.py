@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from attribution.choices import Provider
 from attribution.design import money_text
-from attribution.models import CloudAccount, ServedModel, Team
+from attribution.models import CloudAccount, ScopedQuerySet, ServedModel, Team
 from governance.choices import (
     AlertKind,
     BudgetAction,
@@ -43,13 +43,11 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
-class BudgetQuerySet(models.QuerySet):
-    def restrict(self, user) -> models.QuerySet:
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.has_perm("attribution.view_all_teams"):
-            return self
-        return self.filter(team__memberships__user=user).distinct()
+class BudgetQuerySet(ScopedQuerySet):
+    """attribution.view_all_teams (admin, finance) sees every row; others the rows of their teams
+    (organisation-wide rows, without a team, included for no one else)."""
+
+    team_lookup = "team"
 
 
 class Budget(models.Model):
@@ -115,14 +113,10 @@ class Budget(models.Model):
         return self.name
 
 
-class BudgetThresholdQuerySet(models.QuerySet):
-    def restrict(self, user) -> models.QuerySet:
-        """The thresholds of the budgets this user sees (BudgetQuerySet.restrict)."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.has_perm("attribution.view_all_teams"):
-            return self
-        return self.filter(budget__team__memberships__user=user).distinct()
+class BudgetThresholdQuerySet(ScopedQuerySet):
+    """The thresholds of the budgets this user sees (BudgetQuerySet)."""
+
+    team_lookup = "budget__team"
 
 
 class BudgetThreshold(models.Model):
@@ -241,14 +235,10 @@ class NotificationChannel(models.Model):
         return self.name
 
 
-class AlertQuerySet(models.QuerySet):
-    def restrict(self, user) -> models.QuerySet:
-        """attribution.view_all_teams (admin, finance) sees every alert; others the alerts of their teams."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.has_perm("attribution.view_all_teams"):
-            return self
-        return self.filter(team__memberships__user=user).distinct()
+class AlertQuerySet(ScopedQuerySet):
+    """attribution.view_all_teams (admin, finance) sees every alert; others the alerts of their teams."""
+
+    team_lookup = "team"
 
 
 class Alert(models.Model):

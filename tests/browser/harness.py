@@ -7,6 +7,7 @@
 - `PageCheck.visit` loads a page and fails on any console error, uncaught exception, failed asset,
   sideways overflow at the viewport's width (1280 px unless a test changes it: the page must not
   scroll horizontally, nor a table be wider than its box) or serious/critical axe violation;
+  `login` fails on any console error or failed asset of the login page or the page it lands on;
   `screenshot` writes PNGs under the artifacts folder (INFERENSYS_TEST_ARTIFACTS, default
   .data/test-artifacts) for CI to keep. (The README's screenshots are of the demo's data:
   bin/screenshots.py, `make screenshots`.)
@@ -104,6 +105,10 @@ class PageCheck:
         self.page.fill("input[name=password]", password)
         self.page.click("button[type=submit]")
         self.page.wait_for_selector(".sidenav")
+        self.page.wait_for_load_state("load")
+        # The login page and the page it lands on count like any visited page: a missing asset there
+        # (a favicon's 404) fails the test, not only one on the pages visited afterwards.
+        assert self.problems == [], f"logging in as {username}: {self.problems}"
 
     def visit(self, path: str) -> int:
         """Open `path`, wait for its charts, and check it; returns the HTTP status."""

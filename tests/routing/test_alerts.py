@@ -54,6 +54,42 @@ def test_an_infeasible_policy_makes_an_alert_the_alerts_api_lists(llama, pull_ga
         alert.full_clean()  # the stored kind is a valid choice
 
 
+def _infeasible_messages() -> set[str]:
+    return set(Alert.objects.filter(kind=AlertKind.ROUTING_INFEASIBLE).values_list("message", flat=True))
+
+
+def test_a_cost_ceiling_alert_shows_money_as_the_ui_does(llama, pull_gateway):
+    """The ceiling is stored with 10 decimal places and the route's cost is averaged from the bill:
+    the alert (mail, Slack, the alerts page) shows both in cents with the currency, and says what
+    happened to the weights."""
+    routed_deployment(llama, "llama-aws", cost_per_1m="1.23456789")
+    routed_deployment(llama, "llama-gcp", cost_per_1m="2.5", provider="gcp")
+    services.policies_republish(reason="cost")
+    RoutingPolicy.objects.filter(model=llama).update(
+        objective="fastest_within_budget", cost_ceiling_per_1m_tokens=Decimal("0.5")
+    )
+    services.policies_republish(reason="manual")
+
+    assert _infeasible_messages() == {
+        "Routing policy for llama-70b realtime from us-east-1 is infeasible (cost_ceiling): Cost ceiling "
+        "0.50 USD per 1M tokens is below the cheapest route (1.23 USD). The last weights are kept."
+    }
+
+
+def test_a_first_publish_under_an_infeasible_policy_says_what_it_relaxed(llama, pull_gateway):
+    RoutingPolicy.objects.filter(model=llama).update(
+        objective="fastest_within_budget", cost_ceiling_per_1m_tokens=Decimal("0.5")
+    )
+    routed_deployment(llama, "llama-aws", cost_per_1m="1.23456789")
+    services.policies_republish(reason="manual")
+
+    assert _infeasible_messages() == {
+        "Routing policy for llama-70b realtime from us-east-1 is infeasible (cost_ceiling): Cost ceiling "
+        "0.50 USD per 1M tokens is below the cheapest route (1.23 USD). "
+        "No earlier weights to keep: published with cost_ceiling relaxed."
+    }
+
+
 def test_a_lagging_gateway_makes_an_alert_the_alerts_api_lists(llama, pull_gateway, finance_api, settings):
     settings.ROUTING_APPLY_DEADLINE_SECONDS = 60
     gateway, _ = pull_gateway

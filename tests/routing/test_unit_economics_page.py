@@ -197,8 +197,17 @@ def test_it_draws_each_models_pareto_frontier(world):
     # spot is cheapest, fast is faster; slow is beaten by fast on both and is off the frontier.
     frontier = traces["llama: Pareto frontier"]
     assert list(zip(frontier["x"], frontier["y"], strict=True)) == [(5.01, 900.0), (12.0, 200.0)]
+    # One legend entry per model: its frontier is in its legend group and colour, not listed itself.
+    pareto = figures["pareto"]["data"]
+    models = [trace["name"] for trace in pareto if trace.get("showlegend", True)]
+    assert models == [trace["name"] for trace in pareto if trace["mode"] == "markers+text"]
+    assert models == ["llama"]
+    for model in models:
+        points, line = traces[model], traces[f"{model}: Pareto frontier"]
+        assert line["showlegend"] is False and line["legendgroup"] == points["legendgroup"] == model
+        assert line["line"]["color"] == points["marker"]["color"]
     trend = {trace["name"]: trace for trace in figures["trend"]["data"]}
-    assert trend["llama · llama-h100-spot"]["y"] == [6.67, 3.35]
+    assert trend["llama-h100-spot"]["y"] == [6.67, 3.35]
     # The time axis is the selected range by day (a one-day series is not scaled to milliseconds).
     xaxis = figures["trend"]["layout"]["xaxis"]
     assert xaxis["type"] == "date" and xaxis["tickformat"] == "%b %-d"
@@ -209,7 +218,40 @@ def test_a_team_lead_sees_only_the_deployments_their_teams_spent_on(world):
     table = _table(_get(world["lead"], RANGE).content.decode())
     assert [_deployment(row) for row in table[1:]] == ["llama-h100-spot"]
     figures = _figures(_get(world["lead"], RANGE).content.decode())
-    assert [t["name"] for t in figures["trend"]["data"]] == ["llama · llama-h100-spot"]
+    assert [t["name"] for t in figures["trend"]["data"]] == ["llama-h100-spot"]
+
+
+def test_its_trend_draws_one_model_at_a_time_while_the_table_lists_every_deployment(world):
+    """Twelve models of three deployments each: one chart of them all had a 36-entry legend. The
+    chart draws the costliest model's deployments (or the chosen model's); the table has all 39."""
+    for index in range(12):
+        model = ServedModelFactory(slug=f"model-{index:02}", name=f"Model {index:02}")
+        for provider in ("aws", "gcp", "azure"):
+            _unit_cost(
+                DeploymentFactory(slug=f"m{index:02}-{provider}", model=model, provider=provider),
+                dt.date(2026, 10, 3),
+                cost=f"{index + 1}.00",
+                tokens_in=1_000_000,
+                tokens_out=0,
+                cost_per_1m_input_tokens=f"{index + 1}.00",
+            )
+    html = _get(world["finance"], RANGE).content.decode()
+    assert len(_table(html)) == 1 + 39
+    # llama cost 69.03 over the range, more than any of the others (at most 3 x 12.00).
+    trend = _figures(html)["trend"]["data"]
+    names = sorted(trace["name"] for trace in trend)
+    assert names == ["llama-azure-slow", "llama-gcp-fast", "llama-h100-spot"]
+    assert "over time: llama</h2>" in html
+
+    html = _get(world["finance"], f"{RANGE}&model=model-07").content.decode()
+    trend = _figures(html)["trend"]["data"]
+    assert {trace["name"]: trace["y"] for trace in trend} == {
+        "m07-aws": [8.0],
+        "m07-gcp": [8.0],
+        "m07-azure": [8.0],
+    }
+    assert len(_table(html)) == 1 + 39
+    assert '<option value="model-07" selected>Model 07</option>' in html
 
 
 def test_it_is_linked_in_the_navigation_and_needs_a_login(world):
@@ -238,9 +280,10 @@ def test_its_queries_do_not_grow_with_rows(world, django_assert_max_num_queries)
         RouteLatency.objects.create(deployment=deployment, origin="", p95_ms=100 + index)
     client = Client()
     client.force_login(world["lead"])
-    # session, user, the role's permissions (scope), currencies, latest day, the rows, the
-    # latencies, and the navigation's checks: bounded whatever the number of deployments.
-    with django_assert_max_num_queries(10):
+    # session, user, the role's permissions (scope), the currencies, models and latest day (one
+    # read), the rows, the latencies, and the navigation's checks: bounded whatever the number of
+    # deployments.
+    with django_assert_max_num_queries(8):
         response = client.get(f"/routing/unit-economics/?{RANGE}")
     assert response.status_code == 200
 

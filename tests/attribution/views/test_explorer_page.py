@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from decimal import Decimal
 
 import pytest
 from django.test import Client
 
+from attribution.models import CloudAccount
 from tests.factories import (
     CloudAccountFactory,
     DailyCostFactory,
@@ -103,6 +105,19 @@ def test_it_groups_by_team_per_week_to_the_cent(world):
     assert eur[1:] == [["ads", "€15.00", "€15.00"], ["Total", "€15.00", "€15.00"]]
 
 
+def test_its_weeks_to_the_end_date_are_the_7_days_to_the_end_and_the_7_before(world):
+    """14 days ending on a Wednesday: two columns of 7 days, not the Monday weeks (2 + 7 + 5 days); a
+    range that is no whole number of weeks starts with a shorter period, labelled with its days."""
+    table = _table(_get(world["finance"], f"{RANGE}&group_by=team&granularity=week_to_end").content.decode())
+    assert table[0] == ["Team", "2026-10-01 – 2026-10-07", "2026-10-08 – 2026-10-14", "Total"]
+    assert table[1] == ["search", "$200.20", "$100.10", "$300.30"]
+    assert table[-1] == ["Total", "$280.28", "$140.14", "$420.42"]
+    query = "start=2026-10-02&end=2026-10-13&group_by=team&granularity=week_to_end"
+    table = _table(_get(world["finance"], query).content.decode())
+    assert table[0] == ["Team", "2026-10-02 – 2026-10-06", "2026-10-07 – 2026-10-13", "Total"]
+    assert table[1] == ["search", "$100.10", "$100.10", "$200.20"]
+
+
 def test_it_shows_amortized_cost_and_filters_by_any_dimension(world):
     response = _get(
         world["finance"], f"{RANGE}&group_by=pricing_mode&granularity=month&cost=amortized&f_provider=aws"
@@ -183,18 +198,17 @@ def _choices_by_distinct(user) -> dict:
     """The filter options as plain DISTINCT reads of the visible rows give them (the reference the
     index walks must equal)."""
     from attribution.costs.explorer import DIMENSIONS
-    from attribution.costs.selectors import visible
     from attribution.models import DailyCost, DailyTagCost
 
     columns = [column for _, column in DIMENSIONS.values()]
     values: dict[str, set] = {name: set() for name in DIMENSIONS}
     currencies, tags = set(), {}
-    for row in visible(DailyCost.objects.all(), user).values_list(*columns, "billing_currency").distinct():
+    for row in DailyCost.objects.restrict(user).values_list(*columns, "billing_currency").distinct():
         for name, value in zip(DIMENSIONS, row[:-1], strict=True):
             if value not in (None, ""):
                 values[name].add(str(value))
         currencies.add(row[-1])
-    for key, value in visible(DailyTagCost.objects.all(), user).values_list("tag_key", "tag_value"):
+    for key, value in DailyTagCost.objects.restrict(user).values_list("tag_key", "tag_value"):
         tags.setdefault(key, set()).add(value)
     choices = {name: sorted(found) for name, found in values.items()}
     choices["currency"] = sorted(currencies)
@@ -259,3 +273,58 @@ def test_the_filter_options_are_the_values_of_the_rows_each_role_may_see(world):
     assert explorer_filter_choices(user=viewer)["team"] == ["aaa-first"]
     assert explorer_filter_choices(user=nobody)["provider"] == []
     assert explorer_filter_choices(user=AnonymousUser())["tags"] == {}
+
+
+def _figure(user, query: str) -> dict:
+    html = _get(user, query).content.decode()
+    found = re.search(r'<script id="figures" type="application/json">(.*?)</script>', html, re.S)
+    return json.loads(found.group(1))["explorer"]
+
+
+def _tick_dates(axis: dict) -> list[dt.date]:
+    """The days the axis labels: from tick0 every dtick, within the axis range."""
+    low, high = (dt.datetime.fromisoformat(bound) for bound in axis["range"])
+    tick = dt.datetime.fromisoformat(axis["tick0"])
+    ticks = []
+    while tick <= high:
+        if tick >= low:
+            ticks.append(tick.date())
+        if isinstance(axis["dtick"], str):  # "M<n>": every n months
+            months = tick.month - 1 + int(axis["dtick"][1:])
+            tick = tick.replace(year=tick.year + months // 12, month=months % 12 + 1)
+        else:
+            tick += dt.timedelta(milliseconds=axis["dtick"])
+    return ticks
+
+
+@pytest.mark.parametrize(
+    ("granularity", "labels", "first_tick", "step_days"),
+    [
+        # 90 days: a label every other week, on Mondays (a label a day crowded them at 1280 px).
+        ("day", 7, dt.date(2026, 7, 6), 14),
+        # 14 weeks (Mondays 2026-06-29 ... 2026-09-28): every other week.
+        ("week", 7, dt.date(2026, 6, 29), 14),
+        # 13 periods of 7 days back from 29 September (a Tuesday), the first from 1 July: every other.
+        ("week_to_end", 7, dt.date(2026, 7, 1), 14),
+        # 3 months: each month, on its first day.
+        ("month", 3, dt.date(2026, 7, 1), None),
+    ],
+)
+def test_its_time_axis_labels_a_dozen_periods_at_most(world, granularity, labels, first_tick, step_days):
+    aws = CloudAccount.objects.get(slug="aws-prod")
+    start = dt.date(2026, 7, 2)  # a Thursday
+    for offset in range(90):
+        DailyCostFactory(day=start + dt.timedelta(days=offset), account=aws, billed_cost=Decimal("1.00"))
+    figure = _figure(world["finance"], f"start=2026-07-02&end=2026-09-29&granularity={granularity}")
+    axis = figure["layout"]["xaxis"]
+    assert axis["type"] == "date"
+    assert axis["tickmode"] == "linear"
+    ticks = _tick_dates(axis)
+    assert len(ticks) == labels
+    assert ticks[0] == first_tick
+    if step_days:
+        assert ticks[1] - ticks[0] == dt.timedelta(days=step_days)
+    # Every bar is on the axis: its periods are the table's, each inside the range.
+    bars = figure["data"][0]["x"]
+    low, high = (dt.datetime.fromisoformat(bound) for bound in axis["range"])
+    assert all(low < dt.datetime.fromisoformat(day) < high for day in bars)

@@ -224,55 +224,14 @@ def test_every_table_the_page_reads_bumps_the_version(client, world, settings):
             for query in captured.captured_queries:
                 read |= set(re.findall(r'(?:FROM|JOIN)\s+"(\w+)"', query["sql"]))
     with connection.cursor() as cursor:
+        # Watched: an after-statement trigger of ours for each of INSERT, UPDATE, DELETE and TRUNCATE
+        # (pg_trigger.tgtype bits: 1 row, 2 before, 4 insert, 8 delete, 16 update, 32 truncate).
         cursor.execute(
             "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE t.tgname = c.relname || '_data_changed'"
+            "WHERE t.tgname LIKE c.relname || '\\_data\\_%' AND t.tgtype & 3 = 0 "
+            "GROUP BY c.relname HAVING bit_or(t.tgtype) & 60 = 60"
         )
         watched = {name for (name,) in cursor.fetchall()}
     exercised = {"attribution_dailycost", "attribution_spendestimate", "attribution_pricecard"}
     assert exercised | {"governance_alert"} <= read
     assert read - SCOPE_TABLES <= watched, f"read but not watched: {read - SCOPE_TABLES - watched}"
-
-
-@pytest.fixture
-def eager_celery():
-    from config.celery_app import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-def test_the_tasks_that_change_the_data_warm_the_page_of_its_recent_readers(client, world, eager_celery):
-    """An allocation (a Celery task that writes what the page reads) renders the unfiltered page
-    again for the scopes served lately, so their next request is a cached one with the new data."""
-    from attribution.allocation.tasks import allocation_days_task
-
-    finance, lead = world["people"]["finance"], world["people"]["lead"]
-    assert "480.66" in _get(client, finance)[0]
-    _get(client, lead)
-    world["cost"](LATEST, world["accounts"][0], world["teams"][0], None, None, "1.00", currency="USD")
-    allocation_days_task.delay(None, [LATEST.isoformat()])
-    warm, warm_queries = _get(client, finance)
-    assert warm_queries == WARM_QUERIES["admin"] and "481.66" in warm
-    lead_warm, lead_queries = _get(client, lead)
-    assert lead_queries == WARM_QUERIES["lead"]
-    # What was warmed is what the page computes.
-    cache.clear()
-    assert _content(_get(client, finance)[0]) == _content(warm)
-    assert _content(_get(client, lead)[0]) == _content(lead_warm)
-
-
-def test_a_task_that_writes_nothing_the_page_reads_warms_nothing_new(client, world, eager_celery):
-    from attribution.allocation.tasks import allocation_days_task
-    from attribution.views.overview import recent_readers
-
-    cache.clear()  # the memory cache outlives a test
-    finance = world["people"]["finance"]
-    _get(client, finance, {"provider": "aws"})
-    assert recent_readers() == []  # a filtered page is not warmed
-    _get(client, finance)
-    assert recent_readers() == [finance.pk]
-    keys_before = set(cache._cache)
-    allocation_days_task.delay(None, [])  # nothing to do: the version stays, the entry is there
-    assert set(cache._cache) == keys_before

@@ -18,7 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from attribution.models import UnitCost, UsageDaily
+from attribution.models import SpendEstimate, UnitCost, UsageDaily
 from governance.models import Alert
 from tests.factories import (
     CloudAccountFactory,
@@ -106,6 +106,84 @@ def test_the_month_to_date_figure_opens_the_explorer_for_the_month_with_the_same
     month_to_date = (Decimal("100.10") + Decimal("40.01")) * 10
     assert Decimal(card.replace(",", "")) == month_to_date
     assert _explorer_total(_get(world["finance"], link)) == month_to_date
+
+
+def _estimate(day: dt.date, deployment, team, amount: str, **extra) -> None:
+    SpendEstimate.objects.create(
+        day=day, deployment=deployment, team=team, model=deployment.model, currency="USD",
+        estimated_cost=Decimal(amount), basis="unit_cost", **extra,
+    )  # fmt: skip
+
+
+def _note(page: str) -> tuple[Decimal, list[str], str]:
+    """The explorer's estimates note: its total, its per-provider parts and its text."""
+    note = page[page.index('id="estimates-note"') : page.index("</div>", page.index('id="estimates-note"'))]
+    total = re.search(r'id="estimates-note-total">([^<]+)<', note).group(1)
+    parts = re.findall(r'class="estimates-note__provider">([^<]+)<', note)
+    return Decimal(re.sub(r"[$,]", "", total)), parts, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", note))
+
+
+@pytest.mark.parametrize("role", ["finance", "lead"])
+def test_the_month_to_date_figure_with_estimates_is_the_explorers_total_plus_its_note(world, role):
+    """The card adds spend estimated for days not billed yet; the explorer it opens shows bills only
+    and says how much is estimated, per provider and for which days: card = table + note, to the cent.
+    Estimates whose bill has landed, or that were reconciled, are in neither."""
+    cheap, pricey = world["deployments"]
+    search, ads = world["teams"]
+    first, second = END + dt.timedelta(days=1), END + dt.timedelta(days=2)
+    _estimate(first, cheap, search, "55.55")
+    _estimate(first, pricey, ads, "12.34")
+    _estimate(first, pricey, None, "1.01")  # a shared pool: finance sees it, a lead does not
+    _estimate(second, cheap, search, "44.44")
+    _estimate(END, cheap, search, "999.99")  # AWS billed END: the bill replaced it
+    _estimate(END - dt.timedelta(days=3), pricey, ads, "777.77", reconciled_at=timezone.now())
+    page = _get(world[role], "/")
+    card = Decimal(re.search(r'id="mtd-link"[^>]*>([\d,.]+)</a>', page).group(1).replace(",", ""))
+    link = _href(page, "mtd-link")
+    assert parse_qs(urlsplit(link).query)["note"] == ["month_to_date"]
+    explained = _get(world[role], link)
+    total, parts, text = _note(explained)
+    assert card == _explorer_total(explained) + total
+    if role == "finance":
+        assert (total, parts) == (Decimal("113.34"), ["AWS $99.99", "Google Cloud $13.35"])
+        assert card == (Decimal("100.10") + Decimal("40.01")) * 10 + Decimal("113.34")
+    else:  # their team's bills and estimates only
+        assert (total, parts) == (Decimal("99.99"), ["AWS $99.99"])
+        assert card == Decimal("100.10") * 10 + Decimal("99.99")
+    assert "Month to date on the Overview also includes $" in text
+    assert "(Nov 11, 2026 – Nov 12, 2026, 2 days)" in text
+    # The Spend card adds estimates too, and says so the same way.
+    assert _note(_get(world[role], _href(page, "spend-link")))[0] == total
+
+
+def test_the_estimates_note_costs_one_query_whatever_the_estimates(world, django_assert_num_queries):
+    cheap, pricey = world["deployments"]
+    search, ads = world["teams"]
+    client = Client()
+    client.force_login(world["finance"])
+    url = "/explorer/?start=2026-11-01&end=2026-11-20&group_by=provider&granularity=month"
+    client.get(url)
+    with CaptureQueriesContext(connection) as plain:
+        client.get(url)
+    _estimate(END + dt.timedelta(days=1), cheap, search, "1.00")
+    with CaptureQueriesContext(connection) as noted:
+        client.get(url + "&note=month_to_date")
+    for offset in range(2, 9):
+        for deployment, team in ((cheap, search), (pricey, ads), (pricey, None)):
+            _estimate(END + dt.timedelta(days=offset), deployment, team, "2.00")
+    with django_assert_num_queries(len(noted)):
+        response = client.get(url + "&note=month_to_date")
+    assert len(noted) == len(plain) + 1
+    assert _note(response.content.decode())[0] == Decimal("1.00") + 7 * 3 * Decimal("2.00")
+
+
+def test_the_estimates_note_says_when_a_filter_cannot_apply_to_estimates(world):
+    cheap, _pricey = world["deployments"]
+    _estimate(END + dt.timedelta(days=1), cheap, world["teams"][0], "5.00")
+    page = _get(world["finance"], "/explorer/?start=2026-11-01&end=2026-11-12&f_service=Vertex+AI&note=spend")
+    note = page[page.index('id="estimates-note"') :]
+    assert "Estimates have no service, so how much of it falls in this view is not known." in note
+    assert 'id="estimates-note-total"' not in page
 
 
 def test_a_providers_bars_and_a_deployment_row_open_what_explains_them(world):
@@ -220,3 +298,18 @@ def test_the_panels_queries_do_not_grow_with_alerts_and_usage(world, django_asse
         page = client.get("/").content.decode()
     assert re.search(r'id="open-alerts-count"><strong>8</strong>', page)
     assert page.count("/explorer/?start=2026-11-01&amp;end=2026-11-10&amp;group_by=deployment") == 8
+
+
+def test_a_range_longer_than_the_explorers_days_opens_it_by_week_with_the_same_total(world):
+    """The Overview reads up to three years, the explorer at most 400 days by day: a longer range's
+    links open weeks, which the explorer shows in full, never a refusal."""
+    start = END - dt.timedelta(days=499)
+    page = _get(world["finance"], f"/?start={start}&end={END}")
+    link = _href(page, "spend-link")
+    query = parse_qs(urlsplit(link).query)
+    assert query["start"] == [start.isoformat()] and query["granularity"] == ["week"]
+    explorer = _get(world["finance"], link)
+    assert "Choose a range" not in explorer
+    assert _explorer_total(explorer) == (Decimal("100.10") + Decimal("40.01")) * 17
+    by_day = _get(world["finance"], link.replace("granularity=week", "granularity=day"))
+    assert "Choose a range of at most 400 days by day; choose weeks or months for longer." in by_day
