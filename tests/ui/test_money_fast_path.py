@@ -53,7 +53,7 @@ def _babel(amount, currency: str, locale: str, digits: int) -> str:
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(amount=_amounts)
 def test_it_writes_what_babel_writes(locale, amount):
     with override_settings(INFERENSYS_LOCALE=locale):
