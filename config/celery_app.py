@@ -84,6 +84,13 @@ app.conf.beat_schedule = {
         "schedule": 3600.0,
         "options": {"expires": 3000},
     },
+    # The Overview's recent pages rendered again after any write (a rename, an alert, an edit in
+    # settings): one query when nothing changed. Bulk-writing tasks also enqueue it as they finish.
+    "overview-warm": {
+        "task": "attribution.costs.tasks.overview_warm_task",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "heartbeat": {
         "task": "config.tasks.heartbeat",
         "schedule": 60.0,

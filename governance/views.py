@@ -144,9 +144,7 @@ def alerts_list(request: HttpRequest) -> HttpResponse:
         alerts = alerts.filter(acknowledged_at__isnull=(state == "open"))
     alerts = list(alerts.prefetch_related("deliveries__channel").order_by("-created_at")[:200])
     teams = list(Team.objects.restrict(request.user).order_by("name"))
-    contributors = alert_contributors(
-        alerts=alerts, user=request.user, visible_team_slugs={team.slug for team in teams}
-    )
+    contributors = alert_contributors(alerts=alerts, user=request.user, teams=teams)
     # Asked once, not per row: who may acknowledge which team's alerts.
     edits_any, led = (
         access.user_edits_any_scope(user=request.user),

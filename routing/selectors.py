@@ -107,19 +107,24 @@ def unit_costs_per_1m_tokens(
     start = today - dt.timedelta(days=UNIT_COST_DAYS)
     rows = (
         UnitCost.objects.filter(deployment_id__in=deployment_ids, day__gt=start, day__lte=today)
-        .values("deployment_id", "currency")
+        .values_list("deployment_id", "currency")
         .annotate(
             cost=Sum("effective_cost"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")
         )
+        .order_by()
     )
+    # One exchange rate read per currency, not per deployment.
+    rates: dict[str, Decimal | None] = {}
     totals: dict[int, list[Decimal]] = {}
-    for row in rows:
-        tokens = (row["input_tokens"] or 0) + (row["output_tokens"] or 0)
-        rate = _exchange_rate(day=today, from_currency=row["currency"], to_currency=currency)
+    for deployment_id, row_currency, row_cost, input_tokens, output_tokens in rows:
+        tokens = (input_tokens or 0) + (output_tokens or 0)
+        if row_currency not in rates:
+            rates[row_currency] = _exchange_rate(day=today, from_currency=row_currency, to_currency=currency)
+        rate = rates[row_currency]
         if not tokens or rate is None:
             continue
-        cost, count = totals.setdefault(row["deployment_id"], [Decimal(0), Decimal(0)])
-        totals[row["deployment_id"]] = [cost + row["cost"] * rate, count + tokens]
+        cost, count = totals.setdefault(deployment_id, [Decimal(0), Decimal(0)])
+        totals[deployment_id] = [cost + row_cost * rate, count + tokens]
     prices = {
         deployment_id: (cost * Decimal(1_000_000) / tokens).quantize(Decimal("0.000001"))
         for deployment_id, (cost, tokens) in totals.items()

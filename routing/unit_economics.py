@@ -256,7 +256,11 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
     Every point is labelled with its deployment and silicon, so the cheapest accelerator reads off the
     chart without hovering. Labels point inwards (a point in the right half of an axis is labelled on
     its left, one in the top half below it), are drawn past the plot area's edge (`cliponaxis`), and
-    the axes leave room around the extreme points, so no label is cut at the edges."""
+    the axes leave room around the extreme points, so no label is cut at the edges.
+
+    One legend entry per model: its points and its frontier are one legend group in one colour
+    (two entries per model were ~28 in the demo, taller than the plot), so a click on a model hides
+    or shows both; the page's text says what the dotted line is."""
     traces = []
     by_model: dict[str, list[UnitEconomicsRow]] = defaultdict(list)
     for row in rows:
@@ -270,7 +274,8 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
     x_range = _padded_range(costs, floor=0.0)
     y_range = _padded_range(latencies, floor=0.0)
     x_middle, y_middle = sum(x_range) / 2, sum(y_range) / 2
-    for model, members in by_model.items():
+    for index, (model, members) in enumerate(by_model.items()):
+        color = design.SERIES_COLORS[index % len(design.SERIES_COLORS)]
         points = [(row.deployment, float(row.period_cost_per_1m_tokens), row.p95_ms) for row in members]
         traces.append(
             {
@@ -285,8 +290,9 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
                 "textfont": {"size": 10},
                 "cliponaxis": False,
                 "mode": "markers+text",
-                "marker": {"size": 9},
+                "marker": {"size": 9, "color": color},
                 "name": model,
+                "legendgroup": model,
                 "hovertemplate": "%{text}<br>%{x:.2f} "
                 + currency
                 + " per 1M tokens<br>p95 %{y:.0f} ms<extra></extra>",
@@ -299,8 +305,10 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
                 "x": [p[1] for p in frontier],
                 "y": [p[2] for p in frontier],
                 "mode": "lines",
-                "line": {"dash": "dot"},
+                "line": {"dash": "dot", "color": color},
                 "name": f"{model}: Pareto frontier",
+                "legendgroup": model,
+                "showlegend": False,
                 "hoverinfo": "skip",
             }
         )
@@ -311,7 +319,7 @@ def _pareto_figure(rows: list[UnitEconomicsRow], *, currency: str) -> dict:
         "margin": {"t": 20, "r": 30},
         # Below the plot, so the plot keeps the panel's width for the labels.
         "legend": {"orientation": "h", "y": -0.2},
-        "height": 420 + 24 * math.ceil(len(traces) / 3),
+        "height": 420 + 24 * math.ceil(len(by_model) / 3),
     }
     return design.figure_json(data=traces, layout=layout)
 

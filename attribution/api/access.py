@@ -97,7 +97,8 @@ def token_rate_hit(*, key: str, per_minute: int, now: float | None = None) -> tu
     seconds until the window ends, for Retry-After).
 
     A fixed-window counter incremented atomically: with Redis one MULTI/INCR/EXPIRE round trip,
-    otherwise the cache's own atomic `incr` (per process: the demo's memory cache, the tests). DRF's
+    otherwise the cache's own `incr` (the tests' memory cache, atomic; the demo's file cache, where
+    two requests of one token at the same moment may count once: one web process, no limit). DRF's
     SimpleRateThrottle instead reads the list of request times, appends and writes it back: two
     round trips, a list that grows with the rate, and concurrent requests of one token overwrite
     each other's appends, so a burst from many replicas was under-counted. A fixed window lets a

@@ -24,7 +24,9 @@ from attribution.models import CloudAccount, DailyCost, DailyTagCost, Deployment
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
-MAX_RANGE_DAYS = 400
+# The longest range per granularity: a column a day for at most 400 days; weeks and months cover
+# the Overview's longest range (3 years), so every Overview link opens a view the explorer can show.
+MAX_RANGE_DAYS = {"day": 400, "week": 3 * 366, "week_to_end": 3 * 366, "month": 3 * 366}
 
 # Dimension -> (label, DailyCost column). Every dimension the rollup carries can group and filter.
 DIMENSIONS: dict[str, tuple[str, str]] = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from django.db.models import Case, DecimalField, F, Max, Sum, When
 from django.urls import reverse
@@ -109,13 +109,11 @@ def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
         # Ranked first, so only the movers shown get an explorer address (there may be hundreds of
         # services; building a URL for each cost the overview more than reading them).
         ranked = sorted(by_key.items(), key=lambda item: (-abs(item[1][1] - item[1][0]), item[0]))[:limit]
+        # The weeks, currency and grouping are the same for every mover of this dimension: encoded
+        # once, so each URL encodes only its key (the same text as urlencode of the whole query).
+        shared = explorer + "?" + urlencode({**weeks, "group_by": "service" if name != "service" else "team"})
         movers = []
         for key, (previous, current) in ranked:
-            query = {
-                **weeks,
-                "group_by": "service" if name != "service" else "team",
-                f"f_{name}": key,
-            }
             driver, driver_change = _driver(parts[name][key], change=current - previous)
             movers.append(
                 Mover(
@@ -123,7 +121,7 @@ def top_movers(*, user, currency: str, limit: int = 5) -> Movers:
                     key=key,
                     previous=previous,
                     current=current,
-                    explorer_url=explorer + "?" + urlencode(query),
+                    explorer_url=f"{shared}&f_{name}={quote_plus(key)}",
                     driver=driver,
                     driver_change=driver_change,
                 )

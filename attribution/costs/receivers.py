@@ -1,4 +1,5 @@
-"""Warm the Overview's cache after the tasks that change what it reads (attribution.costs.tasks).
+"""Warm the Overview's cache as soon as the tasks that change what it reads in bulk finish
+(attribution.costs.tasks); the beat's warm-up every 30 s catches every other writer.
 
 Connected from AttributionConfig.ready(). Celery's task_success fires in the worker once such a
 task has returned (its writes committed), and once in eager mode too; the warm-up is enqueued then.

@@ -96,8 +96,11 @@ class ExplorerForm(forms.Form):
         if start and end:
             if start > end:
                 raise forms.ValidationError("The start date must be on or before the end date.")
-            if (end - start).days + 1 > explorer.MAX_RANGE_DAYS:
-                raise forms.ValidationError(f"Choose a range of at most {explorer.MAX_RANGE_DAYS} days.")
+            granularity = cleaned.get("granularity") or "day"
+            longest = explorer.MAX_RANGE_DAYS.get(granularity, explorer.MAX_RANGE_DAYS["day"])
+            if (end - start).days + 1 > longest:
+                hint = " by day; choose weeks or months for longer" if granularity == "day" else ""
+                raise forms.ValidationError(f"Choose a range of at most {longest} days{hint}.")
         return cleaned
 
     def to_query(self, *, today: dt.date) -> explorer.ExplorerQuery:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import threading
 import time
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -29,7 +32,7 @@ from attribution import design
 from attribution.choices import Provider
 from attribution.costs import explorer, movers
 from attribution.costs import overview as selectors
-from attribution.costs.data_version import data_version
+from attribution.costs.data_version import data_version, data_version_fold
 from attribution.costs.panels import overview_panels
 from attribution.models import Team
 from attribution.models.core import user_reads_everything
@@ -97,8 +100,9 @@ def overview(request: HttpRequest) -> HttpResponse:
     context: dict = {}
     if content is None:
         context, content = _overview_render(request, key)
-        if not request.GET:
-            _cache_call(_remember_reader, request.user.pk)
+        page = _reader_page(request, context["form"])
+        if page is not None:
+            _cache_call(_remember_reader, request.user.pk, page)
     # On a miss the computed context goes along too (tests read it from the response).
     return render(request, "attribution/overview.html", {**context, "content": mark_safe(content)})  # noqa: S308
 
@@ -116,69 +120,118 @@ def _overview_render(request: HttpRequest, key: str) -> tuple[dict, str]:
     return context, content
 
 
-# Who recently had the unfiltered Overview computed for them (user id -> last time, epoch seconds),
-# so the page can be rendered again for them after a write, before they ask (overview_warm).
-# Written on a cache miss only. With Redis (production) it is a sorted set updated in one MULTI:
-# two web processes remembering their first readers at once both land, where a read-modify-write
-# of one entry kept only the last writer's. The memory cache (`make demo`) is one process's own,
-# so a lock is enough there. (The sorted set has its own key: the entry the previous release
-# wrote under "overview:readers" was a pickled dict, which ZADD would refuse; it expires by itself.)
+def _reader_page(request: HttpRequest, form: OverviewFilterForm) -> str | None:
+    """The page as the warm-up asks for it again: "" unfiltered, else the filter fields given, as a
+    query string in the form's order (the request's cache key, without what is not a filter, so
+    "?provider=aws&utm_source=mail" is the same page as "?provider=aws"). None when a filter is
+    invalid (an error page is not worth warming, and a crafted query must not take a reader's
+    places) or when no filter field is given at all (a bound empty form: no query asks for it)."""
+    if not request.GET:
+        return ""
+    given = _filters_given(request)
+    if not given or not form.is_valid():
+        return None
+    return urlencode(given)
+
+
+# Who recently had an Overview page computed for them and which pages (see _reader_page), so those
+# can be rendered again for them after a write, before they ask (overview_warm). Written on a cache
+# miss only. With Redis (production) a sorted set of users (id -> last time, epoch seconds) and one
+# of pages per user, updated in one MULTI: two web processes remembering their first readers at once
+# both land, where a read-modify-write of one entry kept only the last writer's. Without Redis
+# (`make demo`'s file cache) only the web process writes them, so a lock is enough. (The sorted set
+# has its own key: the entry the previous release wrote under "overview:readers" was a pickled dict,
+# which ZADD would refuse; it expires by itself.)
 READERS_KEY = "overview:recent-readers"
+READER_PAGES_KEY = "overview:reader-pages:{user_id}"
 READERS_SECONDS = 24 * 3600
 READERS_MAX = 50
+# The unfiltered page and a few filtered views each: what a reader comes back to.
+READER_PAGES_MAX = 6
 _readers_lock = threading.Lock()
 
 
-def _remember_reader(user_id: int) -> None:
+def _remember_reader(user_id: int, page: str = "") -> None:
     now = time.time()
+    cutoff = now - READERS_SECONDS
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         key = backend.make_and_validate_key(READERS_KEY)
+        pages_key = backend.make_and_validate_key(READER_PAGES_KEY.format(user_id=user_id))
         with backend._cache.get_client(key, write=True).pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {str(user_id): now})
-            pipe.zremrangebyscore(key, "-inf", now - READERS_SECONDS)
-            pipe.zremrangebyrank(key, 0, -READERS_MAX - 1)  # keep the READERS_MAX most recent
-            pipe.expire(key, READERS_SECONDS)
+            for sorted_set, member, keep in (
+                (key, str(user_id), READERS_MAX),
+                (pages_key, page, READER_PAGES_MAX),
+            ):
+                pipe.zadd(sorted_set, {member: now})
+                pipe.zremrangebyscore(sorted_set, "-inf", cutoff)
+                pipe.zremrangebyrank(sorted_set, 0, -keep - 1)  # keep the `keep` most recent
+                pipe.expire(sorted_set, READERS_SECONDS)
             pipe.execute()
         return
     with _readers_lock:
         readers = backend.get(READERS_KEY) or {}
-        readers[user_id] = now
-        recent = sorted(
-            ((pk, seen) for pk, seen in readers.items() if seen > now - READERS_SECONDS),
-            key=lambda item: -item[1],
-        )[:READERS_MAX]
-        backend.set(READERS_KEY, dict(recent), READERS_SECONDS)
+        readers[user_id] = _most_recent({**readers.get(user_id, {}), page: now}, cutoff, READER_PAGES_MAX)
+        last_seen = {pk: max(pages.values()) for pk, pages in readers.items()}
+        backend.set(READERS_KEY, _most_recent(readers, cutoff, READERS_MAX, seen=last_seen), READERS_SECONDS)
 
 
-def _recent_readers_read() -> list[int]:
+def _most_recent(entries: dict, cutoff: float, keep: int, *, seen: dict | None = None) -> dict:
+    """The `keep` entries seen last after `cutoff`, most recent first (`seen`: their times, if the
+    values are not)."""
+    seen = entries if seen is None else seen
+    recent = sorted((name for name in entries if seen[name] > cutoff), key=lambda name: -seen[name])
+    return {name: entries[name] for name in recent[:keep]}
+
+
+def _recent_reader_pages_read() -> list[tuple[int, list[str]]]:
     cutoff = time.time() - READERS_SECONDS
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         key = backend.make_and_validate_key(READERS_KEY)
-        members = backend._cache.get_client(key).zrevrangebyscore(key, "+inf", f"({cutoff}")
-        return [int(member) for member in members]
+        client = backend._cache.get_client(key)
+        user_ids = [int(member) for member in client.zrevrangebyscore(key, "+inf", f"({cutoff}")]
+        with client.pipeline(transaction=False) as pipe:  # one round trip for every reader's pages
+            for user_id in user_ids:
+                pages_key = backend.make_and_validate_key(READER_PAGES_KEY.format(user_id=user_id))
+                pipe.zrevrangebyscore(pages_key, "+inf", f"({cutoff}")
+            pages = pipe.execute()
+        return [
+            (user_id, [page.decode() for page in user_pages])
+            for user_id, user_pages in zip(user_ids, pages, strict=True)
+            if user_pages
+        ]
     readers = backend.get(READERS_KEY) or {}
-    return [pk for pk, seen in sorted(readers.items(), key=lambda item: -item[1]) if seen > cutoff]
+    return [
+        (user_id, list(_most_recent(pages, cutoff, READER_PAGES_MAX)))
+        for user_id, pages in readers.items()
+        if max(pages.values()) > cutoff
+    ]
 
 
-def recent_readers() -> list[int]:
-    """Users who had the unfiltered Overview computed in the last 24 hours, most recent first."""
-    return _cache_call(_recent_readers_read) or []
+def recent_reader_pages() -> list[tuple[int, list[str]]]:
+    """Users who had an Overview page computed in the last 24 hours, most recent first, each with
+    their pages (see _reader_page), most recent first."""
+    return _cache_call(_recent_reader_pages_read) or []
 
 
-def overview_warm(*, users) -> dict[str, int]:
-    """Render and cache the unfiltered Overview for `users` whose page for the current data version
-    is not cached yet, so the first of them to come back after an ingest, an allocation or new
-    estimates gets it from the cache. Users of one scope share an entry: the first renders it, the
-    others find it cached. A request of the user's own is built (the chrome is not rendered)."""
+def overview_warm(*, readers: list[tuple[AbstractBaseUser, list[str]]]) -> dict[str, int]:
+    """Render and cache the Overview pages of `readers` (users with their pages) not cached yet for
+    the current data version, so the first of them to come back after any write gets it from the
+    cache. The unfiltered pages go first (where readers land), then the filtered ones, each in the
+    readers' order. Users of one scope share an entry: the first renders it, the others find it
+    cached. A request of the user's own is built with the page's query (the chrome is not
+    rendered), so its cache key is the one the view computes for that request."""
     rendered = cached = 0
     path = reverse("attribution:overview")
+    queue = [(user, page) for user, pages in readers for page in pages]
+    queue.sort(key=lambda item: item[1] != "")  # stable: readers' order kept within each group
     with translation.override(settings.LANGUAGE_CODE):
-        for user in users:
+        for user, page in queue:
             request = HttpRequest()
             request.method = "GET"
             request.path = request.path_info = path
+            request.GET = QueryDict(page)
             request.user = user
             key = overview_cache_key(request)
             if _cache_call(cache.get, key) is not None:
@@ -187,6 +240,40 @@ def overview_warm(*, users) -> dict[str, int]:
             _overview_render(request, key)
             rendered += 1
     return {"rendered": rendered, "cached": cached}
+
+
+# The data version the last finished warm-up started from, and the claim of the one running (held
+# at most as long as overview_warm_task may run, so a killed worker's claim lapses).
+WARMED_VERSION_KEY = "overview:warmed-version"
+WARMING_KEY = "overview:warming"
+WARMING_SECONDS = 130
+
+
+def overview_warm_recent() -> dict[str, int]:
+    """Warm the recent readers' pages (recent_reader_pages) if the data version moved since the last
+    warm-up: two queries (the fold, a no-op below FOLD_AFTER rows, and the version) and one cache
+    read when it has not (the beat runs this every 30 s).
+
+    One warm-up at a time: the one enqueued after a task and the beat's would otherwise render the
+    same scopes side by side. The one that finds the claim taken stops; the version is recorded only
+    when a warm-up finishes, and as read before it started, so a write made meanwhile (or a warm-up
+    that stopped) is caught up by the next beat, which skips the pages already cached. The data
+    version's change rows are folded here too (the version stays the same), so reading it stays one
+    small scan."""
+    data_version_fold()
+    version = data_version()
+    if _cache_call(cache.get, WARMED_VERSION_KEY) == version:
+        return {"rendered": 0, "cached": 0}
+    if not _cache_call(cache.add, WARMING_KEY, version, WARMING_SECONDS):
+        return {"rendered": 0, "cached": 0, "busy": 1}
+    try:
+        readers = recent_reader_pages()
+        users = get_user_model().objects.filter(pk__in=[pk for pk, _ in readers], is_active=True).in_bulk()
+        result = overview_warm(readers=[(users[pk], pages) for pk, pages in readers if pk in users])
+        _cache_call(cache.set, WARMED_VERSION_KEY, version, READERS_SECONDS)
+    finally:
+        _cache_call(cache.delete, WARMING_KEY)
+    return result
 
 
 def _cache_call(method, *args):
@@ -201,7 +288,7 @@ def _cache_call(method, *args):
 
 # Bump when the content's template or what feeds it changes shape, so a deploy never serves a
 # page cached by the previous release.
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 _FILTER_FIELDS = tuple(OverviewFilterForm.base_fields)
 
 
@@ -209,8 +296,8 @@ def overview_cache_key(request: HttpRequest) -> str:
     """Everything the content depends on: the data version (any write to what the page reads
     changes it, attribution/costs/data_version.py), the user's visible scope (every team, or which
     teams: a lead's page is never served to anyone who sees other teams), the filters as given
-    (bound or not, raw values, so the form's errors are the same too), today, the language and the
-    currency."""
+    (bound or not, raw values, so the form's errors are the same too; an empty field apart from an
+    absent one, which the form renders differently), today, the language and the currency."""
     user = request.user
     if user_reads_everything(user):
         scope = "all"
@@ -218,7 +305,6 @@ def overview_cache_key(request: HttpRequest) -> str:
         scope = "teams:" + ",".join(
             str(pk) for pk in sorted(Team.objects.restrict(user).order_by().values_list("pk", flat=True))
         )
-    filters = [f"{name}={request.GET.get(name, '')}" for name in _FILTER_FIELDS] if request.GET else []
     parts = [
         str(_CACHE_FORMAT),
         data_version(),
@@ -227,9 +313,14 @@ def overview_cache_key(request: HttpRequest) -> str:
         settings.REPORTING_CURRENCY,
         scope,
         "bound" if request.GET else "unbound",
-        *filters,
+        json.dumps(_filters_given(request)),
     ]
     return "overview:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _filters_given(request: HttpRequest) -> dict[str, str]:
+    """The filter fields in the query, as the form reads them (the last value of a repeated one)."""
+    return {name: request.GET[name] for name in _FILTER_FIELDS if name in request.GET}
 
 
 def _overview_context(request: HttpRequest) -> dict:
@@ -337,10 +428,43 @@ class _ExplorerLinks:
             self.base_filters["f_team"] = self.team_by_id[filters.team]
         if filters.model_id is not None and str(filters.model_id) in self.model_by_id:
             self.base_filters["f_model"] = self.model_by_id[str(filters.model_id)]
+        # What every URL shares, encoded once (the page asks for some 65 URLs and urlencode was ~4 % of
+        # its CPU): a URL then encodes only its own group, granularity and extra filters.
+        self.shared_keys = {"start", "end", "group_by", "granularity", *self.base_filters}
+        self.encoded_filters = "&" + urlencode(self.base_filters) if self.base_filters else ""
+        self.encoded_range = {
+            month: self.explorer_path
+            + "?"
+            + urlencode(
+                {
+                    "start": (self.month_start if month else self.start).isoformat(),
+                    "end": self.end.isoformat(),
+                }
+            )
+            for month in (False, True)
+        }
 
     def url(self, *, group_by: str, month: bool = False, granularity: str = "day", **extra: str) -> str:
+        start = self.month_start if month else self.start
+        if granularity == "day" and (self.end - start).days + 1 > explorer.MAX_RANGE_DAYS["day"]:
+            # The Overview reads up to three years; the explorer shows that many days by week.
+            granularity = "week"
+        if self.shared_keys.isdisjoint(extra):
+            # The same text as urlencode of the whole query below, in the same order.
+            return "".join(
+                [
+                    self.encoded_range[month],
+                    "&group_by=",
+                    quote_plus(group_by),
+                    "&granularity=",
+                    quote_plus(granularity),
+                    self.encoded_filters,
+                    *(f"&{quote_plus(key)}={quote_plus(str(value))}" for key, value in extra.items()),
+                ]
+            )
+        # An extra filter replaces a shared one in its place (the unallocated card's team).
         query = {
-            "start": (self.month_start if month else self.start).isoformat(),
+            "start": start.isoformat(),
             "end": self.end.isoformat(),
             "group_by": group_by,
             "granularity": granularity,

@@ -315,14 +315,22 @@ else:
     }
 
 # --- Cache ----------------------------------------------------------------------------------------
-# API throttles count in the cache, so every web process must share it: Redis when there is one
-# (INFERENSYS_CACHE_URL, else the Redis broker), a per-process memory cache otherwise (demo).
+# API throttles count in the cache and the worker warms the Overview's cache for the web process, so
+# every process must share it: Redis when there is one (INFERENSYS_CACHE_URL, else the Redis broker),
+# otherwise files under .data/cache (`make demo`: a memory cache would be each process's own, and
+# the web process would never read what the worker warmed). The file cache is keyed per database so
+# two databases served from one data folder (the demo's, bench/pages.py's) never share a page.
 _cache_url = env_str("INFERENSYS_CACHE_URL", _broker_url if _broker_url.startswith("redis") else "")
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
         if _cache_url
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "KEY_PREFIX": str(DATABASES["default"]["NAME"]),
+            "OPTIONS": {"MAX_ENTRIES": 2000},
+        }
     )
 }
 

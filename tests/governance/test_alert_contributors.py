@@ -1,6 +1,6 @@
-"""The Alerts page says why: each anomaly's stored contributors and each budget alert's top spenders
-(read from the daily rollup), each linking into the cost explorer filtered to it; a lead sees only
-their own teams' contributors; the number of queries does not grow with the alerts."""
+"""The Alerts page says why: each anomaly's stored contributors and each budget alert's spend split
+by what its scope leaves open, each linking to a page that shows it; a lead sees only their own
+teams' contributors; the number of queries does not grow with the alerts."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from attribution.models import ServedModel
 from governance.models import Alert
 from tests.factories import (
     BudgetFactory,
@@ -118,21 +119,19 @@ def test_an_anomaly_names_what_rose_with_a_link_to_the_explorer_filtered_to_it(w
     assert _explorer_total(client, url) == "$300.25"
 
 
-def test_a_budget_alert_names_what_spent_most_in_its_period_from_the_rollup(world):
+def test_a_budget_alert_splits_its_period_spend_by_what_its_scope_leaves_open(world):
     client = _client(world["lead"])
     contributors = _contributors(client.get("/governance/alerts/").content.decode())
-    # Search's October: llama 100.10 + 200.15 on search-h100 (SageMaker), mistral 2 x 50.00; the
-    # team is the budget's scope, so it is not a contributor; September's 5000.00 is not in the period.
+    # Search's October by model (the team is the budget's scope): llama 100.10 + 200.15, mistral
+    # 2 x 50.00; September's 5000.00 is not in the period.
     assert contributors["Model llama"][1] == "$300.25 in the period"
-    assert contributors["Deployment search-h100"][1] in ("$300.25 in the period", "+$100.05 over usual")
-    assert contributors["Service SageMaker"][1] == "$300.25 in the period"
+    assert contributors["Model mistral"][1] == "$100.00 in the period"
     assert not any(text.startswith("Team ") for text in contributors)
+    # The Overview shows a team's model on the budget's basis (allocated, with estimates).
     url = contributors["Model llama"][0]
-    assert url == (
-        "/explorer/?start=2026-10-01&end=2026-10-31&granularity=day&cost=amortized&currency=USD"
-        "&group_by=service&f_team=search&f_model=llama"
-    )
-    assert _explorer_total(client, url) == "$300.25"
+    llama = ServedModel.objects.get(slug="llama")
+    assert url == f"/?start=2026-10-01&end=2026-10-31&team={world['search'].pk}&model={llama.pk}"
+    assert client.get(url).status_code == 200
 
 
 def test_a_lead_never_sees_another_teams_contributor(world):
@@ -175,7 +174,9 @@ def test_the_page_reads_a_fixed_number_of_queries_however_many_alerts_and_rows(
                          "contributors": [{"dimension": "service", "value": f"anomalous-{index}",
                                            "delta": "1.00"}]},
             )  # fmt: skip
-            expected += [f"Model grown-model-{index}", f"Service grown-service-{index}", f"anomalous-{index}"]
+            expected += [f"Model grown-model-{index}", f"anomalous-{index}"]
         return expected
 
-    assert_page_queries_flat(_client(world["lead"]), "/governance/alerts/", grow=grow, ceiling=13)
+    # Budget reasons on the budget's basis read allocated, not-yet-allocated billed and estimated rows
+    # (3); the links read the explorer's choices (2) and the models' ids (1).
+    assert_page_queries_flat(_client(world["lead"]), "/governance/alerts/", grow=grow, ceiling=15)

@@ -197,6 +197,15 @@ def test_it_draws_each_models_pareto_frontier(world):
     # spot is cheapest, fast is faster; slow is beaten by fast on both and is off the frontier.
     frontier = traces["llama: Pareto frontier"]
     assert list(zip(frontier["x"], frontier["y"], strict=True)) == [(5.01, 900.0), (12.0, 200.0)]
+    # One legend entry per model: its frontier is in its legend group and colour, not listed itself.
+    pareto = figures["pareto"]["data"]
+    models = [trace["name"] for trace in pareto if trace.get("showlegend", True)]
+    assert models == [trace["name"] for trace in pareto if trace["mode"] == "markers+text"]
+    assert models == ["llama"]
+    for model in models:
+        points, line = traces[model], traces[f"{model}: Pareto frontier"]
+        assert line["showlegend"] is False and line["legendgroup"] == points["legendgroup"] == model
+        assert line["line"]["color"] == points["marker"]["color"]
     trend = {trace["name"]: trace for trace in figures["trend"]["data"]}
     assert trend["llama-h100-spot"]["y"] == [6.67, 3.35]
     # The time axis is the selected range by day (a one-day series is not scaled to milliseconds).

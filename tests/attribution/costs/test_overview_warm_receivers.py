@@ -1,5 +1,6 @@
-"""The tasks after which the Overview is warmed are real, registered tasks: a task renamed without
-updating the list would otherwise never warm the page again, and nothing would say so."""
+"""The tasks after which the Overview is warmed are real, registered tasks (a task renamed without
+updating the list would otherwise never warm the page again, and nothing would say so), and the
+beat warms it after every other write."""
 
 from __future__ import annotations
 
@@ -37,3 +38,11 @@ def test_other_tasks_and_the_warm_up_itself_enqueue_nothing(warm_ups):
     task_success.send(sender=overview_warm_task, result={})
     task_success.send(sender=app.tasks["attribution.connectors.tasks.sync_due_accounts"], result=None)
     assert warm_ups == []
+
+
+def test_the_beat_warms_the_overview_after_any_write_within_half_a_minute():
+    """Writes outside the tasks above (a rename, an alert, an edit in settings) are caught by the beat."""
+    entries = [entry for entry in app.conf.beat_schedule.values() if entry["task"] == overview_warm_task.name]
+    assert len(entries) == 1
+    assert entries[0]["schedule"] <= 30
+    assert 0 < entries[0]["options"]["expires"] < entries[0]["schedule"]

@@ -15,8 +15,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from attribution.costs.data_version import FOLD_AFTER, data_version, data_version_bump
+from attribution.costs.data_version import FOLD_AFTER, data_version, data_version_bump, data_version_fold
 from attribution.models import DailyCost, Deployment, Team, UsageDaily
+from attribution.views.overview import overview_warm_recent
 from governance.models import Alert
 from tests.attribution.views.test_overview_page import LATEST, OVERVIEW, add_allocation, build_world
 from tests.factories import DeploymentFactory, MembershipFactory, UserFactory
@@ -167,23 +168,41 @@ def test_filters_are_part_of_the_key(client, world):
     assert "The start date must be on or before the end date." in again
 
 
-def test_the_version_changes_with_every_write_and_survives_folding():
+def test_the_version_changes_with_every_write_and_survives_folding(django_assert_num_queries):
+    """Folding (the warm-up beat's) keeps the version exactly, so no cached page is lost to it, and
+    reading the version is one query that never writes, however many rows have piled up."""
     first = data_version()
     data_version_bump()
     second = data_version()
     assert second != first
     for _ in range(FOLD_AFTER + 1):
         data_version_bump()
-    before_fold = data_version()  # reads and folds
-    total, _last = before_fold.split(".")
+    with django_assert_num_queries(1):
+        before_fold = data_version()
+    assert data_version() == before_fold  # a read folds nothing
+    assert data_version_fold()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), sum(weight) FROM attribution_datachange")
-        rows, weight = cursor.fetchone()
-    assert rows == 1 and weight == int(total)
-    after_fold = data_version()
-    assert after_fold.split(".")[0] == total and after_fold != before_fold
+        cursor.execute("SELECT count(*), sum(weight), max(id) FROM attribution_datachange")
+        rows, weight, last = cursor.fetchone()
+    total, highest = before_fold.split(".")
+    assert (rows, weight, last) == (1, int(total), int(highest))
+    assert data_version() == before_fold
+    assert not data_version_fold()  # one row: nothing to fold
     data_version_bump()
     assert data_version().split(".")[0] == str(int(total) + 1)
+
+
+def test_the_warm_up_beat_folds_the_change_rows_and_keeps_the_cached_pages(client, world):
+    admin = world["people"]["admin"]
+    for _ in range(FOLD_AFTER + 1):
+        data_version_bump()
+    page, _ = _get(client, admin)
+    overview_warm_recent()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM attribution_datachange")
+        assert cursor.fetchone()[0] == 1
+    again, queries = _get(client, admin)
+    assert queries == WARM_QUERIES["admin"] and _content(again) == _content(page)
 
 
 # Tables whose rows only decide who the user is and what scope they have: in the key, not the version.
@@ -235,47 +254,3 @@ def test_every_table_the_page_reads_bumps_the_version(client, world, settings):
     exercised = {"attribution_dailycost", "attribution_spendestimate", "attribution_pricecard"}
     assert exercised | {"governance_alert"} <= read
     assert read - SCOPE_TABLES <= watched, f"read but not watched: {read - SCOPE_TABLES - watched}"
-
-
-@pytest.fixture
-def eager_celery():
-    from config.celery_app import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-def test_the_tasks_that_change_the_data_warm_the_page_of_its_recent_readers(client, world, eager_celery):
-    """An allocation (a Celery task that writes what the page reads) renders the unfiltered page
-    again for the scopes served lately, so their next request is a cached one with the new data."""
-    from attribution.allocation.tasks import allocation_days_task
-
-    finance, lead = world["people"]["finance"], world["people"]["lead"]
-    assert "480.66" in _get(client, finance)[0]
-    _get(client, lead)
-    world["cost"](LATEST, world["accounts"][0], world["teams"][0], None, None, "1.00", currency="USD")
-    allocation_days_task.delay(None, [LATEST.isoformat()])
-    warm, warm_queries = _get(client, finance)
-    assert warm_queries == WARM_QUERIES["admin"] and "481.66" in warm
-    lead_warm, lead_queries = _get(client, lead)
-    assert lead_queries == WARM_QUERIES["lead"]
-    # What was warmed is what the page computes.
-    cache.clear()
-    assert _content(_get(client, finance)[0]) == _content(warm)
-    assert _content(_get(client, lead)[0]) == _content(lead_warm)
-
-
-def test_a_task_that_writes_nothing_the_page_reads_warms_nothing_new(client, world, eager_celery):
-    from attribution.allocation.tasks import allocation_days_task
-    from attribution.views.overview import recent_readers
-
-    cache.clear()  # the memory cache outlives a test
-    finance = world["people"]["finance"]
-    _get(client, finance, {"provider": "aws"})
-    assert recent_readers() == []  # a filtered page is not warmed
-    _get(client, finance)
-    assert recent_readers() == [finance.pk]
-    keys_before = set(cache._cache)
-    allocation_days_task.delay(None, [])  # nothing to do: the version stays, the entry is there
-    assert set(cache._cache) == keys_before

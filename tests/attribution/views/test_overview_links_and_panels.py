@@ -298,3 +298,18 @@ def test_the_panels_queries_do_not_grow_with_alerts_and_usage(world, django_asse
         page = client.get("/").content.decode()
     assert re.search(r'id="open-alerts-count"><strong>8</strong>', page)
     assert page.count("/explorer/?start=2026-11-01&amp;end=2026-11-10&amp;group_by=deployment") == 8
+
+
+def test_a_range_longer_than_the_explorers_days_opens_it_by_week_with_the_same_total(world):
+    """The Overview reads up to three years, the explorer at most 400 days by day: a longer range's
+    links open weeks, which the explorer shows in full, never a refusal."""
+    start = END - dt.timedelta(days=499)
+    page = _get(world["finance"], f"/?start={start}&end={END}")
+    link = _href(page, "spend-link")
+    query = parse_qs(urlsplit(link).query)
+    assert query["start"] == [start.isoformat()] and query["granularity"] == ["week"]
+    explorer = _get(world["finance"], link)
+    assert "Choose a range" not in explorer
+    assert _explorer_total(explorer) == (Decimal("100.10") + Decimal("40.01")) * 17
+    by_day = _get(world["finance"], link.replace("granularity=week", "granularity=day"))
+    assert "Choose a range of at most 400 days by day; choose weeks or months for longer." in by_day
