@@ -130,6 +130,77 @@ def _in_scope(scope: SpendScope, *, day, start, end, team_id, model_id, provider
     )
 
 
+def _row_in_scope(request: SpendRequest, row: dict) -> bool:
+    return _in_scope(
+        request.scope,
+        day=row["day"],
+        start=request.start,
+        end=request.end,
+        team_id=row["team_id"],
+        model_id=row["model_id"],
+        provider=row["provider"],
+        account_id=row["account_id"],
+    )
+
+
+@dataclass
+class _ScopeRows:
+    billed: list[dict]  # allocated basis: AllocatedCost, and DailyCost where allocation has not run
+    estimated: list[dict]  # open estimates whose bill has not landed
+    books: dict[str, RateBook]  # a rate book per requested currency
+
+
+def _scope_rows(requests: list[SpendRequest], *, user=None, extra: dict | None = None) -> _ScopeRows:
+    """The rows of every request's scope read together (three queries), per day, currency and the
+    scope columns (plus `extra` values), over what `user` may see (everything without a user), and
+    one rate book per requested currency covering every row's currency."""
+    extra = extra or {}
+    billed_filter, estimated_filter = Q(pk__in=[]), Q(pk__in=[])
+    for request in requests:
+        days = Q(day__gte=request.start, day__lt=request.end)
+        billed_filter |= _scope_filter(request.scope, through_deployment=False) & days
+        estimated_filter |= _scope_filter(request.scope, through_deployment=True) & days
+
+    def rows_of(model):
+        return model.objects.all() if user is None else model.objects.restrict(user)
+
+    columns = ("day", "team_id", "model_id", "provider", "account_id")
+    billed = [
+        row
+        for rows in (
+            rows_of(AllocatedCost).filter(billed_filter),
+            rows_of(DailyCost).filter(billed_filter).filter(~allocated_account_day()),
+        )
+        for row in rows.values(*columns, currency=F("billing_currency"), **extra)
+        .annotate(amount=Sum("effective_cost"))
+        .order_by()
+    ]
+    estimated = list(
+        rows_of(SpendEstimate)
+        .filter(estimated_filter, reconciled_at__isnull=True)
+        .exclude(_bill_landed())
+        .values(
+            "day",
+            "team_id",
+            "model_id",
+            "currency",
+            provider=F("deployment__provider"),
+            account_id=F("deployment__account_id"),
+            **extra,
+        )
+        .annotate(amount=Sum("estimated_cost"))
+        .order_by()
+    )
+    first, last = min(r.start for r in requests), max(r.end for r in requests)
+    currencies = {row["currency"] for row in billed + estimated}
+    # Which rate applies to a day does not depend on the range a book was loaded for.
+    books = {
+        target: RateBook(currencies=currencies, to_currency=target, start=first, end=last)
+        for target in {r.currency for r in requests}
+    }
+    return _ScopeRows(billed=billed, estimated=estimated, books=books)
+
+
 def scopes_spend_daily(*, requests: list[SpendRequest]) -> list[DailySpend]:
     """`scope_spend_daily` for many scopes at once (a page of budgets): three queries and one rate
     lookup per currency whatever the number of scopes, not three per scope.
@@ -140,60 +211,15 @@ def scopes_spend_daily(*, requests: list[SpendRequest]) -> list[DailySpend]:
     (day, currency) order."""
     if not requests:
         return []
-    billed_filter, estimated_filter = Q(pk__in=[]), Q(pk__in=[])
-    for request in requests:
-        days = Q(day__gte=request.start, day__lt=request.end)
-        billed_filter |= _scope_filter(request.scope, through_deployment=False) & days
-        estimated_filter |= _scope_filter(request.scope, through_deployment=True) & days
-    columns = ("day", "team_id", "model_id", "provider", "account_id")
-    billed_rows = [
-        row
-        for rows in (
-            AllocatedCost.objects.filter(billed_filter),
-            DailyCost.objects.filter(billed_filter).filter(~allocated_account_day()),
-        )
-        for row in rows.values(*columns, currency=F("billing_currency"))
-        .annotate(amount=Sum("effective_cost"))
-        .order_by()
-    ]
-    estimated_rows = list(
-        SpendEstimate.objects.filter(estimated_filter, reconciled_at__isnull=True)
-        .exclude(_bill_landed())
-        .values(
-            "day",
-            "team_id",
-            "model_id",
-            "currency",
-            provider=F("deployment__provider"),
-            account_id=F("deployment__account_id"),
-        )
-        .annotate(amount=Sum("estimated_cost"))
-        .order_by()
-    )
-    first, last = min(r.start for r in requests), max(r.end for r in requests)
-    currencies = {row["currency"] for row in billed_rows + estimated_rows}
-    # Which rate applies to a day does not depend on the range a book was loaded for.
-    books = {
-        target: RateBook(currencies=currencies, to_currency=target, start=first, end=last)
-        for target in {r.currency for r in requests}
-    }
+    read = _scope_rows(requests)
     results = []
     for request in requests:
-        book = books[request.currency]
+        book = read.books[request.currency]
         result = DailySpend(currency=request.currency)
-        for rows, target in ((billed_rows, result.billed), (estimated_rows, result.estimated)):
+        for rows, target in ((read.billed, result.billed), (read.estimated, result.estimated)):
             per_day_currency: dict[tuple[dt.date, str], Decimal] = defaultdict(lambda: ZERO)
             for row in rows:
-                if _in_scope(
-                    request.scope,
-                    day=row["day"],
-                    start=request.start,
-                    end=request.end,
-                    team_id=row["team_id"],
-                    model_id=row["model_id"],
-                    provider=row["provider"],
-                    account_id=row["account_id"],
-                ):
+                if _row_in_scope(request, row):
                     per_day_currency[(row["day"], row["currency"])] += row["amount"] or ZERO
             sums: dict[dt.date, Decimal] = defaultdict(lambda: ZERO)
             for (day, row_currency), amount in sorted(per_day_currency.items()):
@@ -246,65 +272,19 @@ def scopes_spend_breakdown(
     own figure is, and `total` is that figure, so the parts add up to what the budget says."""
     if not requests:
         return []
-    billed_filter, estimated_filter = Q(pk__in=[]), Q(pk__in=[])
-    for request in requests:
-        days = Q(day__gte=request.start, day__lt=request.end)
-        billed_filter |= _scope_filter(request.scope, through_deployment=False) & days
-        estimated_filter |= _scope_filter(request.scope, through_deployment=True) & days
     keys = {f"{name}_key": F(f"{name}__slug") for name in BREAKDOWN_DIMENSIONS}
-    columns = ("day", "team_id", "model_id", "provider", "account_id")
-    billed_rows = [
-        row
-        for rows in (
-            AllocatedCost.objects.restrict(user).filter(billed_filter),
-            DailyCost.objects.restrict(user).filter(billed_filter).filter(~allocated_account_day()),
-        )
-        for row in rows.values(*columns, currency=F("billing_currency"), **keys)
-        .annotate(amount=Sum("effective_cost"))
-        .order_by()
-    ]
-    estimated_rows = list(
-        SpendEstimate.objects.restrict(user)
-        .filter(estimated_filter, reconciled_at__isnull=True)
-        .exclude(_bill_landed())
-        .values(
-            "day",
-            "team_id",
-            "model_id",
-            "currency",
-            provider=F("deployment__provider"),
-            account_id=F("deployment__account_id"),
-            **keys,
-        )
-        .annotate(amount=Sum("estimated_cost"))
-        .order_by()
-    )
-    first, last = min(r.start for r in requests), max(r.end for r in requests)
-    currencies = {row["currency"] for row in billed_rows + estimated_rows}
-    books = {
-        target: RateBook(currencies=currencies, to_currency=target, start=first, end=last)
-        for target in {r.currency for r in requests}
-    }
+    read = _scope_rows(requests, user=user, extra=keys)
     results = []
     for request, dimension in zip(requests, dimensions, strict=True):
-        book = books[request.currency]
+        book = read.books[request.currency]
         parts: dict[str | None, SpendPart] = {}
         missing: set[tuple[dt.date, str]] = set()
         totals = {"billed": ZERO, "estimated": ZERO}
-        for rows, side in ((billed_rows, "billed"), (estimated_rows, "estimated")):
+        for rows, side in ((read.billed, "billed"), (read.estimated, "estimated")):
             per_value: dict[tuple[str | None, dt.date, str], Decimal] = defaultdict(lambda: ZERO)
             per_day: dict[tuple[dt.date, str], Decimal] = defaultdict(lambda: ZERO)
             for row in rows:
-                if _in_scope(
-                    request.scope,
-                    day=row["day"],
-                    start=request.start,
-                    end=request.end,
-                    team_id=row["team_id"],
-                    model_id=row["model_id"],
-                    provider=row["provider"],
-                    account_id=row["account_id"],
-                ):
+                if _row_in_scope(request, row):
                     per_value[(row[f"{dimension}_key"], row["day"], row["currency"])] += row["amount"] or ZERO
                     per_day[(row["day"], row["currency"])] += row["amount"] or ZERO
             for (day, row_currency), amount in per_day.items():
